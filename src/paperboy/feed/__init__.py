@@ -1,0 +1,1 @@
+"""Feeds: which papers a day, week or month shows, and in what order."""

@@ -1,0 +1,403 @@
+"""Bulk dumps: Paperboy's own JSON-lines format and Kaggle's "arxiv-metadata-oai-snapshot".
+
+Both are JSON objects, one per line, optionally gzipped. The format is detected from the first
+record. Parsing is pure (:func:`parse_line`); :func:`import_dump` adds the I/O: it reads the file,
+skips and reports bad lines by number, writes in batches (each batch its own transaction, so a crash
+keeps what was done and a rerun carries on: re-importing is a no-op), and reports progress.
+
+Paperboy JSONL fields: ``id``, ``title``, ``authors`` (list), ``categories`` (list), ``comment``,
+``abstract``, ``announced`` (YYYY-MM-DD); optional ``version``, ``journal_ref``, ``doi``,
+``license``, ``published``, ``updated``.
+
+Kaggle fields: ``id``, ``submitter``, ``authors`` (one string), ``authors_parsed`` (list of
+[last, first, suffix]), ``title``, ``comments``, ``journal-ref``, ``doi``, ``categories``
+(space-separated), ``license``, ``abstract``, ``versions`` ([{version: "v1", created: RFC 2822
+date}]), ``update_date``. Kaggle has no announcement day; it is estimated from the first
+version's submission time with arXiv's schedule (see :func:`estimated_announce_day`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import gzip
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import Engine
+
+from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.papers.model import PaperRecord
+from paperboy.papers.normalize import (
+    author_name,
+    normalize_optional,
+    normalize_text,
+    split_author_string,
+    split_classifications,
+    split_glued_authors,
+)
+from paperboy.store.repo import UpsertCounts, optimize, upsert_papers
+
+__all__ = [
+    "BadLine",
+    "DumpError",
+    "ImportSummary",
+    "detect_format",
+    "parse_line",
+    "parse_paperboy",
+    "parse_kaggle",
+    "estimated_announce_day",
+    "import_dump",
+]
+
+MAX_LINE_BYTES = 1_000_000  # a real record is a few KB; anything this big is not a paper
+MAX_FIELD_CHARS = {"title": 2_000, "abstract": 20_000, "comment": 5_000, "journal_ref": 2_000}
+MAX_AUTHORS = 5_000  # real papers reach ~3,000 (particle physics collaborations)
+BATCH = 2_000
+
+
+class DumpError(Exception):
+    """The file as a whole cannot be imported (missing, unreadable, unknown format)."""
+
+
+class BadRecord(ValueError):
+    """One line cannot be imported; the message says why."""
+
+
+@dataclass(slots=True)
+class BadLine:
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    format: str = ""
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # outside --since/--until
+    bad: list[BadLine] = field(default_factory=list)
+    changed_ids: list[str] = field(default_factory=list)
+
+    def add(self, counts: UpsertCounts) -> None:
+        self.new += counts.new
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.changed_ids.extend(counts.changed_ids)
+
+    def as_dict(self) -> dict:
+        return {
+            "format": self.format,
+            "read": self.read,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "bad": len(self.bad),
+            "bad_lines": [{"line": b.line, "reason": b.reason} for b in self.bad],
+        }
+
+
+# --- parsing (pure) -------------------------------------------------------------------------
+
+def detect_format(obj: dict) -> str:
+    """``"kaggle"`` or ``"paperboy"`` from one decoded record."""
+    if "authors_parsed" in obj or "versions" in obj or "update_date" in obj or "journal-ref" in obj:
+        return "kaggle"
+    return "paperboy"
+
+
+def parse_line(line: bytes | str, fmt: str) -> PaperRecord:
+    """Decode one JSON line of format ``fmt`` into a normalised record, or raise :class:`BadRecord`."""
+    if len(line) > MAX_LINE_BYTES:
+        raise BadRecord(f"line is {len(line):,} bytes, more than the {MAX_LINE_BYTES:,} allowed")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise BadRecord(f"not valid JSON ({e.args[0].split(':')[0]})") from None
+    if not isinstance(obj, dict):
+        raise BadRecord("not a JSON object")
+    return parse_kaggle(obj) if fmt == "kaggle" else parse_paperboy(obj)
+
+
+def parse_paperboy(obj: dict) -> PaperRecord:
+    arxiv = _arxiv_id(obj.get("id"))
+    cats, acm, msc = split_classifications(_str_list(obj.get("categories"), "categories"))
+    return PaperRecord(
+        arxiv_id=arxiv.id,
+        version=_int_or_none(obj.get("version"), "version") or arxiv.version,
+        title=_required_text(obj, "title"),
+        abstract=_required_text(obj, "abstract"),
+        authors=_authors(_str_list(obj.get("authors"), "authors")),
+        categories=cats,
+        acm_classes=acm,
+        msc_classes=msc,
+        comment=_optional_text(obj, "comment"),
+        journal_ref=_optional_text(obj, "journal_ref"),
+        doi=_optional_text(obj, "doi"),
+        license=_optional_text(obj, "license"),
+        published=_date(obj.get("published"), "published"),
+        updated=_date(obj.get("updated"), "updated"),
+        announced=_date(obj.get("announced"), "announced"),
+        source="jsonl",
+    )
+
+
+def parse_kaggle(obj: dict) -> PaperRecord:
+    arxiv = _arxiv_id(obj.get("id"))
+    raw_cats = obj.get("categories") or ""
+    if not isinstance(raw_cats, str):
+        raise BadRecord("categories must be a space-separated string in the Kaggle format")
+    cats, acm, msc = split_classifications(raw_cats.split())
+    parsed = obj.get("authors_parsed")
+    if isinstance(parsed, list) and parsed:
+        names = [author_name(*[str(p or "") for p in (entry + ["", "", ""])[:3]]) for entry in parsed if isinstance(entry, list)]
+    elif isinstance(obj.get("authors"), str):
+        names = split_author_string(obj["authors"])
+    else:
+        names = []
+    versions = obj.get("versions") or []
+    if not isinstance(versions, list):
+        raise BadRecord("versions must be a list")
+    created = [_rfc2822(v.get("created")) for v in versions if isinstance(v, dict)]
+    numbers = [_version_number(v.get("version")) for v in versions if isinstance(v, dict)]
+    first = created[0] if created else None
+    latest = created[-1] if created else None
+    update_date = _date(obj.get("update_date"), "update_date")
+    return PaperRecord(
+        arxiv_id=arxiv.id,
+        version=max((n for n in numbers if n), default=None) or arxiv.version,
+        title=_required_text(obj, "title"),
+        abstract=_required_text(obj, "abstract"),
+        authors=_authors(names),
+        categories=cats,
+        acm_classes=acm,
+        msc_classes=msc,
+        comment=_optional_text(obj, "comments"),
+        journal_ref=_optional_text(obj, "journal-ref"),
+        doi=_optional_text(obj, "doi"),
+        license=_optional_text(obj, "license"),
+        published=first.date() if first else None,
+        updated=latest.date() if latest else update_date,
+        announced=estimated_announce_day(first) if first else None,
+        source="kaggle",
+    )
+
+
+_ET = ZoneInfo("America/New_York")
+
+
+def estimated_announce_day(submitted: dt.datetime) -> dt.date:
+    """The listing day of a paper submitted at ``submitted``, from arXiv's public schedule.
+
+    arXiv closes submissions at 14:00 US Eastern Monday to Friday and announces them at 20:00 the
+    same evening (Friday's batch on Sunday evening). A listing carries the date of the next day
+    (UTC midnight falls right after 20:00 Eastern), so a paper in before Monday's cutoff is listed
+    on Tuesday, and Thursday-after-cutoff to Friday-before-cutoff lands on Monday. Holidays shift
+    real announcements by a day or two; this estimate ignores them, which is why sources that know
+    the real day (our JSONL, listings, OAI) are preferred over it.
+    """
+    local = submitted.astimezone(_ET)
+    day = local.date()
+    weekday = day.weekday()  # Mon=0
+    if weekday >= 5 or local.hour >= 14:
+        # After the cutoff (or at the weekend): joins the next weekday's batch.
+        day += dt.timedelta(days=1)
+        while day.weekday() >= 5:
+            day += dt.timedelta(days=1)
+    # The batch closing on `day` is announced that evening; Friday's on Sunday evening.
+    evening = day + dt.timedelta(days=2) if day.weekday() == 4 else day
+    return evening + dt.timedelta(days=1)
+
+
+def _arxiv_id(value):
+    if not isinstance(value, str):
+        raise BadRecord("missing arXiv id")
+    try:
+        return parse_arxiv_id(value)
+    except InvalidArxivId as e:
+        raise BadRecord(str(e)) from None
+
+
+def _required_text(obj: dict, key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise BadRecord(f"missing {key}")
+    return _limited(normalize_text(value), key)
+
+
+def _optional_text(obj: dict, key: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadRecord(f"{key} must be text")
+    value = normalize_optional(value)
+    return _limited(value, key.replace("-", "_")) if value else None
+
+
+def _limited(value: str, key: str) -> str:
+    limit = MAX_FIELD_CHARS.get(key, 2_000)
+    if len(value) > limit:
+        raise BadRecord(f"{key} is {len(value):,} characters, more than the {limit:,} allowed")
+    return value
+
+
+def _str_list(value, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRecord(f"{key} must be a list of strings")
+    return value
+
+
+def _authors(names: list[str]) -> list[str]:
+    if len(names) > MAX_AUTHORS:
+        raise BadRecord(f"{len(names):,} authors, more than the {MAX_AUTHORS:,} allowed")
+    out = []
+    for name in split_glued_authors([normalize_text(n) for n in names]):
+        if len(name) > 500:
+            raise BadRecord(f"an author name is {len(name):,} characters long: {name[:60]!r}…")
+        if name:
+            out.append(name)
+    return out
+
+
+def _date(value, key: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise BadRecord(f"{key} must be a YYYY-MM-DD date")
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        raise BadRecord(f"{key} {value[:40]!r} is not a YYYY-MM-DD date") from None
+
+
+def _int_or_none(value, key: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise BadRecord(f"{key} must be a whole number") from None
+    if n < 1:
+        raise BadRecord(f"{key} must be at least 1")
+    return n
+
+
+def _version_number(value) -> int | None:
+    if isinstance(value, str) and value[:1] == "v" and value[1:].isdigit():
+        return int(value[1:])
+    return None
+
+
+def _rfc2822(value) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        raise BadRecord(f"version date {value[:40]!r} is not an RFC 2822 date") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+# --- reading and importing (I/O) -------------------------------------------------------------
+
+def _open(path: Path) -> tuple[io.BufferedIOBase, io.BufferedIOBase]:
+    """(line reader, raw file) — the raw file's position drives the progress bar."""
+    raw = open(path, "rb")
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic == b"\x1f\x8b":
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=1 << 20), raw
+    return raw, raw
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, line, bytes of the file consumed so far) for every non-blank line."""
+    reader, raw = _open(path)
+    number = 0
+    try:
+        for number, line in enumerate(reader, start=1):
+            if line.strip():
+                yield number, line, raw.tell()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DumpError(f"{path}: the file is damaged after line {number}: {e}") from e
+    finally:
+        reader.close()
+        raw.close()
+
+
+def import_dump(
+    engine: Engine,
+    path: str | os.PathLike,
+    *,
+    limit: int | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH,
+) -> ImportSummary:
+    """Import a dump into the database; returns counts and the bad lines (by line number).
+
+    ``since``/``until`` keep papers whose announced day lies in that inclusive range; ``limit`` stops
+    after that many papers have been read. ``progress(done_bytes, total_bytes)`` is called as the
+    file is read. Each batch is committed on its own.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DumpError(f"{path}: no such file")
+    total = path.stat().st_size
+    summary = ImportSummary()
+    batch: list[PaperRecord] = []
+
+    def flush() -> None:
+        if batch:
+            with engine.begin() as conn:
+                summary.add(upsert_papers(conn, batch))
+            batch.clear()
+
+    fmt = None
+    for number, line, position in iter_lines(path):
+        if fmt is None:
+            try:
+                first = orjson.loads(line)
+                fmt = detect_format(first) if isinstance(first, dict) else None
+            except orjson.JSONDecodeError:
+                fmt = None  # a bad first line: report it and detect from the next
+        try:
+            if fmt is None:
+                raise BadRecord("not valid JSON")
+            record = parse_line(line, fmt)
+        except BadRecord as e:
+            summary.bad.append(BadLine(number, str(e)))
+            continue
+        if (since and (record.announced is None or record.announced < since)) or (
+            until and (record.announced is None or record.announced > until)
+        ):
+            summary.skipped += 1
+            continue
+        summary.read += 1
+        batch.append(record)
+        if len(batch) >= batch_size:
+            flush()
+            if progress:
+                progress(position, total)
+        if limit is not None and summary.read >= limit:
+            break
+    flush()
+    if summary.new or summary.updated:
+        with engine.begin() as conn:
+            optimize(conn)
+    summary.format = fmt or "unknown"
+    if progress:
+        progress(total, total)
+    return summary

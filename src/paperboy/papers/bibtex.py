@@ -1,0 +1,151 @@
+"""BibTeX for a paper, in the shape arXiv's own "Export BibTeX citation" produces.
+
+People paste these straight into their .bib files, so the entry must look familiar (arXiv's
+``@misc`` with ``eprint``/``archivePrefix``/``primaryClass``) and must always parse: a stray
+brace in a title would swallow the rest of the .bib file, and a bare ``&``, ``%`` or ``#`` breaks
+LaTeX or BibTeX. Non-ASCII stays UTF-8 (biber and modern bibtex handle it; arXiv does the same).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Protocol
+
+__all__ = ["bibtex_entry"]
+
+
+class _Paper(Protocol):
+    arxiv_id: str
+    title: str
+    authors: list[str]
+    primary_category: str | None
+    year: int | None
+    doi: str | None
+    journal_ref: str | None
+
+
+# Words that make a poor citation key.
+_STOPWORDS = frozenset(
+    "a an the on of for in to and or with via from by at as is are towards toward into "
+    "using do does can your our we what how why when".split()
+)
+_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+# Letters NFKD cannot take apart.
+_FOLD = str.maketrans({"ß": "ss", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "æ": "ae", "Æ": "AE",
+                       "œ": "oe", "Œ": "OE", "đ": "d", "Đ": "D", "þ": "th", "ð": "d", "ı": "i"})  # fmt: skip
+_MATH = re.compile(r"(?<!\\)\$[^$]*(?<!\\)\$")
+_BARE_SPECIAL = re.compile(r"(?<!\\)([&%#])")
+_BARE_DOLLAR = re.compile(r"(?<!\\)\$")
+_NEW_ID = re.compile(r"(\d{2})\d{2}\.\d{4,5}")
+_OLD_ID = re.compile(r"[a-z-]+(?:\.[A-Za-z]{2})?/(\d{2})\d{5}")
+
+
+def bibtex_entry(paper: _Paper) -> str:
+    """Return a BibTeX ``@misc`` entry for ``paper`` (any object with the attributes of ``_Paper``).
+
+    >>> from types import SimpleNamespace as P
+    >>> print(bibtex_entry(P(arxiv_id="1706.03762", title="Attention Is All You Need",
+    ...     authors=["Ashish Vaswani"], primary_category="cs.CL", year=2017, doi=None,
+    ...     journal_ref=None)))
+    @misc{vaswani2017attention,
+          title={Attention Is All You Need},
+          author={Ashish Vaswani},
+          year={2017},
+          eprint={1706.03762},
+          archivePrefix={arXiv},
+          primaryClass={cs.CL},
+          url={https://arxiv.org/abs/1706.03762},
+    }
+    """
+    year = paper.year or _year_from_id(paper.arxiv_id)
+    fields = [
+        ("title", _value(paper.title)),
+        ("author", " and ".join(_author(a) for a in paper.authors if a.strip())),
+        ("year", str(year) if year else None),
+        ("eprint", paper.arxiv_id),
+        ("archivePrefix", "arXiv"),
+        ("primaryClass", paper.primary_category),
+        ("url", f"https://arxiv.org/abs/{paper.arxiv_id}"),
+        ("doi", _value(paper.doi) if paper.doi else None),
+        ("note", _value(paper.journal_ref) if paper.journal_ref else None),
+    ]
+    body = "".join(f"      {name}={{{value}}},\n" for name, value in fields if value)
+    return f"@misc{{{_key(paper, year)},\n{body}}}"
+
+
+def _key(paper: _Paper, year: int | None) -> str:
+    """``lastname + year + one or two title words``, ASCII letters/digits only, like arXiv's."""
+    first = next((a for a in paper.authors if a.strip()), "")
+    if "," in first:  # "Last, First" rather than "First Last"
+        first = first.split(",")[0]
+    name = next((p for p in reversed(_ascii(first).split()) if _letters(p) not in _SUFFIXES), "")
+    words = [w for w in map(_alnum, paper.title.replace("-", "").split()) if w]
+    significant = [w for w in words if w not in _STOPWORDS] or words
+    title = significant[0] if significant else ""
+    if 0 < len(title) < 5 and len(significant) > 1:  # "lora" alone says little: "loralowrank"
+        title += significant[1]
+    return f"{_letters(name) or 'anonymous'}{year or ''}{title}"
+
+
+def _year_from_id(arxiv_id: str) -> int | None:
+    """arXiv ids carry their submission year: 2503.11731 -> 2025, hep-th/9901001 -> 1999."""
+    m = _NEW_ID.fullmatch(arxiv_id) or _OLD_ID.fullmatch(arxiv_id)
+    if not m:
+        return None
+    yy = int(m.group(1))
+    return (1900 if yy >= 91 else 2000) + yy
+
+
+def _ascii(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    return decomposed.encode("ascii", "ignore").decode()
+
+
+def _letters(word: str) -> str:
+    return re.sub(r"[^a-z]", "", word.lower())
+
+
+def _alnum(word: str) -> str:
+    # Drop TeX commands (\textbf, \mathcal) so "$\alpha$-Nets" and "\textit{Foo}" key sensibly.
+    return re.sub(r"[^a-z0-9]", "", re.sub(r"\\[A-Za-z]+", "", _ascii(word)).lower())
+
+
+def _author(name: str) -> str:
+    """One author; a name containing the word "and" is braced so BibTeX keeps it whole."""
+    value = _value(name)
+    return f"{{{value}}}" if re.search(r"\band\b", value) else value
+
+
+def _value(text: str) -> str:
+    """Make ``text`` safe inside ``{...}``: one line, balanced braces, ``& % #`` escaped outside math.
+
+    A lone ``$`` ("with $500 Training Cost") would start math mode in LaTeX, so when the bare
+    dollars don't pair up they are all escaped.
+    """
+    text = " ".join(text.split())
+    if not _balanced(text):
+        text = re.sub(r"\\?[{}]", "", text)
+    if len(_BARE_DOLLAR.findall(text)) % 2:
+        text = _BARE_DOLLAR.sub(r"\\$", text)
+    parts = []
+    pos = 0
+    for m in _MATH.finditer(text):
+        parts.append(_BARE_SPECIAL.sub(r"\\\1", text[pos : m.start()]))
+        parts.append(m.group())
+        pos = m.end()
+    parts.append(_BARE_SPECIAL.sub(r"\\\1", text[pos:]))
+    return "".join(parts)
+
+
+def _balanced(text: str) -> bool:
+    """BibTeX counts every brace, escaped or not, so we do too."""
+    depth = 0
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0

@@ -1,0 +1,1 @@
+"""The database: schema, migrations, engine set-up and the queries everything else uses."""

@@ -1,0 +1,123 @@
+"""Engine set-up and schema versioning.
+
+SQLite is the embedded default: a file in WAL mode (readers never block the writer), with foreign
+keys on and a busy timeout so several processes can share it. PostgreSQL takes over unchanged when
+``PAPERBOY_DATABASE_URL`` points at it. The schema is owned by Alembic; :func:`schema_status` tells
+the CLI whether a database is ready, behind, or newer than this code.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+__all__ = ["make_engine", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError"]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaError(RuntimeError):
+    """The database's schema does not match this version of Paperboy."""
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine for ``url``; for SQLite files, the parent folder is created and WAL is switched on."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(u, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(u, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+    cur.execute("PRAGMA mmap_size=268435456")
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.close()
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to ``revision`` (the newest by default)."""
+    command.upgrade(_alembic_config(engine), revision)
+
+
+class SchemaState(enum.Enum):
+    CURRENT = "current"
+    EMPTY = "empty"  # never migrated
+    BEHIND = "behind"  # older schema: run `paperboy db upgrade`
+    AHEAD = "ahead"  # made by a newer Paperboy
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    state: SchemaState
+    current: str | None
+    head: str
+
+    def message(self) -> str:
+        if self.state is SchemaState.EMPTY:
+            return "The database has not been set up yet. Run `paperboy db upgrade` first (or pass --migrate)."
+        if self.state is SchemaState.BEHIND:
+            return (
+                f"The database schema ({self.current}) is older than this Paperboy ({self.head}). "
+                "Run `paperboy db upgrade` (or pass --migrate)."
+            )
+        if self.state is SchemaState.AHEAD:
+            return (
+                f"The database schema ({self.current}) was made by a newer Paperboy than this one "
+                f"(which knows up to {self.head}). Upgrade Paperboy; downgrading the data is not done automatically."
+            )
+        return f"The database schema is up to date ({self.current})."
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    head = script.get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current is None:
+        state = SchemaState.EMPTY
+    elif current == head:
+        state = SchemaState.CURRENT
+    else:
+        try:
+            known = script.get_revision(current) is not None
+        except Exception:  # alembic raises for revisions it has never heard of
+            known = False
+        state = SchemaState.BEHIND if known else SchemaState.AHEAD
+    return SchemaStatus(state, current, head)
+
+
+def require_current_schema(engine: Engine, migrate: bool = False) -> None:
+    """Raise :class:`SchemaError` unless the schema is current; with ``migrate``, upgrade instead."""
+    status = schema_status(engine)
+    if status.state is SchemaState.CURRENT:
+        return
+    if migrate and status.state in (SchemaState.EMPTY, SchemaState.BEHIND):
+        upgrade(engine)
+        return
+    raise SchemaError(status.message())

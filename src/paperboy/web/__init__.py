@@ -1,0 +1,1 @@
+"""The website: FastAPI + Jinja2, server-rendered."""

@@ -1,0 +1,123 @@
+"""The FastAPI application: pages, static files, security headers, error pages.
+
+Routes only parse input, call a domain function and render; see ``web/pages.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import Engine, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from paperboy import __version__
+from paperboy.config import Settings, get_settings
+from paperboy.store.db import make_engine
+from paperboy.web.cache import PageCache
+from paperboy.web.templating import STATIC, make_environment
+
+__all__ = ["create_app", "app_factory"]
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="Paperboy", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.engine = engine or make_engine(settings.database_url)
+    app.state.templates = make_environment()
+    app.state.page_cache = PageCache()
+
+    app.mount("/static", CachedStaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        try:
+            with app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as e:  # report, don't crash: this is what load balancers poll
+            return JSONResponse({"status": "error", "database": type(e).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    from paperboy.web import pages
+
+    app.include_router(pages.router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return error_page(request, exc.status_code, exc.detail)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception):
+        return error_page(request, 500, "Something went wrong on our side. It has been logged.")
+
+    secure = settings.base_url.startswith("https://")
+    return SecurityHeaders(app, hsts=secure)
+
+
+def error_page(request: Request, status: int, detail: str | None) -> HTMLResponse:
+    titles = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 500: "Server error"}
+    env = request.app.state.templates
+    html = env.get_template("error.html").render(
+        status=status, title=titles.get(status, "Error"), detail=detail or titles.get(status, "")
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+class CachedStaticFiles(StaticFiles):
+    """Static files; URLs carrying a content hash (``?v=``) are cacheable for a year."""
+
+    async def get_response(self, path: str, scope: Scope):
+        response = await super().get_response(path, scope)
+        if b"v=" in scope.get("query_string", b"") and response.status_code == 200:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Adds security headers to every response (a plain ASGI wrapper: no per-request task overhead).
+
+    The CSP allows no inline script or style at all, so an injected ``<script>`` or ``style=`` does
+    nothing even if escaping ever failed.
+    """
+
+    def __init__(self, app: ASGIApp, hsts: bool = False):
+        self.app = app
+        self.state = app.state  # tests and the CLI reach settings/engine through the wrapper
+        headers = [
+            (b"content-security-policy", CSP.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+        ]
+        if hsts:
+            headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def app_factory():
+    """Entry point for ``uvicorn --factory`` (used by ``paperboy serve``): settings from the environment."""
+    return create_app()
