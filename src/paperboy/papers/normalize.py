@@ -84,8 +84,15 @@ def split_classifications(entries: list[str] | str) -> tuple[list[str], list[str
 
 
 def author_name(last: str, first: str = "", suffix: str = "") -> str:
-    """A display name from arXiv's parsed (last, first, suffix) triple: ``"First Last Suffix"``."""
-    return normalize_text(" ".join(p for p in (first, last, suffix) if p))
+    """A display name from arXiv's parsed (last, first, suffix) triple: ``"First Last Suffix"``.
+
+    arXiv's parser splits hyphenated initials ("C.-P." becomes "C. -P."); they are joined again.
+    """
+    name = normalize_text(" ".join(p for p in (first, last, suffix) if p))
+    return _SPLIT_INITIAL.sub("-", name)
+
+
+_SPLIT_INITIAL = re.compile(r"(?<=\.) -(?=\w)")
 
 
 _AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+", re.IGNORECASE)
@@ -107,7 +114,7 @@ def split_author_string(authors: str) -> list[str]:
 
 
 _GLUED_AND = re.compile(r"(?<=[a-z])and (?=[A-Z])")
-LONG_NAME = 120
+LONG_NAME = 60
 
 
 def split_glued_authors(names: list[str]) -> list[str]:

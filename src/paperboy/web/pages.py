@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 
 from paperboy.feed.periods import BadPeriod, Period, parse_period, period_of
@@ -25,22 +26,29 @@ MAX_PAGE = 10_000
 CHIPS = 12  # category chips shown above a feed; the rest are in a "more" list
 
 
-def cached_page(request: Request, build: Callable[[Connection], tuple[int, str] | Response]) -> Response:
+async def cached_page(request: Request, build: Callable[[Connection], tuple[int, str]]) -> Response:
     """Serve ``request`` from the page cache, or call ``build(conn)`` → (status, html) and cache it.
 
-    Redirects and other ready-made responses returned by ``build`` are passed through uncached.
+    A hit costs one primary-key read (the content version) and is answered on the event loop; a
+    miss renders in the thread pool so a slow page never stalls the hits queued behind it.
     """
     cache = request.app.state.page_cache
+    engine = request.app.state.engine
     key = request.url.path + "?" + request.url.query
-    with request.app.state.engine.connect() as conn:
+    with engine.connect() as conn:
         version = repo.content_version(conn)
-        page = cache.get(key, version)
-        if page is None:
-            result = build(conn)
-            if isinstance(result, Response):
-                return result
-            status, html = result
-            page = cache.put(key, version, status, html.encode(), "text/html; charset=utf-8")
+    page = cache.get(key, version)
+    if page is None:
+
+        def render_and_store():
+            with engine.connect() as conn:
+                # Read the version again inside the rendering connection: if a write landed in
+                # between, the page is stored under the version it was rendered from.
+                current = repo.content_version(conn)
+                status, html = build(conn)
+            return cache.put(key, current, status, html.encode(), "text/html; charset=utf-8")
+
+        page = await run_in_threadpool(render_and_store)
     headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
     if page.status == 200 and request.headers.get("if-none-match") == page.etag:
         return Response(status_code=304, headers=headers)
@@ -65,7 +73,7 @@ def _category(request: Request) -> str | None:
     return cat
 
 
-def feed(request: Request, period: Period | None) -> Response:
+async def feed(request: Request, period: Period | None) -> Response:
     page = _page_number(request)
     category = _category(request)
     size = request.app.state.settings.page_size
@@ -101,27 +109,27 @@ def feed(request: Request, period: Period | None) -> Response:
         )
         return 200, html
 
-    return cached_page(request, build)
+    return await cached_page(request, build)
 
 
 @router.get("/", include_in_schema=False)
-def home(request: Request) -> Response:
-    return feed(request, None)
+async def home(request: Request) -> Response:
+    return await feed(request, None)
 
 
 @router.get("/papers/date/{day}", include_in_schema=False)
-def feed_day(request: Request, day: str) -> Response:
-    return feed(request, _period("day", day))
+async def feed_day(request: Request, day: str) -> Response:
+    return await feed(request, _period("day", day))
 
 
 @router.get("/papers/week/{week}", include_in_schema=False)
-def feed_week(request: Request, week: str) -> Response:
-    return feed(request, _period("week", week))
+async def feed_week(request: Request, week: str) -> Response:
+    return await feed(request, _period("week", week))
 
 
 @router.get("/papers/month/{month}", include_in_schema=False)
-def feed_month(request: Request, month: str) -> Response:
-    return feed(request, _period("month", month))
+async def feed_month(request: Request, month: str) -> Response:
+    return await feed(request, _period("month", month))
 
 
 def _period(kind, text: str) -> Period:
@@ -132,7 +140,7 @@ def _period(kind, text: str) -> Period:
 
 
 @router.get("/papers/{arxiv_id:path}", include_in_schema=False)
-def paper_page(request: Request, arxiv_id: str) -> Response:
+async def paper_page(request: Request, arxiv_id: str) -> Response:
     try:
         parsed = parse_arxiv_id(arxiv_id)
     except InvalidArxivId as e:
@@ -146,4 +154,4 @@ def paper_page(request: Request, arxiv_id: str) -> Response:
             raise HTTPException(404, f"Paperboy has no paper {parsed.id} yet.")
         return 200, render(request, "paper.html", paper=paper, bibtex=bibtex_entry(paper))
 
-    return cached_page(request, build)
+    return await cached_page(request, build)

@@ -1,0 +1,149 @@
+"""Load-test the day page and the paper page over the full corpus with wrk (32 connections).
+
+Starts `paperboy serve` (one worker process) on a loopback port against a full-corpus SQLite
+database (built once under bench/out/), warms it, then runs wrk for each scenario:
+
+* day page: /papers/date/2026-06-30 (530 papers, first page of 50);
+* paper page: one paper with MathML;
+* many paper pages: 2,000 different papers in rotation (each rendered once, then cached);
+* many feed pages: every day of the corpus, each page of it, and category filters, in rotation.
+
+Also measures cold (uncached) render latency of paper and day pages. Needs `wrk` (Debian).
+Usage: python bench/web_bench.py [--duration 15] [--connections 32] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from common import OUT, PAPERBOY, env_for, full_corpus_db, machine
+
+LUA = """
+paths = {%s}
+i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("server did not start")
+
+
+def wrk(url: str, duration: int, connections: int, script: str | None = None) -> dict:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {p: _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1)) for p in ("50", "90", "99")}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": lat["50"], "p90": lat["90"], "p99": lat["99"], "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def lua_script(paths: list[str], directory: Path) -> str:
+    path = directory / f"paths-{len(paths)}-{abs(hash(tuple(paths)))}.lua"
+    path.write_text(LUA % ", ".join(f'"{p}"' for p in paths))
+    return str(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+
+    data = OUT / "full"
+    db = full_corpus_db(data)
+    conn = sqlite3.connect(db)
+    paper_ids = [r[0] for r in conn.execute("SELECT arxiv_id FROM papers ORDER BY random() LIMIT 2000")]
+    days = [r[0] for r in conn.execute("SELECT announced, count(*) FROM papers GROUP BY announced")]
+    day_counts = dict(conn.execute("SELECT announced, count(*) FROM papers GROUP BY announced"))
+    conn.close()
+    feed_paths = []
+    for day in days:
+        for page in range(1, (day_counts[day] + 49) // 50 + 1):
+            feed_paths.append(f"/papers/date/{day}?page={page}")
+        feed_paths.append(f"/papers/date/{day}?cat=cs.CL")
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [*PAPERBOY, "serve", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"],
+        env=env_for(data),
+    )
+    try:
+        wait_up(base)
+        # Cold renders: every page below is requested for the first time.
+        cold_paper, cold_day = [], []
+        for arxiv_id in paper_ids[:300]:
+            start = time.perf_counter()
+            urllib.request.urlopen(f"{base}/papers/{arxiv_id}").read()
+            cold_paper.append((time.perf_counter() - start) * 1000)
+        for day in days[:100]:
+            start = time.perf_counter()
+            urllib.request.urlopen(f"{base}/papers/date/{day}").read()
+            cold_day.append((time.perf_counter() - start) * 1000)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            scenarios = [
+                ("day page /papers/date/2026-06-30", base + "/papers/date/2026-06-30", None),
+                ("paper page /papers/2606.30212", base + "/papers/2606.30212", None),
+                (f"{len(paper_ids):,} different paper pages", base, lua_script([f"/papers/{i}" for i in paper_ids], Path(tmp))),
+                (f"{len(feed_paths):,} different feed pages", base, lua_script(feed_paths, Path(tmp))),
+            ]
+            results = []
+            for name, url, script in scenarios:
+                wrk(url, 3, args.connections, script)  # warm-up pass (fills the page cache)
+                results.append((name, wrk(url, args.duration, args.connections, script)))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    print(f"machine: {machine()}")
+    print(f"server: paperboy serve --workers {args.workers} (SQLite, full corpus); load: wrk -t2 -c{args.connections} -d{args.duration}s, on the same machine")
+    print()
+    print("| scenario | requests/s | p50 ms | p90 ms | p99 ms | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in results:
+        print(f"| {name} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['non2xx']} |")
+    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1]  # noqa: E731
+    print()
+    print(f"cold render, one request at a time: paper page p50 {q(cold_paper, 50):.1f} ms, p95 {q(cold_paper, 95):.1f} ms "
+          f"({len(cold_paper)} pages); day page p50 {q(cold_day, 50):.1f} ms, p95 {q(cold_day, 95):.1f} ms ({len(cold_day)} days)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The `paperboy` command: import, stats, db upgrade/status, serve's schema check, exit codes."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from conftest import FIXTURES, corpus_lines
+from paperboy.store.db import make_engine
+
+
+def run(args, data_dir, **kw):
+    env = dict(os.environ, PAPERBOY_DATA_DIR=str(data_dir))
+    env.pop("PAPERBOY_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "paperboy.cli", *args], env=env, capture_output=True, text=True, timeout=120, **kw
+    )
+
+
+@pytest.fixture
+def dump(tmp_path):
+    path = tmp_path / "dump.jsonl.gz"
+    lines = corpus_lines("2026-06-29", "2026-06-29", limit=40)
+    with gzip.open(path, "wb") as f:
+        f.writelines(lines[:10] + [b'{"id": "2606.1", "title": broken\n'] + lines[10:])
+    return path
+
+
+def test_import_stats_and_reimport(tmp_path, dump):
+    data = tmp_path / "data"
+    assert run(["db", "upgrade"], data).returncode == 0
+    first = run(["import", str(dump)], data)
+    assert first.returncode == 0, first.stderr
+    assert "40 new, 0 updated, 0 unchanged, 1 bad" in first.stdout
+    assert "line 11:" in first.stderr and "not valid JSON" in first.stderr
+    second = run(["import", str(dump)], data)
+    assert "0 new, 0 updated, 40 unchanged, 1 bad" in second.stdout
+    strict = run(["import", "--strict", str(dump)], data)
+    assert strict.returncode == 3
+    stats = run(["stats", "--json"], data)
+    figures = json.loads(stats.stdout)
+    assert figures["papers"] == 40 and figures["days"] == 1 and figures["last_day"] == "2026-06-29"
+    assert (data / "paperboy.db").exists()  # the documented default location
+
+
+def test_import_json_summary(tmp_path):
+    r = run(["import", "--migrate", "--json", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["format"] == "kaggle" and summary["new"] == 4 and summary["bad"] == 0
+
+
+def test_clear_errors_and_exit_codes(tmp_path):
+    missing = run(["import", str(tmp_path / "nope.jsonl")], tmp_path)
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+    unmigrated = run(["import", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
+    assert unmigrated.returncode == 1 and "paperboy db upgrade" in unmigrated.stderr
+    bad_date = run(["import", "--since", "June", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
+    assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+    assert run(["frobnicate"], tmp_path).returncode == 2
+    assert run(["stats"], tmp_path).returncode == 1
+
+
+def test_serve_refuses_an_unmigrated_or_newer_database(tmp_path):
+    r = run(["serve", "--port", "1"], tmp_path)
+    assert r.returncode == 1 and "has not been set up" in r.stderr
+    assert run(["db", "status"], tmp_path).returncode == 1
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    assert run(["db", "status"], tmp_path).returncode == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'paperboy.db'}")
+    with engine.begin() as conn:  # as if a newer Paperboy had migrated this database
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    r = run(["serve", "--port", "1"], tmp_path)
+    assert r.returncode == 1 and "newer Paperboy" in r.stderr
+
+
+def test_serve_with_migrate_sets_up_the_database_and_serves(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PAPERBOY_DATA_DIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paperboy.cli", "serve", "--migrate", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert json.load(r)["status"] == "ok"
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(proc.stderr.read().decode() if proc.poll() is not None else "no answer")
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert "No papers yet" in r.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_help_everywhere(tmp_path):
+    for args in (["--help"], ["import", "--help"], ["serve", "--help"], ["db", "upgrade", "--help"], ["stats", "--help"]):
+        r = run(args, tmp_path)
+        assert r.returncode == 0 and "Usage" in r.stdout

@@ -1,0 +1,191 @@
+"""Every page over HTTP, on a real SQLite database holding a slice of the real corpus."""
+
+import datetime as dt
+import re
+
+import pytest
+
+from paperboy.papers.model import PaperRecord
+from paperboy.store import repo
+
+
+def cards(html: str) -> list[str]:
+    """arXiv ids of the paper cards on a page, in order."""
+    return re.findall(r'<a href="/papers/([^"]+)" data-paper-link', html)
+
+
+def test_home_shows_the_latest_day_with_papers(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    assert "Wed, 1 Jul 2026" in r.text and "300 papers" in r.text
+    assert '<link rel="canonical" href="/papers/date/2026-07-01">' in r.text
+    assert len(cards(r.text)) == 50
+
+
+def test_day_page_lists_that_days_papers_with_prev_and_next_skipping_empty_days(client):
+    r = client.get("/papers/date/2026-06-29")  # Monday: the weekend before it had no announcements
+    assert r.status_code == 200
+    assert "166 papers" in r.text
+    assert 'href="/papers/date/2026-06-26" data-key="p" rel="prev"' in r.text
+    assert 'href="/papers/date/2026-06-30" data-key="n" rel="next"' in r.text
+    with client.engine.connect() as conn:
+        expected = repo.feed_page(conn, dt.date(2026, 6, 29), dt.date(2026, 6, 29), limit=50)
+    assert cards(r.text) == [p.arxiv_id for p in expected.papers]
+
+
+def test_feed_orders_by_upvotes_then_stably(client):
+    with client.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE papers SET upvotes = 7 WHERE arxiv_id = (SELECT max(arxiv_id) FROM papers WHERE announced = '2026-06-30')")
+        conn.exec_driver_sql("UPDATE papers SET upvotes = 3 WHERE arxiv_id = (SELECT min(arxiv_id) FROM papers WHERE announced = '2026-06-30')")
+        repo.bump_content_version(conn)
+        top = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 7").scalar()
+        second = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 3").scalar()
+        rest = [r[0] for r in conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 ORDER BY arxiv_id LIMIT 48")]
+    ids = cards(client.get("/papers/date/2026-06-30").text)
+    assert ids == [top, second] + rest
+
+
+def test_a_busy_day_is_paginated(client):
+    first = client.get("/papers/date/2026-06-30")
+    assert "Page 1 of 11" in first.text and 'href="/papers/date/2026-06-30?page=2"' in first.text
+    last = client.get("/papers/date/2026-06-30?page=11")
+    assert last.status_code == 200 and len(cards(last.text)) == 30
+    seen = set()
+    for page in range(1, 12):
+        seen.update(cards(client.get(f"/papers/date/2026-06-30?page={page}").text))
+    assert len(seen) == 530  # every paper exactly once across the pages
+    assert client.get("/papers/date/2026-06-30?page=12").status_code == 404
+    assert client.get("/papers/date/2026-06-30?page=abc").status_code == 400
+
+
+def test_category_filter_and_chips(client):
+    r = client.get("/papers/date/2026-06-30?cat=cs.CL")
+    assert r.status_code == 200
+    assert "136 papers" in r.text and "in <strong>cs.CL</strong>" in r.text
+    assert 'class="chip chip-active" href="/papers/date/2026-06-30?cat=cs.CL" aria-current="true"' in r.text
+    with client.engine.connect() as conn:
+        for arxiv_id in cards(r.text):
+            assert "cs.CL" in repo.get_paper(conn, arxiv_id).categories
+    # prev/next keep the filter and skip days without papers in that category
+    assert 'href="/papers/date/2026-06-29?cat=cs.CL" data-key="p"' in r.text
+    assert client.get("/papers/date/2026-06-30?cat=<script>").status_code == 400
+
+
+def test_week_and_month_pages(client):
+    week = client.get("/papers/week/2026-W27")  # 29 June to 5 July
+    assert week.status_code == 200
+    assert "Week 27, 2026" in week.text and f"{166 + 530 + 300} papers" in week.text
+    assert 'href="/papers/week/2026-W26" data-key="p"' in week.text
+    month = client.get("/papers/month/2026-06")
+    assert month.status_code == 200 and "June 2026" in month.text
+    assert f"{261 + 166 + 530} papers" in month.text  # the slice holds 26, 29 and 30 June
+    assert 'href="/papers/month/2026-07" data-key="n"' in month.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/papers/date/2026-13-01", "/papers/date/2026-02-30", "/papers/date/yesterday", "/papers/week/2026-W54",
+     "/papers/month/2026-00", "/papers/date/2026-06-30%00"],
+)  # fmt: skip
+def test_impossible_periods_are_real_404_pages(client, path):
+    r = client.get(path)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html") and "Not found" in r.text
+
+
+def test_a_day_without_papers_says_so_and_links_to_neighbours(client):
+    r = client.get("/papers/date/2026-06-27")  # a Saturday
+    assert r.status_code == 200
+    assert "No papers were announced on this day" in r.text
+    assert 'href="/papers/date/2026-06-26"' in r.text and 'href="/papers/date/2026-06-29"' in r.text
+
+
+def test_paper_page_shows_everything_about_the_paper(client):
+    r = client.get("/papers/2606.30212")
+    assert r.status_code == 200
+    html = r.text
+    assert "On symbol-pair distance of repeated-root constacyclic codes" in html
+    assert "Payel Chandra" in html and "Kalyan Hansda" in html
+    assert "<math" in html and "</math>" in html  # TeX rendered to MathML
+    assert 'href="https://arxiv.org/abs/2606.30212"' in html and 'href="https://arxiv.org/pdf/2606.30212"' in html
+    assert 'href="/papers/date/2026-06-30"' in html  # back to its day
+    assert "@misc{chandra2026" in html and "eprint={2606.30212}" in html
+    assert '<link rel="canonical" href="/papers/2606.30212">' in html
+
+
+def test_old_style_ids_versions_and_unknown_papers(client):
+    r = client.get("/papers/hep-th/9711200")
+    assert r.status_code == 200 and "The Large N Limit of Superconformal Field Theories" in r.text
+    assert "Adv.Theor.Math.Phys.2:231-252,1998" in r.text and "(v3)" in r.text
+    moved = client.get("/papers/2606.30212v2", follow_redirects=False)
+    assert moved.status_code == 301 and moved.headers["location"] == "/papers/2606.30212"
+    assert client.get("/papers/hep-th/9711200v1", follow_redirects=False).headers["location"] == "/papers/hep-th/9711200"
+    missing = client.get("/papers/2101.00001")
+    assert missing.status_code == 404 and "no paper 2101.00001" in missing.text
+    assert client.get("/papers/not-a-paper").status_code == 404
+
+
+def test_math_that_cannot_be_parsed_shows_raw_tex_and_hostile_text_is_inert(client):
+    evil = PaperRecord(
+        arxiv_id="2606.99998",
+        title='<script>alert("t")</script> Attack on $\\frac{1}{$ parsers',
+        abstract='We show <img src=x onerror=alert(1)> and $\\text{<script>alert(2)</script>}$ and $x^2$.',
+        authors=['<b onmouseover="alert(3)">Mallory</b>'],
+        categories=["cs.CR"],
+        announced=dt.date(2026, 6, 30),
+        comment="javascript:alert(4)",
+    )
+    with client.engine.begin() as conn:
+        repo.upsert_papers(conn, [evil])
+    html = client.get("/papers/2606.99998").text
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b onmouseover" not in html
+    assert "&lt;script&gt;" in html
+    assert "<math" in html  # the well-formed formula still renders
+    day = client.get("/papers/date/2026-06-30?cat=cs.CR").text
+    assert "<script>alert" not in day and "&lt;script&gt;" in day
+
+
+def test_security_headers_on_every_response(client):
+    for path in ["/", "/papers/2606.30212", "/papers/nope", "/healthz", "/static/style.css"]:
+        r = client.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_pages_have_no_inline_script_or_style_and_no_external_assets(client):
+    for path in ["/", "/papers/2606.30212", "/papers/week/2026-W27"]:
+        html = client.get(path).text
+        assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) is None
+        assert " style=" not in html and "<style" not in html
+        for url in re.findall(r'(?:src|href)="(https?:[^"]+)"', html):
+            assert "arxiv.org" in url or "doi.org" in url, url  # only outbound links, never assets
+
+
+def test_static_assets_are_served_locally_and_cacheable(client):
+    html = client.get("/").text
+    css = re.search(r'href="(/static/style\.css\?v=[0-9a-f]+)"', html).group(1)
+    r = client.get(css)
+    assert r.status_code == 200 and "prefers-color-scheme: dark" in r.text
+    assert "immutable" in r.headers["cache-control"]
+    js = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', html).group(1)
+    assert client.get(js).status_code == 200
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_cached_pages_change_as_soon_as_the_data_does(client):
+    before = client.get("/papers/date/2026-06-30")
+    etag = before.headers["etag"]
+    assert client.get("/papers/date/2026-06-30", headers={"If-None-Match": etag}).status_code == 304
+    new = PaperRecord(arxiv_id="2606.00001", title="A brand new paper", abstract="Fresh.", authors=["N. Ew"],
+                      categories=["cs.CL"], announced=dt.date(2026, 6, 30))  # fmt: skip
+    with client.engine.begin() as conn:
+        repo.upsert_papers(conn, [new])
+    after = client.get("/papers/date/2026-06-30", headers={"If-None-Match": etag})
+    assert after.status_code == 200 and "531 papers" in after.text and "A brand new paper" in after.text
+    assert after.headers["etag"] != etag
