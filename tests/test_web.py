@@ -189,3 +189,12 @@ def test_cached_pages_change_as_soon_as_the_data_does(client):
     after = client.get("/papers/date/2026-06-30", headers={"If-None-Match": etag})
     assert after.status_code == 200 and "531 papers" in after.text and "A brand new paper" in after.text
     assert after.headers["etag"] != etag
+
+
+def test_pages_are_gzipped_for_clients_that_accept_it(client):
+    plain = client.get("/papers/date/2026-06-30", headers={"Accept-Encoding": "identity"})
+    zipped = client.get("/papers/date/2026-06-30", headers={"Accept-Encoding": "gzip, br"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.text == plain.text  # httpx decodes it: the same page
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 3

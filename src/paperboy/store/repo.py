@@ -221,14 +221,22 @@ class FeedPage:
 
 
 def _in_category(stmt, category: str | None):
+    """Restrict a papers query to one arXiv category.
+
+    A correlated EXISTS, so the database walks the period's papers (index on ``announced``) and
+    checks each by primary key, rather than first collecting every paper of a big category
+    (cs.CV has ~30,000): 1 ms instead of 75 ms for a day of cs.CL.
+    """
     if not category:
         return stmt
     return stmt.where(
-        papers.c.id.in_(
-            select(paper_categories.c.paper_id).where(
-                paper_categories.c.scheme == "arxiv", paper_categories.c.code == category
-            )
+        select(paper_categories.c.paper_id)
+        .where(
+            paper_categories.c.paper_id == papers.c.id,
+            paper_categories.c.scheme == "arxiv",
+            paper_categories.c.code == category,
         )
+        .exists()
     )
 
 
@@ -282,19 +290,8 @@ def day_after(conn: Connection, day: dt.date, category: str | None = None) -> dt
 
 
 def _nearest_day(conn: Connection, condition, order, category: str | None) -> dt.date | None:
-    # Walk the announced index in order and stop at the first match: with a category, the
-    # correlated EXISTS keeps that a short walk instead of collecting every paper in the category.
-    stmt = select(papers.c.announced).where(condition, papers.c.announced.is_not(None))
-    if category:
-        stmt = stmt.where(
-            select(paper_categories.c.paper_id)
-            .where(
-                paper_categories.c.paper_id == papers.c.id,
-                paper_categories.c.scheme == "arxiv",
-                paper_categories.c.code == category,
-            )
-            .exists()
-        )
+    # Walk the announced index in order and stop at the first match.
+    stmt = _in_category(select(papers.c.announced).where(condition, papers.c.announced.is_not(None)), category)
     return conn.execute(stmt.order_by(order).limit(1)).scalar()
 
 

@@ -5,33 +5,48 @@ serving it from memory costs microseconds. An entry is valid only for the *conte
 rendered at — a counter in the database that every write touching pages bumps in its own
 transaction (see ``store.repo.bump_content_version``) — so every web process, on any machine,
 drops its copy the moment anything changes, without messages between them.
+
+The cache is bounded by bytes, not entries: a feed page is ~130 KB, a paper page ~6 KB. A gzip
+copy of each page is made the first time a client that accepts gzip asks for it, and kept.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["CachedPage", "PageCache"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedPage:
     version: int
     status: int
     body: bytes
     media_type: str
     etag: str
+    _gzipped: bytes | None = field(default=None, repr=False)
+
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + (len(self._gzipped) if self._gzipped else 0)
 
 
 class PageCache:
-    """A bounded LRU of rendered pages keyed by path + query string."""
+    """A least-recently-used map of rendered pages keyed by path + query string, at most ``max_bytes``."""
 
-    def __init__(self, maxsize: int = 2048):
-        self.maxsize = maxsize
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024):
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[str, CachedPage] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str, version: int) -> CachedPage | None:
@@ -40,7 +55,7 @@ class PageCache:
             if page is None:
                 return None
             if page.version != version:
-                del self._entries[key]
+                self._bytes -= self._entries.pop(key).size
                 return None
             self._entries.move_to_end(key)
             return page
@@ -49,15 +64,37 @@ class PageCache:
         etag = f'W/"{version}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
         page = CachedPage(version, status, body, media_type, etag)
         with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
             self._entries[key] = page
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+            self._bytes += page.size
+            self._evict()
         return page
+
+    def gzipped(self, page: CachedPage) -> bytes:
+        """The page's gzip body, made once and accounted for."""
+        if page._gzipped is not None:
+            return page._gzipped
+        data = page.gzipped()
+        with self._lock:
+            self._bytes += len(data)
+            self._evict()
+        return data
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes and len(self._entries) > 1:
+            _, old = self._entries.popitem(last=False)
+            self._bytes -= old.size
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -49,10 +49,15 @@ async def cached_page(request: Request, build: Callable[[Connection], tuple[int,
             return cache.put(key, current, status, html.encode(), "text/html; charset=utf-8")
 
         page = await run_in_threadpool(render_and_store)
-    headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
+    headers = {"ETag": page.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if page.status == 200 and request.headers.get("if-none-match") == page.etag:
         return Response(status_code=304, headers=headers)
-    return Response(page.body, status_code=page.status, media_type=page.media_type, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", "") and len(page.body) > 1024:
+        headers["Content-Encoding"] = "gzip"
+        body = cache.gzipped(page)
+    else:
+        body = page.body
+    return Response(body, status_code=page.status, media_type=page.media_type, headers=headers)
 
 
 def render(request: Request, template: str, **context) -> str:
