@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-cache", action="store_true", help="PAPERBOY_PAGE_CACHE_MB=0: every request renders")
     args = parser.parse_args()
 
     data = OUT / "full"
@@ -108,7 +109,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [*PAPERBOY, "serve", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"],
-        env=env_for(data),
+        env=dict(env_for(data), **({"PAPERBOY_PAGE_CACHE_MB": "0"} if args.no_cache else {})),
     )
     try:
         wait_up(base)
@@ -133,7 +134,7 @@ def main() -> None:
         server.wait(timeout=10)
 
     print(f"machine: {machine()}")
-    print(f"server: paperboy serve --workers {args.workers} (SQLite, full corpus); load: wrk -t2 -c{args.connections} -d{args.duration}s, on the same machine")
+    print(f"server: paperboy serve --workers {args.workers} (SQLite, full corpus, page cache {'off' if args.no_cache else 'on'}); load: wrk -t2 -c{args.connections} -d{args.duration}s, on the same machine")
     print()
     print("| scenario | requests/s | p50 ms | p90 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -39,3 +39,10 @@ def test_etag_differs_with_content_and_version():
     b = cache.put("k", 2, 200, b"one", "text/html").etag
     c = cache.put("k", 2, 200, b"two", "text/html").etag
     assert len({a, b, c}) == 3
+
+
+def test_a_zero_byte_cache_is_off():
+    cache = PageCache(max_bytes=0)
+    page = cache.put("k", 1, 200, b"x" * 5000, "text/html")
+    assert cache.get("k", 1) is None and len(cache) == 0
+    assert gzip.decompress(cache.gzipped(page)) == b"x" * 5000 and cache.bytes == 0

@@ -9,6 +9,7 @@ variable                   meaning                                              
                            ``postgresql+psycopg://…``)
 ``PAPERBOY_BASE_URL``      the public URL of the site (links, Secure cookies)      ``http://127.0.0.1:8000``
 ``PAPERBOY_PAGE_SIZE``     papers per feed page                                    ``50``
+``PAPERBOY_PAGE_CACHE_MB`` memory for rendered pages per web process (0: off)      ``256``
 =========================  =====================================================  ==========================================
 """
 
@@ -28,6 +29,7 @@ def default_data_dir() -> Path:
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_PAGE_SIZE = 50
+DEFAULT_PAGE_CACHE_MB = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Settings:
     database_url: str
     base_url: str = DEFAULT_BASE_URL
     page_size: int = DEFAULT_PAGE_SIZE
+    page_cache_mb: int = DEFAULT_PAGE_CACHE_MB
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -45,18 +48,21 @@ class Settings:
             database_url=url,
             base_url=(env.get("PAPERBOY_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
             page_size=_positive_int(env.get("PAPERBOY_PAGE_SIZE"), DEFAULT_PAGE_SIZE, "PAPERBOY_PAGE_SIZE"),
+            page_cache_mb=_positive_int(
+                env.get("PAPERBOY_PAGE_CACHE_MB"), DEFAULT_PAGE_CACHE_MB, "PAPERBOY_PAGE_CACHE_MB", minimum=0
+            ),
         )
 
 
-def _positive_int(value: str | None, default: int, name: str) -> int:
+def _positive_int(value: str | None, default: int, name: str, minimum: int = 1) -> int:
     if value in (None, ""):
         return default
     try:
         n = int(value)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, not {value!r}") from None
-    if n < 1:
-        raise ValueError(f"{name} must be at least 1")
+    if n < minimum:
+        raise ValueError(f"{name} must be at least {minimum}")
     return n
 
 

@@ -53,6 +53,15 @@ class Period:
             return f"Week {week}, {year} · {self.start.day} {self.start:%b} – {self.end.day} {self.end:%b}"
         return f"{self.start:%B %Y}"
 
+    @property
+    def short_label(self) -> str:
+        """For previous/next buttons: "Mon 29 Jun", "Week 26", "May 2026"."""
+        if self.kind == "day":
+            return f"{self.start:%a} {self.start.day} {self.start:%b}"
+        if self.kind == "week":
+            return f"Week {self.start.isocalendar()[1]}"
+        return f"{self.start:%b %Y}"
+
     def days(self) -> list[dt.date]:
         return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 

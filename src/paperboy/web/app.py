@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.templates = make_environment()
-    app.state.page_cache = PageCache()
+    app.state.page_cache = PageCache(max_bytes=settings.page_cache_mb * 1024 * 1024)
 
     app.mount("/static", CachedStaticFiles(directory=STATIC), name="static")
 

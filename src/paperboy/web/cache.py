@@ -50,6 +50,8 @@ class PageCache:
         self._lock = threading.Lock()
 
     def get(self, key: str, version: int) -> CachedPage | None:
+        if not self.max_bytes:
+            return None
         with self._lock:
             page = self._entries.get(key)
             if page is None:
@@ -63,6 +65,8 @@ class PageCache:
     def put(self, key: str, version: int, status: int, body: bytes, media_type: str) -> CachedPage:
         etag = f'W/"{version}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
         page = CachedPage(version, status, body, media_type, etag)
+        if not self.max_bytes:  # caching switched off: the page is still served, just not kept
+            return page
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
@@ -77,6 +81,8 @@ class PageCache:
         if page._gzipped is not None:
             return page._gzipped
         data = page.gzipped()
+        if not self.max_bytes:
+            return data
         with self._lock:
             self._bytes += len(data)
             self._evict()
