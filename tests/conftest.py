@@ -85,7 +85,7 @@ def client(slice_db, tmp_path):
 
     path = tmp_path / "copy.db"
     path.write_bytes(slice_db.read_bytes())
-    settings = Settings(database_url=f"sqlite:///{path}")
+    settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="test-secret").resolved()
     app = create_app(settings)
     with TestClient(app) as c:
         c.engine = app.state.engine
@@ -108,7 +108,7 @@ def live_server(slice_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("live") / "paperboy.db"
     path.write_bytes(slice_db.read_bytes())
     port = free_port()
-    app = create_app(Settings(database_url=f"sqlite:///{path}"))
+    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

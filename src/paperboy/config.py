@@ -1,22 +1,15 @@
-"""All settings in one place, read from the environment.
+"""All settings in one place, read from the environment (``PAPERBOY_*``).
 
-=========================  =====================================================  ==========================================
-variable                   meaning                                                default
-=========================  =====================================================  ==========================================
-``PAPERBOY_DATA_DIR``      where the default SQLite database lives                 ``$XDG_DATA_HOME/paperboy`` or
-                                                                                  ``~/.local/share/paperboy``
-``PAPERBOY_DATABASE_URL``  any SQLAlchemy URL (``sqlite:///…``,                    ``sqlite:///<data dir>/paperboy.db``
-                           ``postgresql+psycopg://…``)
-``PAPERBOY_BASE_URL``      the public URL of the site (links, Secure cookies)      ``http://127.0.0.1:8000``
-``PAPERBOY_PAGE_SIZE``     papers per feed page                                    ``50``
-``PAPERBOY_PAGE_CACHE_MB`` memory for rendered pages per web process (0: off)      ``256``
-=========================  =====================================================  ==========================================
+Each setting is one field of :class:`Settings`, declared with its variable, default and meaning;
+``paperboy config`` prints them all. Only ``PAPERBOY_SECRET_KEY`` matters for a multi-machine
+deployment: left unset, a random key is made once and kept in the data folder.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 __all__ = ["Settings", "get_settings", "default_data_dir"]
@@ -27,43 +20,88 @@ def default_data_dir() -> Path:
     return Path(base) / "paperboy"
 
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-DEFAULT_PAGE_SIZE = 50
-DEFAULT_PAGE_CACHE_MB = 256
+def setting(env: str, default, doc: str):
+    return field(default=default, metadata={"env": env, "doc": doc})
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str
-    base_url: str = DEFAULT_BASE_URL
-    page_size: int = DEFAULT_PAGE_SIZE
-    page_cache_mb: int = DEFAULT_PAGE_CACHE_MB
+    database_url: str = setting("PAPERBOY_DATABASE_URL", "", "SQLAlchemy URL; default sqlite:///<data dir>/paperboy.db")
+    data_dir: str = setting("PAPERBOY_DATA_DIR", "", "where the SQLite file and the generated secret key live")
+    base_url: str = setting("PAPERBOY_BASE_URL", "http://127.0.0.1:8000", "public URL of the site (links in mail; https turns on Secure cookies and HSTS)")
+    secret_key: str = setting("PAPERBOY_SECRET_KEY", "", "signs sessions, CSRF and e-mailed tokens; set the same on every machine")
+    page_size: int = setting("PAPERBOY_PAGE_SIZE", 50, "papers per feed page")
+    page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 256, "memory for rendered pages per web process (0: off)")
+    # Mail (password resets, digests)
+    smtp_host: str = setting("PAPERBOY_SMTP_HOST", "localhost", "SMTP server")
+    smtp_port: int = setting("PAPERBOY_SMTP_PORT", 25, "SMTP port")
+    smtp_username: str = setting("PAPERBOY_SMTP_USERNAME", "", "SMTP login (empty: none)")
+    smtp_password: str = setting("PAPERBOY_SMTP_PASSWORD", "", "SMTP password")
+    smtp_security: str = setting("PAPERBOY_SMTP_SECURITY", "none", "none, starttls or ssl")
+    mail_from: str = setting("PAPERBOY_MAIL_FROM", "Paperboy <paperboy@localhost>", "From: address of mail the site sends")
+    # arXiv
+    arxiv_api_url: str = setting("PAPERBOY_ARXIV_API_URL", "https://export.arxiv.org/api/query", "arXiv API endpoint")
+    contact_email: str = setting("PAPERBOY_CONTACT_EMAIL", "", "contact put in the User-Agent sent to arXiv")
+    # Community rules (admins are exempt)
+    submit_max_age_days: int = setting("PAPERBOY_SUBMIT_MAX_AGE_DAYS", 7, "a submitted paper's first version may be at most this old")
+    submit_daily_cap: int = setting("PAPERBOY_SUBMIT_DAILY_CAP", 5, "submissions per user per day")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
         env = os.environ if env is None else env
-        data_dir = Path(env.get("PAPERBOY_DATA_DIR") or default_data_dir())
-        url = env.get("PAPERBOY_DATABASE_URL") or f"sqlite:///{data_dir / 'paperboy.db'}"
-        return cls(
-            database_url=url,
-            base_url=(env.get("PAPERBOY_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
-            page_size=_positive_int(env.get("PAPERBOY_PAGE_SIZE"), DEFAULT_PAGE_SIZE, "PAPERBOY_PAGE_SIZE"),
-            page_cache_mb=_positive_int(
-                env.get("PAPERBOY_PAGE_CACHE_MB"), DEFAULT_PAGE_CACHE_MB, "PAPERBOY_PAGE_CACHE_MB", minimum=0
-            ),
-        )
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw in (None, ""):
+                continue
+            values[f.name] = _parse(raw, f)
+        values.update(overrides)
+        settings = cls(**values)
+        return settings.resolved()
+
+    def resolved(self) -> "Settings":
+        """Fill in what derives from other settings: data folder, database URL, secret key."""
+        data_dir = Path(self.data_dir) if self.data_dir else default_data_dir()
+        url = self.database_url or f"sqlite:///{data_dir / 'paperboy.db'}"
+        key = self.secret_key or _stored_secret(data_dir)
+        if self.smtp_security not in ("none", "starttls", "ssl"):
+            raise ValueError("PAPERBOY_SMTP_SECURITY must be none, starttls or ssl")
+        return Settings(**{**{f.name: getattr(self, f.name) for f in fields(self)},
+                           "data_dir": str(data_dir), "database_url": url, "secret_key": key})  # fmt: skip
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
 
 
-def _positive_int(value: str | None, default: int, name: str, minimum: int = 1) -> int:
-    if value in (None, ""):
-        return default
+def _parse(raw: str, f) -> object:
+    if f.type in (int, "int"):
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ValueError(f"{f.metadata['env']} must be a whole number, not {raw!r}") from None
+        if n < 0 or (n == 0 and f.name != "page_cache_mb"):
+            raise ValueError(f"{f.metadata['env']} must be at least {0 if f.name == 'page_cache_mb' else 1}")
+        return n
+    return raw.rstrip("/") if f.name == "base_url" else raw
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """A random key made on first use and kept (mode 0600) beside the database."""
+    path = data_dir / "secret_key"
     try:
-        n = int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be at least {minimum}")
-    return n
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
 
 
 def get_settings() -> Settings:

@@ -8,6 +8,7 @@ live with the search backends, not here. Every change goes through an Alembic mi
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData(
@@ -51,6 +53,12 @@ papers = Table(
     Column("content_hash", String(32), nullable=False),
     # Denormalised vote count, kept by the community module, so feeds sort without a join.
     Column("upvotes", Integer, nullable=False, server_default="0"),
+    Column("comment_count", Integer, nullable=False, server_default="0"),
+    # Community: who put the paper on the feed (NULL for papers that came from arXiv listings).
+    Column("submitted_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("submitted_at", DateTime(timezone=True)),
+    # Moderation: hidden papers stay stored but appear on no feed.
+    Column("hidden_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("modified_at", DateTime(timezone=True), nullable=False),
     # The feed query: one day (or range), best first, stable order.
@@ -85,4 +93,96 @@ site_state = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+
+# --- community ---------------------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(32), nullable=False),
+    # Lower-cased copies carry the uniqueness, so "Alice" and "alice" cannot both exist.
+    Column("username_key", String(32), nullable=False, unique=True),
+    Column("email", String(254), nullable=False),
+    Column("email_key", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    Column("suspended_at", DateTime(timezone=True)),
+    Column("suspended_reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Server-side sessions: the cookie holds a random token, the table its SHA-256. Logging out,
+# suspending or resetting a password deletes rows, and the session is gone everywhere at once.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# One vote per user per paper: the primary key enforces it, also under concurrent requests.
+votes = Table(
+    "votes",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_votes_paper", "paper_id", "created_at"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("edited_at", DateTime(timezone=True)),
+    Column("deleted_at", DateTime(timezone=True)),  # by its author
+    Column("hidden_at", DateTime(timezone=True)),  # by a moderator
+    Index("ix_comments_paper", "paper_id", "created_at"),
+    Index("ix_comments_user", "user_id", "created_at"),
+)
+
+# "This author is me": a user claims one author position on a paper; an admin decides.
+authorship_claims = Table(
+    "authorship_claims",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("author_position", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, approved, rejected
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Index("ix_authorship_claims_paper", "paper_id", "author_position", "status"),
+    Index("ix_authorship_claims_status", "status", "created_at"),
+)
+
+# Every moderator action, for the admins' audit page.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("actor_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("action", String(32), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("detail", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Fixed-window counters for rate limits, in the database so every web process shares them.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
 )

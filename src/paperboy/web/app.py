@@ -54,8 +54,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def server_error(request: Request, exc: Exception):
         return error_page(request, 500, "Something went wrong on our side. It has been logged.")
 
-    secure = settings.base_url.startswith("https://")
-    return SecurityHeaders(app, hsts=secure)
+    return SecurityHeaders(app, hsts=settings.https)
 
 
 def error_page(request: Request, status: int, detail: str | None) -> HTMLResponse:
