@@ -46,3 +46,17 @@ def test_a_zero_byte_cache_is_off():
     page = cache.put("k", 1, 200, b"x" * 5000, "text/html")
     assert cache.get("k", 1) is None and len(cache) == 0
     assert gzip.decompress(cache.gzipped(page)) == b"x" * 5000 and cache.bytes == 0
+
+
+def test_vote_changes_may_lag_briefly_but_content_changes_never(monkeypatch):
+    import paperboy.web.cache as cache_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: clock[0])
+    cache = PageCache()
+    cache.put("k", 5, 200, b"page", "text/html", votes=1)
+    assert cache.get("k", 5, votes=2) is not None  # a vote landed 0 s later: still served
+    clock[0] += cache_module.VOTE_LAG + 1
+    assert cache.get("k", 5, votes=2) is None  # too old for the new vote count
+    cache.put("k", 5, 200, b"page", "text/html", votes=2)
+    assert cache.get("k", 6, votes=2) is None  # content changed: never served

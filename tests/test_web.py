@@ -195,6 +195,6 @@ def test_pages_are_gzipped_for_clients_that_accept_it(client):
     plain = client.get("/papers/date/2026-06-30", headers={"Accept-Encoding": "identity"})
     zipped = client.get("/papers/date/2026-06-30", headers={"Accept-Encoding": "gzip, br"})
     assert "content-encoding" not in plain.headers
-    assert zipped.headers["content-encoding"] == "gzip" and zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.headers["content-encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["vary"]
     assert zipped.text == plain.text  # httpx decodes it: the same page
     assert int(zipped.headers["content-length"]) < len(plain.content) / 3

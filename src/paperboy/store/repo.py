@@ -39,6 +39,10 @@ class Paper(PaperRecord):
 
     id: int = 0
     upvotes: int = 0
+    comment_count: int = 0
+    submitted_by: int | None = None
+    submitted_at: dt.datetime | None = None
+    hidden_at: dt.datetime | None = None
 
     @property
     def year(self) -> int | None:
@@ -156,7 +160,10 @@ def _as_record(paper: Paper) -> PaperRecord:
     return PaperRecord(**{name: getattr(paper, name) for name in _RECORD_FIELDS})
 
 
-_PAPER_SELECT = [papers.c.id, papers.c.upvotes, *(papers.c[name] for name in _PAPER_COLUMNS if name != "primary_category")]
+_PAPER_SELECT = [
+    papers.c.id, papers.c.upvotes, papers.c.comment_count, papers.c.submitted_by, papers.c.submitted_at, papers.c.hidden_at,
+    *(papers.c[name] for name in _PAPER_COLUMNS if name != "primary_category"),
+]  # fmt: skip
 
 
 def get_papers(conn: Connection, ids: list[int]) -> list[Paper]:
@@ -204,8 +211,19 @@ def content_version(conn: Connection) -> int:
     return conn.execute(select(site_state.c.value).where(site_state.c.key == "content")).scalar() or 0
 
 
+def state_versions(conn: Connection) -> tuple[int, int]:
+    """(content version, vote version) in one read: what page caches check on every request."""
+    values = dict(conn.execute(select(site_state.c.key, site_state.c.value).where(site_state.c.key.in_(("content", "votes")))).all())
+    return values.get("content", 0), values.get("votes", 0)
+
+
 def bump_content_version(conn: Connection) -> None:
     conn.execute(update(site_state).where(site_state.c.key == "content").values(value=site_state.c.value + 1))
+
+
+def bump_vote_version(conn: Connection) -> None:
+    """Votes move often and only change counts and order: caches may lag them by a few seconds."""
+    conn.execute(update(site_state).where(site_state.c.key == "votes").values(value=site_state.c.value + 1))
 
 
 def count_papers(conn: Connection) -> int:
@@ -250,7 +268,7 @@ def feed_page(
     offset: int = 0,
 ) -> FeedPage:
     """Papers announced between ``start`` and ``end`` (inclusive): most upvoted first, then by id."""
-    where = [papers.c.announced >= start, papers.c.announced <= end]
+    where = [papers.c.announced >= start, papers.c.announced <= end, papers.c.hidden_at.is_(None)]
     ids = conn.execute(
         _in_category(select(papers.c.id).where(*where), category)
         .order_by(papers.c.upvotes.desc(), papers.c.arxiv_id)
@@ -270,7 +288,9 @@ def category_counts(conn: Connection, start: dt.date, end: dt.date) -> list[tupl
             paper_categories.c.scheme == "arxiv",
             # Driving from the period's papers (index on announced) beats scanning the category index.
             paper_categories.c.paper_id.in_(
-                select(papers.c.id).where(papers.c.announced >= start, papers.c.announced <= end)
+                select(papers.c.id).where(
+                    papers.c.announced >= start, papers.c.announced <= end, papers.c.hidden_at.is_(None)
+                )
             ),
         )
         .group_by(paper_categories.c.code)
@@ -291,12 +311,15 @@ def day_after(conn: Connection, day: dt.date, category: str | None = None) -> dt
 
 def _nearest_day(conn: Connection, condition, order, category: str | None) -> dt.date | None:
     # Walk the announced index in order and stop at the first match.
-    stmt = _in_category(select(papers.c.announced).where(condition, papers.c.announced.is_not(None)), category)
+    stmt = _in_category(
+        select(papers.c.announced).where(condition, papers.c.announced.is_not(None), papers.c.hidden_at.is_(None)),
+        category,
+    )
     return conn.execute(stmt.order_by(order).limit(1)).scalar()
 
 
 def latest_day(conn: Connection) -> dt.date | None:
-    return conn.execute(select(func.max(papers.c.announced))).scalar()
+    return conn.execute(select(func.max(papers.c.announced)).where(papers.c.hidden_at.is_(None))).scalar()
 
 
 def stats(conn: Connection) -> dict:

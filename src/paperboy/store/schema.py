@@ -186,3 +186,30 @@ rate_limits = Table(
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("count", Integer, nullable=False),
 )
+
+
+# --- mail --------------------------------------------------------------------------------------
+
+# The outbox: every mail the site sends is a row first, written in the same transaction as what
+# caused it, and sent later by a deliverer (paperboy.mail.outbox) so no web request waits on SMTP.
+# The unique idempotency key ("reset:42:<digest>", "digest:2026-06-30:user:7") makes each mail
+# happen once however often its cause is retried. lease_until is "nobody takes this row before":
+# for a 'sending' row the deliverer's lease, for a 'queued' row the retry back-off.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("to_addr", String(254), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("headers", Text),  # JSON object of extra headers, e.g. List-Unsubscribe
+    Column("status", String(16), nullable=False),  # queued, sending, sent, failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("ix_outbox_queue", "status", "created_at"),
+)

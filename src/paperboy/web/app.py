@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
@@ -42,9 +42,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return JSONResponse({"status": "error", "database": type(e).__name__}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
-    from paperboy.web import pages
+    from paperboy.web import account_pages, community_pages, pages
+    from paperboy.web.context import LoginRequired, login_url
 
-    app.include_router(pages.router)
+    app.include_router(account_pages.router)
+    app.include_router(community_pages.router)
+    app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired):
+        return RedirectResponse(login_url(exc.next_path), status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -58,10 +65,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
 
 def error_page(request: Request, status: int, detail: str | None) -> HTMLResponse:
-    titles = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 500: "Server error"}
+    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method not allowed", 409: "Already there",
+              429: "Too many requests", 500: "Server error", 502: "arXiv unreachable"}
     env = request.app.state.templates
     html = env.get_template("error.html").render(
-        status=status, title=titles.get(status, "Error"), detail=detail or titles.get(status, "")
+        status=status, title=titles.get(status, "Error"), detail=detail or titles.get(status, ""),
+        viewer=getattr(request.state, "viewer", None),
     )
     return HTMLResponse(html, status_code=status)
 

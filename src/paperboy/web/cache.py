@@ -15,15 +15,21 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 __all__ = ["CachedPage", "PageCache"]
 
 
+VOTE_LAG = 10.0  # seconds a cached page may show vote counts that have since moved
+
+
 @dataclass(slots=True)
 class CachedPage:
     version: int
+    votes: int
+    created: float
     status: int
     body: bytes
     media_type: str
@@ -49,22 +55,24 @@ class PageCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: str, version: int) -> CachedPage | None:
+    def get(self, key: str, version: int, votes: int = 0) -> CachedPage | None:
+        """The page if it was rendered at this content version — and either at these votes or
+        less than ``VOTE_LAG`` seconds ago (votes change counts, not content, and come often)."""
         if not self.max_bytes:
             return None
         with self._lock:
             page = self._entries.get(key)
             if page is None:
                 return None
-            if page.version != version:
+            if page.version != version or (page.votes != votes and time.monotonic() - page.created > VOTE_LAG):
                 self._bytes -= self._entries.pop(key).size
                 return None
             self._entries.move_to_end(key)
             return page
 
-    def put(self, key: str, version: int, status: int, body: bytes, media_type: str) -> CachedPage:
-        etag = f'W/"{version}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
-        page = CachedPage(version, status, body, media_type, etag)
+    def put(self, key: str, version: int, status: int, body: bytes, media_type: str, votes: int = 0) -> CachedPage:
+        etag = f'W/"{version}.{votes}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+        page = CachedPage(version, votes, time.monotonic(), status, body, media_type, etag)
         if not self.max_bytes:  # caching switched off: the page is still served, just not kept
             return page
         with self._lock:

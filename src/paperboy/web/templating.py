@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from paperboy.community.comments import render_comment
 from paperboy.papers.tex import render_math
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -46,6 +47,7 @@ def make_environment() -> Environment:
         auto_reload=False,
     )
     env.filters["math"] = render_math
+    env.filters["comment"] = render_comment
     env.filters["day"] = _day
     env.filters["count"] = _count
     env.globals["static"] = static_url

@@ -2,6 +2,12 @@
 (function () {
   "use strict";
 
+  // htmx requests carry the CSRF token from the page's <meta name="csrf-token"> (logged-in pages).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta) event.detail.headers["X-CSRF-Token"] = meta.content;
+  });
+
   // Copy buttons: <button data-copy="#selector"> copies that element's text.
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     if (!navigator.clipboard) return;

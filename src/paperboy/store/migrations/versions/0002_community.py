@@ -115,9 +115,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('hidden_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_papers_submitted_by_users'), 'users', ['submitted_by'], ['id'], ondelete='SET NULL')
 
+    op.bulk_insert(sa.table("site_state", sa.column("key"), sa.column("value")), [{"key": "votes", "value": 0}])
+
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM site_state WHERE key = 'votes'")
     with op.batch_alter_table('papers', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_papers_submitted_by_users'), type_='foreignkey')
         batch_op.drop_column('hidden_at')

@@ -1,0 +1,1 @@
+"""Accounts: users, passwords, sessions, signed tokens, rate limits."""

@@ -1,0 +1,156 @@
+"""Users: sign-up rules, look-ups and authentication.
+
+Messages never say whether an account exists for an e-mail address: log-in failures and reset
+requests read the same either way, and an unknown login still costs one argon2 verification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from paperboy.accounts.passwords import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    hash_password,
+    needs_rehash,
+    verify_dummy,
+    verify_password,
+)
+from paperboy.store.schema import users
+
+__all__ = ["User", "UserError", "create_user", "authenticate", "get_user", "get_user_by_name", "get_user_by_email",
+           "set_password", "validate_username", "validate_email", "validate_password"]  # fmt: skip
+
+USERNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{1,30}[A-Za-z0-9])?")
+EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+")
+RESERVED = frozenset(
+    "admin administrator root paperboy api static papers login logout signup reset submit settings "
+    "trending search about help support moderator mod system null none".split()
+)
+
+
+class UserError(ValueError):
+    """A sign-up or account change that can't be done; the message is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    email: str
+    is_admin: bool
+    suspended_at: dt.datetime | None
+    created_at: dt.datetime
+    password_hash: str = ""
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspended_at is not None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def validate_username(username: str) -> str:
+    username = (username or "").strip()
+    if not 3 <= len(username) <= 32 or not USERNAME.fullmatch(username):
+        raise UserError("Usernames are 3 to 32 letters, digits, '-' or '_', starting and ending with a letter or digit.")
+    if username.lower() in RESERVED:
+        raise UserError("That username is reserved.")
+    return username
+
+
+def validate_email(email: str) -> str:
+    email = (email or "").strip()
+    if len(email) > 254 or not EMAIL.fullmatch(email):
+        raise UserError("Enter a valid e-mail address.")
+    return email
+
+
+def validate_password(password: str, username: str = "") -> str:
+    if len(password or "") < MIN_LENGTH:
+        raise UserError(f"Passwords need at least {MIN_LENGTH} characters.")
+    if len(password) > MAX_LENGTH:
+        raise UserError(f"Passwords can be at most {MAX_LENGTH} characters.")
+    if username and password.lower() == username.lower():
+        raise UserError("Your password can't be your username.")
+    return password
+
+
+def create_user(conn: Connection, username: str, email: str, password: str, *, is_admin: bool = False) -> User:
+    username = validate_username(username)
+    email = validate_email(email)
+    validate_password(password, username)
+    row = {
+        "username": username,
+        "username_key": username.lower(),
+        "email": email,
+        "email_key": email.lower(),
+        "password_hash": hash_password(password),
+        "is_admin": is_admin,
+        "created_at": _now(),
+    }
+    try:
+        with conn.begin_nested():
+            pk = conn.execute(insert(users).returning(users.c.id), row).scalar_one()
+    except IntegrityError:
+        if get_user_by_name(conn, username):
+            raise UserError("That username is taken.") from None
+        # Saying "this e-mail has an account" would reveal who uses the site.
+        raise UserError("We couldn't create an account with these details. If you already have one, log in or reset your password.") from None
+    return get_user(conn, pk)
+
+
+_COLUMNS = [users.c.id, users.c.username, users.c.email, users.c.is_admin, users.c.suspended_at, users.c.created_at, users.c.password_hash]
+
+
+def _one(conn: Connection, condition) -> User | None:
+    row = conn.execute(select(*_COLUMNS).where(condition)).first()
+    return User(*row) if row else None
+
+
+def get_user(conn: Connection, user_id: int) -> User | None:
+    return _one(conn, users.c.id == user_id)
+
+
+def get_user_by_name(conn: Connection, username: str) -> User | None:
+    return _one(conn, users.c.username_key == (username or "").strip().lower())
+
+
+def get_user_by_email(conn: Connection, email: str) -> User | None:
+    return _one(conn, users.c.email_key == (email or "").strip().lower())
+
+
+def authenticate(conn: Connection, login: str, password: str) -> User | None:
+    """The user whose username or e-mail is ``login`` and whose password matches, else ``None``.
+
+    Suspended users authenticate (the caller refuses them with a message they are entitled to,
+    having proved the password).
+    """
+    key = (login or "").strip().lower()
+    row = conn.execute(select(*_COLUMNS).where(or_(users.c.username_key == key, users.c.email_key == key))).first()
+    if row is None or len(password or "") > MAX_LENGTH:
+        verify_dummy(password[:MAX_LENGTH] if password else "")
+        return None
+    user = User(*row)
+    if not verify_password(user.password_hash, password):
+        return None
+    if needs_rehash(user.password_hash):
+        conn.execute(update(users).where(users.c.id == user.id).values(password_hash=hash_password(password)))
+    return user
+
+
+def set_password(conn: Connection, user_id: int, password: str) -> None:
+    user = get_user(conn, user_id)
+    validate_password(password, user.username if user else "")
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=hash_password(password)))
+
+
+def count_users(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(users)).scalar_one()

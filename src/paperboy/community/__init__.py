@@ -1,0 +1,1 @@
+"""Community: votes, submissions, comments, moderation, authorship claims."""

@@ -1,0 +1,157 @@
+"""Comments on papers: plain text only, shown with URLs turned into links and nothing else.
+
+Bodies are stored exactly as typed (trimmed) and escaped when rendered (:func:`render_comment`),
+so no HTML from a comment ever reaches a page. Authors edit and delete their own comments;
+moderators hide any. The paper's ``comment_count`` (shown on feed cards) moves in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+from sqlalchemy import Connection, func, insert, select, update
+
+from paperboy.store.repo import bump_content_version
+from paperboy.store.schema import comments, papers, users
+
+__all__ = ["Comment", "CommentError", "add_comment", "edit_comment", "delete_comment", "list_comments",
+           "count_visible", "get_comment", "render_comment", "MAX_LENGTH", "PAGE_SIZE"]  # fmt: skip
+
+MAX_LENGTH = 5000
+PAGE_SIZE = 50
+
+
+class CommentError(ValueError):
+    """A comment action that is not allowed; the message is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: int
+    paper_id: int
+    user_id: int
+    username: str
+    body: str
+    created_at: dt.datetime
+    edited_at: dt.datetime | None
+    deleted_at: dt.datetime | None
+    hidden_at: dt.datetime | None
+
+    @property
+    def visible(self) -> bool:
+        return self.deleted_at is None and self.hidden_at is None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _clean(body: str) -> str:
+    body = (body or "").replace("\r\n", "\n").strip()
+    body = "".join(c for c in body if c in "\n\t" or ord(c) >= 32)
+    if not body:
+        raise CommentError("A comment can't be empty.")
+    if len(body) > MAX_LENGTH:
+        raise CommentError(f"Comments can be at most {MAX_LENGTH:,} characters.")
+    return body
+
+
+def _recount(conn: Connection, paper_id: int) -> None:
+    visible = (
+        select(func.count())
+        .select_from(comments)
+        .where(comments.c.paper_id == paper_id, comments.c.deleted_at.is_(None), comments.c.hidden_at.is_(None))
+        .scalar_subquery()
+    )
+    conn.execute(update(papers).where(papers.c.id == paper_id).values(comment_count=visible))
+    bump_content_version(conn)
+
+
+def add_comment(conn: Connection, paper_id: int, user_id: int, body: str) -> int:
+    pk = conn.execute(
+        insert(comments).returning(comments.c.id),
+        {"paper_id": paper_id, "user_id": user_id, "body": _clean(body), "created_at": _now()},
+    ).scalar_one()
+    _recount(conn, paper_id)
+    return pk
+
+
+_SELECT = [comments.c.id, comments.c.paper_id, comments.c.user_id, users.c.username, comments.c.body,
+           comments.c.created_at, comments.c.edited_at, comments.c.deleted_at, comments.c.hidden_at]  # fmt: skip
+
+
+def get_comment(conn: Connection, comment_id: int) -> Comment | None:
+    row = conn.execute(select(*_SELECT).join(users, users.c.id == comments.c.user_id).where(comments.c.id == comment_id)).first()
+    return Comment(*row) if row else None
+
+
+def _own(conn: Connection, comment_id: int, user_id: int) -> Comment:
+    comment = get_comment(conn, comment_id)
+    if comment is None or not comment.visible:
+        raise CommentError("That comment doesn't exist.")
+    if comment.user_id != user_id:
+        raise CommentError("You can only change your own comments.")
+    return comment
+
+
+def edit_comment(conn: Connection, comment_id: int, user_id: int, body: str) -> None:
+    _own(conn, comment_id, user_id)
+    conn.execute(update(comments).where(comments.c.id == comment_id).values(body=_clean(body), edited_at=_now()))
+    bump_content_version(conn)
+
+
+def delete_comment(conn: Connection, comment_id: int, user_id: int) -> None:
+    comment = _own(conn, comment_id, user_id)
+    conn.execute(update(comments).where(comments.c.id == comment_id).values(deleted_at=_now()))
+    _recount(conn, comment.paper_id)
+
+
+def list_comments(conn: Connection, paper_id: int, *, include_hidden: bool = False, limit: int = PAGE_SIZE, offset: int = 0) -> list[Comment]:
+    """Comments oldest first; deleted ones never, hidden ones only for moderators."""
+    stmt = (
+        select(*_SELECT)
+        .join(users, users.c.id == comments.c.user_id)
+        .where(comments.c.paper_id == paper_id, comments.c.deleted_at.is_(None))
+        .order_by(comments.c.created_at, comments.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if not include_hidden:
+        stmt = stmt.where(comments.c.hidden_at.is_(None))
+    return [Comment(*row) for row in conn.execute(stmt)]
+
+
+def count_visible(conn: Connection, paper_id: int, *, include_hidden: bool = False) -> int:
+    stmt = select(func.count()).select_from(comments).where(comments.c.paper_id == paper_id, comments.c.deleted_at.is_(None))
+    if not include_hidden:
+        stmt = stmt.where(comments.c.hidden_at.is_(None))
+    return conn.execute(stmt).scalar_one()
+
+
+_URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'\""
+
+
+def render_comment(body: str) -> Markup:
+    """Escape everything; turn http(s) URLs into links (rel="nofollow ugc noopener"); keep line breaks.
+
+    Only ``http``/``https`` become links, so ``javascript:`` and ``data:`` stay inert text.
+    """
+    out: list[str] = []
+    last = 0
+    for m in _URL.finditer(body):
+        url = m.group(0)
+        while url and url[-1] in _TRAILING:
+            url = url[:-1]
+        if not url:
+            continue
+        out.append(str(escape(body[last : m.start()])))
+        safe = escape(url)
+        out.append(f'<a href="{safe}" rel="nofollow ugc noopener">{safe}</a>')
+        last = m.start() + len(url)
+    out.append(str(escape(body[last:])))
+    return Markup("".join(out).replace("\n", "<br>\n"))

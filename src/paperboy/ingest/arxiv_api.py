@@ -1,0 +1,500 @@
+"""The arXiv API (``export.arxiv.org/api/query``): fetch papers by id or search query as PaperRecords.
+
+Two halves, so each can be tested and reused on its own:
+
+* :func:`parse_feed` is pure: Atom bytes in, an :class:`ApiPage` of :class:`PaperRecord` out. It
+  reads both the current (2026) responses and the older (2016-era) ones, and refuses hostile XML.
+* :class:`ArxivApiClient` does the HTTP, following arXiv's terms of use for the API: **no more than
+  one request every three seconds, one connection at a time, and a User-Agent that says who is
+  asking** (arXiv blocks anonymous or abusive clients; a contact lets them write instead). Each
+  client is polite on its own through a :class:`RateLimiter`; a process with several clients — or
+  several processes — must share one limiter, which is why the limiter is a separate, replaceable
+  object.
+
+arXiv answers a bad request (``id_list=abc``) not with an HTTP error page but with an Atom feed
+holding one entry titled "Error" whose summary explains the problem, usually with HTTP 400; that
+becomes :class:`ArxivErrorFeed` carrying arXiv's own words. Anything that looks transient —
+timeouts, refused connections, 429, 5xx, a body cut short — is retried with exponential backoff and
+jitter, honouring ``Retry-After``, and ends as :class:`ArxivUnavailable` if it does not clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from xml.etree.ElementTree import Element
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+import httpx
+
+from paperboy import __version__
+from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.papers.model import PaperRecord
+from paperboy.papers.normalize import normalize_optional, normalize_text, split_classifications
+
+__all__ = [
+    "ApiPage",
+    "ArxivApiClient",
+    "ArxivApiError",
+    "ArxivErrorFeed",
+    "ArxivUnavailable",
+    "RateLimiter",
+    "client_from_settings",
+    "parse_feed",
+    "user_agent",
+]
+
+log = logging.getLogger(__name__)
+
+#: The project's public address for the User-Agent; ``None`` leaves it out.
+PROJECT_URL: str | None = None
+
+SORT_BY = ("relevance", "lastUpdatedDate", "submittedDate")
+SORT_ORDER = ("ascending", "descending")
+#: Ids per request in :meth:`ArxivApiClient.fetch_ids`: keeps the URL short (about 1.5 KB).
+IDS_PER_REQUEST = 100
+#: A full page of 2,000 results is ~6 MB; a body far beyond that is not an answer to our query.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_ARXIV = "{http://arxiv.org/schemas/atom}"
+# OpenSearch 1.1 in every response seen; 1.0's "opensearchrss" namespace was used by early feeds.
+_OPENSEARCH = ("{http://a9.com/-/spec/opensearch/1.1/}", "{http://a9.com/-/spec/opensearchrss/1.0/}")
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+class ArxivApiError(Exception):
+    """The arXiv API could not give an answer; ``str(error)`` says why in words a person can act on."""
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.url = url
+
+
+class ArxivErrorFeed(ArxivApiError):
+    """arXiv refused the request and said why (its error feed); ``explanation`` holds arXiv's words.
+
+    Not retried: asking again gets the same answer.
+    """
+
+    def __init__(self, explanation: str, *, status: int | None = None, url: str | None = None):
+        self.explanation = explanation
+        super().__init__(f"arXiv refused the request: {explanation}", status=status, url=url)
+
+
+class ArxivUnavailable(ArxivApiError):
+    """arXiv could not be reached or gave no usable answer (timeouts, 5xx/429, a truncated body)."""
+
+
+# --- parsing (pure) ----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class ApiPage:
+    """One page of API results. ``start_index``/``items_per_page`` echo the request (paging);
+    ``skipped`` counts entries dropped for having no usable id or title."""
+
+    total_results: int
+    start_index: int
+    items_per_page: int
+    records: list[PaperRecord] = field(default_factory=list)
+    skipped: int = 0
+
+
+def parse_feed(xml: bytes) -> ApiPage:
+    """Parse an API response body into an :class:`ApiPage`.
+
+    Raises :class:`ArxivErrorFeed` for arXiv's error feed, :class:`ArxivUnavailable` for a body that
+    is not well-formed XML or not an Atom feed (typically cut short), and :class:`ArxivApiError` for
+    XML that declares a DTD or entities: arXiv never sends those, and expanding them is how "billion
+    laughs" and external-entity attacks work, so they are refused unread.
+    """
+    try:
+        root = SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DefusedXmlException as e:
+        raise ArxivApiError(f"refused the API response: it declares a DTD or entities ({type(e).__name__})") from None
+    except SafeET.ParseError as e:
+        raise ArxivUnavailable(f"the API response is not well-formed XML (truncated?): {e}") from None
+    if root.tag != f"{_ATOM}feed":
+        raise ArxivUnavailable(f"the API response is not an Atom feed (root element {root.tag!r})")
+
+    entries = root.findall(f"{_ATOM}entry")
+    error = next((e for e in entries if _is_error_entry(e)), None)
+    if error is not None:
+        explanation = normalize_text(_text(error, f"{_ATOM}summary") or "") or "no explanation given"
+        raise ArxivErrorFeed(explanation)
+
+    records: list[PaperRecord] = []
+    skipped = 0
+    for entry in entries:
+        record = _entry_record(entry)
+        if record is None:
+            skipped += 1
+        else:
+            records.append(record)
+    return ApiPage(
+        total_results=_opensearch_int(root, "totalResults", len(records)),
+        start_index=_opensearch_int(root, "startIndex", 0),
+        items_per_page=_opensearch_int(root, "itemsPerPage", len(records)),
+        records=records,
+        skipped=skipped,
+    )
+
+
+def _is_error_entry(entry: Element) -> bool:
+    # The error entry's id is https://arxiv.org/api/errors#<reason>; a real paper's is an abs URL.
+    entry_id = _text(entry, f"{_ATOM}id") or ""
+    if "arxiv.org/api/errors" in entry_id:
+        return True
+    return (_text(entry, f"{_ATOM}title") or "").strip() == "Error" and "/abs/" not in entry_id
+
+
+def _entry_record(entry: Element) -> PaperRecord | None:
+    """The entry as a record, or ``None`` when it has no parseable id or no title."""
+    raw_id = _text(entry, f"{_ATOM}id")
+    title = normalize_text(_text(entry, f"{_ATOM}title") or "")
+    if not raw_id or not title:  # a title "0" is a real title (2104.12255), hence no truthiness on raw text
+        return None
+    try:
+        arxiv = parse_arxiv_id(raw_id)
+    except InvalidArxivId:
+        log.warning("arXiv API entry with an unusable id skipped: %r", raw_id[:100])
+        return None
+
+    primary = entry.find(f"{_ARXIV}primary_category")
+    terms = [primary.get("term", "")] if primary is not None else []
+    terms += [c.get("term", "") for c in entry.findall(f"{_ATOM}category")]
+    categories, acm, msc = split_classifications([t for t in terms if t])
+
+    authors = []
+    for author in entry.findall(f"{_ATOM}author"):
+        name = normalize_text(_text(author, f"{_ATOM}name") or "")
+        if name:
+            authors.append(name)
+
+    return PaperRecord(
+        arxiv_id=arxiv.id,
+        version=arxiv.version,
+        title=title,
+        abstract=normalize_text(_text(entry, f"{_ATOM}summary") or ""),
+        authors=authors,
+        categories=categories,
+        acm_classes=acm,
+        msc_classes=msc,
+        comment=normalize_optional(_text(entry, f"{_ARXIV}comment")),
+        journal_ref=normalize_optional(_text(entry, f"{_ARXIV}journal_ref")),
+        doi=normalize_optional(_text(entry, f"{_ARXIV}doi")),
+        license=_license(entry),
+        published=_day(_text(entry, f"{_ATOM}published")),
+        updated=_day(_text(entry, f"{_ATOM}updated")),
+        announced=None,  # the API does not say when a paper was listed
+        source="arxiv-api",
+    )
+
+
+def _license(entry: Element) -> str | None:
+    for link in entry.findall(f"{_ATOM}link"):
+        if link.get("rel") == "license" and link.get("href"):
+            return link.get("href").strip()
+    return normalize_optional(_text(entry, f"{_ARXIV}license"))
+
+
+def _text(parent: Element, tag: str) -> str | None:
+    el = parent.find(tag)
+    if el is None:
+        return None
+    return _repair_mojibake("".join(el.itertext()))
+
+
+def _repair_mojibake(text: str) -> str:
+    """Undo UTF-8 that was decoded as Latin-1 and encoded again ("WÃ¼bben" → "Wübben").
+
+    Every non-ASCII character in the recorded 2026 responses arrives this way. The repair only
+    applies when the whole string round-trips (all characters below U+0100 *and* the bytes form
+    valid UTF-8), which text that was never double-encoded essentially never does.
+    """
+    if not any("\xc2" <= c <= "\xf4" for c in text):
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
+def _day(value: str | None) -> dt.date | None:
+    """The UTC day of an Atom timestamp (``2016-05-26T17:59:46Z``, ``…-04:00``)."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc)
+    return stamp.date()
+
+
+def _opensearch_int(root: Element, name: str, default: int) -> int:
+    for ns in _OPENSEARCH:
+        el = root.find(f"{ns}{name}")
+        if el is not None and el.text and el.text.strip().isdigit():
+            return int(el.text.strip())
+    return default
+
+
+# --- politeness --------------------------------------------------------------------------------
+
+class RateLimiter:
+    """One request at a time, and request *starts* at least ``min_interval`` seconds apart.
+
+    arXiv asks API users for at most one request every 3 seconds over a single connection. A
+    request holds the slot from start to finish, so concurrent callers queue up rather than open
+    parallel connections. This is per process (a lock and a monotonic clock); a limiter shared
+    across processes only has to offer the same ``slot()`` context manager.
+    """
+
+    def __init__(self, min_interval: float = 3.0, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):  # fmt: skip
+        if min_interval < 0:
+            raise ValueError("min_interval cannot be negative")
+        self.min_interval = min_interval
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_start = float("-inf")
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._lock:
+            wait = self._next_start - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            self._next_start = self._clock() + self.min_interval
+            yield
+
+
+# --- the client --------------------------------------------------------------------------------
+
+def user_agent(contact_email: str | None = None, *, project_url: str | None = PROJECT_URL) -> str:
+    """A descriptive User-Agent, e.g. ``Paperboy/0.1.0 (+https://…; mailto:admin@example.org)``.
+
+    arXiv asks automated clients to identify themselves so they can get in touch rather than
+    block; the contact is the deployment's ``PAPERBOY_CONTACT_EMAIL``.
+    """
+    details = []
+    if project_url:
+        details.append(f"+{project_url}")
+    contact = (contact_email or "").strip()
+    if contact:
+        details.append(f"mailto:{contact}")
+    return f"Paperboy/{__version__}" + (f" ({'; '.join(details)})" if details else "")
+
+
+class ArxivApiClient:
+    """A polite, synchronous client for the arXiv API.
+
+    * one request at a time and ``min_interval`` seconds between request starts (arXiv's rule is
+      one request per 3 s) via ``limiter`` — pass a shared :class:`RateLimiter` when several clients
+      talk to arXiv (``min_interval`` is then ignored); the default is a private one;
+    * the ``user_agent`` on every request (build it with :func:`user_agent`);
+    * ``retries`` more tries after a timeout, a connection error, HTTP 429 or 5xx, or a cut-short
+      body, waiting ``backoff * 2**n`` seconds (with jitter, at most ``max_backoff``) or what
+      ``Retry-After`` asks for (at most ``max_retry_after``), whichever is longer;
+    * arXiv's error feed (HTTP 400) is raised at once as :class:`ArxivErrorFeed`.
+
+    ``transport`` is handed to :class:`httpx.Client` (e.g. ``httpx.MockTransport`` in tests).
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        user_agent: str,
+        timeout: float = 20.0,
+        retries: int = 2,
+        min_interval: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        backoff: float = 2.0,
+        max_backoff: float = 60.0,
+        max_retry_after: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if retries < 0:
+            raise ValueError("retries cannot be negative")
+        self.base_url = base_url
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self.limiter = limiter if limiter is not None else RateLimiter(min_interval)
+        self._sleep = sleep
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": user_agent, "Accept": "application/atom+xml"},
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ArxivApiClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- public calls --
+
+    def fetch_ids(self, ids: list[str]) -> list[PaperRecord]:
+        """The records for these ids, in arXiv's order; ids arXiv does not know are simply absent.
+
+        A versioned id (``2104.12255v1``) gets that version; a bare one the latest. Ids are sent as
+        given — arXiv judges them, and a malformed one raises :class:`ArxivErrorFeed`.
+        """
+        wanted = [i.strip() for i in ids if i and i.strip()]
+        records: list[PaperRecord] = []
+        for n in range(0, len(wanted), IDS_PER_REQUEST):
+            chunk = wanted[n : n + IDS_PER_REQUEST]
+            records.extend(self.query(id_list=chunk, max_results=len(chunk)).records)
+        return records
+
+    def query(
+        self,
+        search_query: str = "",
+        *,
+        id_list: list[str] | None = None,
+        start: int = 0,
+        max_results: int = 100,
+        sort_by: str = "relevance",
+        sort_order: str = "descending",
+    ) -> ApiPage:
+        """One page of an API query (``search_query`` syntax: ``au:del_maestro AND ti:checkerboard``).
+
+        With both ``search_query`` and ``id_list``, arXiv returns the listed papers matching the
+        query. Paging is the caller's: ask again with ``start += max_results`` until
+        ``start >= total_results``.
+        """
+        if not search_query and not id_list:
+            raise ValueError("give a search_query or an id_list")
+        if start < 0 or max_results < 1:
+            raise ValueError("start must be >= 0 and max_results >= 1")
+        if sort_by not in SORT_BY:
+            raise ValueError(f"sort_by must be one of {', '.join(SORT_BY)}")
+        if sort_order not in SORT_ORDER:
+            raise ValueError(f"sort_order must be one of {', '.join(SORT_ORDER)}")
+        params = {
+            "search_query": search_query,
+            "id_list": ",".join(id_list or []),
+            "sortBy": sort_by,
+            "sortOrder": sort_order,
+            "start": str(start),
+            "max_results": str(max_results),
+        }
+        return self._get(params)
+
+    # -- HTTP with retries --
+
+    def _get(self, params: dict[str, str]) -> ApiPage:
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                status, headers, body, url = self._request(params)
+            except httpx.TimeoutException as e:
+                failure = ArxivUnavailable(f"arXiv did not answer in time ({type(e).__name__})")
+            except httpx.RequestError as e:
+                failure = ArxivUnavailable(f"could not reach arXiv: {e or type(e).__name__}")
+            else:
+                if status == 200:
+                    try:
+                        return parse_feed(body)
+                    except ArxivApiError as e:
+                        e.status, e.url = status, url
+                        if not isinstance(e, ArxivUnavailable):
+                            raise
+                        failure = e
+                elif status == 429 or status >= 500:
+                    failure = ArxivUnavailable(f"arXiv answered HTTP {status}", status=status, url=url)
+                    retry_after = _retry_after(headers.get("Retry-After"))
+                else:
+                    raise _client_error(status, body, url)
+            if attempt >= self.retries:
+                if attempt:
+                    failure.message = f"{failure.message} (after {attempt + 1} tries)"
+                    failure.args = (failure.message,)
+                raise failure
+            delay = min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, self.max_retry_after))
+            attempt += 1
+            log.info("arXiv API: %s; try %d of %d in %.1f s", failure, attempt + 1, self.retries + 1, delay)
+            self._sleep(delay)
+
+    def _request(self, params: dict[str, str]) -> tuple[int, httpx.Headers, bytes, str]:
+        with self.limiter.slot():
+            with self._http.stream("GET", self.base_url, params=params) as response:
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise ArxivApiError(
+                            f"the API response is larger than {MAX_BODY_BYTES // 2**20} MB",
+                            status=response.status_code, url=str(response.url),
+                        )  # fmt: skip
+                    chunks.append(chunk)
+                return response.status_code, response.headers, b"".join(chunks), str(response.url)
+
+
+def _client_error(status: int, body: bytes, url: str) -> ArxivApiError:
+    """A non-retried HTTP error: arXiv's error feed when it sent one, else the bare status."""
+    try:
+        parse_feed(body)
+    except ArxivErrorFeed as e:
+        e.status, e.url = status, url
+        return e
+    except ArxivApiError:
+        pass
+    return ArxivApiError(f"arXiv answered HTTP {status}", status=status, url=url)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number of seconds or an HTTP date), or ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def client_from_settings(settings) -> ArxivApiClient:
+    """A client for ``settings.arxiv_api_url`` with the deployment's contact in its User-Agent."""
+    return ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email))

@@ -1,0 +1,165 @@
+"""Who is asking: the session cookie, the CSRF token, flash messages, safe redirects.
+
+* ``pb_session`` — the session token (see accounts/sessions.py). HttpOnly, SameSite=Lax, Secure on https.
+* ``pb_csrf`` — a random value; forms carry HMAC(secret, value | session), so a token from another
+  site or another session is refused. Set the first time a page with a form is rendered.
+* ``pb_flash`` — a signed one-time message shown on the next rendered page (after a redirect).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.concurrency import run_in_threadpool
+
+from paperboy.accounts.sessions import SESSION_DAYS, load_session, token_hash
+from paperboy.accounts.users import User
+
+SESSION_COOKIE = "pb_session"
+CSRF_COOKIE = "pb_csrf"
+FLASH_COOKIE = "pb_flash"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass(slots=True)
+class Viewer:
+    """The person making a request: a user or an anonymous visitor, and their CSRF token."""
+
+    user: User | None
+    session_token: str | None
+    csrf_cookie: str | None
+    secret: str
+    new_csrf_cookie: bool = False
+    flash: str | None = None
+    cookies_to_set: list = field(default_factory=list)
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.user and self.user.is_admin)
+
+    @property
+    def csrf_token(self) -> str:
+        if not self.csrf_cookie:
+            self.csrf_cookie = secrets.token_urlsafe(32)
+            self.new_csrf_cookie = True
+        return expected_token(self.secret, self.csrf_cookie, self.session_token)
+
+
+def expected_token(secret: str, cookie: str, session_token: str | None) -> str:
+    bound = cookie + "|" + (token_hash(session_token) if session_token else "")
+    return hmac.new(secret.encode(), bound.encode(), hashlib.sha256).hexdigest()
+
+
+async def get_viewer(request: Request) -> Viewer:
+    """The request's viewer, loading the session (one query) only when a session cookie is present."""
+    viewer = getattr(request.state, "viewer", None)
+    if viewer is not None:
+        return viewer
+    settings = request.app.state.settings
+    token = request.cookies.get(SESSION_COOKIE)
+    user = None
+    if token:
+        engine = request.app.state.engine
+
+        def load():
+            with engine.connect() as conn:
+                return load_session(conn, token)
+
+        user = await run_in_threadpool(load)
+    viewer = Viewer(user=user, session_token=token if user else None, csrf_cookie=request.cookies.get(CSRF_COOKIE), secret=settings.secret_key)
+    raw_flash = request.cookies.get(FLASH_COOKIE)
+    if raw_flash:
+        try:
+            viewer.flash = _flash_serializer(settings.secret_key).loads(raw_flash)
+        except BadSignature:
+            viewer.flash = None
+    request.state.viewer = viewer
+    return viewer
+
+
+async def require_csrf(request: Request) -> dict:
+    """Parse the form and check its CSRF token (or the X-CSRF-Token header htmx sends); 403 if wrong."""
+    viewer = await get_viewer(request)
+    form = await request.form()
+    sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    if not viewer.csrf_cookie or not isinstance(sent, str) or not hmac.compare_digest(
+        sent, expected_token(viewer.secret, viewer.csrf_cookie, viewer.session_token)
+    ):
+        raise HTTPException(403, "This form has expired or came from another site. Reload the page and try again.")
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def require_user(request: Request) -> User:
+    viewer = await get_viewer(request)
+    if viewer.user is None:
+        raise LoginRequired(request.url.path)
+    return viewer.user
+
+
+async def require_admin(request: Request) -> User:
+    user = await require_user(request)
+    if not user.is_admin:
+        raise HTTPException(403, "Only admins can do that.")
+    return user
+
+
+class LoginRequired(Exception):
+    """Raised by handlers that need a logged-in user; answered with a redirect to the log-in page."""
+
+    def __init__(self, next_path: str):
+        self.next_path = next_path
+
+
+def login_url(next_path: str) -> str:
+    return "/login?next=" + quote(safe_next(next_path), safe="/")
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """Only same-site paths: "/x" yes; "//evil.example", "https://…", "/\\evil" no."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or "\n" in value or "\r" in value:
+        return default
+    return value[:2000]
+
+
+def _flash_serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="paperboy.flash")
+
+
+def finish(request: Request, response: Response) -> Response:
+    """Attach the cookies this request decided on (new CSRF cookie, flash consumed)."""
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    settings = request.app.state.settings
+    if viewer is not None:
+        if viewer.new_csrf_cookie:
+            response.set_cookie(CSRF_COOKIE, viewer.csrf_cookie, max_age=365 * 86400, httponly=True, samesite="lax", secure=settings.https)
+        if viewer.flash is not None and FLASH_COOKIE in request.cookies and not getattr(request.state, "keep_flash", False):
+            response.delete_cookie(FLASH_COOKIE)
+        for args, kwargs in viewer.cookies_to_set:
+            response.set_cookie(*args, **kwargs)
+    return response
+
+
+def set_flash(request: Request, response: Response, message: str) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(FLASH_COOKIE, _flash_serializer(settings.secret_key).dumps(message), max_age=120, httponly=True, samesite="lax", secure=settings.https)
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True, samesite="lax", secure=settings.https)
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
