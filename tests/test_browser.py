@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ARTIFACTS
 
 CHROMIUM = Path("/usr/bin/chromium")

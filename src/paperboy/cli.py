@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from paperboy import __version__
 from paperboy.config import get_settings
@@ -28,6 +34,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
+app.add_typer(mail_app, name="mail")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -206,6 +216,45 @@ def db_status() -> None:
     out.print(status.message())
     if status.state is not SchemaState.CURRENT:
         raise typer.Exit(1)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Public username (3-32 letters, digits, - or _).")],
+    email: Annotated[str, typer.Argument(help="E-mail address (for password resets).")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin (moderation, exempt from submission rules).")] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+) -> None:
+    """Create a user account (the first admin, typically)."""
+    from paperboy.accounts.users import UserError, create_user
+
+    engine = _engine()
+    _require_schema(engine, False)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with engine.begin() as conn:
+            user = create_user(conn, username, email, password, is_admin=admin)
+    except UserError as e:
+        fail(str(e))
+    out.print(f"Created {'admin ' if user.is_admin else ''}user [bold]{user.username}[/] (id {user.id}).")
+
+
+@mail_app.command("deliver")
+def mail_deliver() -> None:
+    """Send the mail waiting in the outbox (each message once, even with several senders)."""
+    from paperboy.mail.outbox import deliver_pending
+
+    engine = _engine()
+    _require_schema(engine, False)
+    try:
+        settings = get_settings()
+    except ValueError as e:
+        fail(str(e))
+    report = deliver_pending(engine, settings)
+    out.print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}")
 
 
 def main() -> None:

@@ -29,10 +29,10 @@ def make_reset_token(secret: str, user_id: int, password_hash: str) -> str:
     return _serializer(secret).dumps({"u": user_id, "p": fingerprint(password_hash)})
 
 
-def read_reset_token(secret: str, token: str, *, max_age: int = RESET_MAX_AGE) -> tuple[int, str]:
+def read_reset_token(secret: str, token: str, *, max_age: int | None = None) -> tuple[int, str]:
     """(user id, password fingerprint) from a token; the caller compares the fingerprint."""
     try:
-        data = _serializer(secret).loads(token, max_age=max_age)
+        data = _serializer(secret).loads(token, max_age=RESET_MAX_AGE if max_age is None else max_age)
     except SignatureExpired:
         raise TokenInvalid("This link has expired. Ask for a new one.") from None
     except BadSignature:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from paperboy.accounts.users import User
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.store.db import write_transaction
 from paperboy.store.repo import Paper, bump_content_version, get_paper, upsert_papers
 from paperboy.store.schema import papers
 
@@ -88,7 +89,7 @@ def submit_paper(engine: Engine, client, settings, user: User, text: str, *, now
         )
 
     record.announced = now.date()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         current = get_paper(conn, arxiv.id)  # re-checked inside the transaction: two people may race
         if current and current.announced:
             raise SubmitError(f"arXiv:{arxiv.id} is already on the feed of {current.announced.day} {current.announced:%B %Y}.", 409, current)

@@ -9,6 +9,7 @@ the CLI whether a database is ready, behind, or newer than this code.
 from __future__ import annotations
 
 import enum
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["make_engine", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError"]
+__all__ = ["make_engine", "write_transaction", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -36,12 +37,16 @@ def make_engine(url: str, **kwargs) -> Engine:
             Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(u, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(u, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _sqlite_begin):
+    # without this, SAVEPOINTs (begin_nested) commit the enclosing transaction on pysqlite.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
@@ -51,6 +56,23 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA mmap_size=268435456")
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # Write transactions take the write lock up front (BEGIN IMMEDIATE): in WAL mode a reader that
+    # later tries to write fails at once with SQLITE_BUSY if another writer got in between, which
+    # the busy timeout cannot help with. Reads stay deferred so they never wait for writers.
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine):
+    """A transaction that will write: ``BEGIN IMMEDIATE`` on SQLite, an ordinary one elsewhere."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(immediate=True)
+        with conn.begin():
+            yield conn
 
 
 def _alembic_config(engine: Engine) -> Config:

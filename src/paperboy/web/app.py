@@ -5,8 +5,6 @@ Routes only parse input, call a domain function and render; see ``web/pages.py``
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import Engine, text

@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from paperboy.accounts.users import get_user
 from paperboy.community.claims import verified_authors
-from paperboy.community.comments import PAGE_SIZE as COMMENT_PAGE, count_visible, list_comments
+from paperboy.community.comments import PAGE_SIZE as COMMENT_PAGE
+from paperboy.community.comments import count_visible, list_comments
 from paperboy.community.votes import voted_ids
 from paperboy.feed.periods import BadPeriod, Period, parse_period, period_of
 from paperboy.feed.trending import trending

@@ -1,0 +1,43 @@
+"""Helpers for tests that act as users of the web app (a TestClient per person)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from paperboy.accounts.users import create_user, get_user_by_name
+
+PASSWORD = "correct horse battery staple"
+
+
+def csrf(client: TestClient, path: str = "/login") -> str:
+    """The CSRF token of a page's forms (sets the CSRF cookie on the client as a browser would)."""
+    html = client.get(path).text
+    m = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
+    assert m, f"no CSRF token on {path}"
+    return m.group(1)
+
+
+def make_user(engine, username: str, *, admin: bool = False, email: str | None = None):
+    with engine.begin() as conn:
+        return create_user(conn, username, email or f"{username}@example.org", PASSWORD, is_admin=admin)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD):
+    token = csrf(client, "/login")
+    return client.post("/login", data={"login": username, "password": password, "csrf_token": token}, follow_redirects=False)
+
+
+def as_user(app, engine, username: str, *, admin: bool = False) -> TestClient:
+    """A new client (its own cookie jar) logged in as a new user."""
+    make_user(engine, username, admin=admin)
+    c = TestClient(app)
+    r = login(c, username)
+    assert r.status_code == 303, r.text
+    return c
+
+
+def user(engine, username: str):
+    with engine.connect() as conn:
+        return get_user_by_name(conn, username)
