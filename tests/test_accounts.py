@@ -231,3 +231,18 @@ def test_reset_ends_every_session(smtp_client):
     c.post(link, data={"password": "another new password", "csrf_token": token})
     assert "Log in" in other_device.get("/submit", follow_redirects=True).text
     assert user(c.engine, "joan") is not None
+
+
+def test_cookies_are_secure_when_the_site_is_https(slice_db, tmp_path):
+    from paperboy.config import Settings
+    from paperboy.web.app import create_app
+
+    path = tmp_path / "copy.db"
+    path.write_bytes(slice_db.read_bytes())
+    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="k",
+                              base_url="https://papers.example.org").resolved())  # fmt: skip
+    c = TestClient(app, base_url="https://testserver")
+    make_user(app.state.engine, "sec")
+    r = login(c, "sec")
+    assert "secure" in r.headers["set-cookie"].lower() and "httponly" in r.headers["set-cookie"].lower()
+    assert "max-age=31536000" in c.get("/").headers["strict-transport-security"]

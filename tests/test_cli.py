@@ -114,3 +114,25 @@ def test_help_everywhere(tmp_path):
     for args in (["--help"], ["import", "--help"], ["serve", "--help"], ["db", "upgrade", "--help"], ["stats", "--help"]):
         r = run(args, tmp_path)
         assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def test_user_create_admin(tmp_path):
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    r = run(["user", "create", "--admin", "--password-stdin", "chief", "chief@example.org"], tmp_path, input="a long admin password\n")
+    assert r.returncode == 0 and "Created admin user chief" in r.stdout
+    again = run(["user", "create", "--password-stdin", "Chief", "other@example.org"], tmp_path, input="a long admin password\n")
+    assert again.returncode == 1 and "taken" in again.stderr
+    weak = run(["user", "create", "--password-stdin", "newbie", "n@example.org"], tmp_path, input="short\n")
+    assert weak.returncode == 1 and "at least 8" in weak.stderr
+    from paperboy.accounts.users import authenticate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'paperboy.db'}")
+    with engine.begin() as conn:
+        user = authenticate(conn, "chief", "a long admin password")
+    assert user is not None and user.is_admin
+
+
+def test_mail_deliver_with_nothing_queued(tmp_path):
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    r = run(["mail", "deliver"], tmp_path)
+    assert r.returncode == 0 and "sent 0" in r.stdout

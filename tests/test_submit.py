@@ -1,6 +1,7 @@
 """Submitting papers by arXiv id or URL, with metadata from a loopback arXiv serving real recordings."""
 
 import datetime as dt
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -106,3 +107,17 @@ def test_submitting_needs_an_account(site):
     app = site()
     anon = TestClient(app)
     assert anon.get("/submit", follow_redirects=False).headers["location"] == "/login?next=/submit"
+
+
+def test_a_hostile_title_from_arxiv_renders_inert(site):
+    app = site(submit_max_age_days=100_000)
+    eve = as_user(app, app.state.engine, "eve")
+    body = (ATOM / next(p.name for p in ATOM.glob("id_1605.08386*"))).read_bytes()
+    title = re.search(rb"<entry>.*?<title>(.*?)</title>", body, re.S).group(1)
+    hostile = body.replace(title, b"&lt;script&gt;alert(1)&lt;/script&gt; javascript:alert(2) &lt;img src=x onerror=alert(3)&gt;")
+    site.fake.always = (200, {"Content-Type": "application/atom+xml"}, hostile)
+    assert submit(eve, "1605.08386").status_code == 303
+    for path in ("/papers/1605.08386", f"/papers/date/{today().isoformat()}", "/u/eve"):
+        html = eve.get(path).text
+        assert "<script>alert(1)" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
