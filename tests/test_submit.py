@@ -121,3 +121,11 @@ def test_a_hostile_title_from_arxiv_renders_inert(site):
         html = eve.get(path).text
         assert "<script>alert(1)" not in html and "<img src=x" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_feed_card_says_who_submitted_it(site):
+    app = site(submit_max_age_days=100_000)
+    zoe = as_user(app, app.state.engine, "zoe")
+    submit(zoe, "1605.08386")
+    feed = TestClient(app).get(f"/papers/date/{today().isoformat()}").text
+    assert 'submitted by <a href="/u/zoe">zoe</a>' in feed

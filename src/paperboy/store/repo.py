@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 
 from paperboy.papers.model import PaperRecord, merge_records
 from paperboy.papers.normalize import author_key
-from paperboy.store.schema import paper_authors, paper_categories, papers, site_state
+from paperboy.store.schema import paper_authors, paper_categories, papers, site_state, users
 
 __all__ = [
     "Paper",
@@ -43,6 +43,7 @@ class Paper(PaperRecord):
     submitted_by: int | None = None
     submitted_at: dt.datetime | None = None
     hidden_at: dt.datetime | None = None
+    submitter: str | None = None  # username of submitted_by
 
     @property
     def year(self) -> int | None:
@@ -170,7 +171,11 @@ def get_papers(conn: Connection, ids: list[int]) -> list[Paper]:
     """Full papers (authors and categories included) for row ids, in the order of ``ids``."""
     if not ids:
         return []
-    rows = conn.execute(select(*_PAPER_SELECT).where(papers.c.id.in_(ids))).mappings().all()
+    rows = conn.execute(
+        select(*_PAPER_SELECT, users.c.username.label("submitter"))
+        .outerjoin(users, users.c.id == papers.c.submitted_by)
+        .where(papers.c.id.in_(ids))
+    ).mappings().all()
     authors: dict[int, list[str]] = defaultdict(list)
     for pid, name in conn.execute(
         select(paper_authors.c.paper_id, paper_authors.c.name)
