@@ -218,6 +218,96 @@ def db_status() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def index(
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Embed at most this many papers now.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Papers per embedding batch (one transaction each).")] = 256,
+    keyword_only: Annotated[bool, typer.Option("--keyword-only", help="Rebuild the keyword index only.")] = False,
+) -> None:
+    """Bring the search indexes up to date: embed papers that have no vector yet, rebuild the keyword index.
+
+    Incremental and resumable: a killed run loses at most one batch; run it again to carry on.
+    """
+    from paperboy.search.indexer import embed_pending, rebuild_keyword_index
+
+    engine = _engine()
+    _require_schema(engine, False)
+    settings = get_settings()
+    started = time.perf_counter()
+    index_ = rebuild_keyword_index(engine, settings.data_dir)
+    out.print(f"keyword index: {len(index_):,} papers, {len(index_.vocab):,} terms ({time.perf_counter() - started:.1f} s)")
+    if keyword_only:
+        return
+    try:
+        embedder = _load_embedder(settings)
+    except Exception as e:
+        fail(f"no embedding model available: {e}")
+    with Progress(
+        TextColumn("[bold]Embedding[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} papers"),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err, disable=not err.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("embed", total=None, rate="")
+        begun = time.perf_counter()
+
+        def progress(done, total):
+            rate = done / max(time.perf_counter() - begun, 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.1f} papers/s" if done else "")
+
+        report = embed_pending(engine, embedder, batch_size=batch_size, limit=limit, progress=progress)
+    seconds = time.perf_counter() - begun
+    rate = f" ({report.embedded / seconds:,.1f} papers/s)" if report.embedded else ""
+    out.print(f"embeddings ({embedder.name}): {report.embedded:,} new{rate}, {report.up_to_date:,} already up to date")
+
+
+def _load_embedder(settings):
+    from paperboy.search.embed import load_embedder
+
+    return load_embedder(settings.embedding_model or None)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='What to look for; supports "phrases", author:, cat:, after:, before:.')],
+    limit: Annotated[int, typer.Option(min=1, max=100, help="How many results.")] = 10,
+    sort: Annotated[str, typer.Option(help="relevance, date or upvotes.")] = "relevance",
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    keyword_only: Annotated[bool, typer.Option("--keyword-only", help="Skip semantic search.")] = False,
+) -> None:
+    """Search the archive from the command line."""
+    from paperboy.search.service import SORTS, SearchService
+
+    if sort not in SORTS:
+        raise typer.BadParameter(f"choose one of {', '.join(SORTS)}", param_hint="--sort")
+    engine = _engine()
+    _require_schema(engine, False)
+    settings = get_settings()
+    service = SearchService(engine, settings.data_dir, embedder_loader=lambda: _load_embedder(settings))
+    result = service.search(query, sort=sort, per_page=limit, semantic=not keyword_only)
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "query": query, "total": result.total, "redirect": result.redirect, "notes": result.notes,
+            "semantic": result.semantic,
+            "results": [{"id": p.arxiv_id, "title": p.title, "authors": p.authors, "announced": p.announced.isoformat() if p.announced else None,
+                         "categories": p.categories, "upvotes": p.upvotes, "url": f"{settings.base_url}/papers/{p.arxiv_id}"} for p in result.papers],
+        }) + "\n")  # fmt: skip
+        return
+    for note in result.notes:
+        err.print(f"[yellow]{note}[/]")
+    if result.redirect:
+        out.print(f"{settings.base_url}{result.redirect}")
+        return
+    if not result.papers:
+        out.print("No results.")
+        raise typer.Exit(1)
+    for i, p in enumerate(result.papers, 1):
+        day = p.announced.isoformat() if p.announced else "—"
+        out.print(f"[bold]{i:>2}. {p.title}[/]", highlight=False, markup=True)
+        out.print(f"    arXiv:{p.arxiv_id} · {day} · {', '.join(p.authors[:3])}{' et al.' if len(p.authors) > 3 else ''}", highlight=False, markup=False)
+    more = result.total - len(result.papers)
+    if more > 0:
+        out.print(f"… {more:,} more ({'keyword + semantic' if result.semantic else 'keyword only'})")
+
+
 @user_app.command("create")
 def user_create(
     username: Annotated[str, typer.Argument(help="Public username (3-32 letters, digits, - or _).")],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    LargeBinary,
     Date,
     DateTime,
     ForeignKey,
@@ -212,4 +213,21 @@ outbox = Table(
     Column("lease_until", DateTime(timezone=True)),
     Column("sent_at", DateTime(timezone=True)),
     Index("ix_outbox_queue", "status", "created_at"),
+)
+
+
+# --- search ------------------------------------------------------------------------------------
+
+# One embedding per paper and model. ``text_hash`` is the digest of the text that was embedded, so
+# a paper whose title or abstract changes is embedded again; ``seq`` grows with every write, so a
+# search process picks up exactly the vectors written since it last looked.
+paper_embeddings = Table(
+    "paper_embeddings",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("text_hash", String(32), nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # float32, L2-normalised, little-endian
+    Index("ux_paper_embeddings_paper_model", "paper_id", "model", unique=True),
 )

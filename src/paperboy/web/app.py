@@ -5,6 +5,9 @@ Routes only parse input, call a domain function and render; see ``web/pages.py``
 
 from __future__ import annotations
 
+import threading
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import Engine, text
@@ -23,7 +26,7 @@ __all__ = ["create_app", "app_factory"]
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Paperboy", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="Paperboy", version=__version__, docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.templates = make_environment()
@@ -40,11 +43,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return JSONResponse({"status": "error", "database": type(e).__name__}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
-    from paperboy.web import account_pages, community_pages, pages
+    from paperboy.search.service import SearchService
+    from paperboy.web import account_pages, community_pages, pages, search_pages
+
+    def load_embedder():
+        from paperboy.search.embed import load_embedder as load
+
+        return load(settings.embedding_model or None)
+
+    app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder)
+
+
     from paperboy.web.context import LoginRequired, login_url
 
     app.include_router(account_pages.router)
     app.include_router(community_pages.router)
+    app.include_router(search_pages.router)
     app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
 
     @app.exception_handler(LoginRequired)
@@ -60,6 +74,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return error_page(request, 500, "Something went wrong on our side. It has been logged.")
 
     return SecurityHeaders(app, hsts=settings.https)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    """Load the search indexes and the model in the background, so the first search is fast."""
+
+    def warm():
+        try:
+            app.state.search.refresh()
+        except Exception:  # an unmigrated or empty database: the first search will say so
+            pass
+
+    threading.Thread(target=warm, name="search-warm-up", daemon=True).start()
+    yield
 
 
 def error_page(request: Request, status: int, detail: str | None) -> HTMLResponse:

@@ -45,7 +45,7 @@
       help.className = "help";
       help.setAttribute("aria-label", "Keyboard shortcuts");
       var rows = [["j / k", "next / previous paper"], ["Enter", "open the focused paper"], ["p / n", "previous / next day, week or month"],
-                  ["u", "from a paper, back to its day"], ["?", "this help"], ["Esc", "close"]];
+                  ["u", "from a paper, back to its day"], ["/", "search"], ["?", "this help"], ["Esc", "close"]];
       var table = document.createElement("table");
       rows.forEach(function (r) {
         var tr = table.insertRow();
@@ -72,6 +72,10 @@
         if (target) window.location.href = target.href;
         break;
       case "?": showHelp(); break;
+      case "/":
+        target = document.querySelector("[data-search-box]");
+        if (target) target.focus();
+        break;
       default: return;
     }
     event.preventDefault();

@@ -1,0 +1,89 @@
+"""Keeping the search indexes in step with the papers: ``paperboy index``.
+
+* Embeddings: every visible paper whose embedded text (title + abstract, see
+  :func:`paperboy.search.embed.document_text`) has no vector yet — or changed since — is embedded in
+  batches; each batch is written in its own transaction with its text hashes, so a kill loses at
+  most the batch in flight and a rerun carries on where it stopped.
+* Keyword index: rebuilt from the database and swapped in atomically (write, then rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, select, update
+
+from paperboy.search.vectors import store_embeddings
+from paperboy.store.db import write_transaction
+from paperboy.store.schema import paper_embeddings, papers, site_state
+
+__all__ = ["IndexReport", "pending_embeddings", "embed_pending", "text_hash"]
+
+
+@dataclass
+class IndexReport:
+    embedded: int = 0
+    up_to_date: int = 0
+    pending: int = 0
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def pending_embeddings(engine: Engine, model: str, document_text) -> tuple[list[tuple[int, str, str]], int]:
+    """([(paper id, text, text hash)] needing a vector, number already up to date)."""
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(paper_embeddings.c.paper_id, paper_embeddings.c.text_hash).where(paper_embeddings.c.model == model)).all())
+        todo, done = [], 0
+        for pid, title, abstract in conn.execute(
+            select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.hidden_at.is_(None)).order_by(papers.c.id)
+        ):
+            text = document_text(title, abstract)
+            h = text_hash(text)
+            if stored.get(pid) == h:
+                done += 1
+            else:
+                todo.append((pid, text, h))
+    return todo, done
+
+
+def embed_pending(
+    engine: Engine,
+    embedder,
+    *,
+    batch_size: int = 256,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IndexReport:
+    """Embed what needs it; ``progress(done, total)`` after each committed batch."""
+    from paperboy.search.embed import document_text
+
+    todo, done = pending_embeddings(engine, embedder.name, document_text)
+    if limit is not None:
+        todo = todo[:limit]
+    report = IndexReport(up_to_date=done, pending=len(todo))
+    if progress:
+        progress(0, len(todo))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        vectors = embedder.embed_documents([text for _, text, _ in chunk])
+        with write_transaction(engine) as conn:
+            store_embeddings(conn, embedder.name, [(pid, h, v) for (pid, _, h), v in zip(chunk, vectors)])
+            conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
+        report.embedded += len(chunk)
+        if progress:
+            progress(report.embedded, len(todo))
+    return report
+
+
+def rebuild_keyword_index(engine: Engine, data_dir: str | Path):
+    from paperboy.search.service import build_and_save_keyword_index, keyword_index_path
+
+    index = build_and_save_keyword_index(engine, keyword_index_path(data_dir))
+    with write_transaction(engine) as conn:
+        conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
+    return index

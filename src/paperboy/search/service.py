@@ -1,0 +1,372 @@
+"""The search service: one object per process that answers searches and "related papers".
+
+It keeps, in memory and in step with the database, the :class:`Catalog` (filters and sorts), the
+BM25 :class:`KeywordIndex` (loaded from its file, plus papers added since, indexed on the fly) and
+the :class:`VectorIndex`. Before each search it reads the database's content/search versions (one
+query) and catches up if they moved, so any number of processes stay consistent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from markupsafe import Markup, escape
+from sqlalchemy import Engine, select
+
+from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
+from paperboy.search.fusion import fuse
+from paperboy.search.keyword import KeywordIndex, build_keyword_index
+from paperboy.search.query import ParsedQuery, parse_query
+from paperboy.search.text import STOP_WORDS, words
+from paperboy.search.vectors import VectorIndex, read_embeddings
+from paperboy.store import repo
+from paperboy.store.schema import paper_authors, papers, site_state
+
+__all__ = ["SearchService", "SearchResults", "SORTS"]
+
+log = logging.getLogger(__name__)
+
+SORTS = ("relevance", "date", "upvotes")
+CANDIDATES = 1000  # per retriever; pages go up to this many results
+MAX_PAGE_SIZE = 100
+
+
+@dataclass
+class SearchResults:
+    query: ParsedQuery
+    papers: list = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    per_page: int = 20
+    sort: str = "relevance"
+    snippets: dict[int, Markup] = field(default_factory=dict)
+    redirect: str | None = None
+    notes: list[str] = field(default_factory=list)
+    semantic: bool = True
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def keyword_index_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "search" / "keyword.npz"
+
+
+def _docs(conn, after_id: int = 0):
+    """(paper id, title, abstract, authors) of every paper with id > after_id, by id."""
+    authors: dict[int, list[str]] = {}
+    for pid, name in conn.execute(
+        select(paper_authors.c.paper_id, paper_authors.c.name)
+        .where(paper_authors.c.paper_id > after_id)
+        .order_by(paper_authors.c.paper_id, paper_authors.c.position)
+    ):
+        authors.setdefault(pid, []).append(name)
+    for pid, title, abstract in conn.execute(
+        select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id > after_id).order_by(papers.c.id)
+    ):
+        yield pid, title, abstract, authors.get(pid, [])
+
+
+def build_and_save_keyword_index(engine: Engine, path: Path) -> KeywordIndex:
+    with engine.connect() as conn:
+        index = build_keyword_index(_docs(conn))
+    index.save(path)
+    return index
+
+
+class SearchService:
+    def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader=None):
+        self.engine = engine
+        self.path = keyword_index_path(data_dir)
+        self._embedder_loader = embedder_loader
+        self._embedder = None
+        self._embedder_failed = False
+        self._lock = threading.RLock()
+        self._versions: tuple[int, int, int] | None = None
+        self._kw_mtime: int | None = None
+        self.catalog: Catalog | None = None
+        self.keyword: KeywordIndex | None = None
+        self.delta: KeywordIndex | None = None
+        self.vectors: VectorIndex | None = None
+
+    # -- keeping up with the database ----------------------------------------------------------
+
+    @property
+    def embedder(self):
+        if self._embedder is None and not self._embedder_failed:
+            try:
+                if self._embedder_loader is not None:
+                    self._embedder = self._embedder_loader()
+                else:
+                    from paperboy.search.embed import load_embedder
+
+                    self._embedder = load_embedder()
+            except Exception as e:  # no model installed: keyword search still works
+                log.warning("semantic search unavailable: %s", e)
+                self._embedder_failed = True
+        return self._embedder
+
+    def refresh(self) -> None:
+        """Catch up with the database if anything moved since the last call (cheap when nothing did)."""
+        with self.engine.connect() as conn:
+            versions = dict(conn.execute(select(site_state.c.key, site_state.c.value)).all())
+            current = (versions.get("content", 0), versions.get("votes", 0), versions.get("search", 0))
+            with self._lock:
+                if current == self._versions:
+                    return
+                if self._versions is not None and current[2] != self._versions[2] and self._keyword_file_changed():
+                    self.keyword = None  # `paperboy index` wrote a new keyword index: take it
+                if self._versions is None or current[0] != self._versions[0] or self.keyword is None:
+                    self._reload(conn)
+                elif current[1] != self._versions[1]:
+                    refresh_votes(conn, self.catalog)
+                self._load_vectors(conn)
+                self._versions = current
+
+    def _keyword_file_changed(self) -> bool:
+        try:
+            return self.path.stat().st_mtime_ns != self._kw_mtime
+        except FileNotFoundError:
+            return False
+
+    def _reload(self, conn) -> None:
+        old_ids = self.catalog.ids if self.catalog is not None else None
+        self.catalog = load_catalog(conn)
+        if self.keyword is None:
+            self._kw_mtime = None
+            if self.path.exists():
+                try:
+                    self._kw_mtime = self.path.stat().st_mtime_ns
+                    self.keyword = KeywordIndex.load(self.path)
+                except Exception as e:  # damaged file: rebuild in memory
+                    log.warning("keyword index %s unreadable (%s); rebuilding", self.path, e)
+            if self.keyword is None:
+                self.keyword = build_keyword_index(_docs(conn))
+        known = self.keyword.max_paper_id
+        newest = int(self.catalog.ids.max()) if len(self.catalog) else 0
+        self.delta = build_keyword_index(_docs(conn, known)) if newest > known else None
+        self._kw_cols = self.catalog.columns(self.keyword.paper_ids) if len(self.keyword) else np.empty(0, np.int64)
+        self._delta_cols = self.catalog.columns(self.delta.paper_ids) if self.delta is not None else None
+        embedder = self.embedder
+        if embedder is not None:
+            if self.vectors is None:
+                self.vectors = VectorIndex(embedder.dim, len(self.catalog))
+            else:
+                keep = np.full(len(old_ids), -1, np.int64)
+                cols = np.searchsorted(self.catalog.ids, old_ids)
+                ok = (cols < len(self.catalog.ids)) & (self.catalog.ids[np.minimum(cols, len(self.catalog.ids) - 1)] == old_ids)
+                keep[ok] = cols[ok]
+                self.vectors.resize(len(self.catalog), keep)
+
+    def _load_vectors(self, conn) -> None:
+        embedder = self.embedder
+        if embedder is None or self.vectors is None:
+            return
+        cols, vecs = [], []
+        for seq, pid, vector in read_embeddings(conn, embedder.name, self.vectors.last_seq):
+            self.vectors.last_seq = seq
+            col = int(np.searchsorted(self.catalog.ids, pid))
+            if col < len(self.catalog.ids) and self.catalog.ids[col] == pid and len(vector) == embedder.dim:
+                cols.append(col)
+                vecs.append(vector)
+        if cols:
+            self.vectors.put(np.asarray(cols), np.vstack(vecs))
+
+    # -- retrieval -----------------------------------------------------------------------------
+
+    def _keyword(self, text: str, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and BM25 scores of matching papers (base index + papers added since), best first."""
+        parts_cols, parts_scores = [], []
+        for index, colmap in ((self.keyword, self._kw_cols), (self.delta, self._delta_cols)):
+            if index is None or not len(index):
+                continue
+            local, scores = index.scores(index.query_terms(text))
+            parts_cols.append(colmap[local])
+            parts_scores.append(scores)
+        if not parts_cols:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        cols = np.concatenate(parts_cols)
+        scores = np.concatenate(parts_scores)
+        keep = mask[cols]
+        cols, scores = cols[keep], scores[keep]
+        if len(cols) > CANDIDATES:
+            top = np.argpartition(-scores, CANDIDATES - 1)[:CANDIDATES]
+            cols, scores = cols[top], scores[top]
+        order = np.argsort(-scores, kind="stable")
+        return cols[order], scores[order]
+
+    def _author_mask(self, conn, authors: list[str]) -> np.ndarray:
+        """Papers with an author matching every ``author:`` (all its words, in any name of the paper)."""
+        keep = np.ones(len(self.catalog), bool)
+        for author in authors:
+            needles = [w for w in words(author) if w]
+            if not needles:
+                continue
+            pattern = "%" + "%".join(needles) + "%"
+            pids = conn.execute(select(paper_authors.c.paper_id).where(paper_authors.c.name_key.like(pattern)).distinct()).scalars().all()
+            m = np.zeros(len(self.catalog), bool)
+            if pids:
+                cols = np.searchsorted(self.catalog.ids, np.asarray(pids, np.int64))
+                cols = cols[cols < len(self.catalog)]
+                m[cols] = True
+            keep &= m
+        return keep
+
+    def search(
+        self,
+        raw: str,
+        *,
+        categories: list[str] | None = None,
+        author: str | None = None,
+        after: dt.date | None = None,
+        before: dt.date | None = None,
+        sort: str = "relevance",
+        page: int = 1,
+        per_page: int = 20,
+        semantic: bool = True,
+    ) -> SearchResults:
+        q = parse_query(raw)
+        per_page = max(1, min(per_page, MAX_PAGE_SIZE))
+        result = SearchResults(query=q, page=max(1, page), per_page=per_page, sort=sort if sort in SORTS else "relevance")
+        result.notes.extend(q.notes)
+        if q.arxiv_id:
+            result.redirect = f"/papers/{q.arxiv_id}"
+            return result
+        q.categories += [c for c in (categories or []) if c]
+        if author:
+            q.authors.append(author)
+        q.after = q.after or after
+        q.before = q.before or before
+        if q.empty:
+            if not result.notes:
+                result.notes.append("Type some words to search, or use author:, cat:, after: and before:.")
+            return result
+        self.refresh()
+        with self._lock, self.engine.connect() as conn:
+            cat = self.catalog
+            mask = cat.mask(categories=q.categories, after=q.after, before=q.before)
+            if q.authors:
+                mask &= self._author_mask(conn, q.authors)
+            text = q.searchable
+            if text:
+                kw_cols, _ = self._keyword(text, mask)
+                dense_cols = np.empty(0, np.int64)
+                embedder = self.embedder if semantic else None
+                result.semantic = embedder is not None and self.vectors is not None and bool(self.vectors.present.any())
+                if result.semantic:
+                    qv = embedder.embed_query(text)
+                    dense_cols, _ = self.vectors.top(qv, mask, CANDIDATES)
+                cols, _ = fuse(kw_cols, dense_cols)
+                if q.phrases:
+                    cols = self._with_phrases(conn, cols, q.phrases)
+            else:  # filters only: everything they allow, newest first
+                cols = np.flatnonzero(mask)
+                cols = cols[np.argsort(-cat.day[cols], kind="stable")]
+                if result.sort == "relevance":
+                    result.sort = "date"
+            if result.sort == "date":
+                cols = cols[np.argsort(-cat.day[cols], kind="stable")]
+            elif result.sort == "upvotes":
+                cols = cols[np.argsort(-cat.upvotes[cols], kind="stable")]
+            result.total = len(cols)
+            start = (result.page - 1) * per_page
+            page_cols = cols[start : start + per_page]
+            ids = [int(cat.ids[c]) for c in page_cols]
+            result.papers = [p for p in repo.get_papers(conn, ids) if p.hidden_at is None]
+        result.snippets = {p.id: snippet(p.abstract, q.searchable) for p in result.papers}
+        return result
+
+    def _with_phrases(self, conn, cols: np.ndarray, phrases: list[str]) -> np.ndarray:
+        """Keep the candidates whose title or abstract contains every phrase, word for word."""
+        if not len(cols):
+            return cols
+        wanted = [" ".join(words(p)) for p in phrases if words(p)]
+        ids = [int(self.catalog.ids[c]) for c in cols[:CANDIDATES]]
+        texts = {pid: " " + " ".join(words(t + " " + a)) + " " for pid, t, a in conn.execute(
+            select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id.in_(ids)))}  # fmt: skip
+        keep = [c for c, pid in zip(cols[:CANDIDATES], ids) if all(f" {w} " in texts.get(pid, "") for w in wanted)]
+        return np.asarray(keep, np.int64)
+
+    # -- related papers ------------------------------------------------------------------------
+
+    def related(self, paper_id: int, k: int = 8) -> list[tuple[int, float]]:
+        """(paper id, score) of the papers most like this one.
+
+        score = cosine similarity of the embeddings + 0.03 per shared author (capped at 3) — a
+        light nudge towards the same group's work that never outweighs a clearly closer topic.
+        Without embeddings, falls back to BM25 on the paper's title.
+        """
+        self.refresh()
+        with self._lock, self.engine.connect() as conn:
+            cat = self.catalog
+            col = int(np.searchsorted(cat.ids, paper_id))
+            if col >= len(cat.ids) or cat.ids[col] != paper_id:
+                return []
+            mask = ~cat.hidden
+            mask[col] = False
+            if self.vectors is not None and self.vectors.present[col]:
+                cols, sims = self.vectors.top(self.vectors.matrix[col], mask, k * 4)
+            else:
+                title = conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar() or ""
+                cols, scores = self._keyword(title, mask)
+                cols, sims = cols[: k * 4], (scores[: k * 4] / (scores[0] if len(scores) else 1.0))
+            if not len(cols):
+                return []
+            ids = [int(cat.ids[c]) for c in cols]
+            mine = set(conn.execute(select(paper_authors.c.name_key).where(paper_authors.c.paper_id == paper_id)).scalars())
+            shared: dict[int, int] = {}
+            if mine:
+                for pid, in conn.execute(
+                    select(paper_authors.c.paper_id).where(paper_authors.c.paper_id.in_(ids), paper_authors.c.name_key.in_(mine))
+                ):
+                    shared[pid] = shared.get(pid, 0) + 1
+            scored = [(pid, float(s) + 0.03 * min(shared.get(pid, 0), 3)) for pid, s in zip(ids, sims)]
+            scored.sort(key=lambda item: -item[1])
+            return scored[:k]
+
+
+_SNIPPET_CHARS = 300
+
+
+def snippet(abstract: str, query: str) -> Markup:
+    """About 300 characters of the abstract around the densest run of query words, words marked.
+
+    Matching is by word prefix after folding (so "transformers" marks "Transformer"), and the
+    text is escaped before any ``<mark>`` is added.
+    """
+    terms = {w for w in words(query) if w not in STOP_WORDS and len(w) > 1}
+    if not abstract:
+        return Markup("")
+    spans = []
+    if terms:
+        stems = sorted({t[: max(4, len(t) - 2)] for t in terms}, key=len, reverse=True)
+        pattern = re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
+        spans = [(m.start(), m.end()) for m in pattern.finditer(abstract)]
+    if len(abstract) <= _SNIPPET_CHARS:
+        start, end = 0, len(abstract)
+    else:
+        best = 0
+        if spans:
+            counts = [sum(1 for s, _ in spans if a <= s < a + _SNIPPET_CHARS) for a, _ in spans]
+            best = max(0, spans[counts.index(max(counts))][0] - 60)
+        start = abstract.rfind(" ", 0, best) + 1 if best else 0
+        end = abstract.find(" ", start + _SNIPPET_CHARS)
+        end = len(abstract) if end == -1 else end
+    out, pos = [], start
+    for s, e in spans:
+        if s < start or e > end:
+            continue
+        out.append(str(escape(abstract[pos:s])))
+        out.append(f"<mark>{escape(abstract[s:e])}</mark>")
+        pos = e
+    out.append(str(escape(abstract[pos:end])))
+    prefix = "… " if start > 0 else ""
+    suffix = " …" if end < len(abstract) else ""
+    return Markup(prefix + "".join(out) + suffix)
