@@ -30,6 +30,11 @@ class IndexReport:
     pending: int = 0
 
 
+def default_document_text(title: str, abstract: str) -> str:
+    """What is embedded for a paper unless the embedder says otherwise: title, then abstract."""
+    return f"{title}. {abstract}"
+
+
 def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
@@ -60,8 +65,7 @@ def embed_pending(
     progress: Callable[[int, int], None] | None = None,
 ) -> IndexReport:
     """Embed what needs it; ``progress(done, total)`` after each committed batch."""
-    from paperboy.search.embed import document_text
-
+    document_text = getattr(embedder, "document_text", None) or default_document_text
     todo, done = pending_embeddings(engine, embedder.name, document_text)
     if limit is not None:
         todo = todo[:limit]

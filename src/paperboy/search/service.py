@@ -33,7 +33,10 @@ __all__ = ["SearchService", "SearchResults", "SORTS"]
 log = logging.getLogger(__name__)
 
 SORTS = ("relevance", "date", "upvotes")
-CANDIDATES = 1000  # per retriever; pages go up to this many results
+CANDIDATES = 1000  # keyword matches considered; pages go up to this many results
+# Nearest neighbours taken from the dense side. Every paper has *some* nearest neighbours, so this
+# also bounds what a query with no real match returns (100 semantic guesses, not the archive).
+DENSE_CANDIDATES = 100
 MAX_PAGE_SIZE = 100
 
 
@@ -262,7 +265,7 @@ class SearchService:
                 result.semantic = embedder is not None and self.vectors is not None and bool(self.vectors.present.any())
                 if result.semantic:
                     qv = embedder.embed_query(text)
-                    dense_cols, _ = self.vectors.top(qv, mask, CANDIDATES)
+                    dense_cols, _ = self.vectors.top(qv, mask, DENSE_CANDIDATES)
                 cols, _ = fuse(kw_cols, dense_cols)
                 if q.phrases:
                     cols = self._with_phrases(conn, cols, q.phrases)

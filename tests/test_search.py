@@ -1,0 +1,225 @@
+"""Search over a real slice of the corpus: syntax, filters, sorts, fusion, related, indexing, bad input."""
+
+import datetime as dt
+import json
+import re
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from fake_embedder import FakeEmbedder
+from paperboy.config import Settings
+from paperboy.search.indexer import embed_pending
+from paperboy.search.query import parse_query
+from paperboy.search.service import SearchService, snippet
+from paperboy.store import repo
+from paperboy.store.schema import paper_embeddings
+from paperboy.web.app import create_app
+
+
+@pytest.fixture
+def db(slice_db, tmp_path):
+    from paperboy.store.db import make_engine
+
+    path = tmp_path / "search.db"
+    path.write_bytes(slice_db.read_bytes())
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine, tmp_path
+    engine.dispose()
+
+
+@pytest.fixture
+def indexed(db):
+    """The slice with fake embeddings for every paper, and a service over it."""
+    engine, data_dir = db
+    embedder = FakeEmbedder()
+    embed_pending(engine, embedder, batch_size=500)
+    return SearchService(engine, data_dir, embedder_loader=lambda: embedder), engine
+
+
+def ids(result):
+    return [p.arxiv_id for p in result.papers]
+
+
+def test_query_syntax():
+    q = parse_query('diffusion "image editing" author:"Ada Lovelace" cat:cs.CV after:2026-06 before:2026-07-01')
+    assert (q.text, q.phrases, q.authors, q.categories) == ("diffusion", ["image editing"], ["Ada Lovelace"], ["cs.CV"])
+    assert (q.after, q.before) == (dt.date(2026, 6, 1), dt.date(2026, 7, 1))
+    assert parse_query("https://arxiv.org/abs/2606.30212v2").arxiv_id == "2606.30212"
+    assert parse_query("hep-th/9711200").arxiv_id == "hep-th/9711200"
+    assert parse_query('unbalanced "quote').text == "unbalanced quote"
+    assert "not a date" in parse_query("after:yesterday").notes[0]
+    assert "not an arXiv category" in parse_query("cat:'; DROP TABLE papers;--").notes[0]
+
+
+def test_keyword_search_finds_the_paper_by_its_title_words(indexed):
+    service, engine = indexed
+    result = service.search("symbol-pair distance repeated-root constacyclic codes")
+    assert ids(result)[0] == "2606.30212"
+    assert "<mark>" in str(result.snippets[result.papers[0].id])
+
+
+def test_phrases_must_appear_as_written(indexed):
+    service, _ = indexed
+    result = service.search('"constacyclic codes"')
+    assert result.total >= 1
+    for p in result.papers:
+        assert "constacyclic codes" in (p.title + " " + p.abstract).lower()
+    assert service.search('"codes constacyclic"').total == 0
+
+
+def test_filters_category_author_dates_and_selective_filters_still_fill_pages(indexed):
+    service, engine = indexed
+    r = service.search("learning cat:cs.IT")
+    assert r.total > 0 and all("cs.IT" in p.categories for p in r.papers)
+    r = service.search('codes author:"Payel Chandra"')
+    assert ids(r) == ["2606.30212"]
+    r = service.search("learning after:2026-07-01")
+    assert r.total > 0 and all(p.announced >= dt.date(2026, 7, 1) for p in r.papers)
+    r = service.search("learning before:2026-06-29")
+    assert all(p.announced < dt.date(2026, 6, 29) for p in r.papers)
+    # A very selective filter: the dense side searches within it, so the page is not empty.
+    r = service.search("neural networks cat:math.CO")
+    with engine.connect() as conn:
+        n = conn.exec_driver_sql("SELECT count(*) FROM paper_categories WHERE code='math.CO'").scalar()
+    assert 0 < n < 20 and r.total == n and len(r.papers) == n
+
+
+def test_sorts_and_pages(indexed):
+    service, engine = indexed
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE papers SET upvotes = 5 WHERE arxiv_id = '2606.30212'")
+        repo.bump_vote_version(conn)
+    by_votes = service.search("codes", sort="upvotes")
+    assert ids(by_votes)[0] == "2606.30212"
+    by_date = service.search("learning", sort="date", per_page=50)
+    days = [p.announced for p in by_date.papers]
+    assert days == sorted(days, reverse=True)
+    first, second = service.search("learning", page=1), service.search("learning", page=2)
+    assert first.total == second.total and not set(ids(first)) & set(ids(second))
+
+
+def test_dense_results_are_fused_with_keyword_results(indexed):
+    service, _ = indexed
+    keyword_only = service.search("symbol pair distance constacyclic", semantic=False)
+    hybrid = service.search("symbol pair distance constacyclic")
+    assert hybrid.semantic and not keyword_only.semantic
+    assert ids(keyword_only)[0] == "2606.30212" and "2606.30212" in ids(hybrid)[:3]
+    assert hybrid.total > keyword_only.total  # the dense side brings candidates BM25 cannot see
+
+
+def test_hidden_papers_never_appear(indexed):
+    service, engine = indexed
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE papers SET hidden_at = '2026-07-01 00:00:00' WHERE arxiv_id = '2606.30212'")
+        repo.bump_content_version(conn)
+    assert "2606.30212" not in ids(service.search("constacyclic codes symbol-pair"))
+
+
+def test_new_papers_are_searchable_at_once(indexed):
+    from paperboy.papers.model import PaperRecord
+
+    service, engine = indexed
+    assert service.search("zyxwvut quasicrystal", semantic=False).total == 0
+    with engine.begin() as conn:
+        repo.upsert_papers(conn, [PaperRecord(arxiv_id="2607.00001", title="Zyxwvut quasicrystal lattices", abstract="New.",
+                                              authors=["Q. Uasi"], categories=["cs.CG"], announced=dt.date(2026, 7, 2))])  # fmt: skip
+    assert ids(service.search("zyxwvut quasicrystal", semantic=False)) == ["2607.00001"]
+    assert ids(service.search("zyxwvut quasicrystal"))[0] == "2607.00001"
+
+
+def test_indexing_is_incremental_durable_and_resumes_after_a_kill(db):
+    engine, data_dir = db
+    with pytest.raises(KeyboardInterrupt):
+        embed_pending(engine, FakeEmbedder(fail_after=2), batch_size=100)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(paper_embeddings)).scalar() == 200  # two batches kept
+    report = embed_pending(engine, FakeEmbedder(), batch_size=100)
+    with engine.connect() as conn:
+        total = repo.count_papers(conn)
+        assert conn.execute(select(func.count()).select_from(paper_embeddings)).scalar() == total
+    assert report.up_to_date == 200 and report.embedded == total - 200
+    assert embed_pending(engine, FakeEmbedder()).embedded == 0  # nothing left to do
+    with engine.begin() as conn:  # a changed abstract is embedded again
+        conn.exec_driver_sql("UPDATE papers SET abstract = 'Rewritten.' WHERE arxiv_id = '2606.30212'")
+    assert embed_pending(engine, FakeEmbedder()).embedded == 1
+
+
+def test_related_papers(indexed):
+    service, engine = indexed
+    with engine.connect() as conn:
+        paper = repo.get_paper(conn, "2606.30212")
+    related = service.related(paper.id, k=5)
+    assert len(related) == 5 and paper.id not in [pid for pid, _ in related]
+    scores = [s for _, s in related]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_snippet_escapes_and_marks():
+    s = str(snippet("We <b>propose</b> transformers for graphs. " * 20, "transformer graphs"))
+    assert "<b>" not in s and "&lt;b&gt;" in s and "<mark>transformers</mark>" in s
+
+
+# --- over HTTP -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def web(db):
+    engine, data_dir = db
+    embedder = FakeEmbedder()
+    embed_pending(engine, embedder, batch_size=500)
+    app = create_app(Settings(database_url=str(engine.url), data_dir=str(data_dir), secret_key="k").resolved())
+    app.state.search = SearchService(app.state.engine, data_dir, embedder_loader=lambda: embedder)
+    with TestClient(app) as c:
+        yield c
+
+
+BAD_QUERIES = [
+    "", " ", "x" * 10_000, '"unbalanced quote', '""', '"a" "b', "NEAR(foo bar) OR baz* AND -qux ^title:x",
+    "'; DROP TABLE papers; --", "1' OR '1'='1", "%_%", "\\", "🚀🔥 transformers", "量子计算 神经网络", "нейронные сети",
+    "author:", "cat:", "after:2026-13-45", "before:abc", "cat:cs.CL cat:math.AG after:2027", "<script>alert(1)</script>",
+    "a" * 300 + " b" * 300, "\x00\x01\x02",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("q", BAD_QUERIES)
+def test_bad_queries_get_results_or_a_clear_message_never_an_error(web, q):
+    r = web.get("/search", params={"q": q})
+    assert r.status_code == 200, r.text[:500]
+    assert "<script>alert(1)</script>" not in r.text
+    assert re.search(r'class="summary"|class="notice"|class="empty-state"|data-paper-link', r.text) or q.strip() == ""
+
+
+def test_search_page_filters_and_id_redirect(web):
+    r = web.get("/search", params={"q": "codes", "cat": "cs.IT", "from": "2026-06-30", "to": "2026-06-30", "sort": "date"})
+    assert r.status_code == 200 and "2606.30212" in r.text
+    r = web.get("/search", params={"q": "arXiv:2606.30212"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/papers/2606.30212"
+    assert web.get("/search", params={"q": "x", "sort": "nonsense"}).status_code == 400
+    assert web.get("/search", params={"q": "x", "from": "June"}).status_code == 400
+    assert 'name="q"' in web.get("/").text  # a search box on every page
+
+
+def test_related_api_and_fragment(web):
+    r = web.get("/api/papers/2606.30212/related", params={"k": 4})
+    data = r.json()
+    assert r.status_code == 200 and data["id"] == "2606.30212" and len(data["related"]) == 4
+    assert {"id", "title", "authors", "score"} <= set(data["related"][0])
+    assert web.get("/api/papers/2101.00001/related").status_code == 404
+    fragment = web.get("/papers/2606.30212/related", headers={"HX-Request": "true"}).text
+    assert "<html" not in fragment and fragment.count("<li>") == 8
+
+
+def test_cli_search_json(slice_db, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "paperboy.db").write_bytes(slice_db.read_bytes())
+    env = dict(os.environ, PAPERBOY_DATA_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "paperboy.cli", "search", "constacyclic codes", "--json", "--keyword-only", "--limit", "3"],
+                       env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["results"][0]["id"] == "2606.30212" and len(data["results"]) <= 3
