@@ -234,7 +234,9 @@ class SearchService:
         page: int = 1,
         per_page: int = 20,
         semantic: bool = True,
+        keyword: bool = True,
     ) -> SearchResults:
+        """One page of results. ``semantic``/``keyword`` switch a side off (for benchmarks and fallbacks)."""
         q = parse_query(raw)
         per_page = max(1, min(per_page, MAX_PAGE_SIZE))
         result = SearchResults(query=q, page=max(1, page), per_page=per_page, sort=sort if sort in SORTS else "relevance")
@@ -259,7 +261,7 @@ class SearchService:
                 mask &= self._author_mask(conn, q.authors)
             text = q.searchable
             if text:
-                kw_cols, _ = self._keyword(text, mask)
+                kw_cols = self._keyword(text, mask)[0] if keyword else np.empty(0, np.int64)
                 dense_cols = np.empty(0, np.int64)
                 embedder = self.embedder if semantic else None
                 result.semantic = embedder is not None and self.vectors is not None and bool(self.vectors.present.any())

@@ -60,6 +60,9 @@ papers = Table(
     Column("submitted_at", DateTime(timezone=True)),
     # Moderation: hidden papers stay stored but appear on no feed.
     Column("hidden_at", DateTime(timezone=True)),
+    # Ingestion: arXiv marks withdrawn papers; Hugging Face's own upvote count, kept apart from ours.
+    Column("withdrawn", Boolean, nullable=False, server_default=false()),
+    Column("hf_upvotes", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("modified_at", DateTime(timezone=True), nullable=False),
     # The feed query: one day (or range), best first, stable order.
@@ -230,4 +233,43 @@ paper_embeddings = Table(
     Column("text_hash", String(32), nullable=False),
     Column("vector", LargeBinary, nullable=False),  # float32, L2-normalised, little-endian
     Index("ux_paper_embeddings_paper_model", "paper_id", "model", unique=True),
+)
+
+
+# --- ingestion and jobs --------------------------------------------------------------------------
+
+# Where a long harvest stopped: one row per harvest (source + its parameters), updated after every
+# page in the same transaction as that page's papers, so a killed harvest resumes at the next page.
+harvest_checkpoints = Table(
+    "harvest_checkpoints",
+    metadata,
+    Column("key", String(200), primary_key=True),  # e.g. "oai:arXivRaw:cs:2026-06-01:"
+    Column("resumption_token", Text),  # NULL: start from the beginning
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("records", Integer, nullable=False, server_default="0"),
+    Column("complete", Boolean, nullable=False, server_default=false()),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Politeness shared by every process of the instance: the earliest time the next request to a
+# service (arxiv-api, arxiv-oai, arxiv-rss, hf) may start; taken under a write lock.
+request_slots = Table(
+    "request_slots",
+    metadata,
+    Column("service", String(32), primary_key=True),
+    Column("next_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each scheduled job run happens once across all workers: a run key ("daily-ingest:2026-06-30") is
+# claimed with a lease; a crashed worker's lease expires and another takes the run over.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("run_key", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),  # running, done, failed
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("detail", Text),
 )

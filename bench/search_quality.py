@@ -1,0 +1,120 @@
+"""Search quality on BEIR SciFact through the same code path as the web search.
+
+The 5,183 SciFact abstracts are imported as papers into a fresh SQLite database (with made-up
+arXiv ids), indexed with `paperboy.search` (BM25 impact index + the default embedding model), and
+each query goes through ``SearchService.search`` — the function behind /search — in three modes:
+keyword only, dense only, hybrid. Reports nDCG@10 and Recall@100 on the test qrels (300 queries).
+Fusion knobs are chosen on the *train* qrels (809 queries) with ``--tune``; test is never tuned on.
+
+Usage: python bench/search_quality.py [--tune] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import SHARED, machine
+
+SCIFACT = SHARED / "data" / "beir" / "scifact"
+
+
+def qrels(name: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    with open(SCIFACT / "qrels" / f"{name}.tsv") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            out.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    return out
+
+
+def ndcg_at(run: list[str], rel: dict[str, int], k: int = 10) -> float:
+    dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(run[:k]))
+    ideal = sorted(rel.values(), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def build(data_dir: Path, embedder):
+    from paperboy.papers.model import PaperRecord
+    from paperboy.search.indexer import embed_pending, rebuild_keyword_index
+    from paperboy.store import repo
+    from paperboy.store.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{data_dir / 'paperboy.db'}")
+    upgrade(engine)
+    corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
+    id_of = {}
+    records = []
+    for n, doc in enumerate(corpus, start=1):
+        arxiv_id = f"2001.{n:05d}"
+        id_of[arxiv_id] = doc["_id"]
+        records.append(PaperRecord(arxiv_id=arxiv_id, title=doc["title"] or "(untitled)", abstract=doc["text"] or "(empty)", source="scifact"))
+    with engine.begin() as conn:
+        repo.upsert_papers(conn, records)
+    rebuild_keyword_index(engine, data_dir)
+    started = time.perf_counter()
+    report = embed_pending(engine, embedder, batch_size=64)
+    rate = report.embedded / (time.perf_counter() - started)
+    return engine, id_of, rate
+
+
+def evaluate(service, id_of, queries, judged, **mode) -> tuple[float, float, float]:
+    ndcgs, recalls, latencies = [], [], []
+    for qid, rel in judged.items():
+        start = time.perf_counter()
+        result = service.search(queries[qid], per_page=100, **mode)
+        latencies.append(time.perf_counter() - start)
+        run = [id_of[p.arxiv_id] for p in result.papers]
+        ndcgs.append(ndcg_at(run, rel))
+        recalls.append(len(set(run) & set(rel)) / len(rel))
+    return float(np.mean(ndcgs)), float(np.mean(recalls)), float(np.median(latencies) * 1000)
+
+
+def main() -> None:
+    import paperboy.search.fusion as fusion
+    from paperboy.search.embed import load_embedder
+    from paperboy.search.service import SearchService
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tune", action="store_true", help="grid-search RRF k and the dense weight on train qrels")
+    parser.add_argument("--model", default=None, help="a local embedding model folder instead of the packaged default")
+    args = parser.parse_args()
+    embedder = load_embedder(args.model)
+    queries = {json.loads(line)["_id"]: json.loads(line)["text"] for line in open(SCIFACT / "queries.jsonl")}
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, id_of, rate = build(Path(tmp), embedder)
+        service = SearchService(engine, tmp, embedder_loader=lambda: embedder)
+        print(f"machine: {machine()}")
+        print(f"model: {embedder.name}; embedded the 5,183 SciFact abstracts at {rate:,.1f} docs/s")
+        if args.tune:
+            train = qrels("train")
+            print("\ntuning on train (nDCG@10):")
+            best = None
+            for k in (10, 30, 60, 100):
+                for w in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0):
+                    fusion.RRF_K, fusion.DENSE_WEIGHT = k, w
+                    score = evaluate(service, id_of, queries, train)[0]
+                    print(f"  k={k:<3} w={w:<4} {score:.4f}")
+                    if best is None or score > best[0]:
+                        best = (score, k, w)
+            print(f"best on train: k={best[1]} w={best[2]} ({best[0]:.4f}); set these in search/fusion.py")
+            fusion.RRF_K, fusion.DENSE_WEIGHT = best[1], best[2]
+        test = qrels("test")
+        print(f"\nSciFact test, {len(test)} queries, RRF k={fusion.RRF_K}, dense weight {fusion.DENSE_WEIGHT}:")
+        print("| mode | nDCG@10 | Recall@100 | median query ms |")
+        print("|---|---:|---:|---:|")
+        for name, mode in (("keyword (BM25)", {"semantic": False}), ("dense", {"keyword": False}), ("hybrid", {})):
+            n, r, ms = evaluate(service, id_of, queries, test, **mode)
+            print(f"| {name} | {n:.4f} | {r:.4f} | {ms:.1f} |")
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
