@@ -223,3 +223,20 @@ def test_cli_search_json(slice_db, tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["results"][0]["id"] == "2606.30212" and len(data["results"]) <= 3
+
+
+def test_hnsw_graph_path_agrees_with_exact_search_and_respects_filters(indexed, tmp_path):
+    """Force the graph on a small corpus: results match exact search; new vectors and filters are handled."""
+    from paperboy.search.indexer import rebuild_ann
+
+    service, engine = indexed
+    exact = service.search("error correcting codes distance", keyword=False, per_page=10)
+    assert rebuild_ann(engine, service.data_dir, service.embedder.name, min_vectors=1) > 1000
+    service.refresh()
+    assert service.vectors.ann is not None
+    graph = service.search("error correcting codes distance", keyword=False, per_page=10)
+    assert len(set(ids(graph)) & set(ids(exact))) >= 8  # approximate, but close
+    filtered = service.search("error correcting codes cat:cs.IT", keyword=False, per_page=50)  # selective: exact
+    assert filtered.total > 0 and all("cs.IT" in p.categories for p in filtered.papers)
+    broad = service.search("error correcting codes after:2026-06-29", keyword=False, per_page=50)  # graph + filter
+    assert len(broad.papers) == 50 and all(p.announced >= dt.date(2026, 6, 29) for p in broad.papers)

@@ -91,3 +91,30 @@ def rebuild_keyword_index(engine: Engine, data_dir: str | Path):
     with write_transaction(engine) as conn:
         conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
     return index
+
+
+def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors: int | None = None) -> int:
+    """Build the HNSW graph over every stored vector of ``model`` when there are enough of them.
+
+    Returns how many vectors went into the graph (0: too few, exact search is used).
+    """
+    import json
+
+    import numpy as np
+
+    from paperboy.search.service import ann_path
+    from paperboy.search.vectors import ANN_MIN_VECTORS, build_ann, read_embeddings
+
+    with engine.connect() as conn:
+        rows = list(read_embeddings(conn, model))
+    if len(rows) < (ANN_MIN_VECTORS if min_vectors is None else min_vectors):
+        return 0
+    seq = max(r[0] for r in rows)
+    pids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+    vectors = np.vstack([r[2] for r in rows])
+    path = ann_path(data_dir, model)
+    build_ann(pids, vectors, path)
+    path.with_suffix(".json").write_text(json.dumps({"seq": seq, "vectors": len(rows)}))
+    with write_transaction(engine) as conn:
+        conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
+    return len(rows)

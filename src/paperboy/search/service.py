@@ -9,6 +9,7 @@ query) and catches up if they moved, so any number of processes stay consistent.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import threading
@@ -62,6 +63,11 @@ def keyword_index_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / "search" / "keyword.npz"
 
 
+def ann_path(data_dir: str | Path, model: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
+    return Path(data_dir) / "search" / f"vectors-{safe}.usearch"
+
+
 def _docs(conn, after_id: int = 0):
     """(paper id, title, abstract, authors) of every paper with id > after_id, by id."""
     authors: dict[int, list[str]] = {}
@@ -87,6 +93,7 @@ def build_and_save_keyword_index(engine: Engine, path: Path) -> KeywordIndex:
 class SearchService:
     def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader=None):
         self.engine = engine
+        self.data_dir = Path(data_dir)
         self.path = keyword_index_path(data_dir)
         self._embedder_loader = embedder_loader
         self._embedder = None
@@ -94,6 +101,7 @@ class SearchService:
         self._lock = threading.RLock()
         self._versions: tuple[int, int, int] | None = None
         self._kw_mtime: int | None = None
+        self._ann_mtime: int | None = None
         self.catalog: Catalog | None = None
         self.keyword: KeywordIndex | None = None
         self.delta: KeywordIndex | None = None
@@ -172,15 +180,39 @@ class SearchService:
         embedder = self.embedder
         if embedder is None or self.vectors is None:
             return
-        cols, vecs = [], []
+        self._load_ann(embedder)
+        cols, vecs, seqs = [], [], []
         for seq, pid, vector in read_embeddings(conn, embedder.name, self.vectors.last_seq):
             self.vectors.last_seq = seq
             col = int(np.searchsorted(self.catalog.ids, pid))
             if col < len(self.catalog.ids) and self.catalog.ids[col] == pid and len(vector) == embedder.dim:
                 cols.append(col)
                 vecs.append(vector)
+                seqs.append(seq)
         if cols:
-            self.vectors.put(np.asarray(cols), np.vstack(vecs))
+            self.vectors.put(np.asarray(cols), np.vstack(vecs), np.asarray(seqs))
+
+    def _load_ann(self, embedder) -> None:
+        """Take the HNSW graph `paperboy index` built, if there is one (or a newer one)."""
+        path = ann_path(self.data_dir, embedder.name)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime == self._ann_mtime:
+            return
+        from usearch.index import Index
+
+        try:
+            ann = Index.restore(str(path), view=True)
+            ann_seq = int(json.loads(path.with_suffix(".json").read_text())["seq"])
+        except Exception as e:  # a damaged graph only costs speed: exact search still answers
+            log.warning("vector graph %s unusable (%s); searching exactly", path, e)
+            return
+        self.vectors.ann, self.vectors.ann_seq, self._ann_mtime = ann, ann_seq, mtime
+        # Which vectors the graph lacks is known from their seq: read them all again once.
+        self.vectors.fresh[:] = False
+        self.vectors.last_seq = 0
 
     # -- retrieval -----------------------------------------------------------------------------
 
@@ -267,7 +299,7 @@ class SearchService:
                 result.semantic = embedder is not None and self.vectors is not None and bool(self.vectors.present.any())
                 if result.semantic:
                     qv = embedder.embed_query(text)
-                    dense_cols, _ = self.vectors.top(qv, mask, DENSE_CANDIDATES)
+                    dense_cols, _ = self.vectors.top(qv, mask, DENSE_CANDIDATES, cat.ids)
                 cols, _ = fuse(kw_cols, dense_cols)
                 if q.phrases:
                     cols = self._with_phrases(conn, cols, q.phrases)
@@ -317,7 +349,7 @@ class SearchService:
             mask = ~cat.hidden
             mask[col] = False
             if self.vectors is not None and self.vectors.present[col]:
-                cols, sims = self.vectors.top(self.vectors.matrix[col], mask, k * 4)
+                cols, sims = self.vectors.top(self.vectors.matrix[col], mask, k * 4, cat.ids)
             else:
                 title = conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar() or ""
                 cols, scores = self._keyword(title, mask)
