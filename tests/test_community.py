@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from community_helpers import as_user, csrf, make_user
+from community_helpers import as_user, make_user
 from paperboy.community.votes import set_vote
 from paperboy.feed.trending import trending, trending_score
 from paperboy.papers.model import PaperRecord

@@ -4,7 +4,6 @@ import datetime as dt
 import json
 import re
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select

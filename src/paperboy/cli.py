@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -257,6 +258,11 @@ def index(
     seconds = time.perf_counter() - begun
     rate = f" ({report.embedded / seconds:,.1f} papers/s)" if report.embedded else ""
     out.print(f"embeddings ({embedder.name}): {report.embedded:,} new{rate}, {report.up_to_date:,} already up to date")
+    from paperboy.search.indexer import rebuild_ann
+
+    graph = rebuild_ann(engine, settings.data_dir, embedder.name)
+    if graph:
+        out.print(f"vector graph (HNSW): {graph:,} vectors")
 
 
 def _load_embedder(settings):
@@ -306,6 +312,332 @@ def search(
     more = result.total - len(result.papers)
     if more > 0:
         out.print(f"… {more:,} more ({'keyword + semantic' if result.semantic else 'keyword only'})")
+
+
+# --- ingest and worker (issue #5) ---------------------------------------------------------------
+
+ingest_app = typer.Typer(
+    help="Fetch papers from arXiv. Polite: one request every 3 s per arXiv service, shared by every process.",
+    no_args_is_help=True,
+)
+app.add_typer(ingest_app, name="ingest")
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_MIN_INTERVAL_HELP = "Seconds between requests (below 3 only for a loopback test server)."
+
+
+def _polite_interval(url: str, seconds: float) -> float:
+    """arXiv's 3 seconds between requests; only a test server on this machine may be asked faster."""
+    from urllib.parse import urlsplit
+
+    if seconds < 3.0 and urlsplit(url).hostname not in _LOOPBACK:
+        fail("arXiv asks for at least 3 seconds between requests; --min-interval below 3 is for loopback test servers only")
+    return seconds
+
+
+def _records_bar(label: str, enabled: bool) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.fields[of]} records"),
+        TimeRemainingColumn(), console=err, disable=not (enabled and err.is_terminal),
+    )  # fmt: skip
+
+
+def _changes_line(new: int, updated: int, unchanged: int, dry_run: bool) -> str:
+    if dry_run:
+        return f"dry run, nothing written: would add [bold]{new:,}[/] new, update [bold]{updated:,}[/], {unchanged:,} unchanged"
+    return f"[bold]{new:,}[/] new, [bold]{updated:,}[/] updated, {unchanged:,} unchanged"
+
+
+def _first_ids(ids: list[str], dry_run: bool) -> None:
+    if ids:
+        more = f" … and {len(ids) - 10:,} more" if len(ids) > 10 else ""
+        out.print(f"{'would change' if dry_run else 'changed'}: {', '.join(ids[:10])}{more}", soft_wrap=True)
+
+
+@ingest_app.command("oai")
+def ingest_oai(
+    set_spec: Annotated[Optional[str], typer.Option("--set", help="OAI set: cs, math, physics:hep-th, cs:cs:AI … (default: everything).")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", help="Records changed on or after this day (YYYY-MM-DD).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Records changed on or before this day (YYYY-MM-DD).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Metadata format: arXivRaw (versions and times) or arXiv.")] = "arXivRaw",
+    restart: Annotated[bool, typer.Option("--restart", help="Forget where an earlier run of this harvest stopped; start over.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and show what would change; write nothing.")] = False,
+    base_url: Annotated[Optional[str], typer.Option(help="OAI-PMH endpoint (default: PAPERBOY_ARXIV_OAI_URL).")] = None,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Create or upgrade the database schema first.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    min_interval: Annotated[float, typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = 3.0,
+) -> None:
+    """Harvest arXiv's OAI-PMH interface: whole sets, resumable (a rerun carries on after the last stored page)."""
+    from paperboy.ingest.arxiv_api import user_agent
+    from paperboy.ingest.oai import FORMATS, OaiClient, OaiHarvestError, harvest
+    from paperboy.ingest.polite import SharedRateLimiter
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    since_day, until_day = _day(from_, "--from"), _day(until, "--until")
+    settings = get_settings()
+    base_url = base_url or settings.arxiv_oai_url
+    interval = _polite_interval(base_url, min_interval)
+    engine = _engine()
+    _require_schema(engine, migrate)
+    limiter = SharedRateLimiter(engine, "arxiv-oai", interval)
+    with OaiClient(base_url, user_agent=user_agent(settings.contact_email), limiter=limiter) as client, \
+            _records_bar(f"Harvesting {set_spec or 'all'}", not as_json) as bar:  # fmt: skip
+        task = bar.add_task("oai", total=None, of="?")
+        try:
+            summary = harvest(
+                engine, client, set_spec=set_spec, metadata_prefix=fmt, from_date=since_day, until=until_day,
+                dry_run=dry_run, restart=restart,
+                progress=lambda done, total: bar.update(task, completed=done, total=total, of=f"{total:,}" if total else "?"),
+            )  # fmt: skip
+        except OaiHarvestError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            fail("interrupted; every stored page is kept: run the same command again to carry on")
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
+        return
+    if summary.resumed_at_page:
+        err.print(f"resumed at page {summary.resumed_at_page} (use --restart to start over)", soft_wrap=True)
+    _first_ids(summary.changed_ids, dry_run)
+    extras = "".join(
+        f", {n:,} {what}" for n, what in ((summary.deleted, "deleted"), (summary.skipped, "unreadable")) if n
+    )
+    stamp = f"; newest datestamp {summary.last_datestamp}" if summary.last_datestamp else ""
+    out.print(
+        f"oai {set_spec or 'all'} ({fmt}): {summary.records:,} records in {summary.pages:,} pages: "
+        f"{_changes_line(summary.new, summary.updated, summary.unchanged, dry_run)}{extras}{stamp}",
+        soft_wrap=True,
+    )
+
+
+def _arxiv_search_query(categories: list[str], start: dt.datetime, end: dt.datetime) -> str:
+    """``(cat:cs.CL OR cat:cs.LG) AND submittedDate:[YYYYMMDDHHMM TO YYYYMMDDHHMM]`` (times in UTC)."""
+    utc = dt.timezone.utc
+    span = f"submittedDate:[{start.astimezone(utc):%Y%m%d%H%M} TO {end.astimezone(utc):%Y%m%d%H%M}]"
+    cats = " OR ".join(f"cat:{c}" for c in categories)
+    return f"({cats}) AND {span}" if len(categories) > 1 else f"cat:{categories[0]} AND {span}"
+
+
+def _query_pages(client, search_query: str, *, page_size: int = 2000, max_total: int = 30000):
+    """Every page of an API query: slices of at most ``page_size`` (arXiv: 2,000), at most
+    ``max_total`` results in all (arXiv serves no more than 30,000), newest submissions first."""
+    start = 0
+    while start < max_total:
+        size = min(page_size, max_total - start)
+        page = client.query(search_query, start=start, max_results=size, sort_by="submittedDate", sort_order="descending")
+        yield page
+        start += size
+        if not page.records and not page.skipped or start >= page.total_results:
+            return
+
+
+@ingest_app.command("arxiv")
+def ingest_arxiv(
+    categories: Annotated[str, typer.Option(help="Comma-separated arXiv categories, e.g. cs.CL,cs.LG.")],
+    days: Annotated[int, typer.Option(min=1, max=365, help="Papers submitted in the last N days.")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and show what would change; write nothing.")] = False,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Create or upgrade the database schema first.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    min_interval: Annotated[float, typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = 3.0,
+) -> None:
+    """Fetch recent papers of some categories through the arXiv API (up to 30,000, in pages of 2,000)."""
+    from paperboy.ingest.arxiv_api import ArxivApiClient, ArxivApiError, user_agent
+    from paperboy.ingest.oai import upsert_or_preview
+    from paperboy.ingest.polite import SharedRateLimiter
+    from paperboy.papers.normalize import split_classifications
+
+    wanted = [c.strip() for c in categories.split(",") if c.strip()]
+    known, _, _ = split_classifications(wanted)
+    unknown = [c for c in wanted if c not in known]
+    if not wanted or unknown:
+        raise typer.BadParameter(f"not arXiv categories: {', '.join(unknown) or '(none given)'}", param_hint="--categories")
+    settings = get_settings()
+    interval = _polite_interval(settings.arxiv_api_url, min_interval)
+    engine = _engine()
+    _require_schema(engine, migrate)
+    end = dt.datetime.now(dt.timezone.utc)
+    query = _arxiv_search_query(known, end - dt.timedelta(days=days), end)
+    limiter = SharedRateLimiter(engine, "arxiv-api", interval)
+    totals = {"read": 0, "new": 0, "updated": 0, "unchanged": 0, "available": 0}
+    changed: list[str] = []
+    with ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email), limiter=limiter) as client, \
+            _records_bar(f"arXiv {','.join(known)}", not as_json) as bar:  # fmt: skip
+        task = bar.add_task("api", total=None, of="?")
+        try:
+            for page in _query_pages(client, query):
+                counts = upsert_or_preview(engine, page.records, dry_run=dry_run)
+                totals["read"] += len(page.records)
+                totals["available"] = page.total_results
+                for name in ("new", "updated", "unchanged"):
+                    totals[name] += getattr(counts, name)
+                changed.extend(counts.changed_ids)
+                shown = min(page.total_results, 30000)
+                bar.update(task, completed=totals["read"], total=shown, of=f"{shown:,}")
+        except ArxivApiError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            fail("interrupted; the pages fetched so far are stored")
+    if as_json:
+        sys.stdout.write(json.dumps({**totals, "query": query, "dry_run": dry_run, "changed_ids": changed[:20]}) + "\n")
+        return
+    if totals["available"] > 30000:
+        err.print(f"[yellow]arXiv has {totals['available']:,} results; its API serves the first 30,000 "
+                  "(use `paperboy ingest oai` for bulk harvesting)[/]")  # fmt: skip
+    _first_ids(changed, dry_run)
+    out.print(f"arxiv {','.join(known)}, last {days} day(s): {totals['read']:,} records: "
+              f"{_changes_line(totals['new'], totals['updated'], totals['unchanged'], dry_run)}", soft_wrap=True)  # fmt: skip
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run the latest due daily run (if nobody has) and exit.")] = False,
+    at: Annotated[str, typer.Option(help="Daily run time, HH:MM in --tz (after arXiv's 20:00 announcement).")] = "20:30",
+    tz: Annotated[str, typer.Option(help="Time zone of --at.")] = "America/New_York",
+    holidays: Annotated[str, typer.Option(help="Comma-separated YYYY-MM-DD evenings without an arXiv announcement.")] = "",
+) -> None:
+    """Run scheduled jobs: the daily ingest after each arXiv announcement, then search indexing.
+
+    Several workers may run at once; each daily run still happens once (a lease in the database).
+    """
+    import logging
+    import signal
+    import threading
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from paperboy.jobs.scheduler import run_worker, search_index_step
+
+    try:
+        at_time = dt.time.fromisoformat(at)
+    except ValueError:
+        raise typer.BadParameter(f"{at!r} is not a HH:MM time", param_hint="--at") from None
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
+    days_off = [_day(d.strip(), "--holidays") for d in holidays.split(",") if d.strip()]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+    engine = _engine()
+    _require_schema(engine, False)
+    settings = get_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    jobs = daily_jobs(engine, settings)
+    try:
+        results = run_worker(engine, settings, once=once, jobs=jobs, index=search_index_step(engine, settings),
+                             at=at_time, tz=tz, holidays=days_off, stop=stop)  # fmt: skip
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    for r in results:
+        out.print(f"{r.run_key}: {r.status if r.claimed else 'already done or running elsewhere'}"
+                  + (f" ({r.error})" if r.error else ""))  # fmt: skip
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def daily_jobs(engine, settings) -> list:
+    """What the worker does each announcement evening, in order (indexing for search follows).
+
+    1. arXiv's daily listings for ``PAPERBOY_DAILY_CATEGORIES`` (new papers land on the day's feed,
+       replacements update versions, withdrawals are marked);
+    2. Hugging Face's Daily Papers picks for the day (their upvote counts, kept apart from ours).
+    Both go through the instance-wide request limiter, so several workers stay polite together.
+    """
+    from paperboy.ingest.hf import mirror_hf_day
+    from paperboy.ingest.listings import ingest_from_feed
+    from paperboy.ingest.polite import SharedRateLimiter
+
+    categories = [c.strip() for c in settings.daily_categories.split(",") if c.strip()]
+    contact = settings.contact_email or None
+
+    def arxiv_listings(day):
+        return ingest_from_feed(engine, categories, base_url=settings.arxiv_rss_url,
+                                limiter=SharedRateLimiter(engine, "arxiv-rss", 3.0), contact_email=contact)  # fmt: skip
+
+    def hugging_face_picks(day):
+        return mirror_hf_day(engine, day, base_url=settings.hf_base_url,
+                             limiter=SharedRateLimiter(engine, "hf", 1.0), contact_email=contact)  # fmt: skip
+
+    return [arxiv_listings, hugging_face_picks]
+
+
+def _ingest_limiter(engine, service: str, min_interval: float):
+    """The instance-wide limiter for ``service``: every process of the deployment shares its pace."""
+    from paperboy.ingest.polite import SharedRateLimiter
+
+    return SharedRateLimiter(engine, service, min_interval)
+
+
+@ingest_app.command("rss")
+def ingest_rss(
+    categories: Annotated[str, typer.Option("--categories", "-c", help="arXiv categories or archives, comma-separated: cs.CL,cs.LG.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and count, but change nothing.")] = False,
+    base_url: Annotated[Optional[str], typer.Option(help="Listing server (default https://rss.arxiv.org).")] = None,
+    atom: Annotated[bool, typer.Option("--atom", help="Ask for the Atom listing instead of RSS.")] = False,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Ingest a saved RSS/Atom listing instead of fetching one.")] = None,
+    min_interval: Annotated[float, typer.Option(min=0, help=_MIN_INTERVAL_HELP)] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Ingest today's arXiv listing: new papers go on its day's feed, replacements update versions."""
+    from paperboy.ingest.listings import RSS_BASE_URL, ListingError, fetch_listing, ingest_listing, parse_categories, parse_listing
+
+    try:
+        cats = parse_categories(categories)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--categories") from None
+    engine = _engine()
+    _require_schema(engine, False)
+    settings = get_settings()
+    try:
+        if file is not None:
+            if not file.is_file():
+                fail(f"{file}: no such file")
+            listing = parse_listing(file.read_bytes())
+        else:
+            base = base_url or getattr(settings, "arxiv_rss_url", "") or RSS_BASE_URL
+            limiter = _ingest_limiter(engine, "arxiv-rss", _polite_interval(base, min_interval))
+            listing = fetch_listing(base, cats, fmt="atom" if atom else "rss", contact_email=settings.contact_email, limiter=limiter)
+    except ListingError as e:
+        fail(str(e))
+    summary = ingest_listing(engine, listing, dry_run=dry_run)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
+    else:
+        out.print(summary.message, markup=False, soft_wrap=True)
+
+
+@ingest_app.command("hf")
+def ingest_hf(
+    date: Annotated[str, typer.Option("--date", help="The day of Hugging Face's Daily Papers to mirror (YYYY-MM-DD).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and count, but change nothing.")] = False,
+    base_url: Annotated[Optional[str], typer.Option(help="Hugging Face API server (default https://huggingface.co).")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Ingest a saved /api/daily_papers answer instead of fetching one.")] = None,
+    min_interval: Annotated[float, typer.Option(min=0, help="Seconds between requests to Hugging Face.")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Mirror Hugging Face's Daily Papers for a day: HF's upvotes are stored apart from ours."""
+    from paperboy.ingest.hf import HF_BASE_URL, HfError, fetch_hf_day, ingest_hf_day, parse_daily_papers
+
+    day = _day(date, "--date")
+    engine = _engine()
+    _require_schema(engine, False)
+    settings = get_settings()
+    try:
+        if file is not None:
+            if not file.is_file():
+                fail(f"{file}: no such file")
+            items = parse_daily_papers(file.read_bytes())
+        else:
+            base = base_url or getattr(settings, "hf_base_url", "") or HF_BASE_URL
+            items = fetch_hf_day(base, day, _ingest_limiter(engine, "hf", min_interval), contact_email=settings.contact_email)
+    except HfError as e:
+        fail(str(e))
+    summary = ingest_hf_day(engine, items, day, dry_run=dry_run)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
+    else:
+        out.print(summary.message, markup=False, soft_wrap=True)
 
 
 @user_app.command("create")

@@ -41,6 +41,10 @@ class Settings:
     mail_from: str = setting("PAPERBOY_MAIL_FROM", "Paperboy <paperboy@localhost>", "From: address of mail the site sends")
     # arXiv
     arxiv_api_url: str = setting("PAPERBOY_ARXIV_API_URL", "https://export.arxiv.org/api/query", "arXiv API endpoint")
+    arxiv_oai_url: str = setting("PAPERBOY_ARXIV_OAI_URL", "https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH endpoint")
+    arxiv_rss_url: str = setting("PAPERBOY_ARXIV_RSS_URL", "https://rss.arxiv.org", "arXiv daily listings (RSS/Atom)")
+    hf_base_url: str = setting("PAPERBOY_HF_URL", "https://huggingface.co", "Hugging Face, for its Daily Papers")
+    daily_categories: str = setting("PAPERBOY_DAILY_CATEGORIES", "cs.CL,cs.LG,cs.AI,cs.CV", "categories the worker ingests every evening")
     contact_email: str = setting("PAPERBOY_CONTACT_EMAIL", "", "contact put in the User-Agent sent to arXiv")
     # Search
     embedding_model: str = setting("PAPERBOY_EMBEDDING_MODEL", "", "folder of another embedding model (model.onnx + tokenizer.json); default: the packaged one")

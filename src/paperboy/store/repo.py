@@ -44,6 +44,8 @@ class Paper(PaperRecord):
     submitted_at: dt.datetime | None = None
     hidden_at: dt.datetime | None = None
     submitter: str | None = None  # username of submitted_by
+    withdrawn: bool = False  # arXiv announced a withdrawal (see ingest.listings)
+    hf_upvotes: int | None = None  # Hugging Face Daily Papers upvotes, apart from ours (None: not on HF)
 
     @property
     def year(self) -> int | None:
@@ -163,6 +165,7 @@ def _as_record(paper: Paper) -> PaperRecord:
 
 _PAPER_SELECT = [
     papers.c.id, papers.c.upvotes, papers.c.comment_count, papers.c.submitted_by, papers.c.submitted_at, papers.c.hidden_at,
+    papers.c.withdrawn, papers.c.hf_upvotes,
     *(papers.c[name] for name in _PAPER_COLUMNS if name != "primary_category"),
 ]  # fmt: skip
 
@@ -350,3 +353,54 @@ def stats(conn: Connection) -> dict:
 def optimize(conn: Connection) -> None:
     """Refresh the query planner's statistics after bulk writes (SQLite picks bad plans without them)."""
     conn.exec_driver_sql("ANALYZE")
+
+
+# --- ingestion: listings and Hugging Face --------------------------------------------------------
+
+@dataclass(slots=True)
+class PaperState:
+    version: int | None
+    withdrawn: bool
+
+
+def paper_states(conn: Connection, arxiv_ids: list[str]) -> dict[str, PaperState]:
+    """Stored version and withdrawn flag of those of ``arxiv_ids`` the store has (one query per 500)."""
+    out: dict[str, PaperState] = {}
+    unique = list(dict.fromkeys(arxiv_ids))
+    for n in range(0, len(unique), 500):
+        rows = conn.execute(
+            select(papers.c.arxiv_id, papers.c.version, papers.c.withdrawn).where(papers.c.arxiv_id.in_(unique[n : n + 500]))
+        )
+        out.update({row.arxiv_id: PaperState(row.version, bool(row.withdrawn)) for row in rows})
+    return out
+
+
+def mark_withdrawn(conn: Connection, arxiv_ids: list[str], *, withdrawn: bool = True) -> int:
+    """Set (or clear) the withdrawn flag of these papers; returns how many changed. Bumps the content version."""
+    if not arxiv_ids:
+        return 0
+    result = conn.execute(
+        update(papers)
+        .where(papers.c.arxiv_id.in_(list(dict.fromkeys(arxiv_ids))), papers.c.withdrawn != withdrawn)
+        .values(withdrawn=withdrawn, modified_at=dt.datetime.now(dt.timezone.utc))
+    )
+    if result.rowcount:
+        bump_content_version(conn)
+    return result.rowcount
+
+
+def set_hf_upvotes(conn: Connection, counts: dict[str, int]) -> int:
+    """Store Hugging Face's upvote counts (never touching ``upvotes``); returns how many changed."""
+    if not counts:
+        return 0
+    current = {}
+    ids = list(counts)
+    for n in range(0, len(ids), 500):
+        current.update(conn.execute(select(papers.c.arxiv_id, papers.c.hf_upvotes).where(papers.c.arxiv_id.in_(ids[n : n + 500]))).all())
+    changes = [{"_aid": key, "_hf": value} for key, value in counts.items() if key in current and current[key] != value]
+    if changes:
+        conn.execute(
+            update(papers).where(papers.c.arxiv_id == bindparam("_aid")).values(hf_upvotes=bindparam("_hf")), changes
+        )
+        bump_content_version(conn)
+    return len(changes)

@@ -1,0 +1,677 @@
+"""OAI-PMH harvesting from arXiv (``https://oaipmh.arxiv.org/oai``): whole sets, resumable.
+
+Three layers, each usable on its own:
+
+* :func:`parse_list_records` / :func:`parse_get_record` are pure: OAI-PMH XML in, records out.
+  Both arXiv metadata formats are read — ``arXivRaw`` (every version with its submission time; the
+  default) and ``arXiv`` (parsed author names, but only the first and latest days). An OAI error
+  response becomes :class:`OaiError` with the protocol's code (``noRecordsMatch``,
+  ``badResumptionToken``, ``badArgument``, ``badVerb``, ``idDoesNotExist``, …). XML with a DTD or
+  entities is refused unread (defusedxml), as in :mod:`paperboy.ingest.arxiv_api`.
+* :class:`OaiClient` does the HTTP: one request at a time through a limiter (pass a
+  :class:`~paperboy.ingest.polite.SharedRateLimiter` to share arXiv's 3-second rule with every
+  process), retries with backoff on timeouts, 429/5xx (OAI servers use ``503`` + ``Retry-After``
+  for flow control) and cut-short bodies.
+* :func:`harvest` walks a ``ListRecords`` result page by page. Each page's papers and the
+  checkpoint (``harvest_checkpoints``: the resumption token for the *next* page) are written in one
+  transaction, so a harvest killed at any moment resumes at the first page it had not stored, and
+  nothing is stored twice or skipped.
+
+**Announcement day.** OAI-PMH does not say when a paper was listed: the datestamp is when its
+record last changed (a new version, an added journal reference), not its feed day. Like the Kaggle
+import (:func:`paperboy.ingest.dumps.parse_kaggle`), ``announced`` is therefore estimated from the
+first version's submission time with arXiv's schedule
+(:func:`~paperboy.ingest.dumps.estimated_announce_day`). ``arXivRaw`` gives that time to the
+second, so the estimate is the Kaggle one exactly. The ``arXiv`` format only gives the day of v1;
+it is taken as the *end* of that (UTC) day, i.e. the latest listing day the paper can have had:
+:func:`~paperboy.papers.model.merge_records` keeps the earliest announced day it sees, so an
+estimate that is too late is corrected by any source that knows the real day (listings, our
+JSONL), while one that is too early would stick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from xml.etree.ElementTree import Element
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+import httpx
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from paperboy.ingest.dumps import estimated_announce_day
+from paperboy.ingest.polite import RetryPolicy, get_with_retries
+from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.papers.model import PaperRecord
+from paperboy.papers.normalize import (
+    author_name,
+    normalize_optional,
+    normalize_text,
+    split_author_string,
+    split_classifications,
+    split_glued_authors,
+)
+from paperboy.store.db import write_transaction
+from paperboy.store.repo import UpsertCounts, upsert_papers
+from paperboy.store.schema import harvest_checkpoints
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "FORMATS",
+    "HarvestSummary",
+    "OaiClient",
+    "OaiError",
+    "OaiHarvestError",
+    "OaiPage",
+    "OaiUnavailable",
+    "Checkpoint",
+    "checkpoint_key",
+    "clear_checkpoint",
+    "get_checkpoint",
+    "harvest",
+    "parse_get_record",
+    "parse_list_records",
+    "upsert_or_preview",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://oaipmh.arxiv.org/oai"
+FORMATS = ("arXivRaw", "arXiv")
+SOURCE = "oai"
+#: A ListRecords page of arXivRaw is about 1,000 records, a few MB.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+_OAI = "{http://www.openarchives.org/OAI/2.0/}"
+_RAW = "{http://arxiv.org/OAI/arXivRaw/}"
+_ARXIV = "{http://arxiv.org/OAI/arXiv/}"
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+class OaiHarvestError(Exception):
+    """Harvesting cannot go on; ``str(error)`` says why in words a person can act on."""
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.url = url
+
+
+class OaiError(OaiHarvestError):
+    """The repository answered with an OAI-PMH error: ``code`` is the protocol's (``badArgument``,
+    ``badResumptionToken``, ``noRecordsMatch`` …), ``explanation`` the repository's words."""
+
+    def __init__(self, code: str, explanation: str = "", *, status: int | None = None, url: str | None = None):
+        self.code = code
+        self.explanation = explanation
+        super().__init__(f"OAI-PMH error {code}: {explanation or 'no explanation given'}", status=status, url=url)
+
+
+class OaiUnavailable(OaiHarvestError):
+    """No usable answer (timeouts, 429/5xx, a body that is not complete OAI-PMH XML); retried."""
+
+
+# --- parsing (pure) ----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class OaiPage:
+    """One ``ListRecords`` page. ``resumption_token`` is ``None`` on the last page;
+    ``complete_list_size`` and ``cursor`` are what the repository reports (either may be absent).
+    ``deleted`` lists the ids of deleted-record headers; ``skipped`` counts records that could
+    not be read (no usable id or title, unknown format); ``datestamps`` maps each record's id to
+    its OAI datestamp (when its metadata last changed: the ``from`` of an incremental harvest)."""
+
+    records: list[PaperRecord] = field(default_factory=list)
+    resumption_token: str | None = None
+    complete_list_size: int | None = None
+    cursor: int | None = None
+    deleted: list[str] = field(default_factory=list)
+    skipped: int = 0
+    datestamps: dict[str, dt.date] = field(default_factory=dict)
+
+
+def parse_list_records(xml: bytes) -> OaiPage:
+    """A ``ListRecords`` response as an :class:`OaiPage`; raises :class:`OaiError` for an OAI error
+    response (``noRecordsMatch`` included: whether "nothing" is a failure is the caller's call)."""
+    root = _root(xml)
+    body = root.find(f"{_OAI}ListRecords")
+    if body is None:
+        raise OaiUnavailable("the OAI-PMH response has no ListRecords element")
+    page = OaiPage()
+    for record in body.findall(f"{_OAI}record"):
+        _add_record(page, record)
+    token = body.find(f"{_OAI}resumptionToken")
+    if token is not None:
+        page.resumption_token = (token.text or "").strip() or None  # empty element: the last page
+        page.complete_list_size = _int(token.get("completeListSize"))
+        page.cursor = _int(token.get("cursor"))
+    return page
+
+
+def parse_get_record(xml: bytes) -> PaperRecord | None:
+    """A ``GetRecord`` response as a record; ``None`` when the repository says it was deleted."""
+    root = _root(xml)
+    body = root.find(f"{_OAI}GetRecord")
+    record = body.find(f"{_OAI}record") if body is not None else None
+    if record is None:
+        raise OaiUnavailable("the OAI-PMH response has no GetRecord/record element")
+    page = OaiPage()
+    _add_record(page, record)
+    if page.records:
+        return page.records[0]
+    if page.deleted:
+        return None
+    raise OaiHarvestError("the OAI-PMH record could not be read (no usable id or title, or an unknown format)")
+
+
+def _root(xml: bytes) -> Element:
+    try:
+        root = SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DefusedXmlException as e:
+        raise OaiHarvestError(f"refused the OAI-PMH response: it declares a DTD or entities ({type(e).__name__})") from None
+    except SafeET.ParseError as e:
+        raise OaiUnavailable(f"the OAI-PMH response is not well-formed XML (truncated?): {e}") from None
+    if root.tag != f"{_OAI}OAI-PMH":
+        raise OaiUnavailable(f"the response is not OAI-PMH (root element {root.tag!r})")
+    errors = root.findall(f"{_OAI}error")
+    if errors:
+        first = errors[0]
+        raise OaiError(first.get("code") or "unknown", normalize_text("".join(first.itertext())))
+    return root
+
+
+def _add_record(page: OaiPage, record: Element) -> None:
+    header = record.find(f"{_OAI}header")
+    identifier = _text(header, f"{_OAI}identifier") if header is not None else None
+    if header is not None and header.get("status") == "deleted":
+        arxiv_id = _oai_identifier_id(identifier)
+        if arxiv_id:
+            page.deleted.append(arxiv_id)
+        return
+    metadata = record.find(f"{_OAI}metadata")
+    payload = next(iter(metadata), None) if metadata is not None else None
+    parsed = None
+    if payload is not None and payload.tag == f"{_RAW}arXivRaw":
+        parsed = _raw_record(payload)
+    elif payload is not None and payload.tag == f"{_ARXIV}arXiv":
+        parsed = _arxiv_record(payload)
+    elif payload is not None:
+        log.warning("OAI record %s in an unknown format %r skipped", identifier, payload.tag)
+    if parsed is None:
+        page.skipped += 1
+        return
+    page.records.append(parsed)
+    stamp = _date(_text(header, f"{_OAI}datestamp")) if header is not None else None
+    if stamp:
+        page.datestamps[parsed.arxiv_id] = stamp
+
+
+def _raw_record(el: Element) -> PaperRecord | None:
+    """``arXivRaw``: versions with RFC 2822 submission times, authors as one string."""
+    ns = _RAW
+    arxiv = _arxiv_id(_text(el, f"{ns}id"))
+    title = normalize_text(_text(el, f"{ns}title") or "")
+    if arxiv is None or not title:
+        return None
+    versions: list[tuple[int, dt.datetime | None]] = []
+    for v in el.findall(f"{ns}version"):
+        label = (v.get("version") or "").strip()
+        number = int(label[1:]) if label[:1] == "v" and label[1:].isdigit() else None
+        if number:
+            versions.append((number, _rfc2822(_text(v, f"{ns}date"))))
+    versions.sort(key=lambda pair: pair[0])
+    first = versions[0][1] if versions else None
+    latest = versions[-1][1] if versions else None
+    categories, acm, msc = _classifications(
+        _text(el, f"{ns}categories"), _text(el, f"{ns}acm-class"), _text(el, f"{ns}msc-class")
+    )
+    return PaperRecord(
+        arxiv_id=arxiv.id,
+        version=versions[-1][0] if versions else arxiv.version,
+        title=title,
+        abstract=normalize_text(_text(el, f"{ns}abstract") or ""),
+        authors=_clean_authors(split_author_string(_text(el, f"{ns}authors") or "")),
+        categories=categories,
+        acm_classes=acm,
+        msc_classes=msc,
+        comment=normalize_optional(_text(el, f"{ns}comments")),
+        journal_ref=normalize_optional(_text(el, f"{ns}journal-ref")),
+        doi=normalize_optional(_text(el, f"{ns}doi")),
+        license=normalize_optional(_text(el, f"{ns}license")),
+        published=first.date() if first else None,
+        updated=latest.date() if latest else None,
+        announced=estimated_announce_day(first) if first else None,
+        source=SOURCE,
+    )
+
+
+def _arxiv_record(el: Element) -> PaperRecord | None:
+    """``arXiv``: parsed author names, ``created`` (v1's day) and ``updated`` (the latest's), no versions."""
+    ns = _ARXIV
+    arxiv = _arxiv_id(_text(el, f"{ns}id"))
+    title = normalize_text(_text(el, f"{ns}title") or "")
+    if arxiv is None or not title:
+        return None
+    names = []
+    authors = el.find(f"{ns}authors")
+    for author in authors.findall(f"{ns}author") if authors is not None else []:
+        names.append(author_name(_text(author, f"{ns}keyname") or "", _text(author, f"{ns}forenames") or "",
+                                 _text(author, f"{ns}suffix") or ""))  # fmt: skip
+    created = _date(_text(el, f"{ns}created"))
+    updated = _date(_text(el, f"{ns}updated")) or created
+    categories, acm, msc = _classifications(
+        _text(el, f"{ns}categories"), _text(el, f"{ns}acm-class"), _text(el, f"{ns}msc-class")
+    )
+    announced = None
+    if created:
+        # Only the day is known: the end of it gives the latest possible listing day (module docstring).
+        announced = estimated_announce_day(dt.datetime.combine(created, dt.time(23, 59, 59), dt.timezone.utc))
+    return PaperRecord(
+        arxiv_id=arxiv.id,
+        version=arxiv.version,
+        title=title,
+        abstract=normalize_text(_text(el, f"{ns}abstract") or ""),
+        authors=_clean_authors(names),
+        categories=categories,
+        acm_classes=acm,
+        msc_classes=msc,
+        comment=normalize_optional(_text(el, f"{ns}comments")),
+        journal_ref=normalize_optional(_text(el, f"{ns}journal-ref")),
+        doi=normalize_optional(_text(el, f"{ns}doi")),
+        license=normalize_optional(_text(el, f"{ns}license")),
+        published=created,
+        updated=updated,
+        announced=announced,
+        source=SOURCE,
+    )
+
+
+def _classifications(categories: str | None, acm_class: str | None, msc_class: str | None):
+    """arXiv categories from ``categories``; ACM and MSC codes from all three fields, by their shape."""
+    arxiv, acm, msc = split_classifications(categories or "")
+    for extra in (acm_class, msc_class):
+        if extra:
+            _, more_acm, more_msc = split_classifications(extra)
+            acm += [c for c in more_acm if c not in acm]
+            msc += [c for c in more_msc if c not in msc]
+    return arxiv, acm, msc
+
+
+def _clean_authors(names: list[str]) -> list[str]:
+    return [n for n in split_glued_authors([normalize_text(n) for n in names]) if n]
+
+
+def _arxiv_id(value: str | None):
+    if not value or not value.strip():
+        return None
+    try:
+        return parse_arxiv_id(value.strip())
+    except InvalidArxivId:
+        log.warning("OAI record with an unusable id skipped: %r", value[:100])
+        return None
+
+
+def _oai_identifier_id(identifier: str | None) -> str | None:
+    """``oai:arXiv.org:2406.01234`` → ``2406.01234``."""
+    if not identifier:
+        return None
+    arxiv = _arxiv_id(identifier.strip().rsplit(":", 1)[-1] if identifier.count(":") >= 2 else identifier)
+    return arxiv.id if arxiv else None
+
+
+def _text(parent: Element, tag: str) -> str | None:
+    el = parent.find(tag)
+    return None if el is None else "".join(el.itertext())
+
+
+def _int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _date(value: str | None) -> dt.date | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+def _rfc2822(value: str | None) -> dt.datetime | None:
+    if not value or not value.strip():
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+# --- the client --------------------------------------------------------------------------------
+
+class OaiClient:
+    """A polite, synchronous OAI-PMH client for arXiv.
+
+    ``limiter`` is anything with a ``slot()`` context manager; pass a
+    :class:`~paperboy.ingest.polite.SharedRateLimiter` for service ``"arxiv-oai"`` so all processes
+    share arXiv's one-request-every-3-seconds rule (the default, ``None``, limits nothing: tests and
+    one-off scripts only). ``user_agent`` should carry a contact
+    (:func:`paperboy.ingest.arxiv_api.user_agent`). ``transport`` goes to :class:`httpx.Client`.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        user_agent: str,
+        limiter=None,
+        timeout: float = 60.0,
+        policy: RetryPolicy = RetryPolicy(retries=4, backoff=2.0, max_backoff=60.0, max_retry_after=300.0),
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url
+        self.limiter = limiter
+        self.policy = policy
+        self._sleep = sleep
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": user_agent, "Accept": "text/xml, application/xml"},
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OaiClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def list_records(
+        self,
+        *,
+        metadata_prefix: str = "arXivRaw",
+        set_spec: str | None = None,
+        from_date: dt.date | str | None = None,
+        until: dt.date | str | None = None,
+        resumption_token: str | None = None,
+    ) -> OaiPage:
+        """One ``ListRecords`` page: the first from the arguments, later ones from a token alone
+        (OAI-PMH makes ``resumptionToken`` an exclusive argument)."""
+        if resumption_token:
+            params = {"verb": "ListRecords", "resumptionToken": resumption_token}
+        else:
+            _check_format(metadata_prefix)
+            params = {"verb": "ListRecords", "metadataPrefix": metadata_prefix}
+            if set_spec:
+                params["set"] = set_spec
+            if from_date:
+                params["from"] = _day_arg(from_date)
+            if until:
+                params["until"] = _day_arg(until)
+        return self._get(params, parse_list_records)
+
+    def get_record(self, arxiv_id: str, metadata_prefix: str = "arXivRaw") -> PaperRecord | None:
+        """One paper by id (``None`` if deleted); an unknown id raises :class:`OaiError` ``idDoesNotExist``."""
+        _check_format(metadata_prefix)
+        params = {"verb": "GetRecord", "identifier": f"oai:arXiv.org:{parse_arxiv_id(arxiv_id).id}",
+                  "metadataPrefix": metadata_prefix}  # fmt: skip
+        return self._get(params, parse_get_record)
+
+    def _get(self, params: dict[str, str], parse):
+        def handle(status: int, headers, body: bytes, url: str):
+            if status == 200:
+                try:
+                    return parse(body)
+                except OaiHarvestError as e:
+                    e.status, e.url = status, url
+                    raise
+            # OAI-PMH says errors come with HTTP 200, but some repositories send 400 and the error
+            # document: keep the protocol's code when there is one.
+            try:
+                _root(body)
+            except OaiError as e:
+                e.status, e.url = status, url
+                raise
+            except OaiHarvestError:
+                pass
+            raise OaiHarvestError(f"the OAI-PMH server answered HTTP {status}", status=status, url=url)
+
+        return get_with_retries(
+            self._http, self.base_url, params, handle=handle, unavailable=OaiUnavailable, error=OaiHarvestError,
+            limiter=self.limiter, policy=self.policy, max_bytes=MAX_BODY_BYTES, sleep=self._sleep, name="arXiv OAI-PMH",
+        )  # fmt: skip
+
+
+def _check_format(metadata_prefix: str) -> None:
+    if metadata_prefix not in FORMATS:
+        raise ValueError(f"metadata format must be one of {', '.join(FORMATS)}, not {metadata_prefix!r}")
+
+
+def _day_arg(value: dt.date | str) -> str:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return dt.date.fromisoformat(str(value).strip()).isoformat()
+
+
+# --- harvesting (I/O + store) --------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Checkpoint:
+    key: str
+    resumption_token: str | None
+    pages: int
+    records: int
+    complete: bool
+    updated_at: dt.datetime | None
+
+
+@dataclass(slots=True)
+class HarvestSummary:
+    """What a harvest did. ``pages``/``records`` count this run only; ``resumed_at_page`` is the
+    page number (1-based, over the whole harvest) this run started at when it carried on from a
+    checkpoint; ``last_datestamp`` is the newest datestamp seen (the ``--from`` of the next
+    incremental harvest). With ``dry_run`` the counts say what *would* change; nothing is written."""
+
+    key: str = ""
+    pages: int = 0
+    records: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    complete: bool = False
+    resumed_at_page: int | None = None
+    complete_list_size: int | None = None
+    last_datestamp: dt.date | None = None
+    dry_run: bool = False
+    changed_ids: list[str] = field(default_factory=list)
+
+    def add(self, counts: UpsertCounts) -> None:
+        self.new += counts.new
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.changed_ids.extend(counts.changed_ids)
+
+    def as_dict(self) -> dict:
+        return {
+            "key": self.key, "pages": self.pages, "records": self.records, "new": self.new,
+            "updated": self.updated, "unchanged": self.unchanged, "deleted": self.deleted, "skipped": self.skipped,
+            "complete": self.complete, "resumed_at_page": self.resumed_at_page,
+            "complete_list_size": self.complete_list_size,
+            "last_datestamp": self.last_datestamp.isoformat() if self.last_datestamp else None,
+            "dry_run": self.dry_run, "changed_ids": self.changed_ids[:20],
+        }  # fmt: skip
+
+
+def checkpoint_key(set_spec: str | None, metadata_prefix: str = "arXivRaw", from_date=None, until=None) -> str:
+    """``oai:<format>:<set>:<from>:<until>`` — one checkpoint per distinct harvest."""
+    parts = [metadata_prefix, set_spec or "", _day_arg(from_date) if from_date else "", _day_arg(until) if until else ""]
+    return "oai:" + ":".join(parts)
+
+
+def get_checkpoint(engine: Engine, key: str) -> Checkpoint | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(harvest_checkpoints).where(harvest_checkpoints.c.key == key)).first()
+    if row is None:
+        return None
+    return Checkpoint(row.key, row.resumption_token, row.pages, row.records, bool(row.complete), row.updated_at)
+
+
+def clear_checkpoint(engine: Engine, key: str) -> bool:
+    """Forget where a harvest stopped (``--restart``); ``True`` if there was a checkpoint."""
+    with write_transaction(engine) as conn:
+        return conn.execute(delete(harvest_checkpoints).where(harvest_checkpoints.c.key == key)).rowcount > 0
+
+
+def upsert_or_preview(engine: Engine, records: list[PaperRecord], *, dry_run: bool = False) -> UpsertCounts:
+    """Store ``records`` in one transaction — or, with ``dry_run``, work out exactly what storing
+    them would change (the same :func:`upsert_papers`, rolled back) and store nothing."""
+    if not dry_run:
+        with write_transaction(engine) as conn:
+            return upsert_papers(conn, records)
+    with engine.connect() as conn:
+        conn = conn.execution_options(immediate=True)  # it writes, if only to roll back: take the lock up front
+        trans = conn.begin()
+        try:
+            return upsert_papers(conn, records)
+        finally:
+            trans.rollback()
+
+
+def harvest(
+    engine: Engine,
+    client: OaiClient,
+    *,
+    set_spec: str | None,
+    metadata_prefix: str = "arXivRaw",
+    from_date: dt.date | str | None = None,
+    until: dt.date | str | None = None,
+    dry_run: bool = False,
+    restart: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> HarvestSummary:
+    """Harvest ``ListRecords`` for a set and date range into the database, resumably.
+
+    The checkpoint for these parameters (:func:`checkpoint_key`) says where to begin: after an
+    unfinished run, at the page it had not stored (its resumption token); otherwise at the start.
+    ``restart`` forgets the checkpoint first. After each page, its papers and the next token are
+    committed together. ``noRecordsMatch`` ends the harvest with zero records, complete.
+
+    An expired or unknown resumption token (``badResumptionToken``: arXiv's expire after a while)
+    raises :class:`OaiHarvestError` asking for ``--restart``; nothing already stored is lost, and
+    re-harvesting it is a no-op. With ``dry_run`` nothing is written, checkpoint included.
+    ``progress(records_so_far, complete_list_size)`` is called after each page.
+
+    One harvest per set of parameters at a time: a second one running alongside notices at its
+    next page (the checkpoint moved under it) and stops with an error rather than interleave.
+    """
+    _check_format(metadata_prefix)
+    key = checkpoint_key(set_spec, metadata_prefix, from_date, until)
+    summary = HarvestSummary(key=key, dry_run=dry_run)
+    if restart and not dry_run:
+        clear_checkpoint(engine, key)
+    stored = None if restart else get_checkpoint(engine, key)
+    resuming = stored is not None and not stored.complete and stored.resumption_token is not None
+    token = stored.resumption_token if resuming else None
+    done_pages = stored.pages if resuming else 0
+    done_records = stored.records if resuming else 0
+    if resuming:
+        summary.resumed_at_page = done_pages + 1
+        log.info("resuming harvest %s at page %d", key, done_pages + 1)
+    expected = (stored.pages, stored.complete) if stored is not None else None  # what the checkpoint holds now
+
+    while True:
+        try:
+            page = client.list_records(metadata_prefix=metadata_prefix, set_spec=set_spec, from_date=from_date,
+                                       until=until, resumption_token=token)  # fmt: skip
+        except OaiError as e:
+            if e.code == "noRecordsMatch":
+                page = OaiPage()
+            elif e.code == "badResumptionToken":
+                raise OaiHarvestError(
+                    f"arXiv no longer accepts the resumption token for page {done_pages + 1} of this harvest "
+                    f"(tokens expire; {e.explanation or 'badResumptionToken'}). Run it again with --restart to "
+                    "start over: papers already stored stay, and storing them again changes nothing.",
+                    status=e.status, url=e.url,
+                ) from e
+            else:
+                raise
+        counts = _store_page(engine, key, page, expected, done_pages, done_records, dry_run)
+        summary.add(counts)
+        done_pages += 1
+        done_records += len(page.records)
+        expected = (done_pages, page.resumption_token is None)
+        summary.pages += 1
+        summary.records += len(page.records)
+        summary.deleted += len(page.deleted)
+        summary.skipped += page.skipped
+        if page.complete_list_size is not None:
+            summary.complete_list_size = page.complete_list_size
+        if page.datestamps:
+            newest = max(page.datestamps.values())
+            summary.last_datestamp = max(summary.last_datestamp or newest, newest)
+        if progress:
+            progress(done_records, summary.complete_list_size)
+        log.info("harvest %s: page %d, %d records (%d new, %d updated)", key, done_pages, len(page.records),
+                 counts.new, counts.updated)  # fmt: skip
+        if page.resumption_token is None:
+            summary.complete = True
+            return summary
+        token = page.resumption_token
+
+
+def _store_page(engine: Engine, key: str, page: OaiPage, expected, done_pages: int, done_records: int,
+                dry_run: bool) -> UpsertCounts:  # fmt: skip
+    """The page's papers and the checkpoint after it, in one transaction."""
+    if dry_run:
+        return upsert_or_preview(engine, page.records, dry_run=True)
+    values = {
+        "resumption_token": page.resumption_token,
+        "pages": done_pages + 1,
+        "records": done_records + len(page.records),
+        "complete": page.resumption_token is None,
+        "updated_at": dt.datetime.now(dt.timezone.utc),
+    }
+    with write_transaction(engine) as conn:
+        counts = upsert_papers(conn, page.records)
+        if expected is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(harvest_checkpoints).values(key=key, **values))
+            except IntegrityError:
+                raise _concurrent(key) from None
+        else:
+            pages, complete = expected
+            moved = conn.execute(
+                update(harvest_checkpoints)
+                .where(harvest_checkpoints.c.key == key, harvest_checkpoints.c.pages == pages,
+                       harvest_checkpoints.c.complete == complete)  # fmt: skip
+                .values(**values)
+            ).rowcount
+            if moved != 1:
+                raise _concurrent(key)
+    return counts
+
+
+def _concurrent(key: str) -> OaiHarvestError:
+    return OaiHarvestError(
+        f"the checkpoint of harvest {key} changed while this run was going: another harvest with the same "
+        "parameters is running. This run stops (its last page is not stored); the other carries on."
+    )

@@ -1,0 +1,1 @@
+"""Background work: scheduled jobs (:mod:`.scheduler`) that run once across all workers (:mod:`.leases`)."""

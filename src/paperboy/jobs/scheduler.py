@@ -1,0 +1,290 @@
+"""When the daily ingest runs, and the worker loop that runs it: ``paperboy worker``.
+
+arXiv announces new papers Sunday to Thursday at 20:00 US Eastern; there is no mailing on Friday
+or Saturday evenings, nor on its holidays. The daily run starts a little after the announcement
+(20:30 America/New_York by default), on announcement evenings only, and is keyed by that evening's
+local date: ``daily-ingest:2026-06-30`` fetches the listing dated 2026-07-01.
+
+The scheduling math is pure (:func:`next_daily_run`, :func:`latest_due_run`,
+:func:`is_announcement_day`), computed in the schedule's time zone so daylight-saving changes keep
+the run at 20:30 local time. :func:`run_worker` is the loop: it runs the most recent due run if no
+worker has done it yet (so a worker started late, or restarted after a crash, catches up), then
+sleeps until the next one. Several workers may run at once: the run key is claimed with a lease
+(:mod:`paperboy.jobs.leases`), so each run happens once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from paperboy.jobs.leases import RunResult, default_holder, get_run, run_once
+
+__all__ = [
+    "DEFAULT_AT",
+    "DEFAULT_TZ",
+    "is_announcement_day",
+    "next_daily_run",
+    "latest_due_run",
+    "daily_run_key",
+    "run_daily",
+    "run_worker",
+    "search_index_step",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AT = dt.time(20, 30)
+DEFAULT_TZ = "America/New_York"
+# Sunday to Thursday evenings (Monday=0 … Sunday=6).
+_ANNOUNCEMENT_WEEKDAYS = frozenset({6, 0, 1, 2, 3})
+
+Job = Callable[[dt.date], Any]
+
+
+def is_announcement_day(day: dt.date, holidays: Iterable[dt.date] = ()) -> bool:
+    """Whether arXiv announces new papers on the evening of ``day`` (local date, US Eastern).
+
+    Sunday to Thursday, except ``holidays`` (evenings arXiv skips; it publishes them yearly).
+    """
+    return day.weekday() in _ANNOUNCEMENT_WEEKDAYS and day not in set(holidays)
+
+
+def _zone(tz: str | dt.tzinfo) -> dt.tzinfo:
+    return ZoneInfo(tz) if isinstance(tz, str) else tz
+
+
+def _check_aware(now: dt.datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def _local_instant(day: dt.date, at: dt.time, zone: dt.tzinfo) -> dt.datetime:
+    """``at`` on ``day`` in ``zone``. A time skipped by a spring-forward change lands an hour later
+    (02:30 becomes 03:30); a time that happens twice in the autumn is the first of the two."""
+    local = dt.datetime.combine(day, at.replace(tzinfo=None, fold=0)).replace(tzinfo=zone)
+    return local.astimezone(dt.timezone.utc).astimezone(zone)
+
+
+def next_daily_run(
+    now: dt.datetime,
+    at: dt.time = DEFAULT_AT,
+    tz: str | dt.tzinfo = DEFAULT_TZ,
+    *,
+    announcement_days_only: bool = False,
+    holidays: Iterable[dt.date] = (),
+) -> dt.datetime:
+    """The first time after ``now`` (strictly) that it is ``at`` o'clock in ``tz``; aware, in ``tz``.
+
+    With ``announcement_days_only``, days without an announcement (see :func:`is_announcement_day`)
+    are skipped.
+    """
+    _check_aware(now)
+    zone = _zone(tz)
+    holidays = set(holidays)
+    now = now.astimezone(dt.timezone.utc)  # compare instants: same-zone comparisons use wall time
+    day = now.astimezone(zone).date() - dt.timedelta(days=1)
+    for _ in range(400):
+        candidate = _local_instant(day, at, zone)
+        if candidate.astimezone(dt.timezone.utc) > now and (not announcement_days_only or is_announcement_day(day, holidays)):
+            return candidate
+        day += dt.timedelta(days=1)
+    raise ValueError("no announcement day in the next year (check the holidays)")
+
+
+def latest_due_run(
+    now: dt.datetime,
+    at: dt.time = DEFAULT_AT,
+    tz: str | dt.tzinfo = DEFAULT_TZ,
+    *,
+    holidays: Iterable[dt.date] = (),
+) -> tuple[dt.date, dt.datetime] | None:
+    """(local date, instant) of the most recent scheduled run at or before ``now`` on an
+    announcement day, looking back at most two weeks; ``None`` if there is none."""
+    _check_aware(now)
+    zone = _zone(tz)
+    holidays = set(holidays)
+    now = now.astimezone(dt.timezone.utc)
+    day = now.astimezone(zone).date() + dt.timedelta(days=1)
+    for _ in range(16):
+        candidate = _local_instant(day, at, zone)
+        if candidate.astimezone(dt.timezone.utc) <= now and is_announcement_day(day, holidays):
+            return day, candidate
+        day -= dt.timedelta(days=1)
+    return None
+
+
+def daily_run_key(day: dt.date) -> str:
+    return f"daily-ingest:{day.isoformat()}"
+
+
+class JobsFailed(RuntimeError):
+    """One or more jobs of a run failed (the others, and indexing, still ran); ``detail`` is the
+    JSON record of every step that :func:`run_once` stores."""
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail
+
+
+def _name(job: Callable) -> str:
+    return getattr(job, "__name__", None) or type(job).__name__
+
+
+def run_daily(
+    engine: Engine,
+    day: dt.date,
+    *,
+    jobs: Sequence[Job],
+    index: Callable[[], Any] | None = None,
+    holder: str | None = None,
+    lease_seconds: float = 900.0,
+) -> RunResult:
+    """The run for ``day``, once across all workers: each ``job(day)`` in order, then ``index()``.
+
+    A failing job does not stop the others or the indexing (what did arrive should be searchable);
+    the run is then marked failed, with every job's outcome in ``job_runs.detail`` (JSON).
+    """
+    outcomes: list[dict] = []
+
+    def body():
+        failed = []
+        for job in jobs:
+            started = time.perf_counter()
+            try:
+                value = job(day)
+            except Exception as e:
+                log.exception("job step failed step=%s day=%s", _name(job), day)
+                failed.append(_name(job))
+                outcomes.append({"step": _name(job), "ok": False, "error": f"{type(e).__name__}: {e}"[:500]})
+            else:
+                outcomes.append({"step": _name(job), "ok": True, "result": _short(value),
+                                 "seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
+                log.info("job step done step=%s day=%s result=%s", _name(job), day, _short(value))
+        if index is not None:
+            started = time.perf_counter()
+            try:
+                value = index()
+            except Exception as e:
+                log.exception("job step failed step=index day=%s", day)
+                failed.append("index")
+                outcomes.append({"step": "index", "ok": False, "error": f"{type(e).__name__}: {e}"[:500]})
+            else:
+                outcomes.append({"step": "index", "ok": True, "result": _short(value),
+                                 "seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
+        if failed:
+            raise JobsFailed(f"failed steps: {', '.join(failed)}", json.dumps({"failed": failed, "steps": outcomes}))
+        return outcomes
+
+    return run_once(engine, daily_run_key(day), body, holder=holder, lease_seconds=lease_seconds,
+                    describe=lambda steps: json.dumps({"steps": steps}))  # fmt: skip
+
+
+def _short(value: Any) -> str | None:
+    if value is None:
+        return None
+    as_dict = getattr(value, "as_dict", None)
+    text = json.dumps(as_dict(), default=str) if callable(as_dict) else str(value)
+    return text[:500]
+
+
+def search_index_step(engine: Engine, settings) -> Callable[[], dict]:
+    """The indexing step after an ingest: embed papers without a vector, rebuild the keyword index
+    (the same work as ``paperboy index``). The embedding model is loaded on first use."""
+
+    def index() -> dict:
+        from paperboy.search.embed import load_embedder
+        from paperboy.search.indexer import embed_pending, rebuild_keyword_index
+
+        keyword = rebuild_keyword_index(engine, settings.data_dir)
+        report = embed_pending(engine, load_embedder(settings.embedding_model or None))
+        return {"keyword_papers": len(keyword), "embedded": report.embedded, "up_to_date": report.up_to_date}
+
+    index.__name__ = "index"
+    return index
+
+
+def run_worker(
+    engine: Engine,
+    settings=None,
+    *,
+    once: bool = False,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    jobs: Sequence[Job] = (),
+    index: Callable[[], Any] | None = None,
+    at: dt.time = DEFAULT_AT,
+    tz: str | dt.tzinfo = DEFAULT_TZ,
+    holidays: Iterable[dt.date] = (),
+    holder: str | None = None,
+    lease_seconds: float = 900.0,
+    max_attempts: int = 3,
+    retry_delay: float = 1800.0,
+    stop: threading.Event | None = None,
+    sleep_step: float = 60.0,
+) -> list[RunResult]:
+    """Run the daily jobs at the scheduled time, for ever (or one pass with ``once``).
+
+    Each pass runs the most recent due run (:func:`latest_due_run`) unless a worker has done it —
+    catching up after a late start — and then sleeps until the next scheduled time, waking every
+    ``sleep_step`` seconds to notice ``stop`` and clock changes. A failed run is tried again
+    ``retry_delay`` seconds later, ``max_attempts`` times in all by this worker. ``index`` defaults
+    to :func:`search_index_step` when ``settings`` is given. With ``once``: one pass, then return
+    (suits cron). Returns what each attempt did.
+    """
+    holidays = frozenset(holidays)
+    holder = holder or default_holder()
+    stop = stop or threading.Event()
+    if index is None and settings is not None:
+        index = search_index_step(engine, settings)
+    results: list[RunResult] = []
+    attempts: dict[str, int] = {}
+    retry_at: dict[str, dt.datetime] = {}
+    log.info("worker started holder=%s at=%s tz=%s", holder, at.isoformat(), tz)
+    utc = dt.timezone.utc
+
+    def clock() -> dt.datetime:
+        return now().astimezone(utc)  # all arithmetic on instants (wall-clock differences lie on DST days)
+
+    while not stop.is_set():
+        current = clock()
+        due = latest_due_run(current, at, tz, holidays=holidays)
+        wake = next_daily_run(current, at, tz, announcement_days_only=True, holidays=holidays).astimezone(utc)
+        if due is not None:
+            day, _ = due
+            key = daily_run_key(day)
+            tries = attempts.get(key, 0)
+            if tries < max_attempts and current >= retry_at.get(key, current):
+                attempts[key] = tries + 1
+                result = run_daily(engine, day, jobs=jobs, index=index, holder=holder, lease_seconds=lease_seconds)
+                results.append(result)
+                if result.status == "failed":
+                    retry_at[key] = clock() + dt.timedelta(seconds=retry_delay)
+                elif result.claimed:
+                    attempts[key] = max_attempts  # done: nothing more to do for this key here
+                else:
+                    run = get_run(engine, key)
+                    if run is not None and run.status == "running":
+                        # Another worker has it: look again when its lease would run out (it may crash).
+                        attempts[key] = tries
+                        retry_at[key] = run.lease_until + dt.timedelta(seconds=1)
+                    else:
+                        attempts[key] = max_attempts
+            if key in retry_at and attempts[key] < max_attempts:
+                wake = min(wake, retry_at[key])
+        if once:
+            break
+        while not stop.is_set():
+            remaining = (wake - clock()).total_seconds()
+            if remaining <= 0:
+                break
+            stop.wait(min(remaining, sleep_step))
+    log.info("worker stopped holder=%s", holder)
+    return results

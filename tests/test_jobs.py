@@ -1,0 +1,249 @@
+"""Jobs: the daily schedule (time zones, DST, days without announcements), leases that make each
+run happen once across workers, and the worker loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from paperboy.jobs.leases import claim_run, finish, get_run, renew, run_once
+from paperboy.jobs.scheduler import (
+    daily_run_key,
+    is_announcement_day,
+    latest_due_run,
+    next_daily_run,
+    run_worker,
+)
+from paperboy.store.db import make_engine
+
+ET = ZoneInfo("America/New_York")
+UTC = dt.timezone.utc
+
+
+def et(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=ET)
+
+
+# --- scheduling math ------------------------------------------------------------------------------
+
+def test_next_run_is_2030_new_york_time_strictly_after_now():
+    assert next_daily_run(et(2026, 6, 30, 12, 0)) == et(2026, 6, 30, 20, 30)
+    assert next_daily_run(et(2026, 6, 30, 20, 30)) == et(2026, 7, 1, 20, 30)  # not the instant itself
+    assert next_daily_run(et(2026, 6, 30, 20, 29, 59)) == et(2026, 6, 30, 20, 30)
+    # Given in UTC: 00:15 UTC on 1 July is 20:15 on 30 June in New York (EDT, UTC-4).
+    assert next_daily_run(dt.datetime(2026, 7, 1, 0, 15, tzinfo=UTC)) == et(2026, 6, 30, 20, 30)
+    assert next_daily_run(dt.datetime(2026, 7, 1, 0, 45, tzinfo=UTC)) == et(2026, 7, 1, 20, 30)
+    assert next_daily_run(dt.datetime(2026, 7, 1, 0, 15, tzinfo=UTC)).utcoffset() == dt.timedelta(hours=-4)
+    assert next_daily_run(et(2026, 6, 30, 0, 0), at=dt.time(7, 15), tz="Europe/Berlin") == dt.datetime(
+        2026, 6, 30, 7, 15, tzinfo=ZoneInfo("Europe/Berlin"))
+    with pytest.raises(ValueError):
+        next_daily_run(dt.datetime(2026, 6, 30, 12, 0))  # naive: ambiguous
+
+
+def test_dst_change_days_keep_the_local_time():
+    # Spring forward (Sunday 8 March 2026): 20:30 EST on Saturday, then 20:30 EDT — 23 hours later.
+    saturday = next_daily_run(et(2026, 3, 7, 12, 0))
+    sunday = next_daily_run(saturday)
+    assert saturday.astimezone(UTC) == dt.datetime(2026, 3, 8, 1, 30, tzinfo=UTC)
+    assert sunday.astimezone(UTC) == dt.datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
+    assert sunday.astimezone(UTC) - saturday.astimezone(UTC) == dt.timedelta(hours=23)
+    # Fall back (Sunday 1 November 2026): 25 hours between the two evenings.
+    saturday = next_daily_run(et(2026, 10, 31, 12, 0))
+    sunday = next_daily_run(saturday)
+    assert (saturday.hour, saturday.minute, sunday.hour, sunday.minute) == (20, 30, 20, 30)
+    assert sunday.astimezone(UTC) - saturday.astimezone(UTC) == dt.timedelta(hours=25)
+    # A time the spring change skips runs an hour later; one the autumn change repeats, the first time.
+    skipped = next_daily_run(et(2026, 3, 8, 0, 0), at=dt.time(2, 30))
+    assert skipped.astimezone(UTC) == dt.datetime(2026, 3, 8, 7, 30, tzinfo=UTC) and skipped.hour == 3
+    twice = next_daily_run(et(2026, 11, 1, 0, 0), at=dt.time(1, 30))
+    assert twice.astimezone(UTC) == dt.datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+
+
+def test_announcement_days_are_sunday_to_thursday_minus_holidays():
+    week = [dt.date(2026, 6, 28) + dt.timedelta(days=n) for n in range(7)]  # Sunday 28 June … Saturday 4 July
+    assert [is_announcement_day(d) for d in week] == [True, True, True, True, True, False, False]
+    assert not is_announcement_day(dt.date(2026, 7, 2), holidays={dt.date(2026, 7, 2)})
+    # Thursday evening's run is followed by Sunday's: no run on Friday or Saturday evenings.
+    assert next_daily_run(et(2026, 7, 2, 21, 0), announcement_days_only=True) == et(2026, 7, 5, 20, 30)
+    assert next_daily_run(et(2026, 7, 1, 21, 0), announcement_days_only=True,
+                          holidays=[dt.date(2026, 7, 2)]) == et(2026, 7, 5, 20, 30)  # fmt: skip
+
+
+def test_latest_due_run():
+    assert latest_due_run(et(2026, 7, 4, 10, 0)) == (dt.date(2026, 7, 2), et(2026, 7, 2, 20, 30))  # Saturday → Thursday
+    assert latest_due_run(et(2026, 6, 29, 20, 29)) == (dt.date(2026, 6, 28), et(2026, 6, 28, 20, 30))
+    assert latest_due_run(et(2026, 6, 29, 20, 30))[0] == dt.date(2026, 6, 29)
+    assert latest_due_run(et(2026, 7, 3, 23, 0), holidays={dt.date(2026, 7, 2)})[0] == dt.date(2026, 7, 1)
+    assert daily_run_key(dt.date(2026, 6, 30)) == "daily-ingest:2026-06-30"
+
+
+# --- leases ---------------------------------------------------------------------------------------
+
+def test_a_lease_belongs_to_one_holder_and_done_is_final(engine):
+    assert claim_run(engine, "k", "a", 60)
+    assert not claim_run(engine, "k", "b", 60)
+    assert claim_run(engine, "k", "a", 60)  # the holder itself: extends
+    assert renew(engine, "k", "a", 60) and not renew(engine, "k", "b", 60)
+    assert not finish(engine, "k", "b", "done")
+    assert finish(engine, "k", "a", "done", "all good")
+    run = get_run(engine, "k")
+    assert (run.status, run.holder, run.detail) == ("done", "a", "all good") and run.finished_at is not None
+    later = dt.datetime.now(UTC) + dt.timedelta(days=30)
+    assert not claim_run(engine, "k", "a", 60, now=later) and not claim_run(engine, "k", "b", 60, now=later)
+    with pytest.raises(ValueError):
+        finish(engine, "k", "a", "running")
+
+
+def test_failed_runs_may_be_claimed_again(engine):
+    assert claim_run(engine, "k", "a", 60) and finish(engine, "k", "a", "failed", "boom")
+    assert claim_run(engine, "k", "b", 60)
+    assert get_run(engine, "k").detail == "taken over from a (failed)"
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_loses(engine):
+    long_ago = dt.datetime.now(UTC) - dt.timedelta(minutes=10)
+    assert claim_run(engine, "k", "crashed", 60, now=long_ago)  # its lease ran out 9 minutes ago
+    assert claim_run(engine, "k", "rescuer", 60)
+    run = get_run(engine, "k")
+    assert run.holder == "rescuer" and run.status == "running" and "expired lease" in run.detail
+    assert not renew(engine, "k", "crashed", 60) and not finish(engine, "k", "crashed", "done")
+    assert finish(engine, "k", "rescuer", "done")
+
+
+def test_run_once_renews_the_lease_while_working(engine):
+    leases = []
+
+    def body():
+        leases.append(get_run(engine, "k").lease_until)
+        time.sleep(0.5)
+        leases.append(get_run(engine, "k").lease_until)
+        return 42
+
+    result = run_once(engine, "k", body, holder="w", lease_seconds=3, renew_every=0.1)
+    assert (result.claimed, result.status, result.value) == (True, "done", 42)
+    assert leases[1] > leases[0]  # renewed in the background
+    failed = run_once(engine, "k2", lambda: 1 / 0, holder="w")
+    assert failed.status == "failed" and "ZeroDivisionError" in failed.error
+    assert get_run(engine, "k2").status == "failed"
+
+
+# --- the worker -----------------------------------------------------------------------------------
+
+TUESDAY_EVENING = et(2026, 6, 30, 21, 0)
+
+
+def test_racing_workers_run_the_job_once(engine):
+    """Four workers in four threads, each with its own engine (connection pool), race for the run."""
+    ran, barrier = [], threading.Barrier(4)
+    results = {}
+
+    def ingest(day):
+        ran.append(day)
+        time.sleep(0.3)  # long enough for every other worker to try while it runs
+        return "ingested"
+
+    def worker(n):
+        own = make_engine(str(engine.url))
+        barrier.wait()
+        results[n] = run_worker(own, once=True, now=lambda: TUESDAY_EVENING, jobs=[ingest], index=lambda: None,
+                                holder=f"worker-{n}")  # fmt: skip
+        own.dispose()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert ran == [dt.date(2026, 6, 30)]
+    outcomes = [r for rs in results.values() for r in rs]
+    assert len(outcomes) == 4 and sum(r.claimed for r in outcomes) == 1
+    assert [r.status for r in outcomes if r.claimed] == ["done"]
+    run = get_run(engine, "daily-ingest:2026-06-30")
+    step = json.loads(run.detail)["steps"][0]
+    assert run.status == "done" and (step["step"], step["ok"], step["result"]) == ("ingest", True, "ingested")
+
+
+def test_a_crashed_workers_run_is_taken_over(engine):
+    key = "daily-ingest:2026-06-30"
+    assert claim_run(engine, key, "crashed-worker", 60, now=dt.datetime.now(UTC) - dt.timedelta(minutes=5))
+    ran = []
+    [result] = run_worker(engine, once=True, now=lambda: TUESDAY_EVENING, jobs=[ran.append], holder="healthy")
+    assert ran == [dt.date(2026, 6, 30)] and result.claimed and result.status == "done"
+    run = get_run(engine, key)
+    assert run.holder == "healthy" and run.status == "done"
+
+
+def test_a_live_lease_is_respected_and_looked_at_again_when_it_would_expire(engine):
+    key = "daily-ingest:2026-06-30"
+    assert claim_run(engine, key, "busy-worker", 3600)
+    ran = []
+    [result] = run_worker(engine, once=True, now=lambda: TUESDAY_EVENING, jobs=[ran.append], holder="other")
+    assert not result.claimed and ran == []
+
+
+def test_no_run_on_friday_or_saturday_evenings(engine):
+    ran = []
+    thursday = "daily-ingest:2026-07-02"
+    assert claim_run(engine, thursday, "x", 60) and finish(engine, thursday, "x", "done")
+    for evening in (et(2026, 7, 3, 21, 0), et(2026, 7, 4, 21, 0)):
+        results = run_worker(engine, once=True, now=lambda evening=evening: evening, jobs=[ran.append])
+        assert [(r.run_key, r.claimed) for r in results] == [(thursday, False)]  # only Thursday's is due: done
+    assert ran == []
+    # Sunday evening runs again.
+    run_worker(engine, once=True, now=lambda: et(2026, 7, 5, 20, 45), jobs=[ran.append])
+    assert ran == [dt.date(2026, 7, 5)]
+
+
+def test_worker_loop_runs_each_announcement_evening_then_indexes(engine):
+    """The loop on a fast clock: Tuesday to the next Monday, every scheduled evening but Friday and Saturday."""
+    clock = [et(2026, 6, 30, 19, 0)]
+    stop = threading.Event()
+    steps = []
+
+    def now():
+        clock[0] += dt.timedelta(hours=3)  # time flies: every look at the clock is three hours later
+        if clock[0] > et(2026, 7, 6, 23, 0):
+            stop.set()
+        return clock[0]
+
+    def ingest(day):
+        steps.append(("ingest", day))
+
+    def index():
+        steps.append(("index", None))
+
+    results = run_worker(engine, now=now, jobs=[ingest], index=index, stop=stop, sleep_step=0.001, holder="w")
+    days = [day for step, day in steps if step == "ingest"]
+    assert days == [dt.date(2026, 6, d) for d in (30,)] + [dt.date(2026, 7, d) for d in (1, 2, 5, 6)]
+    assert [s for s, _ in steps] == ["ingest", "index"] * 5  # indexing follows each ingest
+    assert all(r.status == "done" for r in results)
+
+
+def test_a_failing_job_fails_the_run_but_the_rest_still_runs_and_it_is_retried(engine):
+    calls = []
+
+    def flaky(day):
+        calls.append("flaky")
+        if len(calls) == 1:
+            raise RuntimeError("arXiv was down")
+        return "ok"
+
+    def steady(day):
+        calls.append("steady")
+
+    clock = [TUESDAY_EVENING]
+
+    def now():
+        return clock[0]
+
+    [first] = run_worker(engine, once=True, now=now, jobs=[flaky, steady], index=lambda: calls.append("index"))
+    assert first.status == "failed" and calls == ["flaky", "steady", "index"]
+    detail = json.loads(get_run(engine, "daily-ingest:2026-06-30").detail)
+    assert detail["failed"] == ["flaky"] and "arXiv was down" in detail["steps"][0]["error"]
+    [second] = run_worker(engine, once=True, now=now, jobs=[flaky, steady])  # a later pass (or another worker)
+    assert second.status == "done" and get_run(engine, "daily-ingest:2026-06-30").status == "done"
