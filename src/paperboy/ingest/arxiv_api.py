@@ -21,9 +21,7 @@ jitter, honouring ``Retry-After``, and ends as :class:`ArxivUnavailable` if it d
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -417,54 +415,22 @@ class ArxivApiClient:
     # -- HTTP with retries --
 
     def _get(self, params: dict[str, str]) -> ApiPage:
-        attempt = 0
-        while True:
-            retry_after: float | None = None
-            try:
-                status, headers, body, url = self._request(params)
-            except httpx.TimeoutException as e:
-                failure = ArxivUnavailable(f"arXiv did not answer in time ({type(e).__name__})")
-            except httpx.RequestError as e:
-                failure = ArxivUnavailable(f"could not reach arXiv: {e or type(e).__name__}")
-            else:
-                if status == 200:
-                    try:
-                        return parse_feed(body)
-                    except ArxivApiError as e:
-                        e.status, e.url = status, url
-                        if not isinstance(e, ArxivUnavailable):
-                            raise
-                        failure = e
-                elif status == 429 or status >= 500:
-                    failure = ArxivUnavailable(f"arXiv answered HTTP {status}", status=status, url=url)
-                    retry_after = _retry_after(headers.get("Retry-After"))
-                else:
-                    raise _client_error(status, body, url)
-            if attempt >= self.retries:
-                if attempt:
-                    failure.message = f"{failure.message} (after {attempt + 1} tries)"
-                    failure.args = (failure.message,)
-                raise failure
-            delay = min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, self.max_retry_after))
-            attempt += 1
-            log.info("arXiv API: %s; try %d of %d in %.1f s", failure, attempt + 1, self.retries + 1, delay)
-            self._sleep(delay)
+        from paperboy.ingest.polite import RetryPolicy, get_with_retries
 
-    def _request(self, params: dict[str, str]) -> tuple[int, httpx.Headers, bytes, str]:
-        with self.limiter.slot():
-            with self._http.stream("GET", self.base_url, params=params) as response:
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise ArxivApiError(
-                            f"the API response is larger than {MAX_BODY_BYTES // 2**20} MB",
-                            status=response.status_code, url=str(response.url),
-                        )  # fmt: skip
-                    chunks.append(chunk)
-                return response.status_code, response.headers, b"".join(chunks), str(response.url)
+        def handle(status: int, headers, body: bytes, url: str) -> ApiPage:
+            if status != 200:
+                raise _client_error(status, body, url)
+            try:
+                return parse_feed(body)
+            except ArxivApiError as e:
+                e.status, e.url = status, url
+                raise
+
+        return get_with_retries(
+            self._http, self.base_url, params, handle=handle, unavailable=ArxivUnavailable, error=ArxivApiError,
+            limiter=self.limiter, policy=RetryPolicy(self.retries, self.backoff, self.max_backoff, self.max_retry_after),
+            max_bytes=MAX_BODY_BYTES, sleep=self._sleep, name="arXiv",
+        )  # fmt: skip
 
 
 def _client_error(status: int, body: bytes, url: str) -> ArxivApiError:
@@ -479,26 +445,15 @@ def _client_error(status: int, body: bytes, url: str) -> ArxivApiError:
     return ArxivApiError(f"arXiv answered HTTP {status}", status=status, url=url)
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (a number of seconds or an HTTP date), or ``None``."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
+def client_from_settings(settings, engine=None) -> ArxivApiClient:
+    """A client for ``settings.arxiv_api_url`` with the deployment's contact in its User-Agent.
 
+    Given the database ``engine``, its pace is shared by every process of the instance (arXiv's
+    one request every 3 s holds for the whole deployment, not per process).
+    """
+    limiter = None
+    if engine is not None:
+        from paperboy.ingest.polite import SharedRateLimiter
 
-def client_from_settings(settings) -> ArxivApiClient:
-    """A client for ``settings.arxiv_api_url`` with the deployment's contact in its User-Agent."""
-    return ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email))
+        limiter = SharedRateLimiter(engine, "arxiv-api", 3.0)
+    return ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email), limiter=limiter)

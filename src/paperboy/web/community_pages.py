@@ -121,7 +121,7 @@ async def submit(request: Request) -> Response:
             return await page(request, "submit.html", 429, error=too_many(verdict.retry_after), form={"paper": text})
     client = getattr(request.app.state, "arxiv_client", None)
     if client is None:  # one client per process, so its politeness interval holds across requests
-        client = request.app.state.arxiv_client = client_from_settings(settings)
+        client = request.app.state.arxiv_client = client_from_settings(settings, engine)
     try:
         done = await run_in_threadpool(submit_paper, engine, client, settings, user, text)
     except SubmitError as e:
