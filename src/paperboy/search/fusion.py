@@ -10,7 +10,7 @@ RRF_K = 60
 DENSE_WEIGHT = 1.0
 
 
-def fuse(keyword_cols: np.ndarray, dense_cols: np.ndarray, *, k: int = RRF_K, dense_weight: float = DENSE_WEIGHT):
+def fuse(keyword_cols: np.ndarray, dense_cols: np.ndarray, *, k: int | None = None, dense_weight: float | None = None):
     """Reciprocal rank fusion: score(p) = 1/(k + rank_kw(p)) + w · 1/(k + rank_dense(p)).
 
     Ranks start at 1; a paper missing from one list gets nothing from it. RRF needs no score
@@ -18,6 +18,8 @@ def fuse(keyword_cols: np.ndarray, dense_cols: np.ndarray, *, k: int = RRF_K, de
     two knobs were chosen on SciFact's *train* queries (bench/search_quality.py). Inputs are
     columns best-first; returns (columns, fused scores) best-first, ties broken by keyword rank.
     """
+    k = RRF_K if k is None else k
+    dense_weight = DENSE_WEIGHT if dense_weight is None else dense_weight
     scores: dict[int, float] = {}
     for rank, col in enumerate(keyword_cols.tolist(), start=1):
         scores[col] = 1.0 / (k + rank)
