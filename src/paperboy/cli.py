@@ -147,6 +147,11 @@ def import_command(
             f"{summary.unchanged:,} unchanged, {len(summary.bad):,} bad"
             + (f", {summary.skipped:,} outside the date range" if summary.skipped else "")
         )
+    if (summary.new or summary.updated) and not as_json:
+        err.print(
+            f"search: keyword search sees the {summary.new + summary.updated:,} new or changed papers at once; "
+            "their embeddings are made by `paperboy index` (the worker runs it after each evening's ingest)."
+        )
     if strict and summary.bad:
         raise typer.Exit(3)
 

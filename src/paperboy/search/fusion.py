@@ -6,7 +6,7 @@ import numpy as np
 
 __all__ = ["fuse", "RRF_K", "DENSE_WEIGHT"]
 
-RRF_K = 60
+RRF_K = 20  # best of 20/60/100 on SciFact train (bench/search_quality.py --tune)
 DENSE_WEIGHT = 1.0
 
 
