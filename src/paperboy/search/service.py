@@ -25,7 +25,7 @@ from paperboy.search.fusion import fuse
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.query import ParsedQuery, parse_query
 from paperboy.search.text import STOP_WORDS, words
-from paperboy.search.vectors import VectorIndex, read_embeddings
+from paperboy.search.vectors import VectorIndex, _load_onnxruntime_first, read_embeddings
 from paperboy.store import repo
 from paperboy.store.schema import paper_authors, papers, site_state
 
@@ -201,6 +201,7 @@ class SearchService:
             return
         if mtime == self._ann_mtime:
             return
+        _load_onnxruntime_first()
         from usearch.index import Index
 
         try:

@@ -126,6 +126,8 @@ def build_ann(pids: np.ndarray, vectors: np.ndarray, path, *, threads: int = 0) 
     import tempfile
     from pathlib import Path
 
+    _load_onnxruntime_first()
+
     from usearch.index import Index
 
     path = Path(path)
@@ -136,3 +138,16 @@ def build_ann(pids: np.ndarray, vectors: np.ndarray, path, *, threads: int = 0) 
     os.close(fd)
     index.save(tmp)
     os.replace(tmp, path)
+
+
+def _load_onnxruntime_first() -> None:
+    """Import onnxruntime before usearch touches its threads.
+
+    Measured here: importing onnxruntime *after* usearch has added vectors with several threads
+    crashes the interpreter (segmentation fault in onnxruntime's module initialisation); in the
+    other order both work. Search processes use both, so usearch is only ever loaded after this.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:  # no semantic model installed: nothing to protect
+        pass
