@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -373,20 +374,26 @@ class SearchService:
 _SNIPPET_CHARS = 300
 
 
+@lru_cache(maxsize=256)
+def _snippet_pattern(query: str) -> re.Pattern | None:
+    """One regex per query (not per result): word prefixes of the query's content words."""
+    terms = {w for w in words(query) if w not in STOP_WORDS and len(w) > 1}
+    if not terms:
+        return None
+    stems = sorted({t[: max(4, len(t) - 2)] for t in terms}, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
+
+
 def snippet(abstract: str, query: str) -> Markup:
     """About 300 characters of the abstract around the densest run of query words, words marked.
 
     Matching is by word prefix after folding (so "transformers" marks "Transformer"), and the
     text is escaped before any ``<mark>`` is added.
     """
-    terms = {w for w in words(query) if w not in STOP_WORDS and len(w) > 1}
     if not abstract:
         return Markup("")
-    spans = []
-    if terms:
-        stems = sorted({t[: max(4, len(t) - 2)] for t in terms}, key=len, reverse=True)
-        pattern = re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
-        spans = [(m.start(), m.end()) for m in pattern.finditer(abstract)]
+    pattern = _snippet_pattern(query)
+    spans = [(m.start(), m.end()) for m in pattern.finditer(abstract)] if pattern else []
     if len(abstract) <= _SNIPPET_CHARS:
         start, end = 0, len(abstract)
     else:
