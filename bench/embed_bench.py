@@ -357,7 +357,7 @@ def main() -> None:
     configs += [Config(f"default fp32 · {D} · unsorted · bs{B}", "default", sort=False)]
     configs += [Config(f"default fp32 · 128 · sorted · bs{B}", "default", max_length=128)]
     if not args.quick:
-        configs += [Config(f"default fp32 · 512 · sorted · bs{B}", "default", max_length=512)]
+        configs += [Config(f"default fp32 · {m} · sorted · bs{B}", "default", max_length=m) for m in (384, 512) if m != D]
         configs += [Config(f"default fp32 · {D} · sorted · bs{b}", "default", batch_size=b) for b in (4, 32, 64) if b != B]
         configs += [Config(f"default fp32 · {D} · sorted · bs{B} · 1 thread", "default", threads=1)]
         configs += [Config(f"default fp32 · {D} · sorted · bs{B} · opt {o}", "default", opt=o) for o in ("basic", "disable")]

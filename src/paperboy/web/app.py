@@ -5,6 +5,7 @@ Routes only parse input, call a domain function and render; see ``web/pages.py``
 
 from __future__ import annotations
 
+import gc
 import threading
 from contextlib import asynccontextmanager
 
@@ -85,9 +86,26 @@ async def _lifespan(app: FastAPI):
             app.state.search.refresh()
         except Exception:  # an unmigrated or empty database: the first search will say so
             pass
+        _freeze_heap()
 
-    threading.Thread(target=warm, name="search-warm-up", daemon=True).start()
+    _freeze_heap()
+    warm_up = threading.Thread(target=warm, name="search-warm-up", daemon=True)
+    warm_up.start()
     yield
+    # Let it finish before the process goes on to exit: native threads (onnxruntime's) torn down
+    # mid-load abort the interpreter ("terminate called without an active exception").
+    warm_up.join(timeout=60)
+
+
+def _freeze_heap() -> None:
+    """Move everything allocated so far (modules, templates, indexes) out of the garbage collector's sight.
+
+    With numpy, scipy, onnxruntime and the search indexes loaded, a full collection walks hundreds of
+    thousands of long-lived objects and pauses every request for ~100 ms (measured: p99 150 ms on a
+    cached page); frozen objects are never walked, so collections stay short.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def error_page(request: Request, status: int, detail: str | None) -> HTMLResponse:

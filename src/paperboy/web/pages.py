@@ -53,8 +53,7 @@ async def cached_page(request: Request, build: Callable[[Connection, Viewer], tu
 
     cache = request.app.state.page_cache
     key = request.url.path + "?" + request.url.query
-    with engine.connect() as conn:
-        version, votes = repo.state_versions(conn)
+    version, votes = repo.read_state_versions(engine)
     page = cache.get(key, version, votes)
     if page is None:
 
