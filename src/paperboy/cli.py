@@ -40,8 +40,9 @@ app.add_typer(user_app, name="user")
 mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
 app.add_typer(mail_app, name="mail")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# soft_wrap: long lines (paths, URLs) are not broken at 80 columns when the output is not a terminal
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> None:
