@@ -53,9 +53,46 @@ def slice_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on loopback for the whole run (see postgres_server.py)."""
+    import shutil
+    import tempfile
+
+    from postgres_server import PostgresServer, PostgresUnavailable
+
+    base = Path(tempfile.mkdtemp(prefix="paperboy-pg-"))  # not under pytest's root-only tmp: the server may run as postgres
+    try:
+        server = PostgresServer(base).start()
+    except PostgresUnavailable as e:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(f"PostgreSQL is part of the test suite: {e}")  # `make test` installs it
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+def new_database_url(kind: str, tmp_path: Path, request) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'paperboy.db'}"
+    return request.getfixturevalue("postgres").create_database(f"test_{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    """A fresh, migrated database: every test that takes it runs on SQLite and on PostgreSQL."""
+    eng = make_engine(new_database_url(request.param, tmp_path, request))
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
-def engine(tmp_path):
-    """A fresh, migrated SQLite database file."""
+def sqlite_engine(tmp_path):
+    """A fresh, migrated SQLite database file, for what only SQLite has (its file, its pragmas)."""
     eng = make_engine(f"sqlite:///{tmp_path / 'paperboy.db'}")
     upgrade(eng)
     yield eng
@@ -76,16 +113,40 @@ def slice_db(tmp_path_factory, slice_file):
     return path
 
 
-@pytest.fixture
-def client(slice_db, tmp_path):
-    """An HTTP client for the app over a private copy of the slice database."""
+@pytest.fixture(scope="session")
+def slice_pg_template(postgres, slice_file) -> str:
+    """A PostgreSQL database holding what ``slice_db`` holds, to copy from (CREATE DATABASE … TEMPLATE)."""
+    from paperboy.ingest.dumps import import_dump
+
+    url = postgres.create_database("slice_template")
+    eng = make_engine(url)
+    upgrade(eng)
+    import_dump(eng, slice_file)
+    import_dump(eng, FIXTURES / "kaggle-sample.jsonl")
+    eng.dispose()  # a template must have no open connections
+    return "slice_template"
+
+
+def slice_database_url(kind: str, tmp_path: Path, request) -> str:
+    """A private, writable copy of the corpus slice database on SQLite or PostgreSQL."""
+    if kind == "sqlite":
+        path = tmp_path / "copy.db"
+        path.write_bytes(request.getfixturevalue("slice_db").read_bytes())
+        return f"sqlite:///{path}"
+    template = request.getfixturevalue("slice_pg_template")
+    return request.getfixturevalue("postgres").create_database(f"test_{next(_databases)}", template=template)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def client(request, tmp_path):
+    """An HTTP client for the app over a private copy of the slice database — every test that takes
+    it runs on SQLite and on PostgreSQL."""
     from fastapi.testclient import TestClient
 
     from paperboy.web.app import create_app
 
-    path = tmp_path / "copy.db"
-    path.write_bytes(slice_db.read_bytes())
-    settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="test-secret").resolved()
+    url = slice_database_url(request.param, tmp_path, request)
+    settings = Settings(database_url=url, data_dir=str(tmp_path), secret_key="test-secret").resolved()
     app = create_app(settings)
     with TestClient(app) as c:
         c.engine = app.state.engine

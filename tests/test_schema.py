@@ -25,8 +25,8 @@ def test_schema_states(tmp_path):
     assert status.state is SchemaState.AHEAD and "newer Paperboy" in status.message()
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine):
-    with engine.connect() as conn:
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_engine):
+    with sqlite_engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 

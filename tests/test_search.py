@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from conftest import slice_database_url
 from fake_embedder import FakeEmbedder
 from paperboy.config import Settings
 from paperboy.search.indexer import embed_pending
@@ -18,13 +19,12 @@ from paperboy.store.schema import paper_embeddings
 from paperboy.web.app import create_app
 
 
-@pytest.fixture
-def db(slice_db, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """A private copy of the slice on each database: search reads the same way from both."""
     from paperboy.store.db import make_engine
 
-    path = tmp_path / "search.db"
-    path.write_bytes(slice_db.read_bytes())
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_engine(slice_database_url(request.param, tmp_path, request))
     yield engine, tmp_path
     engine.dispose()
 

@@ -90,8 +90,9 @@ def enqueue(
             from sqlalchemy.dialects.sqlite import insert
         else:
             from sqlalchemy.dialects.postgresql import insert
-        stmt = insert(outbox).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        return conn.execute(stmt).rowcount == 1
+        stmt = insert(outbox).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(outbox.c.id)
+        # RETURNING says whether a row went in (psycopg reports rowcount -1 for INSERT … RETURNING)
+        return conn.execute(stmt).first() is not None
     try:
         with conn.begin_nested():
             conn.execute(outbox.insert().values(**row))

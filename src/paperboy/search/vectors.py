@@ -18,17 +18,24 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import Connection, delete, insert, select
 
+from paperboy.store.db import serialize_writes
 from paperboy.store.schema import paper_embeddings
 
 __all__ = ["VectorIndex", "store_embeddings", "read_embeddings", "build_ann", "ANN_MIN_VECTORS"]
 
+EMBEDDING_WRITES = 0x454D4244  # advisory lock key ("EMBD"), see store_embeddings
 ANN_MIN_VECTORS = 200_000  # below this, exact search is fast enough and needs no extra file
 
 
 def store_embeddings(conn: Connection, model: str, items: list[tuple[int, str, np.ndarray]]) -> None:
-    """Write (paper id, text hash, vector) rows for ``model``, replacing older ones (new ``seq``)."""
+    """Write (paper id, text hash, vector) rows for ``model``, replacing older ones (new ``seq``).
+
+    Serialised across processes (two `paperboy index` runs at once would both insert a paper's row),
+    which also makes rows visible in ``seq`` order: a search process that has read up to seq n never
+    later finds a smaller seq committed behind it."""
     if not items:
         return
+    serialize_writes(conn, EMBEDDING_WRITES)
     conn.execute(
         delete(paper_embeddings).where(
             paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_([pid for pid, _, _ in items])

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 __all__ = ["make_engine", "write_transaction", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError"]
@@ -73,6 +73,18 @@ def write_transaction(engine: Engine):
         conn = conn.execution_options(immediate=True)
         with conn.begin():
             yield conn
+
+
+def serialize_writes(conn, key: int) -> None:
+    """Let one transaction at a time past this point for ``key``, until it commits or rolls back.
+
+    SQLite needs nothing: a write transaction (BEGIN IMMEDIATE) already excludes all other writers.
+    On PostgreSQL this is a transaction-level advisory lock; readers never wait for it. Used where a
+    writer reads, then writes what it read was missing (upserts), and where rows must become visible
+    in the order of their ids (a reader that has seen id n must not later find a smaller one).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _alembic_config(engine: Engine) -> Config:

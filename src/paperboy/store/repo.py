@@ -14,7 +14,14 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 
 from paperboy.papers.model import PaperRecord, merge_records
 from paperboy.papers.normalize import author_key
-from paperboy.store.schema import paper_authors, paper_categories, papers, site_state, users
+from paperboy.store.db import serialize_writes
+from paperboy.store.schema import (
+    paper_authors,
+    paper_categories,
+    papers,
+    site_state,
+    users,
+)
 
 __all__ = [
     "Paper",
@@ -67,6 +74,14 @@ class UpsertCounts:
         self.changed_ids.extend(other.changed_ids)
 
 
+#: Advisory lock key (PostgreSQL) that serialises paper upserts: an upsert reads which papers exist,
+#: then inserts the others — two importers at once (two workers; an import and a submission) would
+#: both insert a paper they saw as new, and the second fail on the unique arXiv id (measured: three
+#: concurrent `paperboy import`s of one file, two failed). Also keeps new ids visible in id order,
+#: which the search delta index relies on. See :func:`paperboy.store.db.serialize_writes`.
+PAPER_WRITES = 0x50415052  # "PAPR"
+
+
 def upsert_papers(conn: Connection, records: list[PaperRecord]) -> UpsertCounts:
     """Insert new papers and update changed ones (see :func:`merge_records`), in the caller's transaction.
 
@@ -81,6 +96,7 @@ def upsert_papers(conn: Connection, records: list[PaperRecord]) -> UpsertCounts:
     if not by_id:
         return counts
 
+    serialize_writes(conn, PAPER_WRITES)
     existing = {
         row.arxiv_id: row
         for row in conn.execute(

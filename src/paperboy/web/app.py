@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = FastAPI(title="Paperboy", version=__version__, docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
+    app.state.owns_engine = engine is None  # closed at shutdown (a server's connections are not left to the OS)
     app.state.templates = make_environment()
     app.state.page_cache = PageCache(max_bytes=settings.page_cache_mb * 1024 * 1024)
 
@@ -95,6 +96,8 @@ async def _lifespan(app: FastAPI):
     # Let it finish before the process goes on to exit: native threads (onnxruntime's) torn down
     # mid-load abort the interpreter ("terminate called without an active exception").
     warm_up.join(timeout=60)
+    if app.state.owns_engine:
+        app.state.engine.dispose()
 
 
 def _freeze_heap() -> None:
