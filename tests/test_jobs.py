@@ -19,6 +19,8 @@ from paperboy.jobs.scheduler import (
     next_daily_run,
     run_worker,
 )
+from sqlalchemy import func, select
+
 from paperboy.store.db import make_engine
 
 ET = ZoneInfo("America/New_York")
@@ -247,3 +249,68 @@ def test_a_failing_job_fails_the_run_but_the_rest_still_runs_and_it_is_retried(e
     assert detail["failed"] == ["flaky"] and "arXiv was down" in detail["steps"][0]["error"]
     [second] = run_worker(engine, once=True, now=now, jobs=[flaky, steady])  # a later pass (or another worker)
     assert second.status == "done" and get_run(engine, "daily-ingest:2026-06-30").status == "done"
+
+
+def test_a_running_worker_embeds_newly_imported_papers_between_daily_runs(engine):
+    """Papers from an import (or a manual ingest, or a submission) get their vectors from the
+    running workers within a polling step — once, whichever of two workers gets there first."""
+    from fake_embedder import FakeEmbedder
+
+    from paperboy.papers.model import PaperRecord
+    from paperboy.search.indexer import embed_pending
+    from paperboy.store import repo
+    from paperboy.store.db import write_transaction
+    from paperboy.store.schema import paper_embeddings
+
+    embedder, calls = FakeEmbedder(), []
+
+    def embed_new():
+        report = embed_pending(engine, embedder)
+        calls.append(report.embedded)
+        return {"embedded": report.embedded}
+
+    def embedded() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(paper_embeddings)).scalar()
+
+    stop = threading.Event()
+    looks = []
+
+    def far_from_any_run():  # Wednesday noon: the last run is done, the next is hours away
+        looks.append(1)
+        return et(2026, 7, 1, 12, 0)
+    assert claim_run(engine, "daily-ingest:2026-06-30", "earlier", 60) and finish(engine, "daily-ingest:2026-06-30", "earlier", "done")
+    workers = [
+        threading.Thread(target=run_worker, args=(make_engine(str(engine.url)),),
+                         kwargs=dict(now=far_from_any_run, jobs=[], index=None, stop=stop, sleep_step=0.05,
+                                     holder=f"w{n}", embed_new=embed_new))  # fmt: skip
+        for n in range(2)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        while len(looks) < 20:  # both workers past their first pass, waiting between runs
+            time.sleep(0.01)
+        assert embedded() == 0
+        with write_transaction(engine) as conn:
+            repo.upsert_papers(conn, [PaperRecord(arxiv_id=f"2607.0000{i}", title=f"Paper {i}", abstract="Graph networks.",
+                                                  authors=["A. Author"], categories=["cs.LG"], announced=dt.date(2026, 7, 2))
+                                      for i in range(1, 4)])  # fmt: skip
+        deadline = time.monotonic() + 20
+        while embedded() < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert embedded() == 3
+        time.sleep(0.3)  # several more polling steps: nothing new, nothing run again
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=20)
+    assert calls == [3]  # one run, by one of the two workers
+    run = get_run(engine, f"embed-new:{max_paper_id(engine)}")
+    assert run is not None and run.status == "done"
+
+
+def max_paper_id(engine) -> int:
+    from paperboy.jobs.scheduler import newest_paper_id
+
+    return newest_paper_id(engine)

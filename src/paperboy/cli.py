@@ -151,7 +151,7 @@ def import_command(
     if (summary.new or summary.updated) and not as_json:
         err.print(
             f"search: keyword search sees the {summary.new + summary.updated:,} new or changed papers at once; "
-            "their embeddings are made by `paperboy index` (the worker runs it after each evening's ingest)."
+            "a running `paperboy worker` embeds them within a minute (or run `paperboy index` now)."
         )
     if strict and summary.bad:
         raise typer.Exit(3)
@@ -502,9 +502,10 @@ def worker(
     tz: Annotated[str, typer.Option(help="Time zone of --at.")] = "America/New_York",
     holidays: Annotated[str, typer.Option(help="Comma-separated YYYY-MM-DD evenings without an arXiv announcement.")] = "",
 ) -> None:
-    """Run scheduled jobs: the daily ingest after each arXiv announcement, then search indexing.
+    """Run scheduled jobs: the daily ingest after each arXiv announcement, then search indexing; in
+    between, embed papers that arrive (imports, submissions) within a minute.
 
-    Several workers may run at once; each daily run still happens once (a lease in the database).
+    Several workers may run at once; each run still happens once (a lease in the database).
     """
     import logging
     import signal

@@ -38,6 +38,7 @@ __all__ = [
     "run_daily",
     "run_worker",
     "search_index_step",
+    "embed_new_papers_step",
 ]
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,34 @@ def search_index_step(engine: Engine, settings) -> Callable[[], dict]:
     return index
 
 
+def embed_new_papers_step(engine: Engine, settings) -> Callable[[], dict]:
+    """Embed papers that have no vector yet — what the worker does between daily runs, so papers
+    from an import, a manual ingest or a submission get their vectors within a minute (keyword
+    search sees them at once already). The model is loaded on first use."""
+    embedder = None
+
+    def embed_new() -> dict:
+        nonlocal embedder
+        from paperboy.search.embed import load_embedder
+        from paperboy.search.indexer import embed_pending
+
+        embedder = embedder or load_embedder(settings.embedding_model or None)
+        report = embed_pending(engine, embedder)
+        return {"embedded": report.embedded, "up_to_date": report.up_to_date}
+
+    embed_new.__name__ = "embed-new"
+    return embed_new
+
+
+def newest_paper_id(engine: Engine) -> int:
+    from sqlalchemy import func, select
+
+    from paperboy.store.schema import papers
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(papers.c.id))).scalar() or 0
+
+
 def run_worker(
     engine: Engine,
     settings=None,
@@ -229,6 +258,7 @@ def run_worker(
     retry_delay: float = 1800.0,
     stop: threading.Event | None = None,
     sleep_step: float = 60.0,
+    embed_new: Callable[[], Any] | None = None,
 ) -> list[RunResult]:
     """Run the daily jobs at the scheduled time, for ever (or one pass with ``once``).
 
@@ -236,15 +266,43 @@ def run_worker(
     catching up after a late start — and then sleeps until the next scheduled time, waking every
     ``sleep_step`` seconds to notice ``stop`` and clock changes. A failed run is tried again
     ``retry_delay`` seconds later, ``max_attempts`` times in all by this worker. ``index`` defaults
-    to :func:`search_index_step` when ``settings`` is given. With ``once``: one pass, then return
-    (suits cron). Returns what each attempt did.
+    to :func:`search_index_step` when ``settings`` is given. Between runs, every ``sleep_step``
+    seconds, it looks for papers newer than it has seen (one cheap ``max(id)``) and, if there are,
+    runs ``embed_new`` (default :func:`embed_new_papers_step`) under a lease keyed by that id, so
+    one worker does it. With ``once``: one pass (daily run, then new papers), then return (suits
+    cron). Returns what each attempt did.
     """
     holidays = frozenset(holidays)
     holder = holder or default_holder()
     stop = stop or threading.Event()
     if index is None and settings is not None:
         index = search_index_step(engine, settings)
+    if embed_new is None and settings is not None:
+        embed_new = embed_new_papers_step(engine, settings)
     results: list[RunResult] = []
+    seen_paper_id = 0  # newest paper whose embedding this worker has made sure of
+    embed_retry_at: dt.datetime | None = None  # after a failure (e.g. no model installed): not every minute
+
+    def embed_new_papers() -> None:
+        nonlocal seen_paper_id, embed_retry_at
+        if embed_new is None or (embed_retry_at is not None and clock() < embed_retry_at):
+            return
+        try:
+            newest = newest_paper_id(engine)
+        except Exception:  # the database is away for a moment: look again at the next step
+            log.exception("could not look for new papers")
+            return
+        if newest <= seen_paper_id:
+            return
+        result = run_once(engine, f"embed-new:{newest}", embed_new, holder=holder, lease_seconds=lease_seconds,
+                          describe=lambda value: json.dumps(value))  # fmt: skip
+        if result.claimed:
+            results.append(result)
+        if result.status == "failed":
+            embed_retry_at = clock() + dt.timedelta(seconds=retry_delay)
+        else:  # done here, or by another worker (done or under way)
+            seen_paper_id, embed_retry_at = newest, None
+
     attempts: dict[str, int] = {}
     retry_at: dict[str, dt.datetime] = {}
     log.info("worker started holder=%s at=%s tz=%s", holder, at.isoformat(), tz)
@@ -279,6 +337,7 @@ def run_worker(
                         attempts[key] = max_attempts
             if key in retry_at and attempts[key] < max_attempts:
                 wake = min(wake, retry_at[key])
+        embed_new_papers()
         if once:
             break
         while not stop.is_set():
@@ -286,5 +345,7 @@ def run_worker(
             if remaining <= 0:
                 break
             stop.wait(min(remaining, sleep_step))
+            if not stop.is_set():
+                embed_new_papers()
     log.info("worker stopped holder=%s", holder)
     return results
