@@ -239,3 +239,25 @@ def test_hnsw_graph_path_agrees_with_exact_search_and_respects_filters(indexed, 
     assert filtered.total > 0 and all("cs.IT" in p.categories for p in filtered.papers)
     broad = service.search("error correcting codes after:2026-06-29", keyword=False, per_page=50)  # graph + filter
     assert len(broad.papers) == 50 and all(p.announced >= dt.date(2026, 6, 29) for p in broad.papers)
+
+
+def test_the_graph_is_rebuilt_only_when_a_tenth_of_the_vectors_are_newer_than_it(indexed):
+    from paperboy.search.indexer import rebuild_ann
+    from paperboy.search.service import ann_path
+
+    service, engine = indexed
+    model = service.embedder.name
+    n = rebuild_ann(engine, service.data_dir, model, min_vectors=1)
+    assert n > 1000
+    built_at = ann_path(service.data_dir, model).stat().st_mtime_ns
+    assert rebuild_ann(engine, service.data_dir, model, min_vectors=1) == 0  # nothing new: kept
+    with engine.begin() as conn:  # a few changed abstracts (< 10%): re-embedded, searched exactly beside the graph
+        conn.exec_driver_sql("UPDATE papers SET abstract = abstract || ' Revised.' WHERE id IN (SELECT id FROM papers ORDER BY id LIMIT 20)")
+    embed_pending(engine, service.embedder)
+    assert rebuild_ann(engine, service.data_dir, model, min_vectors=1) == 0
+    assert ann_path(service.data_dir, model).stat().st_mtime_ns == built_at
+    with engine.begin() as conn:  # many (> 10%): rebuilt
+        conn.exec_driver_sql(f"UPDATE papers SET abstract = abstract || ' Again.' WHERE id IN (SELECT id FROM papers ORDER BY id LIMIT {n // 5})")
+    embed_pending(engine, service.embedder)
+    assert rebuild_ann(engine, service.data_dir, model, min_vectors=1) == n
+    assert rebuild_ann(engine, service.data_dir, model, min_vectors=1, force=True) == n

@@ -231,7 +231,8 @@ def index(
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Papers per embedding batch (one transaction each).")] = 256,
     keyword_only: Annotated[bool, typer.Option("--keyword-only", help="Rebuild the keyword index only.")] = False,
 ) -> None:
-    """Bring the search indexes up to date: embed papers that have no vector yet, rebuild the keyword index.
+    """Bring the search indexes up to date: embed papers that have no vector yet, rebuild the keyword index
+    and, from 200,000 vectors up, the vector graph (HNSW) once a tenth of the vectors are newer than it.
 
     Incremental and resumable: a killed run loses at most one batch; run it again to carry on.
     """

@@ -198,16 +198,19 @@ def _short(value: Any) -> str | None:
 
 
 def search_index_step(engine: Engine, settings) -> Callable[[], dict]:
-    """The indexing step after an ingest: embed papers without a vector, rebuild the keyword index
-    (the same work as ``paperboy index``). The embedding model is loaded on first use."""
+    """The indexing step after an ingest: rebuild the keyword index, embed papers without a vector,
+    rebuild the HNSW graph if it is due (the same work as ``paperboy index``). The embedding model is
+    loaded on first use."""
 
     def index() -> dict:
         from paperboy.search.embed import load_embedder
-        from paperboy.search.indexer import embed_pending, rebuild_keyword_index
+        from paperboy.search.indexer import embed_pending, rebuild_ann, rebuild_keyword_index
 
         keyword = rebuild_keyword_index(engine, settings.data_dir)
-        report = embed_pending(engine, load_embedder(settings.embedding_model or None))
-        return {"keyword_papers": len(keyword), "embedded": report.embedded, "up_to_date": report.up_to_date}
+        embedder = load_embedder(settings.embedding_model or None)
+        report = embed_pending(engine, embedder)
+        graph = rebuild_ann(engine, settings.data_dir, embedder.name)  # only at scale, and only when stale
+        return {"keyword_papers": len(keyword), "embedded": report.embedded, "up_to_date": report.up_to_date, "graph": graph}
 
     index.__name__ = "index"
     return index

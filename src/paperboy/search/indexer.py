@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from paperboy.search.vectors import store_embeddings
 from paperboy.store.db import write_transaction
@@ -93,10 +93,16 @@ def rebuild_keyword_index(engine: Engine, data_dir: str | Path):
     return index
 
 
-def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors: int | None = None) -> int:
-    """Build the HNSW graph over every stored vector of ``model`` when there are enough of them.
+#: The graph is rebuilt once the vectors added since it was built reach this share of it; until then
+#: queries search those newer vectors exactly, next to the graph (see VectorIndex.top_ann).
+ANN_STALE_SHARE = 0.10
 
-    Returns how many vectors went into the graph (0: too few, exact search is used).
+
+def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors: int | None = None, force: bool = False) -> int:
+    """Build the HNSW graph over every stored vector of ``model`` when there are enough of them and
+    the current graph (if any) lacks at least :data:`ANN_STALE_SHARE` of them (``force``: always).
+
+    Returns how many vectors went into the graph (0: too few for a graph, or the graph is fresh enough).
     """
     import json
 
@@ -105,6 +111,16 @@ def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors
     from paperboy.search.service import ann_path
     from paperboy.search.vectors import ANN_MIN_VECTORS, build_ann, read_embeddings
 
+    path = ann_path(data_dir, model)
+    if not force and path.is_file() and path.with_suffix(".json").is_file():
+        built = json.loads(path.with_suffix(".json").read_text())
+        with engine.connect() as conn:
+            newer = conn.execute(
+                select(func.count()).select_from(paper_embeddings)
+                .where(paper_embeddings.c.model == model, paper_embeddings.c.seq > int(built["seq"]))
+            ).scalar()  # fmt: skip
+        if newer < ANN_STALE_SHARE * int(built["vectors"]):
+            return 0
     with engine.connect() as conn:
         rows = list(read_embeddings(conn, model))
     if len(rows) < (ANN_MIN_VECTORS if min_vectors is None else min_vectors):
@@ -112,7 +128,6 @@ def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors
     seq = max(r[0] for r in rows)
     pids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
     vectors = np.vstack([r[2] for r in rows])
-    path = ann_path(data_dir, model)
     build_ann(pids, vectors, path)
     path.with_suffix(".json").write_text(json.dumps({"seq": seq, "vectors": len(rows)}))
     with write_transaction(engine) as conn:
