@@ -15,10 +15,10 @@ dequantising. :func:`bert_weights_from_onnx` reads the weights out of the file a
 :func:`_bert_graph` writes them into a graph of onnxruntime's fused CPU kernels (~0.5 s at load):
 by default with int8 products — ``QAttention`` and ``DynamicQuantizeMatMul`` take the int8 weights
 (per-column scales, exactly as shipped) and quantise the activations per call, so the products run
-as uint8 x int8 in int32 (AVX-VNNI / AMX where the CPU has them) — then ``SkipLayerNormalization``
-and ``BiasGelu`` in float32. Measured on the 2-core VM (``bench/embed_bench.py``): ~2x the papers/s
+as uint8 x int8 in int32 (VNNI instructions where the CPU has them; measured on one that has) — then ``SkipLayerNormalization``
+and ``BiasGelu`` in float32. Measured on the 2-core VM (``bench/embed_bench.py``): ~2.5x the papers/s
 of the same graph in float32 products and of sentence-transformers fp32, with the same SciFact
-nDCG@10 (0.650 vs 0.650 dense-only); vectors agree with sentence-transformers' to cosine >= 0.97
+nDCG@10 (0.652 vs 0.650 dense-only); vectors agree with sentence-transformers' to cosine >= 0.97
 (median 0.99; tested). ``precision="fp32"`` gives the float32 products (the shipped graph's vectors
 to 1e-5), under another name, since its vectors differ.
 
@@ -385,7 +385,7 @@ class _Graph:
 
     def matmul(self, name: str, x: str, weight: np.ndarray, int8: bool) -> str:
         """x @ weight (in x out): in float, or with int8 weights and x quantised per call (onnxruntime's
-        DynamicQuantizeMatMul: uint8 x int8 products in int32, AVX-VNNI/AMX where the CPU has them)."""
+        DynamicQuantizeMatMul: uint8 x int8 products in int32, VNNI where the CPU has it)."""
         if not int8:
             return self.op("MatMul", x, self.const(f"{name}_w", weight))
         q, scale = _quantize_columns(weight)
