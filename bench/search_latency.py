@@ -1,11 +1,14 @@
 """Hybrid search latency on the full corpus (or a replicated, larger one), warm, through SearchService.
 
 Builds (once, under bench/out/) a database with the shared corpus — or with it replicated ``--copies``
-times under new arXiv ids (copy c ≥ 1 of paper YYMM.NNNNN becomes (30+c)MM.NNNNN, e.g. 2503.01234 →
-3103.01234; titles, abstracts, authors and days unchanged) — then its keyword index and one vector
+times under new arXiv ids (see :func:`replica_id`: copy c of 25MM.NNNNN / 26MM.NNNNN is
+(25+2c)MM.NNNNN / (26+2c)MM.NNNNN; titles, abstracts, authors and days unchanged; 14 copies make
+1,045,659 papers) — then its keyword index and one vector
 per paper. Query embedding is real
 (the default model); the paper vectors are the real model's if ``--real-vectors`` (slow: the whole
-corpus is embedded), else random unit vectors: exact search costs the same whatever the values.
+corpus is embedded), else random unit vectors: exact search costs the same whatever the values, and
+an HNSW graph (built, as ``paperboy index`` does, from ANN_MIN_VECTORS vectors up) is slower to search
+over random vectors than over real ones, which cluster — so the figure errs on the slow side.
 
 Reports p50/p95/p99 over 200 queries (titles of random papers with a few words dropped, and short
 topic queries), after a warm-up, with the query embedding included.
@@ -19,22 +22,35 @@ import argparse
 import gzip
 import json
 import random
+import shutil
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-
 from common import CORPUS, OUT, machine
+
+
+def replica_id(arxiv_id: str, copy: int) -> str | None:
+    """The id of ``arxiv_id`` in copy ``copy`` (0: itself): the year moves on by two per copy, so
+    2503.01234 -> 2703.01234 (copy 1), 2903.01234 (copy 2) … and 2603.01234 -> 2803.01234 …; the
+    corpus's ids are from 2025 and 2026, so copies never collide. The 41 older papers are not copied."""
+    yymm, _, number = arxiv_id.partition(".")
+    if copy == 0:
+        return arxiv_id
+    if not number or yymm[:2] not in ("25", "26"):
+        return None
+    return f"{int(yymm[:2]) + 2 * copy}{yymm[2:]}.{number}"
 
 
 def build(db_dir: Path, copies: int, dim: int, model: str, real_vectors: bool, embedder) -> None:
     from paperboy.ingest.dumps import import_dump
-    from paperboy.search.indexer import embed_pending, rebuild_keyword_index
-    from paperboy.search.vectors import store_embeddings
-    from paperboy.store.db import make_engine, upgrade, write_transaction
-    from paperboy.store.schema import papers
-    from sqlalchemy import select
+    from paperboy.search.indexer import (
+        embed_pending,
+        rebuild_ann,
+        rebuild_keyword_index,
+    )
+    from paperboy.store.db import make_engine, upgrade
 
     db_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(f"sqlite:///{db_dir / 'paperboy.db'}")
@@ -42,14 +58,15 @@ def build(db_dir: Path, copies: int, dim: int, model: str, real_vectors: bool, e
     if copies == 1:
         import_dump(engine, CORPUS)
     else:
-        source = [json.loads(line) for line in gzip.open(CORPUS)]
+        with gzip.open(CORPUS) as f:
+            source = [json.loads(line) for line in f]
         path = db_dir / "replicated.jsonl"
         with open(path, "w") as f:
             for c in range(copies):
                 for obj in source:
-                    yymm, number = obj["id"].split(".")
-                    new_id = obj["id"] if c == 0 else f"{30 + c:02d}{yymm[2:]}.{number}"  # 2503.01234 -> 3103.01234 …
-                    f.write(json.dumps(dict(obj, id=new_id)) + "\n")
+                    new_id = replica_id(obj["id"], c)
+                    if new_id:
+                        f.write(json.dumps(dict(obj, id=new_id)) + "\n")
         import_dump(engine, path)
         path.unlink()
     started = time.perf_counter()
@@ -57,7 +74,23 @@ def build(db_dir: Path, copies: int, dim: int, model: str, real_vectors: bool, e
     print(f"keyword index built in {time.perf_counter() - started:.1f} s")
     if real_vectors:
         embed_pending(engine, embedder)
-        return
+    else:
+        store_random_vectors(engine, model, dim)
+    started = time.perf_counter()
+    n = rebuild_ann(engine, db_dir, model)  # what `paperboy index` does: the graph once there are >= ANN_MIN_VECTORS
+    if n:
+        print(f"HNSW graph over {n:,} vectors built in {time.perf_counter() - started:.1f} s")
+    engine.dispose()
+    (db_dir / "built").write_text("ok\n")
+
+
+def store_random_vectors(engine, model: str, dim: int) -> None:
+    from sqlalchemy import select
+
+    from paperboy.search.vectors import store_embeddings
+    from paperboy.store.db import write_transaction
+    from paperboy.store.schema import papers
+
     rng = np.random.default_rng(0)
     with engine.connect() as conn:
         ids = conn.execute(select(papers.c.id)).scalars().all()
@@ -67,7 +100,6 @@ def build(db_dir: Path, copies: int, dim: int, model: str, real_vectors: bool, e
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         with write_transaction(engine) as conn:
             store_embeddings(conn, model, [(pid, "synthetic", v) for pid, v in zip(chunk, vectors)])
-    engine.dispose()
 
 
 def main() -> None:
@@ -82,7 +114,8 @@ def main() -> None:
     args = parser.parse_args()
     embedder = load_embedder()
     db_dir = OUT / f"search-{args.copies}x{'-real' if args.real_vectors else ''}"
-    if not (db_dir / "paperboy.db").exists():
+    if not (db_dir / "built").exists():  # (re)build from scratch: a half-built one is not trusted
+        shutil.rmtree(db_dir, ignore_errors=True)
         build(db_dir, args.copies, embedder.dim, embedder.name, args.real_vectors, embedder)
     engine = make_engine(f"sqlite:///{db_dir / 'paperboy.db'}")
     service = SearchService(engine, db_dir, embedder_loader=lambda: embedder)
@@ -91,7 +124,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"papers: {len(service.catalog):,}; loaded indexes in {time.perf_counter() - started:.1f} s")
     rng = random.Random(0)
-    titles = [json.loads(line)["title"] for line in gzip.open(CORPUS)]
+    with gzip.open(CORPUS) as f:
+        titles = [json.loads(line)["title"] for line in f]
     topics = ["diffusion models", "graph neural network", "reinforcement learning from human feedback", "gaussian splatting",
               "retrieval augmented generation", "vision language model hallucination", "federated learning privacy",
               "speech recognition low resource", "protein structure prediction", "autonomous driving planning"]  # fmt: skip
