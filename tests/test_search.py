@@ -105,8 +105,34 @@ def test_dense_results_are_fused_with_keyword_results(indexed):
     keyword_only = service.search("symbol pair distance constacyclic", semantic=False)
     hybrid = service.search("symbol pair distance constacyclic")
     assert hybrid.semantic and not keyword_only.semantic
-    assert ids(keyword_only)[0] == "2606.30212" and "2606.30212" in ids(hybrid)[:3]
+    assert ids(keyword_only)[0] == "2606.30212" and ids(hybrid)[0] == "2606.30212"
     assert hybrid.total > keyword_only.total  # the dense side brings candidates BM25 cannot see
+
+
+def test_fusion_keeps_a_far_ahead_keyword_match_first_and_adds_dense_only_papers():
+    """The rule in search/fusion.py on hand-made lists (columns are paper positions)."""
+    import numpy as np
+
+    from paperboy.search.fusion import fuse, rrf
+
+    sims = {1: 0.50, 2: 0.80, 3: 0.78, 4: 0.20, 7: 0.79, 8: 0.60}  # cosine of each candidate
+    kw_cols, kw_scores = np.array([1, 2, 3, 4]), np.array([30.0, 12.0, 11.0, 2.0])  # paper 1: every word typed
+    dense_cols, dense_sims = np.array([2, 7, 3, 8]), np.array([0.80, 0.79, 0.78, 0.60])  # paper 1 not among them
+
+    def cos(cols):
+        return np.array([sims[c] for c in cols])
+
+    cols, scores = fuse(kw_cols, kw_scores, cos, dense_cols, dense_sims, keyword_weight=0.7)
+    assert cols[0] == 1  # 0.7·1 + 0.3·0 beats 0.7·0.4 + 0.3·1
+    assert set(cols) == {1, 2, 3, 4, 7, 8} and list(scores) == sorted(scores, reverse=True)
+    assert cols.tolist().index(7) < cols.tolist().index(4)  # a close dense-only paper beats a weak keyword one
+    assert rrf(kw_cols, dense_cols)[0][0] == 2  # what reciprocal rank fusion did: the typed-for paper lost
+    # one side empty: the other side's order, unchanged
+    assert fuse(kw_cols, kw_scores, cos, np.array([], int), np.array([]))[0].tolist() == [1, 2, 3, 4]
+    assert fuse(np.array([], int), np.array([]), cos, dense_cols, dense_sims)[0].tolist() == [2, 7, 3, 8]
+    # all weight on one side reproduces that side's ranking
+    assert fuse(kw_cols, kw_scores, cos, dense_cols, dense_sims, keyword_weight=1.0)[0][:4].tolist() == [1, 2, 3, 4]
+    assert fuse(kw_cols, kw_scores, cos, dense_cols, dense_sims, keyword_weight=0.0)[0][:3].tolist() == [2, 7, 3]
 
 
 def test_hidden_papers_never_appear(indexed):

@@ -295,14 +295,16 @@ class SearchService:
                 mask &= self._author_mask(conn, q.authors)
             text = q.searchable
             if text:
-                kw_cols = self._keyword(text, mask)[0] if keyword else np.empty(0, np.int64)
-                dense_cols = np.empty(0, np.int64)
+                kw_cols, kw_scores = self._keyword(text, mask) if keyword else (np.empty(0, np.int64), np.empty(0, np.float32))
                 embedder = self.embedder if semantic else None
                 result.semantic = embedder is not None and self.vectors is not None and bool(self.vectors.present.any())
                 if result.semantic:
                     qv = embedder.embed_query(text)
-                    dense_cols, _ = self.vectors.top(qv, mask, DENSE_CANDIDATES, cat.ids)
-                cols, _ = fuse(kw_cols, dense_cols)
+                    dense_cols, dense_sims = self.vectors.top(qv, mask, DENSE_CANDIDATES, cat.ids)
+                    matrix = self.vectors.matrix
+                    cols, _ = fuse(kw_cols, kw_scores, lambda c: matrix[c] @ qv, dense_cols, dense_sims)
+                else:
+                    cols = kw_cols
                 if q.phrases:
                     cols = self._with_phrases(conn, cols, q.phrases)
             else:  # filters only: everything they allow, newest first
