@@ -364,24 +364,19 @@ class _Graph:
         self.initializers.append([head, *_pb_parts(9, [memoryview(a).cast("B")])])
         return name
 
-    def op(self, op_type: str, *inputs: str, out: str | None = None, domain: str = "", **attrs) -> str:
+    def op(self, op_type: str, *inputs: str, out: str | None = None, outputs: int = 1, domain: str = "", **attrs):
+        """Add a node; its output's name (or a tuple of ``outputs`` names)."""
         self._count += 1
-        out = out or f"{op_type.lower()}_{self._count}"
+        outs = [out or f"{op_type.lower()}_{self._count}"] if outputs == 1 else [f"{op_type.lower()}_{self._count}_{k}" for k in range(outputs)]
         attributes = b"".join(
             _pb(5, _pb(1, k) + (_pb(2, v) + _pb(20, 1) if isinstance(v, float) else _pb(3, v) + _pb(20, 2)))
             for k, v in attrs.items()
         )
         self.nodes.append(
-            b"".join(_pb(1, i) for i in inputs) + _pb(2, out) + _pb(4, op_type) + attributes + (_pb(7, domain) if domain else b"")
-        )
-        return out
-
-    def op3(self, op_type: str, *inputs: str, domain: str = "") -> tuple[str, str, str]:
-        """A node with three outputs."""
-        self._count += 1
-        outs = [f"{op_type.lower()}_{self._count}_{k}" for k in range(3)]
-        self.nodes.append(b"".join(_pb(1, i) for i in inputs) + b"".join(_pb(2, o) for o in outs) + _pb(4, op_type) + (_pb(7, domain) if domain else b""))
-        return tuple(outs)
+            b"".join(_pb(1, i) for i in inputs) + b"".join(_pb(2, o) for o in outs) + _pb(4, op_type) + attributes
+            + (_pb(7, domain) if domain else b"")
+        )  # fmt: skip
+        return outs[0] if outputs == 1 else tuple(outs)
 
     def matmul(self, name: str, x: str, weight: np.ndarray, int8: bool) -> str:
         """x @ weight (in x out): in float, or with int8 weights and x quantised per call (onnxruntime's
@@ -475,32 +470,33 @@ def _bert_graph(w: dict[str, np.ndarray], *, heads: int, eps: float, where, int8
         x = g.op("Add", g.op("Add", words, pos), types)
         x = g.op("LayerNormalization", x, g.const("emb_ln_g", w[e + "LayerNorm.weight"]), g.const("emb_ln_b", w[e + "LayerNorm.bias"]), axis=-1, epsilon=eps)
         mask = g.op("Cast", "attention_mask", to=6)  # int32: 1 = token, 0 = padding
+
+        def add_and_norm(name: str, h: str, residual: str, block: str) -> str:
+            """LayerNorm(h + the block's dense bias + residual), BERT's "Add & Norm", as one fused op."""
+            return g.op(
+                "SkipLayerNormalization", h, residual, g.const(f"{name}_g", w[block + "LayerNorm.weight"]),
+                g.const(f"{name}_b", w[block + "LayerNorm.bias"]), g.const(f"{name}_bias", w[block + "dense.bias"]),
+                domain="com.microsoft", epsilon=eps,
+            )  # fmt: skip
+
         for i in range(layers):
             p = f"encoder.layer.{i}."
             a = p + "attention."
             qkv_w = np.concatenate([w[f"{a}self.{n}.weight"].T for n in ("query", "key", "value")], axis=1)
             qkv_b = np.concatenate([w[f"{a}self.{n}.bias"] for n in ("query", "key", "value")])
             if int8:
-                xq, xs, xz = g.op3("DynamicQuantizeLinear", x)
+                xq, xs, xz = g.op("DynamicQuantizeLinear", x, outputs=3)
                 q, s_ = _quantize_columns(qkv_w)
                 att = g.op("QAttention", xq, g.const(f"l{i}_qkv_q", q), g.const(f"l{i}_qkv_b", qkv_b), xs, g.const(f"l{i}_qkv_s", s_),
                            mask, xz, g.const(f"l{i}_qkv_z", np.zeros(len(s_), np.int8)), domain="com.microsoft", num_heads=heads)
             else:
                 att = g.op("Attention", x, g.const(f"l{i}_qkv_w", qkv_w), g.const(f"l{i}_qkv_b", qkv_b), mask, domain="com.microsoft", num_heads=heads)
             att = g.matmul(f"l{i}_ao", att, w[a + "output.dense.weight"].T, int8)
-            x = g.op(
-                "SkipLayerNormalization", att, x, g.const(f"l{i}_ln1_g", w[a + "output.LayerNorm.weight"]),
-                g.const(f"l{i}_ln1_b", w[a + "output.LayerNorm.bias"]), g.const(f"l{i}_ao_b", w[a + "output.dense.bias"]),
-                domain="com.microsoft", epsilon=eps,
-            )  # fmt: skip
+            x = add_and_norm(f"l{i}_ln1", att, x, a + "output.")
             h = g.matmul(f"l{i}_in", x, w[p + "intermediate.dense.weight"].T, int8)
             h = g.op("BiasGelu", h, g.const(f"l{i}_in_b", w[p + "intermediate.dense.bias"]), domain="com.microsoft")
             h = g.matmul(f"l{i}_out", h, w[p + "output.dense.weight"].T, int8)
-            x = g.op(
-                "SkipLayerNormalization", h, x, g.const(f"l{i}_ln2_g", w[p + "output.LayerNorm.weight"]),
-                g.const(f"l{i}_ln2_b", w[p + "output.LayerNorm.bias"]), g.const(f"l{i}_out_b", w[p + "output.dense.bias"]),
-                domain="com.microsoft", epsilon=eps,
-            )  # fmt: skip
+            x = add_and_norm(f"l{i}_ln2", h, x, p + "output.")
     except KeyError as missing:
         raise EmbeddingModelError(f"{where}: no BERT weight {missing}") from None
     g.op("Identity", x, out="last_hidden_state")
