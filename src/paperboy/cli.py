@@ -513,7 +513,7 @@ def worker(
     import threading
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from paperboy.jobs.scheduler import run_worker, search_index_step
+    from paperboy.jobs.scheduler import run_worker
 
     try:
         at_time = dt.time.fromisoformat(at)
@@ -533,8 +533,7 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     jobs = daily_jobs(engine, settings)
     try:
-        results = run_worker(engine, settings, once=once, jobs=jobs, index=search_index_step(engine, settings),
-                             at=at_time, tz=tz, holidays=days_off, stop=stop)  # fmt: skip
+        results = run_worker(engine, settings, once=once, jobs=jobs, at=at_time, tz=tz, holidays=days_off, stop=stop)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     for r in results:

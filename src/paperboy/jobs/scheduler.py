@@ -197,38 +197,46 @@ def _short(value: Any) -> str | None:
     return text[:500]
 
 
-def search_index_step(engine: Engine, settings) -> Callable[[], dict]:
+def embedder_loader(settings) -> Callable[[], Any]:
+    """The configured embedder, loaded on first use and then kept: the worker's steps share one."""
+    loaded = []
+
+    def get():
+        if not loaded:
+            from paperboy.search.embed import load_embedder
+
+            loaded.append(load_embedder(settings.embedding_model or None))
+        return loaded[0]
+
+    return get
+
+
+def search_index_step(engine: Engine, settings, embedder: Callable[[], Any] | None = None) -> Callable[[], dict]:
     """The indexing step after an ingest: rebuild the keyword index, embed papers without a vector,
-    rebuild the HNSW graph if it is due (the same work as ``paperboy index``). The embedding model is
-    loaded on first use."""
+    rebuild the HNSW graph if it is due (the same work as ``paperboy index``)."""
+    embedder = embedder or embedder_loader(settings)
 
     def index() -> dict:
-        from paperboy.search.embed import load_embedder
-        from paperboy.search.indexer import embed_pending, rebuild_ann, rebuild_keyword_index
+        from paperboy.search.indexer import rebuild_ann, rebuild_keyword_index
 
         keyword = rebuild_keyword_index(engine, settings.data_dir)
-        embedder = load_embedder(settings.embedding_model or None)
-        report = embed_pending(engine, embedder)
-        graph = rebuild_ann(engine, settings.data_dir, embedder.name)  # only at scale, and only when stale
-        return {"keyword_papers": len(keyword), "embedded": report.embedded, "up_to_date": report.up_to_date, "graph": graph}
+        report = embed_new_papers_step(engine, embedder)()
+        graph = rebuild_ann(engine, settings.data_dir, embedder().name)  # only at scale, and only when stale
+        return {"keyword_papers": len(keyword), **report, "graph": graph}
 
     index.__name__ = "index"
     return index
 
 
-def embed_new_papers_step(engine: Engine, settings) -> Callable[[], dict]:
-    """Embed papers that have no vector yet — what the worker does between daily runs, so papers
-    from an import, a manual ingest or a submission get their vectors within a minute (keyword
-    search sees them at once already). The model is loaded on first use."""
-    embedder = None
+def embed_new_papers_step(engine: Engine, embedder: Callable[[], Any]) -> Callable[[], dict]:
+    """Embed papers that have no vector yet — part of the index step, and what the worker does
+    between daily runs, so papers from an import, a manual ingest or a submission get their vectors
+    within a minute (keyword search sees them at once already)."""
 
     def embed_new() -> dict:
-        nonlocal embedder
-        from paperboy.search.embed import load_embedder
         from paperboy.search.indexer import embed_pending
 
-        embedder = embedder or load_embedder(settings.embedding_model or None)
-        report = embed_pending(engine, embedder)
+        report = embed_pending(engine, embedder())
         return {"embedded": report.embedded, "up_to_date": report.up_to_date}
 
     embed_new.__name__ = "embed-new"
@@ -278,10 +286,10 @@ def run_worker(
     holidays = frozenset(holidays)
     holder = holder or default_holder()
     stop = stop or threading.Event()
-    if index is None and settings is not None:
-        index = search_index_step(engine, settings)
-    if embed_new is None and settings is not None:
-        embed_new = embed_new_papers_step(engine, settings)
+    if settings is not None:
+        embedder = embedder_loader(settings)  # one model in memory for both steps
+        index = index or search_index_step(engine, settings, embedder)
+        embed_new = embed_new or embed_new_papers_step(engine, embedder)
     results: list[RunResult] = []
     seen_paper_id = 0  # newest paper whose embedding this worker has made sure of
     embed_retry_at: dt.datetime | None = None  # after a failure (e.g. no model installed): not every minute
