@@ -34,7 +34,7 @@ STOP = set(
 
 
 def queries_for(paper, rng: random.Random) -> dict[str, str]:
-    title_words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*", paper.title)]
+    title_words = re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*", paper.title)
     kept = [w for w in title_words if rng.random() > 0.25] or title_words[:1]
     content = [w for w in re.findall(r"[A-Za-z][A-Za-z-]{2,}", paper.abstract) if w.lower() not in STOP]
     mid = max(0, len(content) // 2 - 3)
@@ -72,12 +72,8 @@ def main() -> None:
     import paperboy.search.service as service_module
 
     chosen = service_module.fuse
-
-    def with_rrf(kc, ks, sims, dc, ds):  # the earlier rule, for comparison
-        return fusion.rrf(kc, dc)
-
     modes = {"keyword": (dict(semantic=False), chosen), "dense": (dict(keyword=False), chosen),
-             "hybrid (RRF, before)": ({}, with_rrf), f"hybrid (convex, w={fusion.KEYWORD_WEIGHT})": ({}, chosen)}  # fmt: skip
+             "hybrid (RRF, before)": ({}, fusion.rrf), f"hybrid (convex, w={fusion.KEYWORD_WEIGHT})": ({}, chosen)}  # fmt: skip
     ranks: dict[tuple[str, str], list[int | None]] = {}
     for paper in sample:
         for kind, q in queries_for(paper, rng).items():

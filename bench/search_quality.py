@@ -109,7 +109,7 @@ def main() -> None:
         import paperboy.search.service as service_module
 
         chosen = service_module.fuse
-        service_module.fuse = lambda kc, ks, sims, dc, ds: fusion.rrf(kc, dc)
+        service_module.fuse = fusion.rrf
         print(f"  rrf k={fusion.RRF_K} (the earlier rule)  {evaluate(service, id_of, queries, train)[0]:.4f}")
         service_module.fuse = chosen
         best = None

@@ -126,7 +126,7 @@ def test_fusion_keeps_a_far_ahead_keyword_match_first_and_adds_dense_only_papers
     assert cols[0] == 1  # 0.7·1 + 0.3·0 beats 0.7·0.4 + 0.3·1
     assert set(cols) == {1, 2, 3, 4, 7, 8} and list(scores) == sorted(scores, reverse=True)
     assert cols.tolist().index(7) < cols.tolist().index(4)  # a close dense-only paper beats a weak keyword one
-    assert rrf(kw_cols, dense_cols)[0][0] == 2  # what reciprocal rank fusion did: the typed-for paper lost
+    assert rrf(kw_cols, kw_scores, cos, dense_cols, dense_sims)[0][0] == 2  # what reciprocal rank fusion did: the typed-for paper lost
     # one side empty: the other side's order, unchanged
     assert fuse(kw_cols, kw_scores, cos, np.array([], int), np.array([]))[0].tolist() == [1, 2, 3, 4]
     assert fuse(np.array([], int), np.array([]), cos, dense_cols, dense_sims)[0].tolist() == [2, 7, 3, 8]

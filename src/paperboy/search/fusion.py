@@ -58,9 +58,10 @@ def fuse(
     return cols[order], fused[order]
 
 
-def rrf(keyword_cols: np.ndarray, dense_cols: np.ndarray, *, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rrf(keyword_cols: np.ndarray, keyword_scores, candidate_sims, dense_cols: np.ndarray, dense_sims, *, k: int | None = None):
     """Reciprocal rank fusion, score(p) = 1/(k + rank_kw(p)) + 1/(k + rank_dense(p)) — the rule
-    :func:`fuse` replaced, kept as the baseline for bench/search_quality.py and bench/known_item.py."""
+    :func:`fuse` replaced, kept as the baseline for bench/search_quality.py and bench/known_item.py.
+    Same arguments as :func:`fuse`, so either can be plugged in; only the ranks are used."""
     k = RRF_K if k is None else k
     scores: dict[int, float] = {}
     for rank, col in enumerate(keyword_cols.tolist(), start=1):
