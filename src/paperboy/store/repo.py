@@ -15,13 +15,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from paperboy.papers.model import PaperRecord, merge_records
 from paperboy.papers.normalize import author_key
 from paperboy.store.db import serialize_writes
-from paperboy.store.schema import (
-    paper_authors,
-    paper_categories,
-    papers,
-    site_state,
-    users,
-)
+from paperboy.store.schema import paper_authors, paper_categories, papers, site_state, users
 
 __all__ = [
     "Paper",
