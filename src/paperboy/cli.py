@@ -15,16 +15,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from paperboy import __version__
+from paperboy import __version__, clock
 from paperboy.config import get_settings
 
 app = typer.Typer(
@@ -463,7 +456,7 @@ def ingest_arxiv(
     interval = _polite_interval(settings.arxiv_api_url, min_interval)
     engine = _engine()
     _require_schema(engine, migrate)
-    end = dt.datetime.now(dt.timezone.utc)
+    end = clock.now()
     query = _arxiv_search_query(known, end - dt.timedelta(days=days), end)
     limiter = SharedRateLimiter(engine, "arxiv-api", interval)
     totals = {"read": 0, "new": 0, "updated": 0, "unchanged": 0, "available": 0}
@@ -656,6 +649,7 @@ def user_create(
 ) -> None:
     """Create a user account (the first admin, typically)."""
     from paperboy.accounts.users import UserError, create_user
+    from paperboy.store.db import write_transaction
 
     engine = _engine()
     _require_schema(engine, False)
@@ -664,7 +658,7 @@ def user_create(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             user = create_user(conn, username, email, password, is_admin=admin)
     except UserError as e:
         fail(str(e))

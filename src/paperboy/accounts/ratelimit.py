@@ -14,6 +14,7 @@ from sqlalchemy import Connection, case, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from paperboy import clock
 from paperboy.store.schema import rate_limits
 
 __all__ = ["Rule", "RULES", "Verdict", "hit", "peek", "clear"]
@@ -50,7 +51,7 @@ class Verdict:
 def hit(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | None = None) -> Verdict:
     """Count one event for ``subject`` (an IP, a user id…) under ``rule_name``; allowed while ≤ the limit."""
     rule = RULES[rule_name]
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     cutoff = now - dt.timedelta(seconds=rule.window)
     key = f"{rule_name}:{subject}"[:200]
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -64,7 +65,6 @@ def hit(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | No
         },
     ).returning(rate_limits.c.count, rate_limits.c.window_start)
     count, start = conn.execute(stmt).one()
-    start = start if start.tzinfo else start.replace(tzinfo=dt.timezone.utc)
     retry = max(1, int((start + dt.timedelta(seconds=rule.window) - now).total_seconds()))
     return Verdict(count <= rule.limit, count, retry)
 
@@ -74,13 +74,13 @@ def peek(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | N
     from sqlalchemy import select
 
     rule = RULES[rule_name]
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     row = conn.execute(
         select(rate_limits.c.count, rate_limits.c.window_start).where(rate_limits.c.key == f"{rule_name}:{subject}"[:200])
     ).first()
     if row is None:
         return Verdict(True, 0, 0)
-    start = row[1] if row[1].tzinfo else row[1].replace(tzinfo=dt.timezone.utc)
+    start = row[1]
     if start <= now - dt.timedelta(seconds=rule.window):
         return Verdict(True, 0, 0)
     retry = max(1, int((start + dt.timedelta(seconds=rule.window) - now).total_seconds()))

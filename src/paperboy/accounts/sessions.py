@@ -12,6 +12,7 @@ import secrets
 
 from sqlalchemy import Connection, delete, insert, select
 
+from paperboy import clock
 from paperboy.accounts.users import _COLUMNS, User
 from paperboy.store.schema import sessions, users
 
@@ -26,7 +27,7 @@ def token_hash(token: str) -> str:
 
 def create_session(conn: Connection, user_id: int, *, days: int = SESSION_DAYS) -> str:
     token = secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = clock.now()
     conn.execute(
         insert(sessions).values(
             token_hash=token_hash(token), user_id=user_id, created_at=now, expires_at=now + dt.timedelta(days=days)
@@ -46,9 +47,8 @@ def load_session(conn: Connection, token: str | None) -> User | None:
     ).first()
     if row is None:
         return None
-    expires = row[-1] if row[-1].tzinfo else row[-1].replace(tzinfo=dt.timezone.utc)
     user = User(*row[:-1])
-    if expires < dt.datetime.now(dt.timezone.utc) or user.suspended:
+    if row[-1] < clock.now() or user.suspended:
         return None
     return user
 

@@ -13,14 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from paperboy.accounts.passwords import (
-    MAX_LENGTH,
-    MIN_LENGTH,
-    hash_password,
-    needs_rehash,
-    verify_dummy,
-    verify_password,
-)
+from paperboy import clock
+from paperboy.accounts.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, needs_rehash, verify_dummy, verify_password
 from paperboy.store.schema import users
 
 __all__ = ["User", "UserError", "create_user", "authenticate", "get_user", "get_user_by_name", "get_user_by_email",
@@ -51,10 +45,6 @@ class User:
     @property
     def suspended(self) -> bool:
         return self.suspended_at is not None
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def validate_username(username: str) -> str:
@@ -94,7 +84,7 @@ def create_user(conn: Connection, username: str, email: str, password: str, *, i
         "email_key": email.lower(),
         "password_hash": hash_password(password),
         "is_admin": is_admin,
-        "created_at": _now(),
+        "created_at": clock.now(),
     }
     try:
         with conn.begin_nested():

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, insert, select, update
 
+from paperboy import clock
 from paperboy.community.moderation import record
 from paperboy.store.repo import bump_content_version
 from paperboy.store.schema import authorship_claims, paper_authors, papers, users
@@ -35,10 +36,6 @@ class Claim:
     created_at: dt.datetime
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def claim_authorship(conn: Connection, user_id: int, paper_id: int, position: int) -> int:
     name = conn.execute(
         select(paper_authors.c.name).where(paper_authors.c.paper_id == paper_id, paper_authors.c.position == position)
@@ -58,7 +55,7 @@ def claim_authorship(conn: Connection, user_id: int, paper_id: int, position: in
         raise ClaimError("You have already claimed this author; an admin will review it.")
     return conn.execute(
         insert(authorship_claims).returning(authorship_claims.c.id),
-        {"paper_id": paper_id, "user_id": user_id, "author_position": position, "status": "pending", "created_at": _now()},
+        {"paper_id": paper_id, "user_id": user_id, "author_position": position, "status": "pending", "created_at": clock.now()},
     ).scalar_one()
 
 
@@ -80,7 +77,7 @@ def decide_claim(conn: Connection, admin_id: int, claim_id: int, approve: bool) 
     conn.execute(
         update(authorship_claims)
         .where(authorship_claims.c.id == claim_id)
-        .values(status=status, decided_at=_now(), decided_by=admin_id)
+        .values(status=status, decided_at=clock.now(), decided_by=admin_id)
     )
     arxiv_id = conn.execute(select(papers.c.arxiv_id).where(papers.c.id == claim.paper_id)).scalar()
     record(conn, admin_id, f"{'approve' if approve else 'reject'}-claim", f"paper:{arxiv_id}", f"claim {claim_id}, author #{claim.author_position + 1}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 from sqlalchemy import Connection, func, insert, select, update
 
+from paperboy import clock
 from paperboy.store.repo import bump_content_version
 from paperboy.store.schema import comments, papers, users
 
@@ -46,10 +47,6 @@ class Comment:
         return self.deleted_at is None and self.hidden_at is None
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def _clean(body: str) -> str:
     body = (body or "").replace("\r\n", "\n").strip()
     body = "".join(c for c in body if c in "\n\t" or ord(c) >= 32)
@@ -74,7 +71,7 @@ def _recount(conn: Connection, paper_id: int) -> None:
 def add_comment(conn: Connection, paper_id: int, user_id: int, body: str) -> int:
     pk = conn.execute(
         insert(comments).returning(comments.c.id),
-        {"paper_id": paper_id, "user_id": user_id, "body": _clean(body), "created_at": _now()},
+        {"paper_id": paper_id, "user_id": user_id, "body": _clean(body), "created_at": clock.now()},
     ).scalar_one()
     _recount(conn, paper_id)
     return pk
@@ -100,13 +97,13 @@ def _own(conn: Connection, comment_id: int, user_id: int) -> Comment:
 
 def edit_comment(conn: Connection, comment_id: int, user_id: int, body: str) -> None:
     _own(conn, comment_id, user_id)
-    conn.execute(update(comments).where(comments.c.id == comment_id).values(body=_clean(body), edited_at=_now()))
+    conn.execute(update(comments).where(comments.c.id == comment_id).values(body=_clean(body), edited_at=clock.now()))
     bump_content_version(conn)
 
 
 def delete_comment(conn: Connection, comment_id: int, user_id: int) -> None:
     comment = _own(conn, comment_id, user_id)
-    conn.execute(update(comments).where(comments.c.id == comment_id).values(deleted_at=_now()))
+    conn.execute(update(comments).where(comments.c.id == comment_id).values(deleted_at=clock.now()))
     _recount(conn, comment.paper_id)
 
 

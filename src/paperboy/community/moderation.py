@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+from paperboy import clock
 from paperboy.accounts.sessions import end_all_sessions
 from paperboy.store.repo import bump_content_version
 from paperboy.store.schema import audit_log, comments, papers, users
@@ -32,16 +33,12 @@ class AuditEntry:
     created_at: dt.datetime
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def record(conn: Connection, actor_id: int | None, action: str, target: str, detail: str | None = None) -> None:
-    conn.execute(insert(audit_log).values(actor_id=actor_id, action=action, target=target[:128], detail=detail, created_at=_now()))
+    conn.execute(insert(audit_log).values(actor_id=actor_id, action=action, target=target[:128], detail=detail, created_at=clock.now()))
 
 
 def hide_paper(conn: Connection, admin_id: int, paper_id: int, arxiv_id: str, hidden: bool, reason: str = "") -> None:
-    conn.execute(update(papers).where(papers.c.id == paper_id).values(hidden_at=_now() if hidden else None))
+    conn.execute(update(papers).where(papers.c.id == paper_id).values(hidden_at=clock.now() if hidden else None))
     bump_content_version(conn)
     record(conn, admin_id, "hide-paper" if hidden else "unhide-paper", f"paper:{arxiv_id}", reason or None)
 
@@ -50,7 +47,7 @@ def hide_comment(conn: Connection, admin_id: int, comment_id: int, hidden: bool,
     row = conn.execute(select(comments.c.paper_id).where(comments.c.id == comment_id)).first()
     if row is None:
         raise ModerationError("No such comment.")
-    conn.execute(update(comments).where(comments.c.id == comment_id).values(hidden_at=_now() if hidden else None))
+    conn.execute(update(comments).where(comments.c.id == comment_id).values(hidden_at=clock.now() if hidden else None))
     from paperboy.community.comments import _recount
 
     _recount(conn, row.paper_id)
@@ -66,7 +63,7 @@ def suspend_user(conn: Connection, admin_id: int, user_id: int, suspended: bool,
     conn.execute(
         update(users)
         .where(users.c.id == user_id)
-        .values(suspended_at=_now() if suspended else None, suspended_reason=(reason or None) if suspended else None)
+        .values(suspended_at=clock.now() if suspended else None, suspended_reason=(reason or None) if suspended else None)
     )
     if suspended:
         end_all_sessions(conn, user_id)  # logged out everywhere, now

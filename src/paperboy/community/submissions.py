@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from paperboy import clock
 from paperboy.accounts.users import User
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.store.db import write_transaction
@@ -57,7 +58,7 @@ def submit_paper(engine: Engine, client, settings, user: User, text: str, *, now
     """
     from paperboy.ingest.arxiv_api import ArxivErrorFeed, ArxivUnavailable
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     try:
         arxiv = parse_arxiv_id(text)
     except InvalidArxivId as e:

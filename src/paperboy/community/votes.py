@@ -7,11 +7,10 @@ The paper's ``upvotes`` counter moves in the same transaction as the vote row.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paperboy import clock
 from paperboy.store.repo import bump_vote_version
 from paperboy.store.schema import papers, votes
 
@@ -24,7 +23,7 @@ def set_vote(conn: Connection, user_id: int, paper_id: int, up: bool) -> tuple[b
     if up:
         try:
             with conn.begin_nested():
-                conn.execute(insert(votes).values(user_id=user_id, paper_id=paper_id, created_at=dt.datetime.now(dt.timezone.utc)))
+                conn.execute(insert(votes).values(user_id=user_id, paper_id=paper_id, created_at=clock.now()))
             changed = True
             delta = 1
         except IntegrityError:

@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from sqlalchemy import Connection, select
 
+from paperboy import clock
 from paperboy.store.schema import papers, votes
 
 __all__ = ["GRAVITY", "WINDOW_DAYS", "trending_score", "trending"]
@@ -39,7 +40,7 @@ def trending_score(vote_ages_hours: list[float]) -> float:
 
 def trending(conn: Connection, *, now: dt.datetime | None = None, limit: int = 50, offset: int = 0) -> list[tuple[int, float]]:
     """(paper id, score) of the trending papers, best first; hidden papers never appear."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     since = now - dt.timedelta(days=WINDOW_DAYS)
     ages: dict[int, list[float]] = defaultdict(list)
     freshness: dict[int, tuple] = {}
@@ -49,7 +50,6 @@ def trending(conn: Connection, *, now: dt.datetime | None = None, limit: int = 5
         .where(votes.c.created_at >= since, papers.c.hidden_at.is_(None))
     )
     for paper_id, cast_at, announced, arxiv_id in rows:
-        cast_at = cast_at if cast_at.tzinfo else cast_at.replace(tzinfo=dt.timezone.utc)
         ages[paper_id].append((now - cast_at).total_seconds() / 3600)
         freshness[paper_id] = (announced or dt.date.min, arxiv_id)
     scored = [(pid, trending_score(a)) for pid, a in ages.items()]

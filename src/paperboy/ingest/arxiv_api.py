@@ -36,11 +36,7 @@ import httpx
 from paperboy import __version__
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
-from paperboy.papers.normalize import (
-    normalize_optional,
-    normalize_text,
-    split_classifications,
-)
+from paperboy.papers.normalize import normalize_optional, normalize_text, split_classifications
 
 __all__ = [
     "ApiPage",

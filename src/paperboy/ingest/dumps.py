@@ -33,14 +33,8 @@ from sqlalchemy import Engine
 
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
-from paperboy.papers.normalize import (
-    author_name,
-    normalize_optional,
-    normalize_text,
-    split_author_string,
-    split_classifications,
-    split_glued_authors,
-)
+from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
+from paperboy.store.db import write_transaction
 from paperboy.store.repo import UpsertCounts, optimize, upsert_papers
 
 __all__ = [
@@ -361,7 +355,7 @@ def import_dump(
 
     def flush() -> None:
         if batch:
-            with engine.begin() as conn:
+            with write_transaction(engine) as conn:
                 summary.add(upsert_papers(conn, batch))
             batch.clear()
 
@@ -395,7 +389,7 @@ def import_dump(
             break
     flush()
     if summary.new or summary.updated:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             optimize(conn)
     summary.format = fmt or "unknown"
     if progress:

@@ -34,15 +34,12 @@ import orjson
 from sqlalchemy import Engine
 
 from paperboy.ingest.arxiv_api import RateLimiter, user_agent
-from paperboy.ingest.listings import _transaction, polite_get
+from paperboy.ingest.listings import polite_get
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
-from paperboy.papers.normalize import (
-    normalize_optional,
-    normalize_text,
-    split_glued_authors,
-)
+from paperboy.papers.normalize import normalize_optional, normalize_text, split_glued_authors
 from paperboy.store import repo
+from paperboy.store.db import write_transaction
 
 __all__ = [
     "HF_BASE_URL",
@@ -268,7 +265,7 @@ def ingest_hf_day(engine: Engine, items: list[HfPaper], day: dt.date, *, dry_run
         return summary
     items = list({item.record.arxiv_id: item for item in items}.values())  # one entry per paper, the last wins
     summary.entries = len(items)
-    with _transaction(engine, dry_run) as conn:
+    with write_transaction(engine, dry_run=dry_run) as conn:
         known = repo.paper_states(conn, [item.record.arxiv_id for item in items])
         fresh = [item for item in items if item.record.arxiv_id not in known]
         counts = repo.upsert_papers(conn, [replace(item.record, announced=day) for item in fresh])

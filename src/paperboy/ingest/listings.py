@@ -50,8 +50,7 @@ import email.utils
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 from xml.etree.ElementTree import Element
@@ -60,21 +59,15 @@ from zoneinfo import ZoneInfo
 import defusedxml
 import defusedxml.ElementTree as SafeET
 import httpx
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from paperboy.ingest.arxiv_api import RateLimiter, user_agent
 from paperboy.ingest.polite import RetryPolicy, get_with_retries
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
-from paperboy.papers.normalize import (
-    ARXIV_ARCHIVES,
-    ARXIV_CATEGORY,
-    normalize_optional,
-    normalize_text,
-    split_author_string,
-    split_classifications,
-)
+from paperboy.papers.normalize import ARXIV_ARCHIVES, ARXIV_CATEGORY, normalize_optional, normalize_text, split_author_string, split_classifications
 from paperboy.store import repo
+from paperboy.store.db import write_transaction
 
 __all__ = [
     "ANNOUNCE_TYPES",
@@ -427,25 +420,6 @@ class ListingSummary:
         }
 
 
-@contextmanager
-def _transaction(engine: Engine, dry_run: bool) -> Iterator[Connection]:
-    """One write transaction (``BEGIN IMMEDIATE`` on SQLite, as :func:`paperboy.store.db.write_transaction`:
-    it reads, then writes, beside a busy web process); rolled back instead of committed for a dry run,
-    so a dry run's counts are exact."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(immediate=True)
-        tx = conn.begin()
-        try:
-            yield conn
-        except BaseException:
-            tx.rollback()
-            raise
-        if dry_run:
-            tx.rollback()
-        else:
-            tx.commit()
-
-
 def ingest_listing(engine: Engine, listing: Listing, *, dry_run: bool = False) -> ListingSummary:
     """Apply a listing to the store in one transaction (see the module docstring for the rules).
 
@@ -461,7 +435,7 @@ def ingest_listing(engine: Engine, listing: Listing, *, dry_run: bool = False) -
         )
         return summary
 
-    with _transaction(engine, dry_run) as conn:
+    with write_transaction(engine, dry_run=dry_run) as conn:
         stored = repo.paper_states(conn, [item.record.arxiv_id for item in listing.items])
         groups: dict[str, list[PaperRecord]] = {"new": [], "cross": [], "replace": []}
         withdrawn: list[str] = []

@@ -45,18 +45,12 @@ import httpx
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paperboy import clock
 from paperboy.ingest.dumps import estimated_announce_day
 from paperboy.ingest.polite import RetryPolicy, get_with_retries
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
-from paperboy.papers.normalize import (
-    author_name,
-    normalize_optional,
-    normalize_text,
-    split_author_string,
-    split_classifications,
-    split_glued_authors,
-)
+from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
 from paperboy.store.db import write_transaction
 from paperboy.store.repo import UpsertCounts, upsert_papers
 from paperboy.store.schema import harvest_checkpoints
@@ -543,16 +537,8 @@ def clear_checkpoint(engine: Engine, key: str) -> bool:
 def upsert_or_preview(engine: Engine, records: list[PaperRecord], *, dry_run: bool = False) -> UpsertCounts:
     """Store ``records`` in one transaction — or, with ``dry_run``, work out exactly what storing
     them would change (the same :func:`upsert_papers`, rolled back) and store nothing."""
-    if not dry_run:
-        with write_transaction(engine) as conn:
-            return upsert_papers(conn, records)
-    with engine.connect() as conn:
-        conn = conn.execution_options(immediate=True)  # it writes, if only to roll back: take the lock up front
-        trans = conn.begin()
-        try:
-            return upsert_papers(conn, records)
-        finally:
-            trans.rollback()
+    with write_transaction(engine, dry_run=dry_run) as conn:
+        return upsert_papers(conn, records)
 
 
 def harvest(
@@ -647,7 +633,7 @@ def _store_page(engine: Engine, key: str, page: OaiPage, expected, done_pages: i
         "pages": done_pages + 1,
         "records": done_records + len(page.records),
         "complete": page.resumption_token is None,
-        "updated_at": dt.datetime.now(dt.timezone.utc),
+        "updated_at": clock.now(),
     }
     with write_transaction(engine) as conn:
         counts = upsert_papers(conn, page.records)

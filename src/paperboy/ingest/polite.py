@@ -31,6 +31,7 @@ import httpx
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paperboy import clock
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import request_slots
 
@@ -42,15 +43,6 @@ T = TypeVar("T")
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _COURTESY = 0.05  # seconds a limiter that just had the slot lets others go first
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands DateTime columns back naive; everything stored here is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 class SharedRateLimiter:
@@ -82,7 +74,7 @@ class SharedRateLimiter:
         *,
         hold: float = 300.0,
         poll: float | None = None,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = clock.now,
         sleep: Callable[[float], None] = time.sleep,
     ):
         if min_interval < 0 or hold <= 0:
@@ -153,7 +145,7 @@ class SharedRateLimiter:
             except IntegrityError:
                 pass
             value = conn.execute(stmt).scalar_one()
-        return _aware(value)
+        return value
 
     def _set(self, conn, value: dt.datetime) -> None:
         conn.execute(update(request_slots).where(request_slots.c.service == self.service).values(next_at=value))
@@ -271,7 +263,7 @@ def retry_after_seconds(value: str | None) -> float | None:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - _utcnow()).total_seconds()
+        seconds = (when - clock.now()).total_seconds()
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paperboy import clock
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import job_runs
 
@@ -67,22 +68,13 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:200]
 
 
-def _now(now: dt.datetime | None) -> dt.datetime:
-    return now if now is not None else dt.datetime.now(dt.timezone.utc)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands DateTime columns back naive; everything stored here is UTC.
-    return value.replace(tzinfo=dt.timezone.utc) if value is not None and value.tzinfo is None else value
-
-
 def claim_run(engine: Engine, run_key: str, holder: str, lease_seconds: float, *, now: dt.datetime | None = None) -> bool:
     """Try to become the one worker doing ``run_key``; ``True`` if this holder now has it.
 
     Succeeds for a new key, a ``failed`` run, a ``running`` run whose lease has expired (taken
     over), or one this holder already has (its lease is extended). ``done`` runs are never claimed.
     """
-    now = _now(now)
+    now = now or clock.now()
     lease_until = now + dt.timedelta(seconds=lease_seconds)
     with write_transaction(engine) as conn:
         row = conn.execute(select(job_runs).where(job_runs.c.run_key == run_key).with_for_update()).first()
@@ -97,7 +89,7 @@ def claim_run(engine: Engine, run_key: str, holder: str, lease_seconds: float, *
             return True
         if row.status == "done":
             return False
-        if row.status == "running" and row.holder != holder and _aware(row.lease_until) > now:
+        if row.status == "running" and row.holder != holder and row.lease_until > now:
             return False
         detail = row.detail
         if row.holder != holder:
@@ -115,7 +107,7 @@ def claim_run(engine: Engine, run_key: str, holder: str, lease_seconds: float, *
 
 def renew(engine: Engine, run_key: str, holder: str, lease_seconds: float, *, now: dt.datetime | None = None) -> bool:
     """Extend this holder's lease; ``False`` if the run is no longer this holder's to renew."""
-    now = _now(now)
+    now = now or clock.now()
     with write_transaction(engine) as conn:
         moved = conn.execute(
             update(job_runs)
@@ -130,7 +122,7 @@ def finish(engine: Engine, run_key: str, holder: str, status: str, detail: str |
     """Mark the run ``done`` or ``failed``; ``False`` (and nothing written) if it is not this holder's."""
     if status not in ("done", "failed"):
         raise ValueError("status must be 'done' or 'failed'")
-    now = _now(now)
+    now = now or clock.now()
     with write_transaction(engine) as conn:
         moved = conn.execute(
             update(job_runs)
@@ -147,8 +139,7 @@ def get_run(engine: Engine, run_key: str) -> JobRun | None:
         row = conn.execute(select(job_runs).where(job_runs.c.run_key == run_key)).first()
     if row is None:
         return None
-    return JobRun(row.run_key, row.holder, _aware(row.lease_until), row.status, _aware(row.started_at),
-                  _aware(row.finished_at), row.detail)  # fmt: skip
+    return JobRun(row.run_key, row.holder, row.lease_until, row.status, row.started_at, row.finished_at, row.detail)
 
 
 def run_once(

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from paperboy import clock
 from paperboy.jobs.leases import RunResult, default_holder, get_run, run_once
 
 __all__ = [
@@ -257,7 +258,7 @@ def run_worker(
     settings=None,
     *,
     once: bool = False,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    now: Callable[[], dt.datetime] = clock.now,
     jobs: Sequence[Job] = (),
     index: Callable[[], Any] | None = None,
     at: dt.time = DEFAULT_AT,

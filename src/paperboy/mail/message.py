@@ -6,9 +6,10 @@ checked for CR/LF: a newline in a header is how "Bcc: everyone" gets smuggled in
 
 from __future__ import annotations
 
-import datetime as dt
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
+
+from paperboy import clock
 
 __all__ = ["compose", "check_header", "check_address", "sender_domain"]
 
@@ -56,7 +57,7 @@ def compose(
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(dt.datetime.now(dt.timezone.utc))
+    msg["Date"] = format_datetime(clock.now())
     msg["Message-ID"] = make_msgid(domain=sender_domain(settings))
     for name, value in extra.items():
         del msg[name]  # replace, never duplicate (a no-op when absent)

@@ -32,8 +32,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paperboy import clock
 from paperboy.mail.message import check_address, check_header, compose, sender_domain
 from paperboy.mail.smtp import MailError, send_message
+from paperboy.store.db import write_transaction
 from paperboy.store.schema import outbox
 
 __all__ = ["enqueue", "deliver_pending", "DeliveryReport"]
@@ -79,7 +81,7 @@ def enqueue(
     row = dict(
         idempotency_key=key, to_addr=to, subject=subject, body_text=text, body_html=html,
         headers=json.dumps(headers) if headers else None,
-        status="queued", attempts=0, created_at=_now(),
+        status="queued", attempts=0, created_at=clock.now(),
     )  # fmt: skip
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
@@ -120,7 +122,7 @@ def deliver_pending(
     """
     sent = failed = skipped = 0
     _give_up_on_abandoned(engine, max_attempts)
-    now = _now()
+    now = clock.now()
     with engine.connect() as conn:
         due = conn.execute(
             select(outbox.c.id).where(_due(now), outbox.c.attempts < max_attempts)
@@ -142,15 +144,11 @@ def deliver_pending(
             if isinstance(e, MailError) and e.connection_failed:
                 break
             continue
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             conn.execute(update(outbox).where(outbox.c.id == row.id)
-                         .values(status="sent", sent_at=_now(), lease_until=None))  # fmt: skip
+                         .values(status="sent", sent_at=clock.now(), lease_until=None))  # fmt: skip
         sent += 1
     return DeliveryReport(sent, failed, skipped)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _due(now: dt.datetime):
@@ -168,8 +166,8 @@ def _claim(engine: Engine, row_id: int, lease_seconds: int, max_attempts: int):
     it exactly one sees rowcount 1. Attempts are counted here, not after sending, so a mail whose
     sending keeps killing the process still runs out of attempts.
     """
-    now = _now()
-    with engine.begin() as conn:
+    now = clock.now()
+    with write_transaction(engine) as conn:
         claimed = conn.execute(
             update(outbox)
             .where(outbox.c.id == row_id, _due(now), outbox.c.attempts < max_attempts)
@@ -188,8 +186,8 @@ def _record_failure(engine: Engine, row, error: str, max_attempts: int, retry_se
     the row, that deliverer's outcome is the one that counts.
     """
     give_up = row.attempts >= max_attempts
-    retry_at = _now() + dt.timedelta(seconds=retry_seconds * 2 ** (row.attempts - 1))
-    with engine.begin() as conn:
+    retry_at = clock.now() + dt.timedelta(seconds=retry_seconds * 2 ** (row.attempts - 1))
+    with write_transaction(engine) as conn:
         conn.execute(
             update(outbox)
             .where(outbox.c.id == row.id, outbox.c.status == "sending", outbox.c.lease_until == row.lease_until)
@@ -200,10 +198,10 @@ def _record_failure(engine: Engine, row, error: str, max_attempts: int, retry_se
 
 def _give_up_on_abandoned(engine: Engine, max_attempts: int) -> None:
     """Mark failed the rows whose last allowed attempt died mid-send (lease expired, no attempts left)."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(
             update(outbox)
-            .where(outbox.c.status == "sending", outbox.c.lease_until < _now(), outbox.c.attempts >= max_attempts)
+            .where(outbox.c.status == "sending", outbox.c.lease_until < clock.now(), outbox.c.attempts >= max_attempts)
             .values(status="failed", lease_until=None,
                     last_error="the deliverer stopped during the last attempt (lease expired)")
         )  # fmt: skip

@@ -67,12 +67,25 @@ def _sqlite_begin(conn) -> None:
 
 
 @contextmanager
-def write_transaction(engine: Engine):
-    """A transaction that will write: ``BEGIN IMMEDIATE`` on SQLite, an ordinary one elsewhere."""
+def write_transaction(engine: Engine, *, dry_run: bool = False):
+    """The one way to write: a transaction that takes the write lock up front (``BEGIN IMMEDIATE`` on
+    SQLite, an ordinary transaction elsewhere), committed when the block ends without an error.
+
+    With ``dry_run`` the block runs exactly as it would — same reads, same writes, same counts — and
+    is rolled back instead of committed, so a preview says precisely what a real run would change.
+    """
     with engine.connect() as conn:
         conn = conn.execution_options(immediate=True)
-        with conn.begin():
+        tx = conn.begin()
+        try:
             yield conn
+        except BaseException:
+            tx.rollback()
+            raise
+        if dry_run:
+            tx.rollback()
+        else:
+            tx.commit()
 
 
 def serialize_writes(conn, key: int) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from paperboy import clock
 from paperboy.papers.model import PaperRecord, merge_records
 from paperboy.papers.normalize import author_key
 from paperboy.store.db import serialize_writes
@@ -104,7 +105,7 @@ def upsert_papers(conn: Connection, records: list[PaperRecord]) -> UpsertCounts:
     suspects = [rec for key, rec in by_id.items() if key in existing and rec.content_hash() != existing[key].content_hash]
     counts.unchanged = len(by_id) - len(new) - len(suspects)
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = clock.now()
     if new:
         rows = [_paper_row(rec, now, created=True) for rec in new]
         result = conn.execute(
@@ -409,7 +410,7 @@ def mark_withdrawn(conn: Connection, arxiv_ids: list[str], *, withdrawn: bool = 
     result = conn.execute(
         update(papers)
         .where(papers.c.arxiv_id.in_(list(dict.fromkeys(arxiv_ids))), papers.c.withdrawn != withdrawn)
-        .values(withdrawn=withdrawn, modified_at=dt.datetime.now(dt.timezone.utc))
+        .values(withdrawn=withdrawn, modified_at=clock.now())
     )
     if result.rowcount:
         bump_content_version(conn)

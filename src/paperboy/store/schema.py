@@ -7,21 +7,9 @@ live with the search backends, not here. Every change goes through an Alembic mi
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    LargeBinary,
-    Date,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    false,
-)
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, false
+
+from paperboy.store.types import UTCDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -57,14 +45,14 @@ papers = Table(
     Column("comment_count", Integer, nullable=False, server_default="0"),
     # Community: who put the paper on the feed (NULL for papers that came from arXiv listings).
     Column("submitted_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
-    Column("submitted_at", DateTime(timezone=True)),
+    Column("submitted_at", UTCDateTime()),
     # Moderation: hidden papers stay stored but appear on no feed.
-    Column("hidden_at", DateTime(timezone=True)),
+    Column("hidden_at", UTCDateTime()),
     # Ingestion: arXiv marks withdrawn papers; Hugging Face's own upvote count, kept apart from ours.
     Column("withdrawn", Boolean, nullable=False, server_default=false()),
     Column("hf_upvotes", Integer),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("modified_at", UTCDateTime(), nullable=False),
     # The feed query: one day (or range), best first, stable order.
     Index("ix_papers_feed", "announced", "upvotes", "arxiv_id"),
 )
@@ -113,9 +101,9 @@ users = Table(
     Column("email_key", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("is_admin", Boolean, nullable=False, server_default=false()),
-    Column("suspended_at", DateTime(timezone=True)),
+    Column("suspended_at", UTCDateTime()),
     Column("suspended_reason", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # Server-side sessions: the cookie holds a random token, the table its SHA-256. Logging out,
@@ -125,8 +113,8 @@ sessions = Table(
     metadata,
     Column("token_hash", String(64), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 # One vote per user per paper: the primary key enforces it, also under concurrent requests.
@@ -135,7 +123,7 @@ votes = Table(
     metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_votes_paper", "paper_id", "created_at"),
 )
 
@@ -146,10 +134,10 @@ comments = Table(
     Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("body", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("edited_at", DateTime(timezone=True)),
-    Column("deleted_at", DateTime(timezone=True)),  # by its author
-    Column("hidden_at", DateTime(timezone=True)),  # by a moderator
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("edited_at", UTCDateTime()),
+    Column("deleted_at", UTCDateTime()),  # by its author
+    Column("hidden_at", UTCDateTime()),  # by a moderator
     Index("ix_comments_paper", "paper_id", "created_at"),
     Index("ix_comments_user", "user_id", "created_at"),
 )
@@ -163,8 +151,8 @@ authorship_claims = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("author_position", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # pending, approved, rejected
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("decided_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime()),
     Column("decided_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
     Index("ix_authorship_claims_paper", "paper_id", "author_position", "status"),
     Index("ix_authorship_claims_status", "status", "created_at"),
@@ -179,7 +167,7 @@ audit_log = Table(
     Column("action", String(32), nullable=False),
     Column("target", String(128), nullable=False),
     Column("detail", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 
 # Fixed-window counters for rate limits, in the database so every web process shares them.
@@ -187,7 +175,7 @@ rate_limits = Table(
     "rate_limits",
     metadata,
     Column("key", String(200), primary_key=True),
-    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
     Column("count", Integer, nullable=False),
 )
 
@@ -212,9 +200,9 @@ outbox = Table(
     Column("status", String(16), nullable=False),  # queued, sending, sent, failed
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("lease_until", DateTime(timezone=True)),
-    Column("sent_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("lease_until", UTCDateTime()),
+    Column("sent_at", UTCDateTime()),
     Index("ix_outbox_queue", "status", "created_at"),
 )
 
@@ -248,7 +236,7 @@ harvest_checkpoints = Table(
     Column("pages", Integer, nullable=False, server_default="0"),
     Column("records", Integer, nullable=False, server_default="0"),
     Column("complete", Boolean, nullable=False, server_default=false()),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # Politeness shared by every process of the instance: the earliest time the next request to a
@@ -257,7 +245,7 @@ request_slots = Table(
     "request_slots",
     metadata,
     Column("service", String(32), primary_key=True),
-    Column("next_at", DateTime(timezone=True), nullable=False),
+    Column("next_at", UTCDateTime(), nullable=False),
 )
 
 # Each scheduled job run happens once across all workers: a run key ("daily-ingest:2026-06-30") is
@@ -267,9 +255,9 @@ job_runs = Table(
     metadata,
     Column("run_key", String(200), primary_key=True),
     Column("holder", String(200), nullable=False),
-    Column("lease_until", DateTime(timezone=True), nullable=False),
+    Column("lease_until", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False),  # running, done, failed
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
     Column("detail", Text),
 )

@@ -17,31 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from paperboy.accounts import ratelimit
 from paperboy.accounts.passwords import fingerprint
 from paperboy.accounts.sessions import create_session, end_all_sessions, end_session
-from paperboy.accounts.tokens import (
-    RESET_MAX_AGE,
-    TokenInvalid,
-    make_reset_token,
-    read_reset_token,
-)
-from paperboy.accounts.users import (
-    UserError,
-    authenticate,
-    create_user,
-    get_user,
-    get_user_by_email,
-    set_password,
-)
+from paperboy.accounts.tokens import RESET_MAX_AGE, TokenInvalid, make_reset_token, read_reset_token
+from paperboy.accounts.users import UserError, authenticate, create_user, get_user, get_user_by_email, set_password
 from paperboy.store.db import write_transaction
-from paperboy.web.context import (
-    clear_session_cookie,
-    client_ip,
-    finish,
-    get_viewer,
-    require_csrf,
-    safe_next,
-    set_flash,
-    set_session_cookie,
-)
+from paperboy.web.context import clear_session_cookie, client_ip, finish, get_viewer, require_csrf, safe_next, set_flash, set_session_cookie
 from paperboy.web.pages import render
 
 router = APIRouter()

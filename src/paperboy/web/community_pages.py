@@ -15,36 +15,15 @@ from starlette.concurrency import run_in_threadpool
 from paperboy.accounts import ratelimit
 from paperboy.accounts.users import get_user_by_name
 from paperboy.community import moderation
-from paperboy.community.claims import (
-    ClaimError,
-    claim_authorship,
-    claimed_papers,
-    decide_claim,
-    pending_claims,
-)
-from paperboy.community.comments import (
-    CommentError,
-    add_comment,
-    delete_comment,
-    edit_comment,
-    get_comment,
-)
+from paperboy.community.claims import ClaimError, claim_authorship, claimed_papers, decide_claim, pending_claims
+from paperboy.community.comments import CommentError, add_comment, delete_comment, edit_comment, get_comment
 from paperboy.community.submissions import SubmitError, submit_paper
 from paperboy.community.votes import set_vote, voted_ids
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.store import repo
 from paperboy.store.schema import papers, votes
 from paperboy.web.account_pages import db, page, too_many
-from paperboy.web.context import (
-    finish,
-    get_viewer,
-    login_url,
-    require_admin,
-    require_csrf,
-    require_user,
-    safe_next,
-    set_flash,
-)
+from paperboy.web.context import finish, get_viewer, login_url, require_admin, require_csrf, require_user, safe_next, set_flash
 from paperboy.web.pages import render
 
 router = APIRouter()
