@@ -138,10 +138,10 @@ def test_edit_and_delete_your_own_comment_but_not_others(client):
     assert "Second version" not in page and "0 comments" in page
 
 
-def test_comments_paginate(client, monkeypatch):
-    import paperboy.web.pages as pages
+def test_comments_paginate(client):
+    from dataclasses import replace
 
-    monkeypatch.setattr(pages, "COMMENT_PAGE", 3)
+    client.app.state.settings = replace(client.app.state.settings, comment_page_size=3)
     make_user(client.engine, "talker")
     from paperboy.accounts.users import get_user_by_name
     from paperboy.community.comments import add_comment

@@ -290,12 +290,9 @@ def search(
     service = SearchService(engine, settings.data_dir, embedder_loader=lambda: _load_embedder(settings))
     result = service.search(query, sort=sort, per_page=limit, semantic=not keyword_only)
     if as_json:
-        sys.stdout.write(json.dumps({
-            "query": query, "total": result.total, "redirect": result.redirect, "notes": result.notes,
-            "semantic": result.semantic,
-            "results": [{"id": p.arxiv_id, "title": p.title, "authors": p.authors, "announced": p.announced.isoformat() if p.announced else None,
-                         "categories": p.categories, "upvotes": p.upvotes, "url": f"{settings.base_url}/papers/{p.arxiv_id}"} for p in result.papers],
-        }) + "\n")  # fmt: skip
+        from paperboy.api.serializers import search_json
+
+        sys.stdout.write(json.dumps(search_json(query, result, base_url=settings.base_url)) + "\n")
         return
     for note in result.notes:
         err.print(f"[yellow]{note}[/]")

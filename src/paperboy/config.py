@@ -31,6 +31,7 @@ class Settings:
     base_url: str = setting("PAPERBOY_BASE_URL", "http://127.0.0.1:8000", "public URL of the site (links in mail; https turns on Secure cookies and HSTS)")
     secret_key: str = setting("PAPERBOY_SECRET_KEY", "", "signs sessions, CSRF and e-mailed tokens; set the same on every machine")
     page_size: int = setting("PAPERBOY_PAGE_SIZE", 50, "papers per feed page")
+    comment_page_size: int = setting("PAPERBOY_COMMENT_PAGE_SIZE", 50, "comments per page under a paper")
     page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 256, "memory for rendered pages per web process (0: off)")
     # Mail (password resets, digests)
     smtp_host: str = setting("PAPERBOY_SMTP_HOST", "localhost", "SMTP server")

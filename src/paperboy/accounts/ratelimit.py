@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, case, delete
+from sqlalchemy import Connection, case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from paperboy import clock
+from paperboy.errors import RateLimited
 from paperboy.store.schema import rate_limits
 
-__all__ = ["Rule", "RULES", "Verdict", "hit", "peek", "clear"]
+__all__ = ["Rule", "RULES", "Verdict", "hit", "peek", "clear", "enforce", "refuse_if_over", "too_many"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,6 @@ def hit(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | No
 
 def peek(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | None = None) -> Verdict:
     """Whether ``subject`` is currently over the limit, without counting anything."""
-    from sqlalchemy import select
-
     rule = RULES[rule_name]
     now = now or clock.now()
     row = conn.execute(
@@ -89,3 +88,24 @@ def peek(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | N
 
 def clear(conn: Connection, rule_name: str, subject: str) -> None:
     conn.execute(delete(rate_limits).where(rate_limits.c.key == f"{rule_name}:{subject}"[:200]))
+
+
+def too_many(retry_after: int) -> str:
+    """The message for a refused attempt: "Too many attempts. Try again in 3 minutes."."""
+    minutes = max(1, round(retry_after / 60))
+    return f"Too many attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+def enforce(conn: Connection, rule_name: str, subject: str, message: str | None = None, *, now: dt.datetime | None = None) -> Verdict:
+    """:func:`hit`, raising :class:`~paperboy.errors.RateLimited` (with ``retry_after``) when over the limit."""
+    verdict = hit(conn, rule_name, subject, now=now)
+    if not verdict.allowed:
+        raise RateLimited(message or too_many(verdict.retry_after), retry_after=verdict.retry_after)
+    return verdict
+
+
+def refuse_if_over(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | None = None) -> None:
+    """:func:`peek`, raising :class:`~paperboy.errors.RateLimited` when ``subject`` is already over the limit."""
+    verdict = peek(conn, rule_name, subject, now=now)
+    if not verdict.allowed:
+        raise RateLimited(too_many(verdict.retry_after), retry_after=verdict.retry_after)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from paperboy.accounts.passwords import fingerprint
+from paperboy.errors import Invalid
 
 __all__ = ["make_reset_token", "read_reset_token", "TokenInvalid", "RESET_MAX_AGE"]
 
 RESET_MAX_AGE = 3600  # seconds
 
 
-class TokenInvalid(ValueError):
+class TokenInvalid(Invalid):
     """Expired, tampered with, or already used; the message is safe to show."""
 
 

@@ -10,11 +10,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
 from paperboy.accounts.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, needs_rehash, verify_dummy, verify_password
+from paperboy.errors import Invalid
 from paperboy.store.schema import users
 
 __all__ = ["User", "UserError", "create_user", "authenticate", "get_user", "get_user_by_name", "get_user_by_email",
@@ -28,7 +29,7 @@ RESERVED = frozenset(
 )
 
 
-class UserError(ValueError):
+class UserError(Invalid):
     """A sign-up or account change that can't be done; the message is safe to show."""
 
 
@@ -140,7 +141,3 @@ def set_password(conn: Connection, user_id: int, password: str) -> None:
     user = get_user(conn, user_id)
     validate_password(password, user.username if user else "")
     conn.execute(update(users).where(users.c.id == user_id).values(password_hash=hash_password(password)))
-
-
-def count_users(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(users)).scalar_one()

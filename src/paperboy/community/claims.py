@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, insert, select, update
 
 from paperboy import clock
+from paperboy.accounts import ratelimit
 from paperboy.community.moderation import record
-from paperboy.store.repo import bump_content_version
+from paperboy.errors import Invalid
+from paperboy.store.repo import bump_content_version, find_paper
 from paperboy.store.schema import authorship_claims, paper_authors, papers, users
 
-__all__ = ["ClaimError", "Claim", "claim_authorship", "decide_claim", "pending_claims", "verified_authors", "claimed_papers"]
+__all__ = ["ClaimError", "Claim", "claim", "claim_authorship", "decide_claim", "pending_claims", "verified_authors", "claimed_papers"]
 
 
-class ClaimError(ValueError):
-    pass
+class ClaimError(Invalid):
+    """A claim or decision that can't be made; the message is safe to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,14 @@ class Claim:
     author_name: str
     status: str
     created_at: dt.datetime
+
+
+def claim(conn: Connection, user_id: int, arxiv_id: str, position: int) -> str:
+    """The "this author is me" action: limited per user; returns the paper's arXiv id."""
+    paper = find_paper(conn, arxiv_id)
+    ratelimit.enforce(conn, "claim-user", str(user_id), "Too many claims. Try again later.")
+    claim_authorship(conn, user_id, paper.id, position)
+    return paper.arxiv_id
 
 
 def claim_authorship(conn: Connection, user_id: int, paper_id: int, position: int) -> int:

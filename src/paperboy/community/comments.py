@@ -16,18 +16,20 @@ from markupsafe import Markup, escape
 from sqlalchemy import Connection, func, insert, select, update
 
 from paperboy import clock
-from paperboy.store.repo import bump_content_version
+from paperboy.accounts import ratelimit
+from paperboy.errors import Forbidden, Invalid, NotFound
+from paperboy.store.repo import bump_content_version, find_paper
 from paperboy.store.schema import comments, papers, users
 
-__all__ = ["Comment", "CommentError", "add_comment", "edit_comment", "delete_comment", "list_comments",
+__all__ = ["Comment", "CommentError", "post_comment", "add_comment", "edit_comment", "delete_comment", "list_comments",
            "count_visible", "get_comment", "render_comment", "MAX_LENGTH", "PAGE_SIZE"]  # fmt: skip
 
 MAX_LENGTH = 5000
 PAGE_SIZE = 50
 
 
-class CommentError(ValueError):
-    """A comment action that is not allowed; the message is safe to show."""
+class CommentError(Invalid):
+    """A comment that can't be taken as written (empty, too long); the message is safe to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class Comment:
     edited_at: dt.datetime | None
     deleted_at: dt.datetime | None
     hidden_at: dt.datetime | None
+    arxiv_id: str  # the paper's
 
     @property
     def visible(self) -> bool:
@@ -78,40 +81,55 @@ def add_comment(conn: Connection, paper_id: int, user_id: int, body: str) -> int
 
 
 _SELECT = [comments.c.id, comments.c.paper_id, comments.c.user_id, users.c.username, comments.c.body,
-           comments.c.created_at, comments.c.edited_at, comments.c.deleted_at, comments.c.hidden_at]  # fmt: skip
+           comments.c.created_at, comments.c.edited_at, comments.c.deleted_at, comments.c.hidden_at, papers.c.arxiv_id]  # fmt: skip
+
+
+def _select():
+    return select(*_SELECT).join(users, users.c.id == comments.c.user_id).join(papers, papers.c.id == comments.c.paper_id)
 
 
 def get_comment(conn: Connection, comment_id: int) -> Comment | None:
-    row = conn.execute(select(*_SELECT).join(users, users.c.id == comments.c.user_id).where(comments.c.id == comment_id)).first()
+    row = conn.execute(_select().where(comments.c.id == comment_id)).first()
     return Comment(*row) if row else None
+
+
+def post_comment(conn: Connection, user_id: int, arxiv_id: str, body: str) -> tuple[str, int]:
+    """The comment action: on a visible paper, limited per user. Returns (the paper's arXiv id, comment id)."""
+    paper = find_paper(conn, arxiv_id)
+    body = _clean(body)
+    ratelimit.enforce(conn, "comment-user", str(user_id))
+    return paper.arxiv_id, add_comment(conn, paper.id, user_id, body)
 
 
 def _own(conn: Connection, comment_id: int, user_id: int) -> Comment:
     comment = get_comment(conn, comment_id)
     if comment is None or not comment.visible:
-        raise CommentError("That comment doesn't exist.")
+        raise NotFound("That comment doesn't exist.")
     if comment.user_id != user_id:
-        raise CommentError("You can only change your own comments.")
+        raise Forbidden("You can only change your own comments.")
     return comment
 
 
-def edit_comment(conn: Connection, comment_id: int, user_id: int, body: str) -> None:
-    _own(conn, comment_id, user_id)
+def edit_comment(conn: Connection, comment_id: int, user_id: int, body: str) -> str:
+    """Change one's own comment; returns the paper's arXiv id (where the comment is shown)."""
+    comment = _own(conn, comment_id, user_id)
     conn.execute(update(comments).where(comments.c.id == comment_id).values(body=_clean(body), edited_at=clock.now()))
     bump_content_version(conn)
+    return comment.arxiv_id
 
 
-def delete_comment(conn: Connection, comment_id: int, user_id: int) -> None:
+def delete_comment(conn: Connection, comment_id: int, user_id: int) -> str:
+    """Delete one's own comment; returns the paper's arXiv id."""
     comment = _own(conn, comment_id, user_id)
     conn.execute(update(comments).where(comments.c.id == comment_id).values(deleted_at=clock.now()))
     _recount(conn, comment.paper_id)
+    return comment.arxiv_id
 
 
 def list_comments(conn: Connection, paper_id: int, *, include_hidden: bool = False, limit: int = PAGE_SIZE, offset: int = 0) -> list[Comment]:
     """Comments oldest first; deleted ones never, hidden ones only for moderators."""
     stmt = (
-        select(*_SELECT)
-        .join(users, users.c.id == comments.c.user_id)
+        _select()
         .where(comments.c.paper_id == paper_id, comments.c.deleted_at.is_(None))
         .order_by(comments.c.created_at, comments.c.id)
         .limit(limit)

@@ -13,14 +13,15 @@ from sqlalchemy import Connection, insert, select, update
 
 from paperboy import clock
 from paperboy.accounts.sessions import end_all_sessions
-from paperboy.store.repo import bump_content_version
+from paperboy.errors import Invalid, NotFound
+from paperboy.store.repo import bump_content_version, find_paper
 from paperboy.store.schema import audit_log, comments, papers, users
 
-__all__ = ["ModerationError", "AuditEntry", "record", "hide_paper", "hide_comment", "suspend_user", "audit_entries"]
+__all__ = ["ModerationError", "AuditEntry", "record", "hide_paper", "hide_comment", "suspend_user", "audit_entries", "admin_overview", "AdminOverview"]
 
 
-class ModerationError(ValueError):
-    pass
+class ModerationError(Invalid):
+    """A moderation action that can't be done; the message is safe to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,27 +38,38 @@ def record(conn: Connection, actor_id: int | None, action: str, target: str, det
     conn.execute(insert(audit_log).values(actor_id=actor_id, action=action, target=target[:128], detail=detail, created_at=clock.now()))
 
 
-def hide_paper(conn: Connection, admin_id: int, paper_id: int, arxiv_id: str, hidden: bool, reason: str = "") -> None:
-    conn.execute(update(papers).where(papers.c.id == paper_id).values(hidden_at=clock.now() if hidden else None))
+def hide_paper(conn: Connection, admin_id: int, arxiv_id: str, hidden: bool, reason: str = "") -> str:
+    """Hide a paper from every feed, search and page but the admins' (or show it again); returns its id."""
+    paper = find_paper(conn, arxiv_id, include_hidden=True)
+    conn.execute(update(papers).where(papers.c.id == paper.id).values(hidden_at=clock.now() if hidden else None))
     bump_content_version(conn)
-    record(conn, admin_id, "hide-paper" if hidden else "unhide-paper", f"paper:{arxiv_id}", reason or None)
+    record(conn, admin_id, "hide-paper" if hidden else "unhide-paper", f"paper:{paper.arxiv_id}", reason or None)
+    return paper.arxiv_id
 
 
-def hide_comment(conn: Connection, admin_id: int, comment_id: int, hidden: bool, reason: str = "") -> None:
-    row = conn.execute(select(comments.c.paper_id).where(comments.c.id == comment_id)).first()
+def hide_comment(conn: Connection, admin_id: int, comment_id: int, hidden: bool, reason: str = "") -> str:
+    """Hide a comment from everyone but the admins (or show it again); returns its paper's arXiv id."""
+    row = conn.execute(
+        select(comments.c.paper_id, papers.c.arxiv_id).join(papers, papers.c.id == comments.c.paper_id).where(comments.c.id == comment_id)
+    ).first()
     if row is None:
-        raise ModerationError("No such comment.")
+        raise NotFound("No such comment.")
     conn.execute(update(comments).where(comments.c.id == comment_id).values(hidden_at=clock.now() if hidden else None))
     from paperboy.community.comments import _recount
 
     _recount(conn, row.paper_id)
     record(conn, admin_id, "hide-comment" if hidden else "unhide-comment", f"comment:{comment_id}", reason or None)
+    return row.arxiv_id
 
 
-def suspend_user(conn: Connection, admin_id: int, user_id: int, suspended: bool, reason: str = "") -> None:
-    target = conn.execute(select(users.c.username, users.c.is_admin).where(users.c.id == user_id)).first()
+def suspend_user(conn: Connection, admin_id: int, username: str, suspended: bool, reason: str = "") -> str:
+    """Suspend a user (every session ends at once) or lift it; returns their username."""
+    target = conn.execute(
+        select(users.c.id, users.c.username, users.c.is_admin).where(users.c.username_key == (username or "").strip().lower())
+    ).first()
     if target is None:
-        raise ModerationError("No such user.")
+        raise NotFound("No such user.")
+    user_id = target.id
     if suspended and user_id == admin_id:
         raise ModerationError("You can't suspend yourself.")
     conn.execute(
@@ -68,6 +80,7 @@ def suspend_user(conn: Connection, admin_id: int, user_id: int, suspended: bool,
     if suspended:
         end_all_sessions(conn, user_id)  # logged out everywhere, now
     record(conn, admin_id, "suspend-user" if suspended else "unsuspend-user", f"user:{target.username}", reason or None)
+    return target.username
 
 
 def audit_entries(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
@@ -79,3 +92,16 @@ def audit_entries(conn: Connection, *, limit: int = 100, offset: int = 0) -> lis
         .offset(offset)
     )
     return [AuditEntry(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminOverview:
+    claims: list  # pending authorship claims, oldest first
+    entries: list[AuditEntry]  # the audit log, newest first
+
+
+def admin_overview(conn: Connection, *, entries: int = 200) -> AdminOverview:
+    """What the admins' page shows: claims waiting for a decision and the latest audit entries."""
+    from paperboy.community.claims import pending_claims
+
+    return AdminOverview(pending_claims(conn), audit_entries(conn, limit=entries))

@@ -2,6 +2,7 @@
 
 The rules, each with its own message, in the order they are checked:
 
+0. the user is within the ``submit-user`` rate limit (admins exempt);
 1. the text is an arXiv id or an arxiv.org abs/pdf URL (versioned and old-style ids too);
 2. the paper is not already on a feed here (anyone, admins included: a paper has one day);
 3. the user has submitted fewer than ``submit_daily_cap`` papers today (admins exempt);
@@ -19,22 +20,20 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, func, select, update
 
 from paperboy import clock
+from paperboy.accounts import ratelimit
 from paperboy.accounts.users import User
+from paperboy.errors import DomainError, Kind
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.store.db import write_transaction
-from paperboy.store.repo import Paper, bump_content_version, get_paper, upsert_papers
+from paperboy.store.repo import bump_content_version, get_paper, upsert_papers
 from paperboy.store.schema import papers
 
 __all__ = ["SubmitError", "Submitted", "submit_paper"]
 
 
-class SubmitError(ValueError):
-    """A refusal; ``status`` is the HTTP status that fits, the message is safe to show."""
-
-    def __init__(self, message: str, status: int = 400, paper: Paper | None = None):
-        super().__init__(message)
-        self.status = status
-        self.paper = paper
+class SubmitError(DomainError):
+    """A refusal, of the kind given (invalid by default); ``context["paper"]`` is the paper already
+    on a feed, when that is why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +58,9 @@ def submit_paper(engine: Engine, client, settings, user: User, text: str, *, now
     from paperboy.ingest.arxiv_api import ArxivErrorFeed, ArxivUnavailable
 
     now = now or clock.now()
+    if not user.is_admin:
+        with write_transaction(engine) as conn:
+            ratelimit.enforce(conn, "submit-user", str(user.id))
     try:
         arxiv = parse_arxiv_id(text)
     except InvalidArxivId as e:
@@ -67,21 +69,22 @@ def submit_paper(engine: Engine, client, settings, user: User, text: str, *, now
     with engine.connect() as conn:
         existing = get_paper(conn, arxiv.id)
         if existing and existing.announced and not existing.hidden_at:
-            raise SubmitError(f"arXiv:{arxiv.id} is already on the feed of {existing.announced.day} {existing.announced:%B %Y}.", 409, existing)
+            raise SubmitError(f"arXiv:{arxiv.id} is already on the feed of {existing.announced.day} {existing.announced:%B %Y}.",
+                              kind=Kind.CONFLICT, paper=existing)
         if existing and existing.hidden_at:
-            raise SubmitError(f"arXiv:{arxiv.id} can't be submitted.", 409)
+            raise SubmitError(f"arXiv:{arxiv.id} can't be submitted.", kind=Kind.CONFLICT)
         if not user.is_admin and submitted_today(conn, user.id, now) >= settings.submit_daily_cap:
-            raise SubmitError(f"You can submit {settings.submit_daily_cap} papers a day; try again tomorrow.", 429)
+            raise SubmitError(f"You can submit {settings.submit_daily_cap} papers a day; try again tomorrow.", kind=Kind.RATE_LIMITED)
 
     try:
         records = client.fetch_ids([arxiv.id])
     except ArxivErrorFeed as e:
-        raise SubmitError(f"arXiv refused the request: {e}", 422) from None
+        raise SubmitError(f"arXiv refused the request: {e}", kind=Kind.UNPROCESSABLE) from None
     except ArxivUnavailable as e:
-        raise SubmitError(f"arXiv can't be reached right now ({e}). Try again in a few minutes.", 502) from None
+        raise SubmitError(f"arXiv can't be reached right now ({e}). Try again in a few minutes.", kind=Kind.UNAVAILABLE) from None
     record = next((r for r in records if r.arxiv_id == arxiv.id), None)
     if record is None:
-        raise SubmitError(f"arXiv has no paper {arxiv.id}.", 404)
+        raise SubmitError(f"arXiv has no paper {arxiv.id}.", kind=Kind.NOT_FOUND)
     first = record.published
     if not user.is_admin and first and first < now.date() - dt.timedelta(days=settings.submit_max_age_days):
         raise SubmitError(
@@ -93,7 +96,8 @@ def submit_paper(engine: Engine, client, settings, user: User, text: str, *, now
     with write_transaction(engine) as conn:
         current = get_paper(conn, arxiv.id)  # re-checked inside the transaction: two people may race
         if current and current.announced:
-            raise SubmitError(f"arXiv:{arxiv.id} is already on the feed of {current.announced.day} {current.announced:%B %Y}.", 409, current)
+            raise SubmitError(f"arXiv:{arxiv.id} is already on the feed of {current.announced.day} {current.announced:%B %Y}.",
+                              kind=Kind.CONFLICT, paper=current)
         upsert_papers(conn, [record])
         conn.execute(
             update(papers).where(papers.c.arxiv_id == arxiv.id).values(submitted_by=user.id, submitted_at=now, announced=now.date())

@@ -11,10 +11,20 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
-from paperboy.store.repo import bump_vote_version
+from paperboy.accounts import ratelimit
+from paperboy.store.repo import bump_vote_version, find_paper
 from paperboy.store.schema import papers, votes
 
-__all__ = ["set_vote", "has_voted", "voted_ids"]
+__all__ = ["vote", "set_vote", "has_voted", "voted_ids"]
+
+
+def vote(conn: Connection, user_id: int, arxiv_id: str, up: bool):
+    """The upvote action: the paper must exist and be visible; limited per user. Returns
+    (paper, voted now, the paper's vote count)."""
+    paper = find_paper(conn, arxiv_id)
+    ratelimit.enforce(conn, "vote-user", str(user_id), "You are voting too fast. Wait a minute.")
+    voted, count = set_vote(conn, user_id, paper.id, up)
+    return paper, voted, count
 
 
 def set_vote(conn: Connection, user_id: int, paper_id: int, up: bool) -> tuple[bool, int]:

@@ -67,18 +67,29 @@ def _sqlite_begin(conn) -> None:
 
 
 @contextmanager
-def write_transaction(engine: Engine, *, dry_run: bool = False):
+def write_transaction(engine: Engine, *, dry_run: bool = False, keep_on: tuple[type[BaseException], ...] = ()):
     """The one way to write: a transaction that takes the write lock up front (``BEGIN IMMEDIATE`` on
     SQLite, an ordinary transaction elsewhere), committed when the block ends without an error.
 
     With ``dry_run`` the block runs exactly as it would — same reads, same writes, same counts — and
     is rolled back instead of committed, so a preview says precisely what a real run would change.
+
+    ``keep_on``: exceptions after which what the block wrote is still committed (then re-raised).
+    The web layer passes :class:`~paperboy.errors.DomainError`: a refusal keeps what was recorded on
+    the way to it — a failed log-in's count, a rate-limit hit — because domain functions make every
+    check before they change anything else.
     """
     with engine.connect() as conn:
         conn = conn.execution_options(immediate=True)
         tx = conn.begin()
         try:
             yield conn
+        except keep_on:
+            if dry_run:
+                tx.rollback()
+            else:
+                tx.commit()
+            raise
         except BaseException:
             tx.rollback()
             raise

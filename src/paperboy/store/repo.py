@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from paperboy import clock
+from paperboy.errors import NotFound
+from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord, merge_records
 from paperboy.papers.normalize import author_key
 from paperboy.store.db import serialize_writes
@@ -23,6 +25,7 @@ __all__ = [
     "UpsertCounts",
     "upsert_papers",
     "get_paper",
+    "find_paper",
     "get_papers",
     "content_version",
     "bump_content_version",
@@ -215,6 +218,19 @@ def get_papers(conn: Connection, ids: list[int]) -> list[Paper]:
             msc_classes=cats.get((pid, "msc"), []),
         )
     return [by_id[i] for i in ids if i in by_id]
+
+
+def find_paper(conn: Connection, text: str, *, include_hidden: bool = False) -> Paper:
+    """The paper ``text`` names (any form :func:`~paperboy.papers.ids.parse_arxiv_id` takes), or
+    :class:`~paperboy.errors.NotFound` — also for a hidden paper unless ``include_hidden``."""
+    try:
+        arxiv = parse_arxiv_id(text)
+    except InvalidArxivId:
+        raise NotFound("No such paper.") from None
+    paper = get_paper(conn, arxiv.id)
+    if paper is None or (paper.hidden_at is not None and not include_hidden):
+        raise NotFound("No such paper.")
+    return paper
 
 
 def get_paper(conn: Connection, arxiv_id: str) -> Paper | None:

@@ -9,10 +9,9 @@ import gc
 import threading
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -46,7 +45,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
     from paperboy.search.service import SearchService
-    from paperboy.web import account_pages, community_pages, pages, search_pages
+    from paperboy.web import account_pages, community_pages, errors, pages, search_pages
 
     def load_embedder():
         from paperboy.search.embed import load_embedder as load
@@ -56,24 +55,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder)
 
 
-    from paperboy.web.context import LoginRequired, login_url
-
     app.include_router(account_pages.router)
     app.include_router(community_pages.router)
     app.include_router(search_pages.router)
     app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
-
-    @app.exception_handler(LoginRequired)
-    async def login_required(request: Request, exc: LoginRequired):
-        return RedirectResponse(login_url(exc.next_path), status_code=303)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        return error_page(request, exc.status_code, exc.detail)
-
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception):
-        return error_page(request, 500, "Something went wrong on our side. It has been logged.")
+    errors.install(app)
 
     return SecurityHeaders(app, hsts=settings.https)
 
@@ -109,17 +95,6 @@ def _freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def error_page(request: Request, status: int, detail: str | None) -> HTMLResponse:
-    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method not allowed", 409: "Already there",
-              429: "Too many requests", 500: "Server error", 502: "arXiv unreachable"}
-    env = request.app.state.templates
-    html = env.get_template("error.html").render(
-        status=status, title=titles.get(status, "Error"), detail=detail or titles.get(status, ""),
-        viewer=getattr(request.state, "viewer", None),
-    )
-    return HTMLResponse(html, status_code=status)
 
 
 class CachedStaticFiles(StaticFiles):

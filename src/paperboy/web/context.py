@@ -11,16 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
-from urllib.parse import quote
+from dataclasses import dataclass
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.concurrency import run_in_threadpool
 
 from paperboy.accounts.sessions import SESSION_DAYS, load_session, token_hash
 from paperboy.accounts.users import User
+from paperboy.errors import Forbidden, LoginRequired
+from paperboy.web.errors import login_url, safe_next  # noqa: F401  (re-exported for routes)
 
 SESSION_COOKIE = "pb_session"
 CSRF_COOKIE = "pb_csrf"
@@ -39,7 +40,6 @@ class Viewer:
     secret: str
     new_csrf_cookie: bool = False
     flash: str | None = None
-    cookies_to_set: list = field(default_factory=list)
 
     @property
     def is_admin(self) -> bool:
@@ -93,7 +93,7 @@ async def require_csrf(request: Request) -> dict:
     if not viewer.csrf_cookie or not isinstance(sent, str) or not hmac.compare_digest(
         sent, expected_token(viewer.secret, viewer.csrf_cookie, viewer.session_token)
     ):
-        raise HTTPException(403, "This form has expired or came from another site. Reload the page and try again.")
+        raise Forbidden("This form has expired or came from another site. Reload the page and try again.")
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
@@ -107,26 +107,8 @@ async def require_user(request: Request) -> User:
 async def require_admin(request: Request) -> User:
     user = await require_user(request)
     if not user.is_admin:
-        raise HTTPException(403, "Only admins can do that.")
+        raise Forbidden("Only admins can do that.")
     return user
-
-
-class LoginRequired(Exception):
-    """Raised by handlers that need a logged-in user; answered with a redirect to the log-in page."""
-
-    def __init__(self, next_path: str):
-        self.next_path = next_path
-
-
-def login_url(next_path: str) -> str:
-    return "/login?next=" + quote(safe_next(next_path), safe="/")
-
-
-def safe_next(value: str | None, default: str = "/") -> str:
-    """Only same-site paths: "/x" yes; "//evil.example", "https://…", "/\\evil" no."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or "\n" in value or "\r" in value:
-        return default
-    return value[:2000]
 
 
 def _flash_serializer(secret: str) -> URLSafeSerializer:
@@ -140,10 +122,8 @@ def finish(request: Request, response: Response) -> Response:
     if viewer is not None:
         if viewer.new_csrf_cookie:
             response.set_cookie(CSRF_COOKIE, viewer.csrf_cookie, max_age=365 * 86400, httponly=True, samesite="lax", secure=settings.https)
-        if viewer.flash is not None and FLASH_COOKIE in request.cookies and not getattr(request.state, "keep_flash", False):
+        if viewer.flash is not None and FLASH_COOKIE in request.cookies:
             response.delete_cookie(FLASH_COOKIE)
-        for args, kwargs in viewer.cookies_to_set:
-            response.set_cookie(*args, **kwargs)
     return response
 
 

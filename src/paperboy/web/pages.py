@@ -7,26 +7,24 @@ version. Logged-in visitors see their own vote buttons and forms, rendered per r
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from dataclasses import fields
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from paperboy.accounts.users import get_user
-from paperboy.community.claims import verified_authors
-from paperboy.community.comments import PAGE_SIZE as COMMENT_PAGE
-from paperboy.community.comments import count_visible, list_comments
 from paperboy.community.votes import voted_ids
-from paperboy.feed.periods import BadPeriod, Period, parse_period, period_of
-from paperboy.feed.trending import trending
+from paperboy.errors import Invalid, NotFound
+from paperboy.feed.periods import BadPeriod, Period, parse_period
+from paperboy.feed.views import feed_view, paper_view, trending_view
 from paperboy.papers.bibtex import bibtex_entry
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.store import repo
 from paperboy.web.context import Viewer, finish, get_viewer
+from paperboy.web.views import render
 
 router = APIRouter()
 
@@ -77,26 +75,17 @@ async def cached_page(request: Request, build: Callable[[Connection, Viewer], tu
     return Response(body, status_code=page.status, media_type=page.media_type, headers=headers)
 
 
-def render(request: Request, template: str, viewer: Viewer | None = None, **context) -> str:
-    """Render a template with what every page needs (the viewer for the header, the path)."""
-    viewer = viewer or getattr(request.state, "viewer", None)
-    return request.app.state.templates.get_template(template).render(
-        request_path=request.url.path, request_url=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
-        viewer=viewer, **context,
-    )  # fmt: skip
-
-
 def _page_number(request: Request, name: str = "page") -> int:
     raw = request.query_params.get(name, "1")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise HTTPException(400, f"{name} must be a number from 1 to {MAX_PAGE:,}")
+        raise Invalid(f"{name} must be a number from 1 to {MAX_PAGE:,}")
     return int(raw)
 
 
 def _category(request: Request) -> str | None:
     cat = request.query_params.get("cat") or None
     if cat is not None and (len(cat) > 32 or not ARXIV_CATEGORY.fullmatch(cat)):
-        raise HTTPException(400, "cat must be an arXiv category such as cs.CL")
+        raise Invalid("cat must be an arXiv category such as cs.CL")
     return cat
 
 
@@ -110,39 +99,19 @@ async def feed(request: Request, period: Period | None) -> Response:
     size = request.app.state.settings.page_size
 
     def build(conn: Connection, viewer: Viewer):
-        current = period
-        if current is None:  # the home page: the latest day with papers
-            latest = repo.latest_day(conn)
-            if latest is None:
-                return 200, render(request, "empty.html", viewer)
-            current = period_of("day", latest)
-        result = repo.feed_page(conn, current.start, current.end, category=category, limit=size, offset=(page - 1) * size)
-        pages = max(1, math.ceil(result.total / size))
-        if page > pages:
-            raise HTTPException(404, f"This {current.kind} has {pages} page{'s' if pages > 1 else ''} of papers.")
-        before = repo.day_before(conn, current.start, category)
-        after = repo.day_after(conn, current.end, category)
-        html = render(
-            request,
-            "feed.html",
-            viewer,
-            period=current,
-            papers=result.papers,
-            voted=_voted(conn, viewer, result.papers),
-            total=result.total,
-            page=page,
-            pages=pages,
-            offset=(page - 1) * size,
-            category=category,
-            categories=repo.category_counts(conn, current.start, current.end),
-            chips=CHIPS,
-            previous=period_of(current.kind, before) if before else None,
-            next=period_of(current.kind, after) if after else None,
-            is_home=request.url.path == "/",
-        )
+        view = feed_view(conn, period, category=category, page=page, size=size)
+        if view.period is None:
+            return 200, render(request, "empty.html", viewer)
+        html = render(request, "feed.html", viewer, **_fields(view), voted=_voted(conn, viewer, view.papers), chips=CHIPS,
+                      is_home=request.url.path == "/")  # fmt: skip
         return 200, html
 
     return await cached_page(request, build)
+
+
+def _fields(view) -> dict:
+    """A view dataclass as template variables (one level: its fields, not their insides)."""
+    return {f.name: getattr(view, f.name) for f in fields(view)}
 
 
 @router.get("/", include_in_schema=False)
@@ -169,7 +138,7 @@ def _period(kind, text: str) -> Period:
     try:
         return parse_period(kind, text)
     except BadPeriod as e:
-        raise HTTPException(404, str(e)) from None
+        raise NotFound(str(e)) from None
 
 
 @router.get("/papers/trending", include_in_schema=False)
@@ -178,12 +147,8 @@ async def trending_page(request: Request) -> Response:
     size = request.app.state.settings.page_size
 
     def build(conn: Connection, viewer: Viewer):
-        ranked = trending(conn, limit=size + 1, offset=(page - 1) * size)
-        ids = [pid for pid, _ in ranked[:size]]
-        papers = repo.get_papers(conn, ids)
-        html = render(request, "trending.html", viewer, papers=papers, voted=_voted(conn, viewer, papers),
-                      page=page, has_next=len(ranked) > size, offset=(page - 1) * size)  # fmt: skip
-        return 200, html
+        view = trending_view(conn, page=page, size=size)
+        return 200, render(request, "trending.html", viewer, **_fields(view), voted=_voted(conn, viewer, view.papers))
 
     return await cached_page(request, build)
 
@@ -193,36 +158,16 @@ async def paper_page(request: Request, arxiv_id: str) -> Response:
     try:
         parsed = parse_arxiv_id(arxiv_id)
     except InvalidArxivId as e:
-        raise HTTPException(404, str(e)) from None
+        raise NotFound(str(e)) from None
     if parsed.version is not None or parsed.id != arxiv_id:
         return RedirectResponse(f"/papers/{parsed.id}", status_code=301)
     cpage = _page_number(request, "cpage")
+    per_page = request.app.state.settings.comment_page_size
 
     def build(conn: Connection, viewer: Viewer):
-        paper = repo.get_paper(conn, parsed.id)
-        if paper is None:
-            raise HTTPException(404, f"Paperboy has no paper {parsed.id} yet.")
-        if paper.hidden_at and not viewer.is_admin:
-            raise HTTPException(404, f"arXiv:{parsed.id} has been hidden by the moderators.")
-        moderator = viewer.is_admin
-        total_comments = count_visible(conn, paper.id, include_hidden=moderator)
-        comment_pages = max(1, math.ceil(total_comments / COMMENT_PAGE))
-        comments = list_comments(conn, paper.id, include_hidden=moderator, limit=COMMENT_PAGE, offset=(cpage - 1) * COMMENT_PAGE)
-        submitter = get_user(conn, paper.submitted_by) if paper.submitted_by else None
-        html = render(
-            request,
-            "paper.html",
-            viewer,
-            paper=paper,
-            bibtex=bibtex_entry(paper),
-            voted=_voted(conn, viewer, [paper]),
-            comments=comments,
-            total_comments=total_comments,
-            cpage=cpage,
-            comment_pages=comment_pages,
-            verified=verified_authors(conn, paper.id),
-            submitter=submitter,
-        )
+        view = paper_view(conn, parsed.id, moderator=viewer.is_admin, comment_page=cpage, comments_per_page=per_page)
+        html = render(request, "paper.html", viewer, **_fields(view), cpage=cpage, bibtex=bibtex_entry(view.paper),
+                      voted=_voted(conn, viewer, [view.paper]))  # fmt: skip
         return 200, html
 
     return await cached_page(request, build)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.api.serializers import related_json
+from paperboy.errors import Invalid
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.search.service import SORTS
 from paperboy.store import repo
 from paperboy.web.context import finish, get_viewer
-from paperboy.web.pages import render
+from paperboy.web.views import render
 
 router = APIRouter()
 
@@ -26,7 +27,7 @@ def _date(value: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise HTTPException(400, f"{name} must be a date like 2026-06-30") from None
+        raise Invalid(f"{name} must be a date like 2026-06-30") from None
 
 
 @router.get("/search", include_in_schema=False)
@@ -36,13 +37,13 @@ async def search_page(request: Request) -> Response:
     q = params.get("q", "")
     sort = params.get("sort", "relevance")
     if sort not in SORTS:
-        raise HTTPException(400, f"sort must be one of {', '.join(SORTS)}")
+        raise Invalid(f"sort must be one of {', '.join(SORTS)}")
     page = params.get("page", "1")
     if not page.isdigit() or not 1 <= int(page) <= 50:
-        raise HTTPException(400, "page must be a number from 1 to 50")
+        raise Invalid("page must be a number from 1 to 50")
     cat = params.get("cat") or None
     if cat and (len(cat) > 32 or not ARXIV_CATEGORY.fullmatch(cat)):
-        raise HTTPException(400, "cat must be an arXiv category such as cs.CL")
+        raise Invalid("cat must be an arXiv category such as cs.CL")
     author = (params.get("author") or "")[:100] or None
     after, before = _date(params.get("from"), "from"), _date(params.get("to"), "to")
     service = request.app.state.search
@@ -67,12 +68,11 @@ async def search_page(request: Request) -> Response:
 
 
 def _related(request: Request, arxiv_id: str, k: int):
+    """(paper, [(related paper, score)]) for a visible paper; NotFound otherwise."""
     engine = request.app.state.engine
     service = request.app.state.search
     with engine.connect() as conn:
-        paper = repo.get_paper(conn, arxiv_id)
-    if paper is None or paper.hidden_at:
-        return None
+        paper = repo.find_paper(conn, arxiv_id)
     related = service.related(paper.id, k)
     with engine.connect() as conn:
         by_id = {p.id: p for p in repo.get_papers(conn, [pid for pid, _ in related])}
@@ -83,14 +83,7 @@ def _related(request: Request, arxiv_id: str, k: int):
 async def related_fragment(request: Request, arxiv_id: str) -> Response:
     """Related papers as HTML: a fragment for htmx (the paper page loads it), else a small page."""
     viewer = await get_viewer(request)
-    try:
-        parsed = parse_arxiv_id(arxiv_id)
-    except InvalidArxivId as e:
-        raise HTTPException(404, str(e)) from None
-    found = await run_in_threadpool(_related, request, parsed.id, 8)
-    if found is None:
-        raise HTTPException(404, f"No paper {parsed.id}.")
-    paper, related = found
+    paper, related = await run_in_threadpool(_related, request, arxiv_id, 8)
     template = "_related.html" if request.headers.get("hx-request") == "true" else "related.html"
     html = render(request, template, viewer, paper=paper, related=related)
     return finish(request, HTMLResponse(html))
@@ -99,19 +92,8 @@ async def related_fragment(request: Request, arxiv_id: str) -> Response:
 @router.get("/api/papers/{arxiv_id:path}/related")
 async def related_api(request: Request, arxiv_id: str) -> JSONResponse:
     """Related papers: top-k by embedding similarity, nudged by shared authors."""
-    try:
-        parsed = parse_arxiv_id(arxiv_id)
-    except InvalidArxivId as e:
-        return JSONResponse({"error": str(e)}, status_code=404)
     raw_k = request.query_params.get("k", "8")
     if not raw_k.isdigit() or not 1 <= int(raw_k) <= 50:
-        return JSONResponse({"error": "k must be a number from 1 to 50"}, status_code=400)
-    found = await run_in_threadpool(_related, request, parsed.id, int(raw_k))
-    if found is None:
-        return JSONResponse({"error": f"no paper {parsed.id}"}, status_code=404)
-    paper, related = found
-    return JSONResponse({
-        "id": paper.arxiv_id,
-        "related": [{"id": p.arxiv_id, "title": p.title, "authors": p.authors, "score": round(score, 4),
-                     "announced": p.announced.isoformat() if p.announced else None, "upvotes": p.upvotes} for p, score in related],
-    })  # fmt: skip
+        raise Invalid("k must be a number from 1 to 50")
+    paper, related = await run_in_threadpool(_related, request, arxiv_id, int(raw_k))
+    return JSONResponse(related_json(paper, related, base_url=request.app.state.settings.base_url))

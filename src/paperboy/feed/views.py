@@ -1,0 +1,124 @@
+"""What a feed page, the trending page and a paper page show, as plain data.
+
+One function per page, shared by the HTML pages and their JSON twins: the rules — which papers a
+period shows and in what order, how many pages there are, who may see a hidden paper — live here,
+not in the routes. Nothing here depends on who is asking beyond ``moderator`` (admins see hidden
+things); per-visitor state (your votes, your name) is added by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from paperboy.accounts.users import User, get_user
+from paperboy.community.claims import verified_authors
+from paperboy.community.comments import PAGE_SIZE as COMMENT_PAGE
+from paperboy.community.comments import Comment, count_visible, list_comments
+from paperboy.errors import NotFound
+from paperboy.feed.periods import Period, period_of
+from paperboy.feed.trending import trending
+from paperboy.store import repo
+
+__all__ = ["FeedView", "feed_view", "TrendingView", "trending_view", "PaperView", "paper_view"]
+
+
+@dataclass(slots=True)
+class FeedView:
+    """One page of a day, week or month. ``period`` is None only for an empty site's home page."""
+
+    period: Period | None
+    papers: list[repo.Paper] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    pages: int = 1
+    offset: int = 0
+    category: str | None = None
+    categories: list[tuple[str, int]] = field(default_factory=list)  # (code, papers) in the whole period
+    previous: Period | None = None  # the nearest earlier period with papers (in the category)
+    next: Period | None = None
+
+
+def feed_view(conn: Connection, period: Period | None, *, category: str | None = None, page: int = 1, size: int = 50) -> FeedView:
+    """Papers of ``period`` (the latest day with papers when None), best first, ``size`` a page.
+
+    :class:`NotFound` for a page past the last one.
+    """
+    if period is None:
+        latest = repo.latest_day(conn)
+        if latest is None:
+            return FeedView(None)
+        period = period_of("day", latest)
+    offset = (page - 1) * size
+    result = repo.feed_page(conn, period.start, period.end, category=category, limit=size, offset=offset)
+    pages = max(1, math.ceil(result.total / size))
+    if page > pages:
+        raise NotFound(f"This {period.kind} has {pages} page{'s' if pages > 1 else ''} of papers.")
+    before = repo.day_before(conn, period.start, category)
+    after = repo.day_after(conn, period.end, category)
+    return FeedView(
+        period=period,
+        papers=result.papers,
+        total=result.total,
+        page=page,
+        pages=pages,
+        offset=offset,
+        category=category,
+        categories=repo.category_counts(conn, period.start, period.end),
+        previous=period_of(period.kind, before) if before else None,
+        next=period_of(period.kind, after) if after else None,
+    )
+
+
+@dataclass(slots=True)
+class TrendingView:
+    papers: list[repo.Paper]
+    scores: dict[int, float]  # paper id -> trending score
+    page: int
+    offset: int
+    has_next: bool
+
+
+def trending_view(conn: Connection, *, page: int = 1, size: int = 50) -> TrendingView:
+    """One page of :func:`~paperboy.feed.trending.trending`."""
+    offset = (page - 1) * size
+    ranked = trending(conn, limit=size + 1, offset=offset)
+    shown = ranked[:size]
+    papers = repo.get_papers(conn, [pid for pid, _ in shown])
+    return TrendingView(papers, dict(shown), page, offset, len(ranked) > size)
+
+
+@dataclass(slots=True)
+class PaperView:
+    paper: repo.Paper
+    comments: list[Comment]
+    total_comments: int
+    comment_page: int
+    comment_pages: int
+    verified: dict[int, str]  # author position -> username of the verified author
+    submitter: User | None
+
+
+def paper_view(conn: Connection, arxiv_id: str, *, moderator: bool = False, comment_page: int = 1,
+               comments_per_page: int = COMMENT_PAGE) -> PaperView:  # fmt: skip
+    """A paper with a page of its comments (oldest first). Hidden papers and comments are shown to
+    moderators only; :class:`NotFound` otherwise, with a message that says why."""
+    paper = repo.get_paper(conn, arxiv_id)
+    if paper is None:
+        raise NotFound(f"Paperboy has no paper {arxiv_id} yet.")
+    if paper.hidden_at and not moderator:
+        raise NotFound(f"arXiv:{arxiv_id} has been hidden by the moderators.")
+    total = count_visible(conn, paper.id, include_hidden=moderator)
+    comments = list_comments(conn, paper.id, include_hidden=moderator, limit=comments_per_page,
+                             offset=(comment_page - 1) * comments_per_page)  # fmt: skip
+    return PaperView(
+        paper=paper,
+        comments=comments,
+        total_comments=total,
+        comment_page=comment_page,
+        comment_pages=max(1, math.ceil(total / comments_per_page)),
+        verified=verified_authors(conn, paper.id),
+        submitter=get_user(conn, paper.submitted_by) if paper.submitted_by else None,
+    )
