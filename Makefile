@@ -41,10 +41,16 @@ test-fast: install-test
 	scripts/install-system-deps
 	$(BIN)/pytest -m "not browser"
 
-## make bench — the benchmarks behind docs/benchmarks.md (needs wrk for the web figures)
+## make bench — every benchmark behind docs/benchmarks.md, in order (about an hour on 2 cores: the
+## known-item benchmark needs the real vectors search_latency.py --real-vectors builds once)
 bench: install
+	scripts/install-system-deps --bench
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/web_bench.py
+	$(BIN)/python bench/search_quality.py
+	$(BIN)/python bench/search_latency.py --real-vectors
+	$(BIN)/python bench/known_item.py
+	$(BIN)/python bench/embed_bench.py
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache

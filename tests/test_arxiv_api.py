@@ -13,9 +13,9 @@ import time
 
 import httpx
 import pytest
+
 from arxiv_fake import API, ATOM, LEGACY, recorded, serve_fake_arxiv  # noqa: E402
 from conftest import free_port
-
 from paperboy import __version__
 from paperboy.config import Settings
 from paperboy.ingest.arxiv_api import (

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from conftest import ARTIFACTS
 
 CHROMIUM = Path("/usr/bin/chromium")

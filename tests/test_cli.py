@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FIXTURES, corpus_lines
 from sqlalchemy import text
 
+from conftest import FIXTURES, corpus_lines
 from paperboy.store.db import make_engine
 
 

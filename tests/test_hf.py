@@ -10,26 +10,18 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import SHARED
 from sqlalchemy import select, update
-from test_listings import Fault, serve
 from typer.testing import CliRunner
 
+from conftest import SHARED
 from paperboy.cli import app
 from paperboy.ingest.arxiv_api import RateLimiter
-from paperboy.ingest.hf import (
-    HfError,
-    HfUnavailable,
-    fetch_hf_day,
-    ingest_hf_day,
-    mirror_hf_day,
-    parse_daily_entry,
-    parse_daily_papers,
-)
+from paperboy.ingest.hf import HfError, HfUnavailable, fetch_hf_day, ingest_hf_day, mirror_hf_day, parse_daily_entry, parse_daily_papers
 from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.store import repo
 from paperboy.store.schema import papers
+from test_listings import Fault, serve
 
 HF = SHARED / "fixtures" / "hf-daily"
 FILES = sorted(HF.glob("hf_daily_papers_*.json"))

@@ -5,15 +5,10 @@ import gzip
 import json
 
 import pytest
-from conftest import FIXTURES, corpus_lines
 from sqlalchemy import func, select
 
-from paperboy.ingest.dumps import (
-    DumpError,
-    estimated_announce_day,
-    import_dump,
-    parse_line,
-)
+from conftest import FIXTURES, corpus_lines
+from paperboy.ingest.dumps import DumpError, estimated_announce_day, import_dump, parse_line
 from paperboy.store import repo
 from paperboy.store.schema import paper_authors, paper_categories, papers
 

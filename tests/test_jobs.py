@@ -10,17 +10,10 @@ import time
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from paperboy.jobs.leases import claim_run, finish, get_run, renew, run_once
-from paperboy.jobs.scheduler import (
-    daily_run_key,
-    is_announcement_day,
-    latest_due_run,
-    next_daily_run,
-    run_worker,
-)
 from sqlalchemy import func, select
 
+from paperboy.jobs.leases import claim_run, finish, get_run, renew, run_once
+from paperboy.jobs.scheduler import daily_run_key, is_announcement_day, latest_due_run, next_daily_run, run_worker
 from paperboy.store.db import make_engine
 
 ET = ZoneInfo("America/New_York")
@@ -255,7 +248,6 @@ def test_a_running_worker_embeds_newly_imported_papers_between_daily_runs(engine
     """Papers from an import (or a manual ingest, or a submission) get their vectors from the
     running workers within a polling step — once, whichever of two workers gets there first."""
     from fake_embedder import FakeEmbedder
-
     from paperboy.papers.model import PaperRecord
     from paperboy.search.indexer import embed_pending
     from paperboy.store import repo

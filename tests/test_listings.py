@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import FIXTURES, SHARED
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from conftest import FIXTURES, SHARED
 from paperboy.cli import app
 from paperboy.ingest.arxiv_api import RateLimiter
 from paperboy.ingest.listings import (

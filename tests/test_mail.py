@@ -12,18 +12,11 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from conftest import free_port
 from sqlalchemy import func, select, update
 
+from conftest import free_port
 from paperboy.config import Settings
-from paperboy.mail import (
-    DeliveryReport,
-    MailError,
-    compose,
-    deliver_pending,
-    enqueue,
-    send_message,
-)
+from paperboy.mail import DeliveryReport, MailError, compose, deliver_pending, enqueue, send_message
 from paperboy.store.schema import outbox
 
 

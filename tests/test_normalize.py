@@ -1,8 +1,8 @@
 """Normalisation of real, messy arXiv metadata (examples taken from the shared corpus)."""
 
 import orjson
-from conftest import corpus_lines
 
+from conftest import corpus_lines
 from paperboy.papers.normalize import (
     author_key,
     author_name,

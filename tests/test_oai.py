@@ -18,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import SHARED
 from sqlalchemy import func, select
 
+from conftest import SHARED
 from paperboy.ingest.arxiv_api import ApiPage
 from paperboy.ingest.dumps import estimated_announce_day, parse_kaggle
 from paperboy.ingest.oai import (
@@ -640,7 +640,6 @@ def test_arxiv_paging_slices_and_cap():
 
 def test_arxiv_paging_against_the_recorded_api():
     from arxiv_fake import serve_fake_arxiv
-
     from paperboy.cli import _query_pages
     from paperboy.ingest.arxiv_api import ArxivApiClient
 

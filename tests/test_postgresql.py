@@ -8,9 +8,9 @@ import os
 import subprocess
 import sys
 
-from conftest import FIXTURES
 from sqlalchemy import text
 
+from conftest import FIXTURES
 from paperboy.ingest.dumps import import_dump
 from paperboy.store.db import make_engine, upgrade
 

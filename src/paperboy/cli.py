@@ -43,14 +43,18 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _settings():
+    """The settings, or a clear error (exit 1) naming the variable that is wrong."""
+    try:
+        return get_settings()
+    except ValueError as e:
+        fail(str(e))
+
+
 def _engine():
     from paperboy.store.db import make_engine
 
-    try:
-        settings = get_settings()
-    except ValueError as e:
-        fail(str(e))
-    return make_engine(settings.database_url)
+    return make_engine(_settings().database_url)
 
 
 def _require_schema(engine, migrate: bool) -> None:
@@ -233,7 +237,7 @@ def index(
 
     engine = _engine()
     _require_schema(engine, False)
-    settings = get_settings()
+    settings = _settings()
     started = time.perf_counter()
     index_ = rebuild_keyword_index(engine, settings.data_dir)
     out.print(f"keyword index: {len(index_):,} papers, {len(index_.vocab):,} terms ({time.perf_counter() - started:.1f} s)")
@@ -286,7 +290,7 @@ def search(
         raise typer.BadParameter(f"choose one of {', '.join(SORTS)}", param_hint="--sort")
     engine = _engine()
     _require_schema(engine, False)
-    settings = get_settings()
+    settings = _settings()
     service = SearchService(engine, settings.data_dir, embedder_loader=lambda: _load_embedder(settings))
     result = service.search(query, sort=sort, per_page=limit, semantic=not keyword_only)
     if as_json:
@@ -489,41 +493,28 @@ def ingest_arxiv(
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run the latest due daily run (if nobody has) and exit.")] = False,
-    at: Annotated[str, typer.Option(help="Daily run time, HH:MM in --tz (after arXiv's 20:00 announcement).")] = "20:30",
-    tz: Annotated[str, typer.Option(help="Time zone of --at.")] = "America/New_York",
-    holidays: Annotated[str, typer.Option(help="Comma-separated YYYY-MM-DD evenings without an arXiv announcement.")] = "",
 ) -> None:
-    """Run scheduled jobs: the daily ingest after each arXiv announcement, then search indexing; in
-    between, embed papers that arrive (imports, submissions) within a minute.
+    """Run scheduled jobs: the daily ingest after each arXiv announcement (PAPERBOY_DAILY_AT in
+    PAPERBOY_DAILY_TZ), then search indexing; in between, embed papers that arrive (imports,
+    submissions) within a minute.
 
     Several workers may run at once; each run still happens once (a lease in the database).
     """
     import logging
     import signal
     import threading
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from paperboy.jobs.scheduler import run_worker
+    from paperboy.jobs.daily import run_worker_from_settings
 
-    try:
-        at_time = dt.time.fromisoformat(at)
-    except ValueError:
-        raise typer.BadParameter(f"{at!r} is not a HH:MM time", param_hint="--at") from None
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
-    days_off = [_day(d.strip(), "--holidays") for d in holidays.split(",") if d.strip()]
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+    settings = _settings()
     engine = _engine()
     _require_schema(engine, False)
-    settings = get_settings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    jobs = daily_jobs(engine, settings)
     try:
-        results = run_worker(engine, settings, once=once, jobs=jobs, at=at_time, tz=tz, holidays=days_off, stop=stop)
+        results = run_worker_from_settings(engine, settings, once=once, stop=stop)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     for r in results:
@@ -531,32 +522,6 @@ def worker(
                   + (f" ({r.error})" if r.error else ""))  # fmt: skip
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
-
-
-def daily_jobs(engine, settings) -> list:
-    """What the worker does each announcement evening, in order (indexing for search follows).
-
-    1. arXiv's daily listings for ``PAPERBOY_DAILY_CATEGORIES`` (new papers land on the day's feed,
-       replacements update versions, withdrawals are marked);
-    2. Hugging Face's Daily Papers picks for the day (their upvote counts, kept apart from ours).
-    Both go through the instance-wide request limiter, so several workers stay polite together.
-    """
-    from paperboy.ingest.hf import mirror_hf_day
-    from paperboy.ingest.listings import ingest_from_feed
-    from paperboy.ingest.polite import SharedRateLimiter
-
-    categories = [c.strip() for c in settings.daily_categories.split(",") if c.strip()]
-    contact = settings.contact_email or None
-
-    def arxiv_listings(day):
-        return ingest_from_feed(engine, categories, base_url=settings.arxiv_rss_url,
-                                limiter=SharedRateLimiter(engine, "arxiv-rss", 3.0), contact_email=contact)  # fmt: skip
-
-    def hugging_face_picks(day):
-        return mirror_hf_day(engine, day, base_url=settings.hf_base_url,
-                             limiter=SharedRateLimiter(engine, "hf", 1.0), contact_email=contact)  # fmt: skip
-
-    return [arxiv_listings, hugging_face_picks]
 
 
 def _ingest_limiter(engine, service: str, min_interval: float):
@@ -667,12 +632,9 @@ def mail_deliver() -> None:
     """Send the mail waiting in the outbox (each message once, even with several senders)."""
     from paperboy.mail.outbox import deliver_pending
 
+    settings = _settings()
     engine = _engine()
     _require_schema(engine, False)
-    try:
-        settings = get_settings()
-    except ValueError as e:
-        fail(str(e))
     report = deliver_pending(engine, settings)
     out.print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}")
 

@@ -1,12 +1,14 @@
 """All settings in one place, read from the environment (``PAPERBOY_*``).
 
-Each setting is one field of :class:`Settings`, declared with its variable, default and meaning;
-``paperboy config`` prints them all. Only ``PAPERBOY_SECRET_KEY`` matters for a multi-machine
+Each setting is one field of :class:`Settings`, declared with its variable, default and meaning
+(the README's configuration table lists every one; a test keeps the two in step). Nothing else
+reads the environment. ``PAPERBOY_SECRET_KEY`` must be the same on every machine of a multi-machine
 deployment: left unset, a random key is made once and kept in the data folder.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass, field, fields
@@ -20,8 +22,10 @@ def default_data_dir() -> Path:
     return Path(base) / "paperboy"
 
 
-def setting(env: str, default, doc: str):
-    return field(default=default, metadata={"env": env, "doc": doc})
+def setting(env: str, default, doc: str, *, minimum: float | None = None):
+    """One setting: its environment variable, default and meaning. Numbers are at least ``minimum``
+    (default: 1 for whole numbers, 0 for fractions)."""
+    return field(default=default, metadata={"env": env, "doc": doc, "minimum": minimum})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class Settings:
     secret_key: str = setting("PAPERBOY_SECRET_KEY", "", "signs sessions, CSRF and e-mailed tokens; set the same on every machine")
     page_size: int = setting("PAPERBOY_PAGE_SIZE", 50, "papers per feed page")
     comment_page_size: int = setting("PAPERBOY_COMMENT_PAGE_SIZE", 50, "comments per page under a paper")
-    page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 256, "memory for rendered pages per web process (0: off)")
+    page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 256, "memory for rendered pages per web process (0: off)", minimum=0)
     # Mail (password resets, digests)
     smtp_host: str = setting("PAPERBOY_SMTP_HOST", "localhost", "SMTP server")
     smtp_port: int = setting("PAPERBOY_SMTP_PORT", 25, "SMTP port")
@@ -46,6 +50,14 @@ class Settings:
     arxiv_rss_url: str = setting("PAPERBOY_ARXIV_RSS_URL", "https://rss.arxiv.org", "arXiv daily listings (RSS/Atom)")
     hf_base_url: str = setting("PAPERBOY_HF_URL", "https://huggingface.co", "Hugging Face, for its Daily Papers")
     daily_categories: str = setting("PAPERBOY_DAILY_CATEGORIES", "cs.CL,cs.LG,cs.AI,cs.CV", "categories the worker ingests every evening")
+    daily_at: str = setting("PAPERBOY_DAILY_AT", "20:30", "when the worker's daily run starts (HH:MM in PAPERBOY_DAILY_TZ; arXiv announces at 20:00 US Eastern)")
+    daily_tz: str = setting("PAPERBOY_DAILY_TZ", "America/New_York", "time zone of PAPERBOY_DAILY_AT")
+    arxiv_holidays: str = setting("PAPERBOY_ARXIV_HOLIDAYS", "", "comma-separated YYYY-MM-DD evenings without an arXiv announcement")
+    arxiv_interval: float = setting("PAPERBOY_ARXIV_INTERVAL", 3.0, "seconds between requests to each arXiv service, for the whole instance (arXiv asks for 3; less only for a loopback test server)")
+    hf_interval: float = setting("PAPERBOY_HF_INTERVAL", 1.0, "seconds between requests to Hugging Face")
+    worker_poll_seconds: int = setting("PAPERBOY_WORKER_POLL_SECONDS", 60, "how often the worker looks for new papers to embed (and for a stop signal)")
+    job_retry_seconds: int = setting("PAPERBOY_JOB_RETRY_SECONDS", 1800, "wait before a failed daily run is tried again")
+    job_lease_seconds: int = setting("PAPERBOY_JOB_LEASE_SECONDS", 900, "a job's lease: another worker takes over a run whose holder is silent this long")
     contact_email: str = setting("PAPERBOY_CONTACT_EMAIL", "", "contact put in the User-Agent sent to arXiv")
     # Search
     embedding_model: str = setting("PAPERBOY_EMBEDDING_MODEL", "", "folder of another embedding model (model.onnx + tokenizer.json); default: the packaged one")
@@ -73,6 +85,9 @@ class Settings:
         key = self.secret_key or _stored_secret(data_dir)
         if self.smtp_security not in ("none", "starttls", "ssl"):
             raise ValueError("PAPERBOY_SMTP_SECURITY must be none, starttls or ssl")
+        self.daily_schedule()  # raises for a bad time, zone or holiday
+        if self.arxiv_interval < 3 and not all(_is_loopback(u) for u in (self.arxiv_api_url, self.arxiv_oai_url, self.arxiv_rss_url)):
+            raise ValueError("PAPERBOY_ARXIV_INTERVAL: arXiv asks for at least 3 seconds between requests (less only for loopback test servers)")
         return Settings(**{**{f.name: getattr(self, f.name) for f in fields(self)},
                            "data_dir": str(data_dir), "database_url": url, "secret_key": key})  # fmt: skip
 
@@ -80,15 +95,47 @@ class Settings:
     def https(self) -> bool:
         return self.base_url.startswith("https://")
 
+    @property
+    def categories(self) -> list[str]:
+        """``daily_categories`` as a list."""
+        return [c.strip() for c in self.daily_categories.split(",") if c.strip()]
+
+    def daily_schedule(self) -> tuple[dt.time, str, list[dt.date]]:
+        """(time of day, time zone, holidays) of the worker's daily run, checked."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            at = dt.time.fromisoformat(self.daily_at)
+        except ValueError:
+            raise ValueError(f"PAPERBOY_DAILY_AT must be a HH:MM time, not {self.daily_at!r}") from None
+        try:
+            ZoneInfo(self.daily_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"PAPERBOY_DAILY_TZ: unknown time zone {self.daily_tz!r}") from None
+        try:
+            holidays = [dt.date.fromisoformat(d.strip()) for d in self.arxiv_holidays.split(",") if d.strip()]
+        except ValueError:
+            raise ValueError("PAPERBOY_ARXIV_HOLIDAYS must be comma-separated YYYY-MM-DD dates") from None
+        return at, self.daily_tz, holidays
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+
 
 def _parse(raw: str, f) -> object:
-    if f.type in (int, "int"):
+    name = f.metadata["env"]
+    if f.type in (int, "int", float, "float"):
+        whole = f.type in (int, "int")
         try:
-            n = int(raw)
+            n = int(raw) if whole else float(raw)
         except ValueError:
-            raise ValueError(f"{f.metadata['env']} must be a whole number, not {raw!r}") from None
-        if n < 0 or (n == 0 and f.name != "page_cache_mb"):
-            raise ValueError(f"{f.metadata['env']} must be at least {0 if f.name == 'page_cache_mb' else 1}")
+            raise ValueError(f"{name} must be a {'whole ' if whole else ''}number, not {raw!r}") from None
+        minimum = f.metadata["minimum"] if f.metadata["minimum"] is not None else (1 if whole else 0)
+        if not n >= minimum:  # also refuses NaN
+            raise ValueError(f"{name} must be at least {minimum}")
         return n
     return raw.rstrip("/") if f.name == "base_url" else raw
 

@@ -62,9 +62,6 @@ class Period:
             return f"Week {self.start.isocalendar()[1]}"
         return f"{self.start:%b %Y}"
 
-    def days(self) -> list[dt.date]:
-        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
-
 
 def period_of(kind: Kind, day: dt.date) -> Period:
     """The day, ISO week (Monday to Sunday) or calendar month that contains ``day``."""

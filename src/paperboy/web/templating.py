@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from paperboy.community.comments import render_comment
+from paperboy.feed.periods import period_of
 from paperboy.papers.tex import render_math
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -51,5 +52,6 @@ def make_environment() -> Environment:
     env.filters["day"] = _day
     env.filters["count"] = _count
     env.globals["static"] = static_url
+    env.globals["period_path"] = lambda kind, day: period_of(kind, day).path
     env.globals["Markup"] = Markup
     return env

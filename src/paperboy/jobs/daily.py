@@ -1,0 +1,49 @@
+"""What the worker does each announcement evening, in order (indexing for search follows, see
+:func:`paperboy.jobs.scheduler.search_index_step`), and the worker built from the settings.
+
+1. arXiv's daily listings for ``PAPERBOY_DAILY_CATEGORIES``: new papers land on the day's feed,
+   replacements update versions, withdrawals are marked;
+2. Hugging Face's Daily Papers picks for the day: their upvote counts, kept apart from ours.
+
+Both go through the instance-wide request limiter, so several workers stay polite together.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import Engine
+
+from paperboy.jobs.leases import RunResult
+from paperboy.jobs.scheduler import Job, run_worker
+
+__all__ = ["daily_jobs", "run_worker_from_settings"]
+
+
+def daily_jobs(engine: Engine, settings) -> list[Job]:
+    """The daily run's ingest steps, each ``job(day)``."""
+    from paperboy.ingest.hf import mirror_hf_day
+    from paperboy.ingest.listings import ingest_from_feed
+    from paperboy.ingest.polite import SharedRateLimiter
+
+    contact = settings.contact_email or None
+
+    def arxiv_listings(day):
+        return ingest_from_feed(engine, settings.categories, base_url=settings.arxiv_rss_url,
+                                limiter=SharedRateLimiter(engine, "arxiv-rss", settings.arxiv_interval), contact_email=contact)  # fmt: skip
+
+    def hugging_face_picks(day):
+        return mirror_hf_day(engine, day, base_url=settings.hf_base_url,
+                             limiter=SharedRateLimiter(engine, "hf", settings.hf_interval), contact_email=contact)  # fmt: skip
+
+    return [arxiv_listings, hugging_face_picks]
+
+
+def run_worker_from_settings(engine: Engine, settings, *, once: bool = False, stop: threading.Event | None = None) -> list[RunResult]:
+    """:func:`~paperboy.jobs.scheduler.run_worker` with the daily jobs and every interval from ``settings``."""
+    at, tz, holidays = settings.daily_schedule()
+    return run_worker(
+        engine, settings, once=once, jobs=daily_jobs(engine, settings), at=at, tz=tz, holidays=holidays,
+        lease_seconds=settings.job_lease_seconds, retry_delay=settings.job_retry_seconds,
+        sleep_step=settings.worker_poll_seconds, stop=stop,
+    )  # fmt: skip

@@ -1,0 +1,59 @@
+"""Settings: every one documented, read from the environment in one place, checked when read."""
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from paperboy.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_table_variables() -> set[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Configuration") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = [line for line in section.splitlines() if line.startswith("| `PAPERBOY_")]
+    return {name for row in rows for name in re.findall(r"`(PAPERBOY_[A-Z_]+)`", row.split("|")[1])}
+
+
+def test_every_setting_is_in_the_readme_table():
+    documented = _readme_table_variables()
+    missing = [f.metadata["env"] for f in fields(Settings) if f.metadata["env"] not in documented]
+    assert not missing, f"add these to the README's configuration table: {missing}"
+    unknown = documented - {f.metadata["env"] for f in fields(Settings)}
+    assert not unknown, f"the README documents variables Settings does not have: {unknown}"
+
+
+def test_only_config_reads_the_environment():
+    offenders = []
+    for path in (ROOT / "src" / "paperboy").rglob("*.py"):
+        if path.name == "config.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"os\.environ|os\.getenv", line):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}")
+    assert not offenders, f"read settings through paperboy.config.Settings: {offenders}"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"PAPERBOY_PAGE_SIZE": "0"}, "PAPERBOY_PAGE_SIZE must be at least 1"),
+    ({"PAPERBOY_PAGE_SIZE": "many"}, "must be a whole number"),
+    ({"PAPERBOY_HF_INTERVAL": "nan"}, "PAPERBOY_HF_INTERVAL must be at least 0"),
+    ({"PAPERBOY_SMTP_SECURITY": "tls"}, "none, starttls or ssl"),
+    ({"PAPERBOY_DAILY_AT": "8pm"}, "HH:MM"),
+    ({"PAPERBOY_DAILY_TZ": "Mars/Olympus"}, "unknown time zone"),
+    ({"PAPERBOY_ARXIV_HOLIDAYS": "Christmas"}, "YYYY-MM-DD"),
+    ({"PAPERBOY_ARXIV_INTERVAL": "1"}, "at least 3 seconds"),
+])  # fmt: skip
+def test_bad_settings_say_which_variable_is_wrong(tmp_path, env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({"PAPERBOY_DATA_DIR": str(tmp_path), **env})
+
+
+def test_a_faster_arxiv_pace_is_allowed_for_loopback_servers(tmp_path):
+    local = {f"PAPERBOY_ARXIV_{k}_URL": "http://127.0.0.1:9/x" for k in ("API", "OAI", "RSS")}
+    settings = Settings.from_env({"PAPERBOY_DATA_DIR": str(tmp_path), "PAPERBOY_ARXIV_INTERVAL": "0.01", **local})
+    assert settings.arxiv_interval == 0.01
