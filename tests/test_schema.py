@@ -34,11 +34,10 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_engine):
 def test_upgrading_a_database_with_papers_keeps_every_row(tmp_path):
     """Batch migrations rebuild tables on SQLite; nothing may be lost through cascades on the way."""
     from conftest import FIXTURES
-    from paperboy.ingest.dumps import import_dump
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0001")
-    import_dump(engine, FIXTURES / "kaggle-sample.jsonl")
+    _store_as_0001_did(engine, FIXTURES / "kaggle-sample.jsonl")
     counts = lambda: {t: engine.connect().exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()  # noqa: E731
                       for t in ("papers", "paper_authors", "paper_categories")}  # fmt: skip
     before = counts()
@@ -47,3 +46,45 @@ def test_upgrading_a_database_with_papers_keeps_every_row(tmp_path):
     assert counts() == before
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def _store_as_0001_did(engine, path):
+    """Papers written with only the columns revision 0001 had (today's import writes later ones too)."""
+    import datetime as dt
+
+    from paperboy.ingest.dumps import detect_format, parse_line
+    from paperboy.papers.normalize import author_key
+
+    now = dt.datetime(2026, 11, 1).isoformat(" ")
+    lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+    fmt = detect_format(__import__("json").loads(lines[0]))
+    with engine.begin() as conn:
+        for pid, line in enumerate(lines, 1):
+            rec = parse_line(line, fmt)
+            conn.execute(text(
+                "INSERT INTO papers (id, arxiv_id, version, title, abstract, primary_category, announced, source, content_hash,"
+                " upvotes, created_at, modified_at) VALUES (:id, :a, :v, :t, :ab, :pc, :an, 'kaggle', :h, 0, :now, :now)"),
+                {"id": pid, "a": rec.arxiv_id, "v": rec.version, "t": rec.title, "ab": rec.abstract, "pc": rec.primary_category,
+                 "an": rec.announced, "h": rec.content_hash(), "now": now})  # fmt: skip
+            for i, name in enumerate(rec.authors):
+                conn.execute(text("INSERT INTO paper_authors VALUES (:p, :i, :n, :k)"), {"p": pid, "i": i, "n": name, "k": author_key(name)})
+            for i, code in enumerate(rec.categories):
+                conn.execute(text("INSERT INTO paper_categories VALUES (:p, 'arxiv', :c, :i)"), {"p": pid, "c": code, "i": i})
+
+
+def test_db_upgrade_renders_the_math_of_papers_stored_before_renderings_were(tmp_path):
+    from conftest import FIXTURES
+    from paperboy.papers.tex import MATH_VERSION
+    from paperboy.store.repo import get_papers, render_stale_math
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0005")
+    _store_as_0001_did(engine, FIXTURES / "kaggle-sample.jsonl")
+    upgrade(engine)
+    assert render_stale_math(engine) == 4
+    assert render_stale_math(engine) == 0  # the second run has nothing to do
+    with engine.connect() as conn:
+        stored = get_papers(conn, [1, 2, 3, 4])
+    assert all(p.math_version == MATH_VERSION for p in stored)
+    with_math = [p for p in stored if "$" in p.abstract]
+    assert with_math and all("<math" in p.abstract_html for p in with_math)

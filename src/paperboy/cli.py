@@ -165,20 +165,15 @@ def serve(
     """Run the web site."""
     import uvicorn
 
+    from paperboy.web.server import uvicorn_options
+
+    settings = _settings()
     engine = _engine()
     _require_schema(engine, migrate)
     engine.dispose()
     out.print(f"Paperboy on [bold]http://{host}:{port}/[/] (database: {engine.url.render_as_string(hide_password=True)})")
-    uvicorn.run(
-        "paperboy.web.app:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        proxy_headers=True,
-        server_header=False,
-    )
+    options = uvicorn_options(settings, host=host, port=port, workers=workers, log_level=log_level)
+    uvicorn.run("paperboy.web.app:app_factory", factory=True, **options)
 
 
 @app.command()
@@ -200,14 +195,22 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print the figure
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Create the schema or migrate it to the newest version."""
+    """Create the schema or migrate it to the newest version (and render math stored by older versions)."""
     from paperboy.store.db import upgrade
+    from paperboy.store.repo import render_stale_math
 
     engine = _engine()
     try:
         upgrade(engine, revision)
     except Exception as e:
         fail(f"migration failed: {e}")
+    if revision == "head":
+        with Progress(TextColumn("[bold]Rendering math[/]"), TextColumn("{task.completed:,} papers"), console=err,
+                      disable=not err.is_terminal, transient=True) as bar:  # fmt: skip
+            task = bar.add_task("math", total=None)
+            rendered = render_stale_math(engine, progress=lambda n: bar.update(task, completed=n))
+        if rendered:
+            out.print(f"Rendered the math of {rendered:,} papers stored by an older version.")
     out.print(f"Database ready at {engine.url.render_as_string(hide_password=True)}")
 
 
@@ -607,10 +610,11 @@ def user_create(
     username: Annotated[str, typer.Argument(help="Public username (3-32 letters, digits, - or _).")],
     email: Annotated[str, typer.Argument(help="E-mail address (for password resets).")],
     admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin (moderation, exempt from submission rules).")] = False,
+    owner: Annotated[bool, typer.Option("--owner", help="Make the user the site's owner: an admin who may also suspend admins.")] = False,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
 ) -> None:
     """Create a user account (the first admin, typically)."""
-    from paperboy.accounts.users import UserError, create_user
+    from paperboy.accounts.users import UserError, clear_owner, create_user
     from paperboy.store.db import write_transaction
 
     engine = _engine()
@@ -621,10 +625,30 @@ def user_create(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with write_transaction(engine) as conn:
-            user = create_user(conn, username, email, password, is_admin=admin)
+            if owner:
+                clear_owner(conn)
+            user = create_user(conn, username, email, password, is_admin=admin, is_owner=owner)
     except UserError as e:
         fail(str(e))
-    out.print(f"Created {'admin ' if user.is_admin else ''}user [bold]{user.username}[/] (id {user.id}).")
+    role = "owner " if user.is_owner else "admin " if user.is_admin else ""
+    out.print(f"Created {role}user [bold]{user.username}[/] (id {user.id}).")
+
+
+@user_app.command("owner")
+def user_owner(username: Annotated[str, typer.Argument(help="The account that becomes the site's owner (and an admin).")]) -> None:
+    """Make an existing user the site's owner: the one admin who may suspend other admins."""
+    from paperboy.accounts.users import make_owner
+    from paperboy.errors import DomainError
+    from paperboy.store.db import write_transaction
+
+    engine = _engine()
+    _require_schema(engine, False)
+    try:
+        with write_transaction(engine) as conn:
+            user = make_owner(conn, username)
+    except DomainError as e:
+        fail(str(e))
+    out.print(f"[bold]{user.username}[/] is now the site's owner.")
 
 
 @mail_app.command("deliver")

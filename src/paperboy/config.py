@@ -33,6 +33,7 @@ class Settings:
     database_url: str = setting("PAPERBOY_DATABASE_URL", "", "SQLAlchemy URL; default sqlite:///<data dir>/paperboy.db")
     data_dir: str = setting("PAPERBOY_DATA_DIR", "", "where the SQLite file and the generated secret key live")
     base_url: str = setting("PAPERBOY_BASE_URL", "http://127.0.0.1:8000", "public URL of the site (links in mail; https turns on Secure cookies and HSTS)")
+    trusted_proxies: str = setting("PAPERBOY_TRUSTED_PROXIES", "", "addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated; empty: none)")
     secret_key: str = setting("PAPERBOY_SECRET_KEY", "", "signs sessions, CSRF and e-mailed tokens; set the same on every machine")
     page_size: int = setting("PAPERBOY_PAGE_SIZE", 50, "papers per feed page")
     comment_page_size: int = setting("PAPERBOY_COMMENT_PAGE_SIZE", 50, "comments per page under a paper")

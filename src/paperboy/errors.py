@@ -4,6 +4,11 @@ Domain code (accounts, community, feeds, digests) says *what* went wrong — not
 already there, bad input, too often, a service it needs is away — and never picks an HTTP status.
 The web layer maps the kind to a status once (``paperboy.web.errors``), for HTML pages and JSON
 alike, and the CLI maps it to a message. Messages are safe to show to whoever asked.
+
+A domain function makes every check before it changes anything: the web layer commits what a
+refused call wrote (``write_transaction(keep_on=DomainError)``) so that the counts recorded on the
+way to a refusal — a failed log-in, a rate-limit hit — survive it. Nothing else may be written
+before a refusal.
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection
 
-from paperboy.accounts import ratelimit
+from paperboy.accounts import devices, ratelimit
 from paperboy.accounts.passwords import fingerprint
 from paperboy.accounts.sessions import create_session, end_all_sessions, end_session
 from paperboy.accounts.tokens import RESET_MAX_AGE, TokenInvalid, make_reset_token, read_reset_token
-from paperboy.accounts.users import User, authenticate, create_user, get_user, get_user_by_email, set_password
+from paperboy.accounts.users import User, authenticate, create_user, find_login, get_user, get_user_by_email, set_password, validate_password
 from paperboy.errors import Forbidden, Invalid
 
 __all__ = ["SignedIn", "sign_up", "log_in", "log_out", "request_reset", "user_for_reset", "reset_password", "WRONG_LOGIN"]
@@ -33,34 +33,53 @@ WRONG_LOGIN = "Wrong username, e-mail or password."
 class SignedIn:
     user: User
     session_token: str
+    device_cookie: str | None = None  # for this browser: it is now a known device of the account
 
 
-def sign_up(conn: Connection, *, username: str, email: str, password: str, ip: str) -> SignedIn:
+def sign_up(conn: Connection, *, username: str, email: str, password: str, ip: str, secret: str = "") -> SignedIn:
     """Create an account and a session for it. Rate-limited per client address."""
     ratelimit.enforce(conn, "signup-ip", ip)
     user = create_user(conn, username, email, password)
-    return SignedIn(user, create_session(conn, user.id))
+    return SignedIn(user, create_session(conn, user.id), devices.issue(secret, user.id) if secret else None)
 
 
-def log_in(conn: Connection, *, login: str, password: str, ip: str) -> SignedIn:
-    """Check the password and open a session.
+def log_in(conn: Connection, *, login: str, password: str, ip: str, secret: str = "", device_cookie: str | None = None,
+           previous_session: str | None = None) -> SignedIn:  # fmt: skip
+    """Check the password and open a session (ending ``previous_session``, the browser's old one).
 
-    Failures are counted per client address and per account; while either is over its limit no
-    password is even checked. A suspended user who knows the password is told so.
+    Throttling (rules in ``accounts/ratelimit.py``), decided before any password is checked:
+
+    * a browser that logged in to this account before (``device_cookie``) is limited on its own
+      failures only — a stranger's guessing never locks the owner out of their own browser;
+    * any other browser is blocked after too many failures from its address (for all accounts, and
+      for this account), and beyond that the account answers unknown browsers ever more slowly
+      (at most a minute between tries) — slower guessing from a botnet, never a lock-out.
+
+    A suspended user who knows the password is told so.
     """
     login = (login or "").strip()[:254]
-    account = login.lower()
-    ratelimit.refuse_if_over(conn, "login-ip", ip)
-    ratelimit.refuse_if_over(conn, "login-account", account)
+    known = find_login(conn, login)
+    device = devices.device_id(secret, device_cookie, known.id) if known and secret else None
+    account = str(known.id) if known else "?" + login.lower()  # unknown logins are counted the same way
+    if device:
+        checks = [("login-device", f"{account}:{device}")]
+    else:
+        checks = [("login-ip", ip), ("login-account-ip", f"{account}|{ip}"), ("login-account", account)]
+    for rule, subject in checks:
+        ratelimit.refuse_if_over(conn, rule, subject)
     user = authenticate(conn, login, password)
     if user is None:
-        ratelimit.hit(conn, "login-ip", ip)
-        ratelimit.hit(conn, "login-account", account)
+        for rule, subject in checks:
+            ratelimit.hit(conn, rule, subject)
         raise Invalid(WRONG_LOGIN)
     if user.suspended:
         raise Forbidden("This account is suspended.")
-    ratelimit.clear(conn, "login-account", account)
-    return SignedIn(user, create_session(conn, user.id))
+    # A success clears this browser's own failures, never the account-wide count a stranger built up.
+    own = checks[0] if device else ("login-account-ip", f"{account}|{ip}")
+    ratelimit.clear(conn, *own)
+    if previous_session:
+        end_session(conn, previous_session)  # logging in as someone else ends the session that was here
+    return SignedIn(user, create_session(conn, user.id), devices.issue(secret, user.id, device) if secret else None)
 
 
 def log_out(conn: Connection, session_token: str | None) -> None:
@@ -105,10 +124,16 @@ def user_for_reset(conn: Connection, secret: str, token: str) -> User:
     return user
 
 
-def reset_password(conn: Connection, secret: str, token: str, password: str) -> User:
+def reset_password(conn: Connection, secret: str, token: str, password: str, *, ip: str = "") -> str:
     """Set a new password through a reset link and end every session of the account (whoever had
-    the old password is logged out). The link stops working: it embeds the old password's fingerprint."""
+    the old password is logged out). The link stops working: it embeds the old password's fingerprint.
+
+    Returns a device cookie: the browser that proved the mailbox is a known device of the account,
+    so its next log-in is allowed however hard a stranger is guessing at the account.
+    """
     user = user_for_reset(conn, secret, token)
+    validate_password(password, user.username)
+    ratelimit.enforce(conn, "reset-password-ip", ip)
     set_password(conn, user.id, password)
     end_all_sessions(conn, user.id)
-    return user
+    return devices.issue(secret, user.id)

@@ -8,6 +8,7 @@ processes (or machines on PostgreSQL) can't slip past a limit.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, case, delete, select
@@ -23,21 +24,32 @@ __all__ = ["Rule", "RULES", "Verdict", "hit", "peek", "clear", "enforce", "refus
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """``limit`` events per fixed ``window`` of seconds. Past the limit a blocking rule refuses until
+    the window ends; a back-off rule (``backoff`` > 0) only makes each next attempt wait
+    2 ** (events over the limit) seconds after the last one, at most ``backoff``."""
+
     limit: int
     window: int  # seconds
+    backoff: int = 0
 
 
 RULES: dict[str, Rule] = {
-    # Failed log-ins, per client address and per account (counting failures only, so nobody can lock
-    # an account by trying a few wrong passwords after its owner has logged in).
-    "login-ip": Rule(20, 15 * 60),
-    "login-account": Rule(8, 15 * 60),
+    # Failed log-ins (successes are not counted). Guessing is blocked per address and per (account,
+    # address); across addresses an account only gets slower, never locked, and a browser that has
+    # logged in to it before (accounts/devices.py) is judged on its own failures alone.
+    "login-ip": Rule(30, 15 * 60),
+    "login-account-ip": Rule(10, 15 * 60),
+    "login-account": Rule(10, 15 * 60, backoff=60),
+    "login-device": Rule(10, 15 * 60),
     "signup-ip": Rule(5, 60 * 60),
     "reset-ip": Rule(5, 60 * 60),
     "reset-account": Rule(3, 60 * 60),
     "submit-user": Rule(10, 60 * 60),
     "vote-user": Rule(120, 60),
     "comment-user": Rule(10, 60),
+    "comment-edit-user": Rule(20, 10 * 60),  # edits and deletes of one's own comments
+    "admin-user": Rule(300, 10 * 60),  # moderation: generous, but no unbounded loops either
+    "reset-password-ip": Rule(10, 60 * 60),
     "claim-user": Rule(10, 60 * 60),
 }
 
@@ -57,15 +69,18 @@ def hit(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | No
     key = f"{rule_name}:{subject}"[:200]
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     expired = rate_limits.c.window_start <= cutoff
-    stmt = insert(rate_limits).values(key=key, window_start=now, count=1)
+    stmt = insert(rate_limits).values(key=key, window_start=now, count=1, last_at=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=[rate_limits.c.key],
         set_={
             "count": case((expired, 1), else_=rate_limits.c.count + 1),
             "window_start": case((expired, now), else_=rate_limits.c.window_start),
+            "last_at": now,
         },
     ).returning(rate_limits.c.count, rate_limits.c.window_start)
     count, start = conn.execute(stmt).one()
+    if rule.backoff:
+        return Verdict(True, count, 0)  # a back-off rule refuses the *next* attempt (see peek), never this one
     retry = max(1, int((start + dt.timedelta(seconds=rule.window) - now).total_seconds()))
     return Verdict(count <= rule.limit, count, retry)
 
@@ -75,15 +90,19 @@ def peek(conn: Connection, rule_name: str, subject: str, *, now: dt.datetime | N
     rule = RULES[rule_name]
     now = now or clock.now()
     row = conn.execute(
-        select(rate_limits.c.count, rate_limits.c.window_start).where(rate_limits.c.key == f"{rule_name}:{subject}"[:200])
+        select(rate_limits.c.count, rate_limits.c.window_start, rate_limits.c.last_at)
+        .where(rate_limits.c.key == f"{rule_name}:{subject}"[:200])
     ).first()
-    if row is None:
+    if row is None or row.window_start <= now - dt.timedelta(seconds=rule.window):
         return Verdict(True, 0, 0)
-    start = row[1]
-    if start <= now - dt.timedelta(seconds=rule.window):
-        return Verdict(True, 0, 0)
-    retry = max(1, int((start + dt.timedelta(seconds=rule.window) - now).total_seconds()))
-    return Verdict(row[0] < rule.limit, row[0], retry)
+    if rule.backoff:
+        if row.count < rule.limit or row.last_at is None:
+            return Verdict(True, row.count, 0)
+        delay = min(rule.backoff, 2 ** min(row.count - rule.limit, 16))
+        wait = (row.last_at + dt.timedelta(seconds=delay) - now).total_seconds()
+        return Verdict(wait <= 0, row.count, max(1, math.ceil(wait)) if wait > 0 else 0)
+    retry = max(1, int((row.window_start + dt.timedelta(seconds=rule.window) - now).total_seconds()))
+    return Verdict(row.count < rule.limit, row.count, retry)
 
 
 def clear(conn: Connection, rule_name: str, subject: str) -> None:
@@ -91,9 +110,11 @@ def clear(conn: Connection, rule_name: str, subject: str) -> None:
 
 
 def too_many(retry_after: int) -> str:
-    """The message for a refused attempt: "Too many attempts. Try again in 3 minutes."."""
-    minutes = max(1, round(retry_after / 60))
-    return f"Too many attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    """The message for a refused attempt: "Too many attempts. Try again in 3 minutes." (or seconds)."""
+    if retry_after < 90:
+        return f"Too many attempts. Try again in {retry_after} second{'s' if retry_after != 1 else ''}."
+    minutes = round(retry_after / 60)
+    return f"Too many attempts. Try again in {minutes} minutes."
 
 
 def enforce(conn: Connection, rule_name: str, subject: str, message: str | None = None, *, now: dt.datetime | None = None) -> Verdict:

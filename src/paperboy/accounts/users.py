@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
 from paperboy.accounts.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, needs_rehash, verify_dummy, verify_password
-from paperboy.errors import Invalid
+from paperboy.errors import Invalid, NotFound
 from paperboy.store.schema import users
 
 __all__ = ["User", "UserError", "create_user", "authenticate", "get_user", "get_user_by_name", "get_user_by_email",
@@ -42,6 +42,7 @@ class User:
     suspended_at: dt.datetime | None
     created_at: dt.datetime
     password_hash: str = ""
+    is_owner: bool = False
 
     @property
     def suspended(self) -> bool:
@@ -74,7 +75,7 @@ def validate_password(password: str, username: str = "") -> str:
     return password
 
 
-def create_user(conn: Connection, username: str, email: str, password: str, *, is_admin: bool = False) -> User:
+def create_user(conn: Connection, username: str, email: str, password: str, *, is_admin: bool = False, is_owner: bool = False) -> User:
     username = validate_username(username)
     email = validate_email(email)
     validate_password(password, username)
@@ -84,7 +85,8 @@ def create_user(conn: Connection, username: str, email: str, password: str, *, i
         "email": email,
         "email_key": email.lower(),
         "password_hash": hash_password(password),
-        "is_admin": is_admin,
+        "is_admin": is_admin or is_owner,  # the owner is an admin too
+        "is_owner": is_owner,
         "created_at": clock.now(),
     }
     try:
@@ -98,7 +100,8 @@ def create_user(conn: Connection, username: str, email: str, password: str, *, i
     return get_user(conn, pk)
 
 
-_COLUMNS = [users.c.id, users.c.username, users.c.email, users.c.is_admin, users.c.suspended_at, users.c.created_at, users.c.password_hash]
+_COLUMNS = [users.c.id, users.c.username, users.c.email, users.c.is_admin, users.c.suspended_at, users.c.created_at,
+            users.c.password_hash, users.c.is_owner]  # fmt: skip
 
 
 def _one(conn: Connection, condition) -> User | None:
@@ -116,6 +119,12 @@ def get_user_by_name(conn: Connection, username: str) -> User | None:
 
 def get_user_by_email(conn: Connection, email: str) -> User | None:
     return _one(conn, users.c.email_key == (email or "").strip().lower())
+
+
+def find_login(conn: Connection, login: str) -> User | None:
+    """The user whose username or e-mail address is ``login`` (case-insensitive), without any password check."""
+    key = (login or "").strip().lower()
+    return _one(conn, or_(users.c.username_key == key, users.c.email_key == key)) if key else None
 
 
 def authenticate(conn: Connection, login: str, password: str) -> User | None:
@@ -141,3 +150,18 @@ def set_password(conn: Connection, user_id: int, password: str) -> None:
     user = get_user(conn, user_id)
     validate_password(password, user.username if user else "")
     conn.execute(update(users).where(users.c.id == user_id).values(password_hash=hash_password(password)))
+
+
+def clear_owner(conn: Connection) -> None:
+    """No account is the owner any more (before another becomes it: there is one owner at most)."""
+    conn.execute(update(users).where(users.c.is_owner.is_(True)).values(is_owner=False))
+
+
+def make_owner(conn: Connection, username: str) -> User:
+    """Make ``username`` the site's owner (and an admin); the previous owner stays an admin."""
+    user = get_user_by_name(conn, username)
+    if user is None:
+        raise NotFound(f"No user {username!r}.")
+    clear_owner(conn)
+    conn.execute(update(users).where(users.c.id == user.id).values(is_owner=True, is_admin=True))
+    return get_user(conn, user.id)

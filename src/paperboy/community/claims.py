@@ -73,6 +73,7 @@ def decide_claim(conn: Connection, admin_id: int, claim_id: int, approve: bool) 
     claim = conn.execute(select(authorship_claims).where(authorship_claims.c.id == claim_id)).first()
     if claim is None or claim.status != "pending":
         raise ClaimError("That claim is not waiting for a decision.")
+    from paperboy.community.moderation import moderator_limit
     if approve:
         taken = conn.execute(
             select(authorship_claims.c.id).where(
@@ -83,6 +84,7 @@ def decide_claim(conn: Connection, admin_id: int, claim_id: int, approve: bool) 
         ).first()
         if taken:
             raise ClaimError("Another user is already the verified author at that position.")
+    moderator_limit(conn, admin_id)
     status = "approved" if approve else "rejected"
     conn.execute(
         update(authorship_claims)

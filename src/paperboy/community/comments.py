@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.errors import Forbidden, Invalid, NotFound
+from paperboy.papers.normalize import strip_bidi_controls
 from paperboy.store.repo import bump_content_version, find_paper
 from paperboy.store.schema import comments, papers, users
 
@@ -51,7 +52,7 @@ class Comment:
 
 
 def _clean(body: str) -> str:
-    body = (body or "").replace("\r\n", "\n").strip()
+    body = strip_bidi_controls((body or "").replace("\r\n", "\n")).strip()
     body = "".join(c for c in body if c in "\n\t" or ord(c) >= 32)
     if not body:
         raise CommentError("A comment can't be empty.")
@@ -111,16 +112,19 @@ def _own(conn: Connection, comment_id: int, user_id: int) -> Comment:
 
 
 def edit_comment(conn: Connection, comment_id: int, user_id: int, body: str) -> str:
-    """Change one's own comment; returns the paper's arXiv id (where the comment is shown)."""
+    """Change one's own comment (limited per user); returns the paper's arXiv id (where it is shown)."""
     comment = _own(conn, comment_id, user_id)
-    conn.execute(update(comments).where(comments.c.id == comment_id).values(body=_clean(body), edited_at=clock.now()))
+    body = _clean(body)
+    ratelimit.enforce(conn, "comment-edit-user", str(user_id))
+    conn.execute(update(comments).where(comments.c.id == comment_id).values(body=body, edited_at=clock.now()))
     bump_content_version(conn)
     return comment.arxiv_id
 
 
 def delete_comment(conn: Connection, comment_id: int, user_id: int) -> str:
-    """Delete one's own comment; returns the paper's arXiv id."""
+    """Delete one's own comment (limited per user, with edits); returns the paper's arXiv id."""
     comment = _own(conn, comment_id, user_id)
+    ratelimit.enforce(conn, "comment-edit-user", str(user_id))
     conn.execute(update(comments).where(comments.c.id == comment_id).values(deleted_at=clock.now()))
     _recount(conn, comment.paper_id)
     return comment.arxiv_id

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, select, update
 
 from paperboy import clock
+from paperboy.accounts import ratelimit
 from paperboy.accounts.sessions import end_all_sessions
-from paperboy.errors import Invalid, NotFound
+from paperboy.errors import Forbidden, Invalid, NotFound
 from paperboy.store.repo import bump_content_version, find_paper
 from paperboy.store.schema import audit_log, comments, papers, users
 
@@ -38,9 +39,15 @@ def record(conn: Connection, actor_id: int | None, action: str, target: str, det
     conn.execute(insert(audit_log).values(actor_id=actor_id, action=action, target=target[:128], detail=detail, created_at=clock.now()))
 
 
+def moderator_limit(conn: Connection, admin_id: int) -> None:
+    """Every moderation action counts against one generous per-admin limit (checked before it changes anything)."""
+    ratelimit.enforce(conn, "admin-user", str(admin_id))
+
+
 def hide_paper(conn: Connection, admin_id: int, arxiv_id: str, hidden: bool, reason: str = "") -> str:
     """Hide a paper from every feed, search and page but the admins' (or show it again); returns its id."""
     paper = find_paper(conn, arxiv_id, include_hidden=True)
+    moderator_limit(conn, admin_id)
     conn.execute(update(papers).where(papers.c.id == paper.id).values(hidden_at=clock.now() if hidden else None))
     bump_content_version(conn)
     record(conn, admin_id, "hide-paper" if hidden else "unhide-paper", f"paper:{paper.arxiv_id}", reason or None)
@@ -54,6 +61,7 @@ def hide_comment(conn: Connection, admin_id: int, comment_id: int, hidden: bool,
     ).first()
     if row is None:
         raise NotFound("No such comment.")
+    moderator_limit(conn, admin_id)
     conn.execute(update(comments).where(comments.c.id == comment_id).values(hidden_at=clock.now() if hidden else None))
     from paperboy.community.comments import _recount
 
@@ -65,13 +73,18 @@ def hide_comment(conn: Connection, admin_id: int, comment_id: int, hidden: bool,
 def suspend_user(conn: Connection, admin_id: int, username: str, suspended: bool, reason: str = "") -> str:
     """Suspend a user (every session ends at once) or lift it; returns their username."""
     target = conn.execute(
-        select(users.c.id, users.c.username, users.c.is_admin).where(users.c.username_key == (username or "").strip().lower())
+        select(users.c.id, users.c.username, users.c.is_admin, users.c.is_owner).where(users.c.username_key == (username or "").strip().lower())
     ).first()
     if target is None:
         raise NotFound("No such user.")
     user_id = target.id
     if suspended and user_id == admin_id:
         raise ModerationError("You can't suspend yourself.")
+    if target.is_owner:
+        raise Forbidden("The site's owner can't be suspended.")
+    if target.is_admin and not conn.execute(select(users.c.is_owner).where(users.c.id == admin_id)).scalar():
+        raise Forbidden("Only the site's owner can suspend or reinstate an admin.")
+    moderator_limit(conn, admin_id)
     conn.execute(
         update(users)
         .where(users.c.id == user_id)

@@ -6,6 +6,7 @@ inclusive range of announcement days; parsing refuses impossible dates so they c
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ Kind = Literal["day", "week", "month"]
 _DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+#: Periods are refused outside these years: arXiv began in 1991, and at year 9999 a week's or a
+#: month's end, or the day after, no longer fits Python's dates.
+MIN_YEAR, MAX_YEAR = 1900, 9998
 
 
 class BadPeriod(ValueError):
@@ -70,19 +76,21 @@ def period_of(kind: Kind, day: dt.date) -> Period:
     if kind == "week":
         monday = day - dt.timedelta(days=day.weekday())
         return Period("week", monday, monday + dt.timedelta(days=6))
-    first = day.replace(day=1)
-    next_first = (first + dt.timedelta(days=32)).replace(day=1)
-    return Period("month", first, next_first - dt.timedelta(days=1))
+    return Period("month", day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1]))
 
 
 def parse_period(kind: Kind, text: str) -> Period:
     """Parse ``YYYY-MM-DD`` / ``YYYY-Www`` / ``YYYY-MM`` for ``kind``; :class:`BadPeriod` if impossible."""
+    pattern = {"day": _DAY, "week": _WEEK, "month": _MONTH}[kind]
+    m = pattern.fullmatch(text)
+    if m and not MIN_YEAR <= int(m[1]) <= MAX_YEAR:
+        raise BadPeriod(f"{text[:40]!r} is outside the years Paperboy shows ({MIN_YEAR}–{MAX_YEAR})")
     try:
-        if kind == "day" and (m := _DAY.fullmatch(text)):
+        if kind == "day" and m:
             return period_of("day", dt.date(int(m[1]), int(m[2]), int(m[3])))
-        if kind == "week" and (m := _WEEK.fullmatch(text)):
+        if kind == "week" and m:
             return period_of("week", dt.date.fromisocalendar(int(m[1]), int(m[2]), 1))
-        if kind == "month" and (m := _MONTH.fullmatch(text)):
+        if kind == "month" and m:
             return period_of("month", dt.date(int(m[1]), int(m[2]), 1))
     except ValueError:
         pass

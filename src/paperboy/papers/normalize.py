@@ -14,6 +14,7 @@ import unicodedata
 __all__ = [
     "normalize_text",
     "normalize_optional",
+    "strip_bidi_controls",
     "split_classifications",
     "author_name",
     "split_author_string",
@@ -21,8 +22,11 @@ __all__ = [
     "split_glued_authors",
 ]
 
-# Control characters that str.split() does not already treat as whitespace.
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+# Control characters that str.split() does not already treat as whitespace, and the bidirectional
+# embedding/override/isolate controls (U+202A–U+202E, U+2066–U+2069): invisible, they reorder how
+# the text around them is shown ("Trojan Source"), so a name or title could display as another.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f\u202a-\u202e\u2066-\u2069]")
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 
 # arXiv categories: "cs.AI", "hep-th", "astro-ph.CO", "q-bio.NC", "math-ph", "cond-mat.str-el".
 ARXIV_CATEGORY = re.compile(r"[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]+(?:-[a-z]+)*)?")
@@ -43,6 +47,11 @@ def normalize_text(text: str) -> str:
     if _CONTROL.search(text):
         text = _CONTROL.sub("", text)
     return " ".join(text.split())
+
+
+def strip_bidi_controls(text: str) -> str:
+    """``text`` without bidirectional embedding, override and isolate controls (see ``_CONTROL``)."""
+    return _BIDI.sub("", text) if _BIDI.search(text) else text
 
 
 def normalize_optional(text: str | None) -> str | None:

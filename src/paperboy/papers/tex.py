@@ -27,7 +27,7 @@ from xml.etree.ElementTree import Element
 from latex2mathml.converter import convert_to_element
 from markupsafe import Markup, escape
 
-__all__ = ["render_math"]
+__all__ = ["render_math", "has_math", "stored_math", "MATH_VERSION"]
 
 # Anything that can start math. Text without it takes the fast path.
 _MATH_START = re.compile(r"\$|\\[(\[]")
@@ -48,6 +48,15 @@ _PROSE = re.compile(r"[A-Za-z]{3,}[,.;:]? [A-Za-z]{3,}[,.;:]? [A-Za-z]{3,}")
 _WORD = re.compile(r" [a-z]{2,}[,.;:]?(?: |$)")
 _CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]{1,8}|[0-9]{1,8});")
 
+# Bounds that keep hostile text linear: a closer is looked for at most this far after its opener
+# (the longest math in the 75k-paper corpus is 324 characters), and after this many openers the
+# rest of the text is shown as it is, escaped (the corpus's most is 49). Without them, 20,000
+# characters of "\[" took ~3 s (each opener scanned to the end of the text).
+MAX_MATH_CHARS = 2000
+MAX_MATH_SEGMENTS = 200
+#: Bumped when rendering changes, so stored renderings (papers.title_html …) are made again.
+MATH_VERSION = 1
+
 # MathML elements latex2mathml produces (MathML Core plus menclose/mstyle). Others become mrow.
 _ELEMENTS = frozenset(
     "math mrow mi mn mo ms mtext mspace msub msup msubsup mfrac msqrt mroot mover munder "
@@ -61,6 +70,17 @@ _ATTRIBUTES = frozenset(
     "mathvariant maxsize minsize movablelimits notation rowalign rowlines rowspacing rspace "
     "scriptlevel separator stretchy symmetric voffset width".split()
 )
+
+
+def has_math(text: str) -> bool:
+    """Whether ``text`` has anything that can start math (then :func:`render_math` is worth storing)."""
+    return bool(_MATH_START.search(text))
+
+
+def stored_math(text: str) -> str | None:
+    """What a paper stores for ``text``: its rendering when it has math, else None (escaping the
+    rest at view time costs microseconds)."""
+    return str(render_math(text)) if has_math(text) else None
 
 
 def render_math(text: str) -> Markup:
@@ -85,13 +105,15 @@ def _render_cached(text: str) -> Markup:
     """
     out: list[str] = []
     pos = 0
-    while m := _TOKEN.search(text, pos):
+    segments = 0
+    while segments < MAX_MATH_SEGMENTS and (m := _TOKEN.search(text, pos)):
         out.append(escape(text[pos : m.start()]))
         token = m.group()
         pos = m.end()
         if token[0] == "\\" and token[1] not in "([":
             out.append(escape(token[1]))  # \% -> %
             continue
+        segments += 1
         end = _inline_end(text, pos) if token == "$" else _display_end(text, pos, token)
         if end is None:
             html, pos = _unclosed(text, m.start(), token)
@@ -107,7 +129,7 @@ def _render_cached(text: str) -> Markup:
 def _inline_end(text: str, start: int) -> tuple[str, int] | None:
     """Find the closing ``$`` of inline math opened just before ``start``; ``None`` when the
     pair is really two prices (see :func:`_is_money`)."""
-    c = _CLOSE["$"].match(text, start)
+    c = _CLOSE["$"].match(text, start, start + MAX_MATH_CHARS)
     if not c or _is_money(c.group(1), text[c.end() : c.end() + 1]):
         return None
     return c.group(1), c.end()
@@ -133,7 +155,7 @@ def _is_money(between: str, after: str) -> bool:
 
 
 def _display_end(text: str, start: int, token: str) -> tuple[str, int] | None:
-    c = _CLOSE[token].match(text, start)
+    c = _CLOSE[token].match(text, start, start + MAX_MATH_CHARS)
     if not c or not c.group(1).strip():
         return None
     return c.group(1), c.end()

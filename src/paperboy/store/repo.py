@@ -10,6 +10,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
 
+from markupsafe import Markup
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from paperboy import clock
@@ -17,6 +18,7 @@ from paperboy.errors import NotFound
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord, merge_records
 from paperboy.papers.normalize import author_key
+from paperboy.papers.tex import MATH_VERSION, render_math, stored_math
 from paperboy.store.db import serialize_writes
 from paperboy.store.schema import paper_authors, paper_categories, papers, site_state, users
 
@@ -51,6 +53,24 @@ class Paper(PaperRecord):
     submitter: str | None = None  # username of submitted_by
     withdrawn: bool = False  # arXiv announced a withdrawal (see ingest.listings)
     hf_upvotes: int | None = None  # Hugging Face Daily Papers upvotes, apart from ours (None: not on HF)
+    activity: int = 0  # bumped when its comments change
+    title_html: str | None = None  # TeX rendered when stored (None: no math, or stored by an older renderer)
+    abstract_html: str | None = None
+    math_version: int = 0
+
+    @property
+    def title_markup(self) -> Markup:
+        """The title as safe HTML, math as MathML: rendered when the paper was stored, not per view."""
+        return self._markup(self.title, self.title_html)
+
+    @property
+    def abstract_markup(self) -> Markup:
+        return self._markup(self.abstract, self.abstract_html)
+
+    def _markup(self, text: str, stored: str | None) -> Markup:
+        if stored is not None and self.math_version == MATH_VERSION:
+            return Markup(stored)
+        return render_math(text)  # no math (escaping only), or an older renderer made it
 
     @property
     def year(self) -> int | None:
@@ -149,6 +169,9 @@ def _paper_row(rec: PaperRecord, now: dt.datetime, created: bool) -> dict:
     row = {name: getattr(rec, name) for name in _PAPER_COLUMNS if name != "primary_category"}
     row["primary_category"] = rec.primary_category
     row["content_hash"] = rec.content_hash()
+    row["title_html"] = stored_math(rec.title)
+    row["abstract_html"] = stored_math(rec.abstract)
+    row["math_version"] = MATH_VERSION
     row["modified_at"] = now
     if created:
         row["created_at"] = now
@@ -179,7 +202,7 @@ def _as_record(paper: Paper) -> PaperRecord:
 
 _PAPER_SELECT = [
     papers.c.id, papers.c.upvotes, papers.c.comment_count, papers.c.submitted_by, papers.c.submitted_at, papers.c.hidden_at,
-    papers.c.withdrawn, papers.c.hf_upvotes,
+    papers.c.withdrawn, papers.c.hf_upvotes, papers.c.activity, papers.c.title_html, papers.c.abstract_html, papers.c.math_version,
     *(papers.c[name] for name in _PAPER_COLUMNS if name != "primary_category"),
 ]  # fmt: skip
 
@@ -448,3 +471,33 @@ def set_hf_upvotes(conn: Connection, counts: dict[str, int]) -> int:
         )
         bump_content_version(conn)
     return len(changes)
+
+
+# --- maintenance ---------------------------------------------------------------------------------
+
+def render_stale_math(engine, *, batch: int = 2000, progress=None) -> int:
+    """Render the math of papers stored by an older renderer (or before renderings were stored);
+    returns how many papers were looked at. Run by ``paperboy db upgrade``; a no-op when current."""
+    from paperboy.store.db import write_transaction
+
+    done = 0
+    last_id = 0
+    while True:
+        with write_transaction(engine) as conn:
+            rows = conn.execute(
+                select(papers.c.id, papers.c.title, papers.c.abstract)
+                .where(papers.c.math_version < MATH_VERSION, papers.c.id > last_id)
+                .order_by(papers.c.id).limit(batch)
+            ).all()  # fmt: skip
+            if not rows:
+                return done
+            conn.execute(
+                update(papers).where(papers.c.id == bindparam("_id")).values(
+                    title_html=bindparam("_t"), abstract_html=bindparam("_a"), math_version=MATH_VERSION),
+                [{"_id": pid, "_t": stored_math(title), "_a": stored_math(abstract)} for pid, title, abstract in rows],
+            )  # fmt: skip
+            bump_content_version(conn)
+        last_id = rows[-1].id
+        done += len(rows)
+        if progress:
+            progress(done)

@@ -51,6 +51,13 @@ papers = Table(
     # Ingestion: arXiv marks withdrawn papers; Hugging Face's own upvote count, kept apart from ours.
     Column("withdrawn", Boolean, nullable=False, server_default=false()),
     Column("hf_upvotes", Integer),
+    # Bumped when the paper's comments change: its cached page goes, no other page does.
+    Column("activity", Integer, nullable=False, server_default="0"),
+    # TeX rendered to sanitised MathML when the paper is stored (NULL: the text has no math);
+    # math_version says which renderer made it (papers.tex.MATH_VERSION), so a better one re-renders.
+    Column("title_html", Text),
+    Column("abstract_html", Text),
+    Column("math_version", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("modified_at", UTCDateTime(), nullable=False),
     # The feed query: one day (or range), best first, stable order.
@@ -101,6 +108,8 @@ users = Table(
     Column("email_key", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("is_admin", Boolean, nullable=False, server_default=false()),
+    # The one account that may suspend admins (and that no admin can suspend).
+    Column("is_owner", Boolean, nullable=False, server_default=false()),
     Column("suspended_at", UTCDateTime()),
     Column("suspended_reason", Text),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -177,6 +186,7 @@ rate_limits = Table(
     Column("key", String(200), primary_key=True),
     Column("window_start", UTCDateTime(), nullable=False),
     Column("count", Integer, nullable=False),
+    Column("last_at", UTCDateTime()),  # the latest event counted (back-off rules wait from it)
 )
 
 

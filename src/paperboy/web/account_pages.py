@@ -12,7 +12,17 @@ from starlette.background import BackgroundTask
 
 from paperboy.accounts import flows
 from paperboy.errors import DomainError
-from paperboy.web.context import clear_session_cookie, client_ip, get_viewer, require_csrf, safe_next, set_flash, set_session_cookie
+from paperboy.web.context import (
+    DEVICE_COOKIE,
+    clear_session_cookie,
+    client_ip,
+    get_viewer,
+    require_csrf,
+    safe_next,
+    set_device_cookie,
+    set_flash,
+    set_session_cookie,
+)
 from paperboy.web.errors import status_of
 from paperboy.web.views import page, write
 
@@ -22,6 +32,7 @@ router = APIRouter()
 def _signed_in(request: Request, done: flows.SignedIn, to: str, flash: str | None = None) -> Response:
     response = RedirectResponse(to, status_code=303)
     set_session_cookie(request, response, done.session_token)
+    set_device_cookie(request, response, done.device_cookie)
     if flash:
         set_flash(request, response, flash)
     return response
@@ -41,7 +52,7 @@ async def signup(request: Request) -> Response:
     try:
         done = await write(request, lambda conn: flows.sign_up(
             conn, username=form.get("username", ""), email=form.get("email", ""), password=form.get("password", ""),
-            ip=client_ip(request)))  # fmt: skip
+            ip=client_ip(request), secret=request.app.state.settings.secret_key))  # fmt: skip
     except DomainError as e:
         return await page(request, "signup.html", status_of(e), error=str(e), next=nxt,
                           form={k: form.get(k, "") for k in ("username", "email")})  # fmt: skip
@@ -60,8 +71,12 @@ async def login(request: Request) -> Response:
     form = await require_csrf(request)
     nxt = safe_next(form.get("next"))
     login_name = (form.get("login") or "").strip()[:254]
+    viewer = await get_viewer(request)
     try:
-        done = await write(request, lambda conn: flows.log_in(conn, login=login_name, password=form.get("password", ""), ip=client_ip(request)))
+        done = await write(request, lambda conn: flows.log_in(
+            conn, login=login_name, password=form.get("password", ""), ip=client_ip(request),
+            secret=request.app.state.settings.secret_key, device_cookie=request.cookies.get(DEVICE_COOKIE),
+            previous_session=viewer.session_token))  # fmt: skip
     except DomainError as e:
         return await page(request, "login.html", status_of(e), error=str(e), next=nxt, form={"login": login_name})
     return _signed_in(request, done, nxt)
@@ -119,11 +134,12 @@ async def reset_password(request: Request, token: str) -> Response:
     form = await require_csrf(request)
     secret = request.app.state.settings.secret_key
     try:
-        await write(request, lambda conn: flows.reset_password(conn, secret, token, form.get("password", "")))
+        device = await write(request, lambda conn: flows.reset_password(conn, secret, token, form.get("password", ""), ip=client_ip(request)))
     except DomainError as e:
         # A bad link cannot be retried; a bad new password can, with the same link.
         return await page(request, "reset_password.html", status_of(e), error=str(e),
                           token=None if isinstance(e, TokenInvalid) else token)  # fmt: skip
     response = RedirectResponse("/login", status_code=303)
+    set_device_cookie(request, response, device)
     set_flash(request, response, "Your password has been changed. Log in with the new one.")
     return response

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
     errors.install(app)
 
-    return SecurityHeaders(app, hsts=settings.https)
+    return SecurityHeaders(HeadAsGet(app), hsts=settings.https)
 
 
 @asynccontextmanager
@@ -146,6 +146,32 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HeadAsGet:
+    """Answer HEAD like GET without the body (HTTP requires it; FastAPI's GET routes answer HEAD with 405).
+
+    The GET is run as it would be — same status, same headers, Content-Length included — and only
+    the body is dropped, so a crawler's or monitor's HEAD sees exactly what a GET would get.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self.state = app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def app_factory():

@@ -4,6 +4,8 @@
 * ``pb_csrf`` — a random value; forms carry HMAC(secret, value | session), so a token from another
   site or another session is refused. Set the first time a page with a form is rendered.
 * ``pb_flash`` — a signed one-time message shown on the next rendered page (after a redirect).
+* ``pb_device`` — marks a browser that has logged in to an account before (accounts/devices.py),
+  so a stranger's guessing at the account never locks this browser out.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from paperboy.web.errors import login_url, safe_next  # noqa: F401  (re-exported
 SESSION_COOKIE = "pb_session"
 CSRF_COOKIE = "pb_csrf"
 FLASH_COOKIE = "pb_flash"
+DEVICE_COOKIE = "pb_device"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -135,6 +138,14 @@ def set_flash(request: Request, response: Response, message: str) -> None:
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
     settings = request.app.state.settings
     response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True, samesite="lax", secure=settings.https)
+
+
+def set_device_cookie(request: Request, response: Response, cookie: str | None) -> None:
+    from paperboy.accounts.devices import DEVICE_DAYS
+
+    if cookie:
+        settings = request.app.state.settings
+        response.set_cookie(DEVICE_COOKIE, cookie, max_age=DEVICE_DAYS * 86400, httponly=True, samesite="lax", secure=settings.https)
 
 
 def clear_session_cookie(response: Response) -> None:
