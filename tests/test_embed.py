@@ -3,19 +3,13 @@
 import json
 import shutil
 import socket
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from paperboy.search.embed import (
-    EmbeddingModelError,
-    bert_weights_from_onnx,
-    default_model_files,
-    document_text,
-    load_embedder,
-)
+from paperboy.search.embed import EmbeddingModelError, default_model_files, document_text, load_embedder
+from paperboy.search.onnx_graph import bert_weights_from_onnx
 
 FIXTURES = Path(__file__).with_name("fixtures")
 
