@@ -64,8 +64,8 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_MODEL_NAME",
-    "Embedder",
     "EmbeddingModelError",
+    "OnnxEmbedder",
     "default_model_files",
     "document_text",
     "load_embedder",
@@ -78,7 +78,7 @@ DEFAULT_MAX_LENGTH = 256
 #: would depend on its batch-mates (measured: cosine 0.993 to its own vector), and without padding
 #: one text per call is also the fastest for them.
 DEFAULT_BATCH_SIZE = 16
-#: ``Embedder.name`` of the packaged model (the max length is appended: vectors differ with it).
+#: ``OnnxEmbedder.name`` of the packaged model (the max length is appended: vectors differ with it).
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2-int8"
 #: How a graph built here multiplies: int8 weights x activations quantised per call, or float32.
 _PRECISIONS = ("int8", "fp32")
@@ -103,11 +103,9 @@ def document_text(title: str | None, abstract: str | None) -> str:
     return title or abstract
 
 
-class Embedder:
-    """Sentence embeddings from an ONNX transformer encoder; thread-safe for concurrent calls.
-
-    ``embed_documents`` / ``embed_query`` return float32, L2-normalised vectors (cosine similarity is
-    a dot product).
+class OnnxEmbedder:
+    """Sentence embeddings from an ONNX transformer encoder (an :class:`~paperboy.search.embedder.Embedder`);
+    thread-safe for concurrent calls.
     """
 
     def __init__(
@@ -207,7 +205,7 @@ class Embedder:
         return self._run([self.query_prefix + text])[0]
 
     def __repr__(self) -> str:
-        return f"Embedder(name={self.name!r}, dim={self.dim}, pooling={self.pooling!r}, threads={self.threads})"
+        return f"OnnxEmbedder(name={self.name!r}, dim={self.dim}, pooling={self.pooling!r}, threads={self.threads})"
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -385,7 +383,7 @@ def load_embedder(
     threads: int | None = None,
     graph_optimization: str = "all",
     precision: str | None = None,
-) -> Embedder:
+) -> OnnxEmbedder:
     """The embedder: the packaged default model, or the one in the folder ``model_path``.
 
     A folder holds ``tokenizer.json`` and either ``model.onnx`` (or one ``*.onnx``, also under
@@ -404,7 +402,7 @@ def load_embedder(
         weights = bert_weights_from_onnx(onnx_file)
         int8 = (precision or "int8") == "int8"
         graph = fused_bert_graph(weights, heads=DEFAULT_HEADS, eps=DEFAULT_LAYER_NORM_EPS, where=onnx_file, int8=int8)
-        return Embedder(
+        return OnnxEmbedder(
             graph, tokenizer, name=DEFAULT_MODEL_NAME if int8 else f"{DEFAULT_MODEL_NAME}w-fp32", pooling="mean",
             max_length=min(max_length or DEFAULT_MAX_LENGTH, len(weights["embeddings.position_embeddings.weight"])),
             threads=threads, graph_optimization=graph_optimization, batch_size=1 if int8 else DEFAULT_BATCH_SIZE,
@@ -442,7 +440,7 @@ def load_embedder(
         limit = config.get("max_position_embeddings")
         if isinstance(limit, int):
             settings["max_length"] = min(int(settings["max_length"]), limit)
-    return Embedder(
+    return OnnxEmbedder(
         model,
         tokenizer,
         name=str(settings["name"]),

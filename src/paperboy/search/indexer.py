@@ -1,9 +1,9 @@
 """Keeping the search indexes in step with the papers: ``paperboy index``.
 
-* Embeddings: every visible paper whose embedded text (title + abstract, see
-  :func:`paperboy.search.embed.document_text`) has no vector yet — or changed since — is embedded in
-  batches; each batch is written in its own transaction with its text hashes, so a kill loses at
-  most the batch in flight and a rerun carries on where it stopped.
+* Embeddings: every visible paper whose embedded text (the embedder's ``document_text``: title +
+  abstract) has no vector yet — or changed since — is embedded in batches; each batch is written in
+  its own transaction with its text hashes, so a kill loses at most the batch in flight and a rerun
+  carries on where it stopped.
 * Keyword index: rebuilt from the database and swapped in atomically (write, then rename).
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select, update
 
+from paperboy.search.embedder import Embedder
 from paperboy.search.vectors import store_embeddings
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import paper_embeddings, papers, site_state
@@ -30,16 +31,11 @@ class IndexReport:
     pending: int = 0
 
 
-def default_document_text(title: str, abstract: str) -> str:
-    """What is embedded for a paper unless the embedder says otherwise: title, then abstract."""
-    return f"{title}. {abstract}"
-
-
 def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def pending_embeddings(engine: Engine, model: str, document_text) -> tuple[list[tuple[int, str, str]], int]:
+def pending_embeddings(engine: Engine, model: str, document_text: Callable[[str, str], str]) -> tuple[list[tuple[int, str, str]], int]:
     """([(paper id, text, text hash)] needing a vector, number already up to date)."""
     with engine.connect() as conn:
         stored = dict(conn.execute(select(paper_embeddings.c.paper_id, paper_embeddings.c.text_hash).where(paper_embeddings.c.model == model)).all())
@@ -58,15 +54,14 @@ def pending_embeddings(engine: Engine, model: str, document_text) -> tuple[list[
 
 def embed_pending(
     engine: Engine,
-    embedder,
+    embedder: Embedder,
     *,
     batch_size: int = 256,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IndexReport:
     """Embed what needs it; ``progress(done, total)`` after each committed batch."""
-    document_text = getattr(embedder, "document_text", None) or default_document_text
-    todo, done = pending_embeddings(engine, embedder.name, document_text)
+    todo, done = pending_embeddings(engine, embedder.name, embedder.document_text)
     if limit is not None:
         todo = todo[:limit]
     report = IndexReport(up_to_date=done, pending=len(todo))
