@@ -20,8 +20,9 @@ def default_data_dir() -> Path:
     return Path(base) / "paperboy"
 
 
-def setting(env: str, default, doc: str):
-    return field(default=default, metadata={"env": env, "doc": doc})
+def setting(env: str, default, doc: str, *, minimum: int = 1):
+    """A field read from ``env``; ``minimum`` is the smallest whole number it accepts (ints only)."""
+    return field(default=default, metadata={"env": env, "doc": doc, "minimum": minimum})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class Settings:
     base_url: str = setting("PAPERBOY_BASE_URL", "http://127.0.0.1:8000", "public URL of the site (links in mail; https turns on Secure cookies and HSTS)")
     secret_key: str = setting("PAPERBOY_SECRET_KEY", "", "signs sessions, CSRF and e-mailed tokens; set the same on every machine")
     page_size: int = setting("PAPERBOY_PAGE_SIZE", 50, "papers per feed page")
-    page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 256, "memory for rendered pages per web process (0: off)")
+    page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 256, "memory for rendered pages per web process (0: off)", minimum=0)
     # Mail (password resets, digests)
     smtp_host: str = setting("PAPERBOY_SMTP_HOST", "localhost", "SMTP server")
     smtp_port: int = setting("PAPERBOY_SMTP_PORT", 25, "SMTP port")
@@ -48,6 +49,7 @@ class Settings:
     contact_email: str = setting("PAPERBOY_CONTACT_EMAIL", "", "contact put in the User-Agent sent to arXiv")
     # Search
     embedding_model: str = setting("PAPERBOY_EMBEDDING_MODEL", "", "folder of another embedding model (model.onnx + tokenizer.json); default: the packaged one")
+    embedding_threads: int = setting("PAPERBOY_EMBEDDING_THREADS", 0, "threads the embedding model runs on (0: one per core)", minimum=0)
     # Community rules (admins are exempt)
     submit_max_age_days: int = setting("PAPERBOY_SUBMIT_MAX_AGE_DAYS", 7, "a submitted paper's first version may be at most this old")
     submit_daily_cap: int = setting("PAPERBOY_SUBMIT_DAILY_CAP", 5, "submissions per user per day")
@@ -86,8 +88,8 @@ def _parse(raw: str, f) -> object:
             n = int(raw)
         except ValueError:
             raise ValueError(f"{f.metadata['env']} must be a whole number, not {raw!r}") from None
-        if n < 0 or (n == 0 and f.name != "page_cache_mb"):
-            raise ValueError(f"{f.metadata['env']} must be at least {0 if f.name == 'page_cache_mb' else 1}")
+        if n < f.metadata["minimum"]:
+            raise ValueError(f"{f.metadata['env']} must be at least {f.metadata['minimum']}")
         return n
     return raw.rstrip("/") if f.name == "base_url" else raw
 

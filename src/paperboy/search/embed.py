@@ -37,10 +37,10 @@ Speed settings (``bench/embed_bench.py``, 2-core VM):
   are masked out, so a text's vector does not depend on its batch (tested to 1e-5).
 * Truncation at :data:`DEFAULT_MAX_LENGTH` tokens (``[CLS]``/``[SEP]`` included); the title comes
   first in :func:`document_text`, so it always counts.
-* onnxruntime: one text or batch (a query) runs on ``os.cpu_count()`` intra-op threads (override:
-  ``threads=`` or ``PAPERBOY_EMBEDDING_THREADS``); many batches (indexing) run one per core at a
-  time on a second, single-threaded session (~20% more papers/s than spreading each over the
-  cores). No thread spinning, sequential execution, graph optimisation ``ORT_ENABLE_ALL``.
+* onnxruntime: one text or batch (a query) runs on ``threads`` intra-op threads (``threads=``, which
+  the callers take from ``Settings.embedding_threads``; 0: ``os.cpu_count()``); many batches
+  (indexing) run ``threads`` at a time on a second, single-threaded session (faster than spreading
+  each over the cores). No thread spinning, sequential execution, graph optimisation ``ORT_ENABLE_ALL``.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class OnnxEmbedder:
         self._tokenizer.no_padding()
         self._pad_id = self._tokenizer.token_to_id("[PAD]") or self._tokenizer.token_to_id("<pad>") or 0
 
-        threads = threads or int(os.environ.get("PAPERBOY_EMBEDDING_THREADS") or 0) or os.cpu_count() or 1
+        threads = threads or os.cpu_count() or 1
         self.threads = threads
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
@@ -391,7 +391,7 @@ def load_embedder(
     folder as saved), which is turned into an ONNX graph here. Never touches the network. Raises
     :class:`EmbeddingModelError` with the reason when the model cannot be found or loaded.
     ``max_length`` overrides the model's (default :data:`DEFAULT_MAX_LENGTH` tokens); ``threads``
-    defaults to ``os.cpu_count()``. ``precision`` ("int8" or "fp32") is how a graph built here
+    (0 or ``None``: ``os.cpu_count()``) is how many cores embedding uses. ``precision`` ("int8" or "fp32") is how a graph built here
     computes its matrix products (default: int8 for the packaged model, the folder's setting or fp32
     otherwise); a folder's ONNX file runs as it is.
     """
