@@ -268,8 +268,7 @@ def test_hnsw_graph_path_agrees_with_exact_search_and_respects_filters(indexed, 
 
 
 def test_the_graph_is_rebuilt_only_when_a_tenth_of_the_vectors_are_newer_than_it(indexed):
-    from paperboy.search.indexer import rebuild_ann
-    from paperboy.search.service import ann_path
+    from paperboy.search.indexer import ann_path, rebuild_ann
 
     service, engine = indexed
     model = service.embedder.name

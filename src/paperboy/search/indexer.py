@@ -5,23 +5,39 @@
   its own transaction with its text hashes, so a kill loses at most the batch in flight and a rerun
   carries on where it stopped.
 * Keyword index: rebuilt from the database and swapped in atomically (write, then rename).
+* HNSW graph (large archives only): rebuilt once enough vectors are newer than it.
+
+The index files' paths are defined here; the search service (:mod:`paperboy.search.service`) reads
+them and depends on this module, never the other way round.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from paperboy.search.embedder import Embedder
+from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.vectors import store_embeddings
 from paperboy.store.db import write_transaction
-from paperboy.store.schema import paper_embeddings, papers, site_state
+from paperboy.store.schema import paper_authors, paper_embeddings, papers, site_state
 
-__all__ = ["IndexReport", "pending_embeddings", "embed_pending", "text_hash"]
+__all__ = [
+    "IndexReport",
+    "ann_path",
+    "embed_pending",
+    "keyword_documents",
+    "keyword_index_path",
+    "pending_embeddings",
+    "rebuild_ann",
+    "rebuild_keyword_index",
+    "text_hash",
+]
 
 
 @dataclass
@@ -79,10 +95,38 @@ def embed_pending(
     return report
 
 
-def rebuild_keyword_index(engine: Engine, data_dir: str | Path):
-    from paperboy.search.service import build_and_save_keyword_index, keyword_index_path
+def keyword_index_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "search" / "keyword.npz"
 
-    index = build_and_save_keyword_index(engine, keyword_index_path(data_dir))
+
+def ann_path(data_dir: str | Path, model: str) -> Path:
+    """One graph per model: switching models never reads the other model's vectors."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
+    return Path(data_dir) / "search" / f"vectors-{safe}.usearch"
+
+
+def keyword_documents(conn: Connection, after_id: int = 0) -> Iterator[tuple[int, str, str, list[str]]]:
+    """(paper id, title, abstract, authors) of every paper with id > after_id, by id: what the
+    keyword index is built from (hidden papers too: search filters them, so hiding needs no rebuild)."""
+    authors: dict[int, list[str]] = {}
+    for pid, name in conn.execute(
+        select(paper_authors.c.paper_id, paper_authors.c.name)
+        .where(paper_authors.c.paper_id > after_id)
+        .order_by(paper_authors.c.paper_id, paper_authors.c.position)
+    ):
+        authors.setdefault(pid, []).append(name)
+    for pid, title, abstract in conn.execute(
+        select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id > after_id).order_by(papers.c.id)
+    ):
+        yield pid, title, abstract, authors.get(pid, [])
+
+
+def rebuild_keyword_index(engine: Engine, data_dir: str | Path) -> KeywordIndex:
+    """Build the keyword index over every paper and swap it in; search processes take it on their next
+    refresh (the search version moves)."""
+    with engine.connect() as conn:
+        index = build_keyword_index(keyword_documents(conn))
+    index.save(keyword_index_path(data_dir))
     with write_transaction(engine) as conn:
         conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
     return index
@@ -103,7 +147,6 @@ def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors
 
     import numpy as np
 
-    from paperboy.search.service import ann_path
     from paperboy.search.vectors import ANN_MIN_VECTORS, build_ann, read_embeddings
 
     path = ann_path(data_dir, model)

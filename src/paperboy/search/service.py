@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
 from paperboy.search.fusion import fuse
+from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_path
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.query import ParsedQuery, parse_query
 from paperboy.search.text import STOP_WORDS, words
@@ -58,37 +59,6 @@ class SearchResults:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
-
-
-def keyword_index_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "search" / "keyword.npz"
-
-
-def ann_path(data_dir: str | Path, model: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
-    return Path(data_dir) / "search" / f"vectors-{safe}.usearch"
-
-
-def _docs(conn, after_id: int = 0):
-    """(paper id, title, abstract, authors) of every paper with id > after_id, by id."""
-    authors: dict[int, list[str]] = {}
-    for pid, name in conn.execute(
-        select(paper_authors.c.paper_id, paper_authors.c.name)
-        .where(paper_authors.c.paper_id > after_id)
-        .order_by(paper_authors.c.paper_id, paper_authors.c.position)
-    ):
-        authors.setdefault(pid, []).append(name)
-    for pid, title, abstract in conn.execute(
-        select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id > after_id).order_by(papers.c.id)
-    ):
-        yield pid, title, abstract, authors.get(pid, [])
-
-
-def build_and_save_keyword_index(engine: Engine, path: Path) -> KeywordIndex:
-    with engine.connect() as conn:
-        index = build_keyword_index(_docs(conn))
-    index.save(path)
-    return index
 
 
 class SearchService:
@@ -160,10 +130,10 @@ class SearchService:
                 except Exception as e:  # damaged file: rebuild in memory
                     log.warning("keyword index %s unreadable (%s); rebuilding", self.path, e)
             if self.keyword is None:
-                self.keyword = build_keyword_index(_docs(conn))
+                self.keyword = build_keyword_index(keyword_documents(conn))
         known = self.keyword.max_paper_id
         newest = int(self.catalog.ids.max()) if len(self.catalog) else 0
-        self.delta = build_keyword_index(_docs(conn, known)) if newest > known else None
+        self.delta = build_keyword_index(keyword_documents(conn, known)) if newest > known else None
         self._kw_cols = self.catalog.columns(self.keyword.paper_ids) if len(self.keyword) else np.empty(0, np.int64)
         self._delta_cols = self.catalog.columns(self.delta.paper_ids) if self.delta is not None else None
         embedder = self.embedder
