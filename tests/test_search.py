@@ -182,6 +182,21 @@ def test_related_papers(indexed):
     assert scores == sorted(scores, reverse=True)
 
 
+
+def test_related_papers_without_a_model_come_from_the_title_words(db):
+    engine, data_dir = db
+
+    def no_model():
+        raise RuntimeError("no embedding model installed")
+
+    service = SearchService(engine, data_dir, embedder_loader=no_model)
+    with engine.connect() as conn:
+        paper = repo.get_paper(conn, "2606.30212")
+    related = service.related(paper.id, k=5)
+    assert service.vectors is None and len(related) == 5 and paper.id not in [pid for pid, _ in related]
+    scores = [s for _, s in related]
+    assert scores == sorted(scores, reverse=True) and scores[0] <= 1 + 3 * 0.03  # BM25 scaled to the best, plus authors
+
 def test_snippet_escapes_and_marks():
     s = str(snippet("We <b>propose</b> transformers for graphs. " * 20, "transformer graphs"))
     assert "<b>" not in s and "&lt;b&gt;" in s and "<mark>transformers</mark>" in s

@@ -26,6 +26,7 @@ from paperboy.search.fusion import fuse
 from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_path
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.query import ParsedQuery, parse_query
+from paperboy.search.related import related_papers
 from paperboy.search.text import STOP_WORDS, words
 from paperboy.search.vectors import VectorIndex, _load_onnxruntime_first, read_embeddings
 from paperboy.store import repo
@@ -308,39 +309,10 @@ class SearchService:
     # -- related papers ------------------------------------------------------------------------
 
     def related(self, paper_id: int, k: int = 8) -> list[tuple[int, float]]:
-        """(paper id, score) of the papers most like this one.
-
-        score = cosine similarity of the embeddings + 0.03 per shared author (capped at 3) — a
-        light nudge towards the same group's work that never outweighs a clearly closer topic.
-        Without embeddings, falls back to BM25 on the paper's title.
-        """
+        """:func:`~paperboy.search.related.related_papers` over this process's indexes, brought up to date first."""
         self.refresh()
         with self._lock, self.engine.connect() as conn:
-            cat = self.catalog
-            col = int(np.searchsorted(cat.ids, paper_id))
-            if col >= len(cat.ids) or cat.ids[col] != paper_id:
-                return []
-            mask = ~cat.hidden
-            mask[col] = False
-            if self.vectors is not None and self.vectors.present[col]:
-                cols, sims = self.vectors.top(self.vectors.matrix[col], mask, k * 4, cat.ids)
-            else:
-                title = conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar() or ""
-                cols, scores = self._keyword(title, mask)
-                cols, sims = cols[: k * 4], (scores[: k * 4] / (scores[0] if len(scores) else 1.0))
-            if not len(cols):
-                return []
-            ids = [int(cat.ids[c]) for c in cols]
-            mine = set(conn.execute(select(paper_authors.c.name_key).where(paper_authors.c.paper_id == paper_id)).scalars())
-            shared: dict[int, int] = {}
-            if mine:
-                for pid, in conn.execute(
-                    select(paper_authors.c.paper_id).where(paper_authors.c.paper_id.in_(ids), paper_authors.c.name_key.in_(mine))
-                ):
-                    shared[pid] = shared.get(pid, 0) + 1
-            scored = [(pid, float(s) + 0.03 * min(shared.get(pid, 0), 3)) for pid, s in zip(ids, sims)]
-            scored.sort(key=lambda item: -item[1])
-            return scored[:k]
+            return related_papers(conn, self.catalog, self.vectors, self._keyword, paper_id, k)
 
 
 _SNIPPET_CHARS = 300
