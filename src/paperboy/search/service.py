@@ -11,14 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from markupsafe import Markup, escape
 from sqlalchemy import Engine, select
 
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
@@ -27,7 +24,7 @@ from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_p
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.query import ParsedQuery, parse_query
 from paperboy.search.related import related_papers
-from paperboy.search.text import STOP_WORDS, words
+from paperboy.search.text import words
 from paperboy.search.vectors import VectorIndex, _load_onnxruntime_first, read_embeddings
 from paperboy.store import repo
 from paperboy.store.schema import paper_authors, papers, site_state
@@ -52,7 +49,6 @@ class SearchResults:
     page: int = 1
     per_page: int = 20
     sort: str = "relevance"
-    snippets: dict[int, Markup] = field(default_factory=dict)
     redirect: str | None = None
     notes: list[str] = field(default_factory=list)
     semantic: bool = True
@@ -292,7 +288,6 @@ class SearchService:
             page_cols = cols[start : start + per_page]
             ids = [int(cat.ids[c]) for c in page_cols]
             result.papers = [p for p in repo.get_papers(conn, ids) if p.hidden_at is None]
-        result.snippets = {p.id: snippet(p.abstract, q.searchable) for p in result.papers}
         return result
 
     def _with_phrases(self, conn, cols: np.ndarray, phrases: list[str]) -> np.ndarray:
@@ -313,49 +308,3 @@ class SearchService:
         self.refresh()
         with self._lock, self.engine.connect() as conn:
             return related_papers(conn, self.catalog, self.vectors, self._keyword, paper_id, k)
-
-
-_SNIPPET_CHARS = 300
-
-
-@lru_cache(maxsize=256)
-def _snippet_pattern(query: str) -> re.Pattern | None:
-    """One regex per query (not per result): word prefixes of the query's content words."""
-    terms = {w for w in words(query) if w not in STOP_WORDS and len(w) > 1}
-    if not terms:
-        return None
-    stems = sorted({t[: max(4, len(t) - 2)] for t in terms}, key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
-
-
-def snippet(abstract: str, query: str) -> Markup:
-    """About 300 characters of the abstract around the densest run of query words, words marked.
-
-    Matching is by word prefix after folding (so "transformers" marks "Transformer"), and the
-    text is escaped before any ``<mark>`` is added.
-    """
-    if not abstract:
-        return Markup("")
-    pattern = _snippet_pattern(query)
-    spans = [(m.start(), m.end()) for m in pattern.finditer(abstract)] if pattern else []
-    if len(abstract) <= _SNIPPET_CHARS:
-        start, end = 0, len(abstract)
-    else:
-        best = 0
-        if spans:
-            counts = [sum(1 for s, _ in spans if a <= s < a + _SNIPPET_CHARS) for a, _ in spans]
-            best = max(0, spans[counts.index(max(counts))][0] - 60)
-        start = abstract.rfind(" ", 0, best) + 1 if best else 0
-        end = abstract.find(" ", start + _SNIPPET_CHARS)
-        end = len(abstract) if end == -1 else end
-    out, pos = [], start
-    for s, e in spans:
-        if s < start or e > end:
-            continue
-        out.append(str(escape(abstract[pos:s])))
-        out.append(f"<mark>{escape(abstract[s:e])}</mark>")
-        pos = e
-    out.append(str(escape(abstract[pos:end])))
-    prefix = "… " if start > 0 else ""
-    suffix = " …" if end < len(abstract) else ""
-    return Markup(prefix + "".join(out) + suffix)
