@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
-from paperboy.search.fusion import fuse
+from paperboy.search.fusion import Fusion, fuse
 from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_path
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.query import ParsedQuery, parse_query
@@ -236,8 +236,11 @@ class SearchService:
         per_page: int = 20,
         semantic: bool = True,
         keyword: bool = True,
+        fusion: Fusion = fuse,
     ) -> SearchResults:
-        """One page of results. ``semantic``/``keyword`` switch a side off (for benchmarks and fallbacks)."""
+        """One page of results. ``semantic``/``keyword`` switch a side off (for benchmarks and fallbacks);
+        ``fusion`` combines the two sides' candidates (benchmarks compare :func:`~paperboy.search.fusion.rrf`
+        or ``partial(fuse, keyword_weight=w)`` with the default)."""
         q = parse_query(raw)
         per_page = max(1, min(per_page, MAX_PAGE_SIZE))
         result = SearchResults(query=q, page=max(1, page), per_page=per_page, sort=sort if sort in SORTS else "relevance")
@@ -269,7 +272,7 @@ class SearchService:
                     qv = embedder.embed_query(text)
                     dense_cols, dense_sims = self.vectors.top(qv, mask, DENSE_CANDIDATES, cat.ids)
                     matrix = self.vectors.matrix
-                    cols, _ = fuse(kw_cols, kw_scores, lambda c: matrix[c] @ qv, dense_cols, dense_sims)
+                    cols, _ = fusion(kw_cols, kw_scores, lambda c: matrix[c] @ qv, dense_cols, dense_sims)
                 else:
                     cols = kw_cols
                 if q.phrases:
