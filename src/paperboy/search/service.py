@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
+from paperboy.search.embedder import Embedder
 from paperboy.search.fusion import Fusion, fuse
 from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_path
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
@@ -59,12 +61,12 @@ class SearchResults:
 
 
 class SearchService:
-    def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader=None):
+    def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader: Callable[[], Embedder] | None = None):
         self.engine = engine
         self.data_dir = Path(data_dir)
         self.path = keyword_index_path(data_dir)
         self._embedder_loader = embedder_loader
-        self._embedder = None
+        self._embedder: Embedder | None = None
         self._embedder_failed = False
         self._lock = threading.RLock()
         self._versions: tuple[int, int, int] | None = None
@@ -78,7 +80,7 @@ class SearchService:
     # -- keeping up with the database ----------------------------------------------------------
 
     @property
-    def embedder(self):
+    def embedder(self) -> Embedder | None:
         if self._embedder is None and not self._embedder_failed:
             try:
                 if self._embedder_loader is not None:
@@ -160,7 +162,7 @@ class SearchService:
         if cols:
             self.vectors.put(np.asarray(cols), np.vstack(vecs), np.asarray(seqs))
 
-    def _load_ann(self, embedder) -> None:
+    def _load_ann(self, embedder: Embedder) -> None:
         """Take the HNSW graph `paperboy index` built, if there is one (or a newer one)."""
         path = ann_path(self.data_dir, embedder.name)
         try:
