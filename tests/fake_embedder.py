@@ -1,8 +1,8 @@
 """A deterministic stand-in for the embedding model: hashed bag of stemmed words, L2-normalised.
 
-It has the model's interface and makes texts that share words similar, so the search wiring
-(indexing, fusion, filters, related papers) can be tested in milliseconds. The real model is
-tested in test_embed.py.
+It is an :class:`~paperboy.search.embedder.Embedder` (the real model's document text included) and
+makes texts that share words similar, so the search wiring (indexing, fusion, filters, related
+papers) can be tested in milliseconds. The real model is tested in test_embed.py.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import zlib
 
 import numpy as np
 
+from paperboy.search.embed import document_text
 from paperboy.search.text import analyze
 
 
 class FakeEmbedder:
     name = "fake-hash-64"
     dim = 64
+    document_text = staticmethod(document_text)
 
     def __init__(self, fail_after: int | None = None):
         self.calls = 0

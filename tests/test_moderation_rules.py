@@ -34,8 +34,9 @@ def test_admins_cannot_suspend_admins_only_the_owner_can(client):
 
     with write_transaction(client.engine) as conn:
         create_user(conn, "founder", "founder@example.org", "correct horse battery staple", is_owner=True)
-    from community_helpers import login
     from fastapi.testclient import TestClient
+
+    from community_helpers import login
 
     owner = TestClient(client.app)
     assert login(owner, "founder").status_code == 303

@@ -13,7 +13,8 @@ from fake_embedder import FakeEmbedder
 from paperboy.config import Settings
 from paperboy.search.indexer import embed_pending
 from paperboy.search.query import parse_query
-from paperboy.search.service import SearchService, snippet
+from paperboy.search.service import SearchService
+from paperboy.search.snippets import snippet
 from paperboy.store import repo
 from paperboy.store.schema import paper_embeddings
 from paperboy.web.app import create_app
@@ -57,7 +58,7 @@ def test_keyword_search_finds_the_paper_by_its_title_words(indexed):
     service, engine = indexed
     result = service.search("symbol-pair distance repeated-root constacyclic codes")
     assert ids(result)[0] == "2606.30212"
-    assert "<mark>" in str(result.snippets[result.papers[0].id])
+    assert "<mark>" in str(snippet(result.papers[0].abstract, result.query.searchable))
 
 
 def test_phrases_must_appear_as_written(indexed):
@@ -182,6 +183,21 @@ def test_related_papers(indexed):
     assert scores == sorted(scores, reverse=True)
 
 
+
+def test_related_papers_without_a_model_come_from_the_title_words(db):
+    engine, data_dir = db
+
+    def no_model():
+        raise RuntimeError("no embedding model installed")
+
+    service = SearchService(engine, data_dir, embedder_loader=no_model)
+    with engine.connect() as conn:
+        paper = repo.get_paper(conn, "2606.30212")
+    related = service.related(paper.id, k=5)
+    assert service.vectors is None and len(related) == 5 and paper.id not in [pid for pid, _ in related]
+    scores = [s for _, s in related]
+    assert scores == sorted(scores, reverse=True) and scores[0] <= 1 + 3 * 0.03  # BM25 scaled to the best, plus authors
+
 def test_snippet_escapes_and_marks():
     s = str(snippet("We <b>propose</b> transformers for graphs. " * 20, "transformer graphs"))
     assert "<b>" not in s and "&lt;b&gt;" in s and "<mark>transformers</mark>" in s
@@ -219,6 +235,7 @@ def test_bad_queries_get_results_or_a_clear_message_never_an_error(web, q):
 def test_search_page_filters_and_id_redirect(web):
     r = web.get("/search", params={"q": "codes", "cat": "cs.IT", "from": "2026-06-30", "to": "2026-06-30", "sort": "date"})
     assert r.status_code == 200 and "2606.30212" in r.text
+    assert re.search(r'<p class="snippet">[^<]*(<mark>[^<]*</mark>[^<]*)+</p>', r.text)  # the query's words, marked
     r = web.get("/search", params={"q": "arXiv:2606.30212"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/papers/2606.30212"
     assert web.get("/search", params={"q": "x", "sort": "nonsense"}).status_code == 400
@@ -268,8 +285,7 @@ def test_hnsw_graph_path_agrees_with_exact_search_and_respects_filters(indexed, 
 
 
 def test_the_graph_is_rebuilt_only_when_a_tenth_of_the_vectors_are_newer_than_it(indexed):
-    from paperboy.search.indexer import rebuild_ann
-    from paperboy.search.service import ann_path
+    from paperboy.search.indexer import ann_path, rebuild_ann
 
     service, engine = indexed
     model = service.embedder.name

@@ -275,7 +275,7 @@ def index(
 def _load_embedder(settings):
     from paperboy.search.embed import load_embedder
 
-    return load_embedder(settings.embedding_model or None)
+    return load_embedder(settings.embedding_model or None, threads=settings.embedding_threads)
 
 
 @app.command()

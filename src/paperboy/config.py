@@ -62,6 +62,7 @@ class Settings:
     contact_email: str = setting("PAPERBOY_CONTACT_EMAIL", "", "contact put in the User-Agent sent to arXiv")
     # Search
     embedding_model: str = setting("PAPERBOY_EMBEDDING_MODEL", "", "folder of another embedding model (model.onnx + tokenizer.json); default: the packaged one")
+    embedding_threads: int = setting("PAPERBOY_EMBEDDING_THREADS", 0, "threads the embedding model runs on (0: one per core)", minimum=0)
     # Community rules (admins are exempt)
     submit_max_age_days: int = setting("PAPERBOY_SUBMIT_MAX_AGE_DAYS", 7, "a submitted paper's first version may be at most this old")
     submit_daily_cap: int = setting("PAPERBOY_SUBMIT_DAILY_CAP", 5, "submissions per user per day")

@@ -206,7 +206,7 @@ def embedder_loader(settings) -> Callable[[], Any]:
         if not loaded:
             from paperboy.search.embed import load_embedder
 
-            loaded.append(load_embedder(settings.embedding_model or None))
+            loaded.append(load_embedder(settings.embedding_model or None, threads=settings.embedding_threads))
         return loaded[0]
 
     return get

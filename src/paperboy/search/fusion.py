@@ -17,12 +17,19 @@ gets nothing from the dense side. The weight was chosen on SciFact train and a k
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["fuse", "rrf", "KEYWORD_WEIGHT", "RRF_K"]
+__all__ = ["KEYWORD_WEIGHT", "RRF_K", "Fusion", "fuse", "rrf"]
 
-KEYWORD_WEIGHT = 0.7  # SciFact train: 0.6 → 0.7364, 0.7 → 0.7363, 0.8 → 0.7288; known-item dev MRR 0.763 / 0.841 / 0.888
+KEYWORD_WEIGHT = 0.7  # tuned on SciFact train and a known-item dev sample (docs/benchmarks.md)
 RRF_K = 20  # for rrf(), the baseline the benchmarks compare with
+
+#: A fusion rule, called as ``rule(keyword_cols, keyword_scores, candidate_sims, dense_cols, dense_sims)``
+#: and returning (columns, scores), best first: :func:`fuse`, :func:`rrf`, or either with its knob set
+#: through ``functools.partial``. ``SearchService.search(fusion=...)`` takes one.
+Fusion = Callable[[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def fuse(
@@ -32,7 +39,7 @@ def fuse(
     dense_cols: np.ndarray,
     dense_sims: np.ndarray,
     *,
-    keyword_weight: float | None = None,
+    keyword_weight: float = KEYWORD_WEIGHT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fused ranking of the union of both candidate lists, best first: (columns, scores).
 
@@ -40,7 +47,6 @@ def fuse(
     ``candidate_sims(cols)``: the cosine similarity of any columns (0 for a paper without a vector).
     Either side may be empty (then the other side's order is kept). Ties go to the keyword order.
     """
-    w = KEYWORD_WEIGHT if keyword_weight is None else keyword_weight
     if not len(dense_cols):
         return keyword_cols, np.asarray(keyword_scores, np.float64)
     if not len(keyword_cols):
@@ -53,16 +59,15 @@ def fuse(
     floor, top_sim = float(np.min(dense_sims)), float(np.max(dense_sims))
     bm25_part = bm25 / top_bm25 if top_bm25 > 0 else bm25
     dense_part = np.clip((sims - floor) / (top_sim - floor), 0.0, 1.0) if top_sim > floor else (sims >= top_sim).astype(np.float64)
-    fused = w * bm25_part + (1.0 - w) * dense_part
+    fused = keyword_weight * bm25_part + (1.0 - keyword_weight) * dense_part
     order = np.argsort(-fused, kind="stable")
     return cols[order], fused[order]
 
 
-def rrf(keyword_cols: np.ndarray, keyword_scores, candidate_sims, dense_cols: np.ndarray, dense_sims, *, k: int | None = None):
+def rrf(keyword_cols: np.ndarray, keyword_scores, candidate_sims, dense_cols: np.ndarray, dense_sims, *, k: int = RRF_K):
     """Reciprocal rank fusion, score(p) = 1/(k + rank_kw(p)) + 1/(k + rank_dense(p)) — the rule
     :func:`fuse` replaced, kept as the baseline for bench/search_quality.py and bench/known_item.py.
     Same arguments as :func:`fuse`, so either can be plugged in; only the ranks are used."""
-    k = RRF_K if k is None else k
     scores: dict[int, float] = {}
     for rank, col in enumerate(keyword_cols.tolist(), start=1):
         scores[col] = 1.0 / (k + rank)

@@ -1,26 +1,43 @@
 """Keeping the search indexes in step with the papers: ``paperboy index``.
 
-* Embeddings: every visible paper whose embedded text (title + abstract, see
-  :func:`paperboy.search.embed.document_text`) has no vector yet — or changed since — is embedded in
-  batches; each batch is written in its own transaction with its text hashes, so a kill loses at
-  most the batch in flight and a rerun carries on where it stopped.
+* Embeddings: every visible paper whose embedded text (the embedder's ``document_text``: title +
+  abstract) has no vector yet — or changed since — is embedded in batches; each batch is written in
+  its own transaction with its text hashes, so a kill loses at most the batch in flight and a rerun
+  carries on where it stopped.
 * Keyword index: rebuilt from the database and swapped in atomically (write, then rename).
+* HNSW graph (large archives only): rebuilt once enough vectors are newer than it.
+
+The index files' paths are defined here; the search service (:mod:`paperboy.search.service`) reads
+them and depends on this module, never the other way round.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
+from paperboy.search.embedder import Embedder
+from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.vectors import store_embeddings
 from paperboy.store.db import write_transaction
-from paperboy.store.schema import paper_embeddings, papers, site_state
+from paperboy.store.schema import paper_authors, paper_embeddings, papers, site_state
 
-__all__ = ["IndexReport", "pending_embeddings", "embed_pending", "text_hash"]
+__all__ = [
+    "IndexReport",
+    "ann_path",
+    "embed_pending",
+    "keyword_documents",
+    "keyword_index_path",
+    "pending_embeddings",
+    "rebuild_ann",
+    "rebuild_keyword_index",
+    "text_hash",
+]
 
 
 @dataclass
@@ -30,16 +47,11 @@ class IndexReport:
     pending: int = 0
 
 
-def default_document_text(title: str, abstract: str) -> str:
-    """What is embedded for a paper unless the embedder says otherwise: title, then abstract."""
-    return f"{title}. {abstract}"
-
-
 def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def pending_embeddings(engine: Engine, model: str, document_text) -> tuple[list[tuple[int, str, str]], int]:
+def pending_embeddings(engine: Engine, model: str, document_text: Callable[[str, str], str]) -> tuple[list[tuple[int, str, str]], int]:
     """([(paper id, text, text hash)] needing a vector, number already up to date)."""
     with engine.connect() as conn:
         stored = dict(conn.execute(select(paper_embeddings.c.paper_id, paper_embeddings.c.text_hash).where(paper_embeddings.c.model == model)).all())
@@ -58,15 +70,14 @@ def pending_embeddings(engine: Engine, model: str, document_text) -> tuple[list[
 
 def embed_pending(
     engine: Engine,
-    embedder,
+    embedder: Embedder,
     *,
     batch_size: int = 256,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IndexReport:
     """Embed what needs it; ``progress(done, total)`` after each committed batch."""
-    document_text = getattr(embedder, "document_text", None) or default_document_text
-    todo, done = pending_embeddings(engine, embedder.name, document_text)
+    todo, done = pending_embeddings(engine, embedder.name, embedder.document_text)
     if limit is not None:
         todo = todo[:limit]
     report = IndexReport(up_to_date=done, pending=len(todo))
@@ -84,10 +95,38 @@ def embed_pending(
     return report
 
 
-def rebuild_keyword_index(engine: Engine, data_dir: str | Path):
-    from paperboy.search.service import build_and_save_keyword_index, keyword_index_path
+def keyword_index_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "search" / "keyword.npz"
 
-    index = build_and_save_keyword_index(engine, keyword_index_path(data_dir))
+
+def ann_path(data_dir: str | Path, model: str) -> Path:
+    """One graph per model: switching models never reads the other model's vectors."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
+    return Path(data_dir) / "search" / f"vectors-{safe}.usearch"
+
+
+def keyword_documents(conn: Connection, after_id: int = 0) -> Iterator[tuple[int, str, str, list[str]]]:
+    """(paper id, title, abstract, authors) of every paper with id > after_id, by id: what the
+    keyword index is built from (hidden papers too: search filters them, so hiding needs no rebuild)."""
+    authors: dict[int, list[str]] = {}
+    for pid, name in conn.execute(
+        select(paper_authors.c.paper_id, paper_authors.c.name)
+        .where(paper_authors.c.paper_id > after_id)
+        .order_by(paper_authors.c.paper_id, paper_authors.c.position)
+    ):
+        authors.setdefault(pid, []).append(name)
+    for pid, title, abstract in conn.execute(
+        select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id > after_id).order_by(papers.c.id)
+    ):
+        yield pid, title, abstract, authors.get(pid, [])
+
+
+def rebuild_keyword_index(engine: Engine, data_dir: str | Path) -> KeywordIndex:
+    """Build the keyword index over every paper and swap it in; search processes take it on their next
+    refresh (the search version moves)."""
+    with engine.connect() as conn:
+        index = build_keyword_index(keyword_documents(conn))
+    index.save(keyword_index_path(data_dir))
     with write_transaction(engine) as conn:
         conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
     return index
@@ -108,7 +147,6 @@ def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors
 
     import numpy as np
 
-    from paperboy.search.service import ann_path
     from paperboy.search.vectors import ANN_MIN_VECTORS, build_ann, read_embeddings
 
     path = ann_path(data_dir, model)

@@ -12,7 +12,6 @@ highest paper row id it covers, and papers added after it are indexed on the fly
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections import Counter
@@ -62,14 +61,6 @@ class KeywordIndex:
         summed = np.asarray(rows.sum(axis=0)).ravel()
         cols = np.flatnonzero(summed)
         return cols, summed[cols]
-
-    def require_all(self, term_rows: list[int], cols: np.ndarray) -> np.ndarray:
-        """The subset of ``cols`` whose papers contain every one of ``term_rows`` (for phrases)."""
-        keep = np.ones(len(cols), bool)
-        for row in set(term_rows):
-            present = self.impacts[row].toarray().ravel()[cols] > 0
-            keep &= present
-        return cols[keep]
 
     # -- persistence ----------------------------------------------------------------------------
 
@@ -138,7 +129,3 @@ def build_keyword_index(docs) -> KeywordIndex:
     matrix = sparse.csr_matrix((impact.astype(np.float32), (rows_a, cols_a)), shape=(len(vocab), n))
     matrix.sort_indices()
     return KeywordIndex(vocab, matrix, np.asarray(ids, np.int64), idf)
-
-
-def idf_for(df: int, n: int) -> float:
-    return math.log1p((n - df + 0.5) / (df + 0.5))

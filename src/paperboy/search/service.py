@@ -11,21 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from markupsafe import Markup, escape
 from sqlalchemy import Engine, select
 
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
-from paperboy.search.fusion import fuse
+from paperboy.search.embedder import Embedder
+from paperboy.search.fusion import Fusion, fuse
+from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_path
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.query import ParsedQuery, parse_query
-from paperboy.search.text import STOP_WORDS, words
+from paperboy.search.related import related_papers
+from paperboy.search.text import words
 from paperboy.search.vectors import VectorIndex, _load_onnxruntime_first, read_embeddings
 from paperboy.store import repo
 from paperboy.store.schema import paper_authors, papers, site_state
@@ -50,7 +51,6 @@ class SearchResults:
     page: int = 1
     per_page: int = 20
     sort: str = "relevance"
-    snippets: dict[int, Markup] = field(default_factory=dict)
     redirect: str | None = None
     notes: list[str] = field(default_factory=list)
     semantic: bool = True
@@ -60,44 +60,13 @@ class SearchResults:
         return max(1, -(-self.total // self.per_page))
 
 
-def keyword_index_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "search" / "keyword.npz"
-
-
-def ann_path(data_dir: str | Path, model: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
-    return Path(data_dir) / "search" / f"vectors-{safe}.usearch"
-
-
-def _docs(conn, after_id: int = 0):
-    """(paper id, title, abstract, authors) of every paper with id > after_id, by id."""
-    authors: dict[int, list[str]] = {}
-    for pid, name in conn.execute(
-        select(paper_authors.c.paper_id, paper_authors.c.name)
-        .where(paper_authors.c.paper_id > after_id)
-        .order_by(paper_authors.c.paper_id, paper_authors.c.position)
-    ):
-        authors.setdefault(pid, []).append(name)
-    for pid, title, abstract in conn.execute(
-        select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id > after_id).order_by(papers.c.id)
-    ):
-        yield pid, title, abstract, authors.get(pid, [])
-
-
-def build_and_save_keyword_index(engine: Engine, path: Path) -> KeywordIndex:
-    with engine.connect() as conn:
-        index = build_keyword_index(_docs(conn))
-    index.save(path)
-    return index
-
-
 class SearchService:
-    def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader=None):
+    def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader: Callable[[], Embedder] | None = None):
         self.engine = engine
         self.data_dir = Path(data_dir)
         self.path = keyword_index_path(data_dir)
         self._embedder_loader = embedder_loader
-        self._embedder = None
+        self._embedder: Embedder | None = None
         self._embedder_failed = False
         self._lock = threading.RLock()
         self._versions: tuple[int, int, int] | None = None
@@ -111,7 +80,7 @@ class SearchService:
     # -- keeping up with the database ----------------------------------------------------------
 
     @property
-    def embedder(self):
+    def embedder(self) -> Embedder | None:
         if self._embedder is None and not self._embedder_failed:
             try:
                 if self._embedder_loader is not None:
@@ -160,10 +129,10 @@ class SearchService:
                 except Exception as e:  # damaged file: rebuild in memory
                     log.warning("keyword index %s unreadable (%s); rebuilding", self.path, e)
             if self.keyword is None:
-                self.keyword = build_keyword_index(_docs(conn))
+                self.keyword = build_keyword_index(keyword_documents(conn))
         known = self.keyword.max_paper_id
         newest = int(self.catalog.ids.max()) if len(self.catalog) else 0
-        self.delta = build_keyword_index(_docs(conn, known)) if newest > known else None
+        self.delta = build_keyword_index(keyword_documents(conn, known)) if newest > known else None
         self._kw_cols = self.catalog.columns(self.keyword.paper_ids) if len(self.keyword) else np.empty(0, np.int64)
         self._delta_cols = self.catalog.columns(self.delta.paper_ids) if self.delta is not None else None
         embedder = self.embedder
@@ -193,7 +162,7 @@ class SearchService:
         if cols:
             self.vectors.put(np.asarray(cols), np.vstack(vecs), np.asarray(seqs))
 
-    def _load_ann(self, embedder) -> None:
+    def _load_ann(self, embedder: Embedder) -> None:
         """Take the HNSW graph `paperboy index` built, if there is one (or a newer one)."""
         path = ann_path(self.data_dir, embedder.name)
         try:
@@ -269,8 +238,11 @@ class SearchService:
         per_page: int = 20,
         semantic: bool = True,
         keyword: bool = True,
+        fusion: Fusion = fuse,
     ) -> SearchResults:
-        """One page of results. ``semantic``/``keyword`` switch a side off (for benchmarks and fallbacks)."""
+        """One page of results. ``semantic``/``keyword`` switch a side off (for benchmarks and fallbacks);
+        ``fusion`` combines the two sides' candidates (benchmarks compare :func:`~paperboy.search.fusion.rrf`
+        or ``partial(fuse, keyword_weight=w)`` with the default)."""
         q = parse_query(raw)
         per_page = max(1, min(per_page, MAX_PAGE_SIZE))
         result = SearchResults(query=q, page=max(1, page), per_page=per_page, sort=sort if sort in SORTS else "relevance")
@@ -302,7 +274,7 @@ class SearchService:
                     qv = embedder.embed_query(text)
                     dense_cols, dense_sims = self.vectors.top(qv, mask, DENSE_CANDIDATES, cat.ids)
                     matrix = self.vectors.matrix
-                    cols, _ = fuse(kw_cols, kw_scores, lambda c: matrix[c] @ qv, dense_cols, dense_sims)
+                    cols, _ = fusion(kw_cols, kw_scores, lambda c: matrix[c] @ qv, dense_cols, dense_sims)
                 else:
                     cols = kw_cols
                 if q.phrases:
@@ -321,7 +293,6 @@ class SearchService:
             page_cols = cols[start : start + per_page]
             ids = [int(cat.ids[c]) for c in page_cols]
             result.papers = [p for p in repo.get_papers(conn, ids) if p.hidden_at is None]
-        result.snippets = {p.id: snippet(p.abstract, q.searchable) for p in result.papers}
         return result
 
     def _with_phrases(self, conn, cols: np.ndarray, phrases: list[str]) -> np.ndarray:
@@ -338,82 +309,7 @@ class SearchService:
     # -- related papers ------------------------------------------------------------------------
 
     def related(self, paper_id: int, k: int = 8) -> list[tuple[int, float]]:
-        """(paper id, score) of the papers most like this one.
-
-        score = cosine similarity of the embeddings + 0.03 per shared author (capped at 3) — a
-        light nudge towards the same group's work that never outweighs a clearly closer topic.
-        Without embeddings, falls back to BM25 on the paper's title.
-        """
+        """:func:`~paperboy.search.related.related_papers` over this process's indexes, brought up to date first."""
         self.refresh()
         with self._lock, self.engine.connect() as conn:
-            cat = self.catalog
-            col = int(np.searchsorted(cat.ids, paper_id))
-            if col >= len(cat.ids) or cat.ids[col] != paper_id:
-                return []
-            mask = ~cat.hidden
-            mask[col] = False
-            if self.vectors is not None and self.vectors.present[col]:
-                cols, sims = self.vectors.top(self.vectors.matrix[col], mask, k * 4, cat.ids)
-            else:
-                title = conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar() or ""
-                cols, scores = self._keyword(title, mask)
-                cols, sims = cols[: k * 4], (scores[: k * 4] / (scores[0] if len(scores) else 1.0))
-            if not len(cols):
-                return []
-            ids = [int(cat.ids[c]) for c in cols]
-            mine = set(conn.execute(select(paper_authors.c.name_key).where(paper_authors.c.paper_id == paper_id)).scalars())
-            shared: dict[int, int] = {}
-            if mine:
-                for pid, in conn.execute(
-                    select(paper_authors.c.paper_id).where(paper_authors.c.paper_id.in_(ids), paper_authors.c.name_key.in_(mine))
-                ):
-                    shared[pid] = shared.get(pid, 0) + 1
-            scored = [(pid, float(s) + 0.03 * min(shared.get(pid, 0), 3)) for pid, s in zip(ids, sims)]
-            scored.sort(key=lambda item: -item[1])
-            return scored[:k]
-
-
-_SNIPPET_CHARS = 300
-
-
-@lru_cache(maxsize=256)
-def _snippet_pattern(query: str) -> re.Pattern | None:
-    """One regex per query (not per result): word prefixes of the query's content words."""
-    terms = {w for w in words(query) if w not in STOP_WORDS and len(w) > 1}
-    if not terms:
-        return None
-    stems = sorted({t[: max(4, len(t) - 2)] for t in terms}, key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
-
-
-def snippet(abstract: str, query: str) -> Markup:
-    """About 300 characters of the abstract around the densest run of query words, words marked.
-
-    Matching is by word prefix after folding (so "transformers" marks "Transformer"), and the
-    text is escaped before any ``<mark>`` is added.
-    """
-    if not abstract:
-        return Markup("")
-    pattern = _snippet_pattern(query)
-    spans = [(m.start(), m.end()) for m in pattern.finditer(abstract)] if pattern else []
-    if len(abstract) <= _SNIPPET_CHARS:
-        start, end = 0, len(abstract)
-    else:
-        best = 0
-        if spans:
-            counts = [sum(1 for s, _ in spans if a <= s < a + _SNIPPET_CHARS) for a, _ in spans]
-            best = max(0, spans[counts.index(max(counts))][0] - 60)
-        start = abstract.rfind(" ", 0, best) + 1 if best else 0
-        end = abstract.find(" ", start + _SNIPPET_CHARS)
-        end = len(abstract) if end == -1 else end
-    out, pos = [], start
-    for s, e in spans:
-        if s < start or e > end:
-            continue
-        out.append(str(escape(abstract[pos:s])))
-        out.append(f"<mark>{escape(abstract[s:e])}</mark>")
-        pos = e
-    out.append(str(escape(abstract[pos:end])))
-    prefix = "… " if start > 0 else ""
-    suffix = " …" if end < len(abstract) else ""
-    return Markup(prefix + "".join(out) + suffix)
+            return related_papers(conn, self.catalog, self.vectors, self._keyword, paper_id, k)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 
 import Stemmer
 
@@ -43,8 +42,3 @@ def words(text: str) -> list[str]:
 def analyze(text: str) -> list[str]:
     """The terms a text is indexed and searched under."""
     return _stemmer.stemWords([w for w in words(text) if w not in STOP_WORDS and len(w) < 40])
-
-
-@lru_cache(maxsize=4096)
-def stem(word: str) -> str:
-    return _stemmer.stemWord(word)

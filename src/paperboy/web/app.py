@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     def load_embedder():
         from paperboy.search.embed import load_embedder as load
 
-        return load(settings.embedding_model or None)
+        return load(settings.embedding_model or None, threads=settings.embedding_threads)
 
     app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder)
 

@@ -1,4 +1,4 @@
-"""The Jinja2 environment: autoescaping on, filters for dates and math, cache-busted static URLs."""
+"""The Jinja2 environment: autoescaping on, filters for dates, math and search snippets, cache-busted static URLs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from markupsafe import Markup
 from paperboy.community.comments import render_comment
 from paperboy.feed.periods import period_of
 from paperboy.papers.tex import render_math
+from paperboy.search.snippets import snippet
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -51,6 +52,7 @@ def make_environment() -> Environment:
     env.filters["comment"] = render_comment
     env.filters["day"] = _day
     env.filters["count"] = _count
+    env.filters["snippet"] = snippet
     env.globals["static"] = static_url
     env.globals["period_path"] = lambda kind, day: period_of(kind, day).path
     env.globals["Markup"] = Markup
