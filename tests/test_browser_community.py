@@ -21,7 +21,8 @@ def community_site(slice_db, tmp_path):
     import uvicorn
 
     from paperboy.config import Settings
-    from paperboy.ingest.arxiv_api import ArxivApiClient, user_agent
+    from paperboy.ingest.arxiv_api import ArxivApiClient
+    from paperboy.ingest.http import user_agent
     from paperboy.web.app import create_app
 
     path = tmp_path / "site.db"

@@ -16,16 +16,8 @@ from test_listings import Fault, serve
 from typer.testing import CliRunner
 
 from paperboy.cli import app
-from paperboy.ingest.arxiv_api import RateLimiter
-from paperboy.ingest.hf import (
-    HfError,
-    HfUnavailable,
-    fetch_hf_day,
-    ingest_hf_day,
-    mirror_hf_day,
-    parse_daily_entry,
-    parse_daily_papers,
-)
+from paperboy.ingest.hf import fetch_hf_day, ingest_hf_day, mirror_hf_day, parse_daily_entry, parse_daily_papers
+from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable
 from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.store import repo
@@ -120,11 +112,11 @@ def test_bad_entries_are_skipped_and_duplicates_kept_once():
 
 
 def test_broken_answers():
-    with pytest.raises(HfUnavailable):
+    with pytest.raises(ServiceUnavailable):
         parse_daily_papers(recording("2024-05-29").read_bytes()[:5000])
-    with pytest.raises(HfError, match="Invalid 'date'"):
+    with pytest.raises(ServiceError, match="Invalid 'date'"):
         parse_daily_papers(b'{"error": "Invalid \'date\', expected YYYY-MM-DD"}')
-    with pytest.raises(HfError, match="not a JSON array"):
+    with pytest.raises(ServiceError, match="not a JSON array"):
         parse_daily_papers(b'"hello"')
     assert parse_daily_papers(b"[]") == []
 
@@ -263,11 +255,11 @@ def test_errors_are_clear_and_not_retried(hf):
     assert fetch(hf.url, dt.date(2025, 12, 31)) == []  # a day without picks
     hf.requests.clear()
     hf.script = [Fault(status=400, headers={"Content-Type": "application/json"}, body=b'{"error": "Invalid \'date\', expected YYYY-MM-DD"}')]
-    with pytest.raises(HfError, match=r"HTTP 400: Invalid 'date', expected YYYY-MM-DD") as e:
+    with pytest.raises(ServiceError, match=r"HTTP 400: Invalid 'date', expected YYYY-MM-DD") as e:
         fetch(hf.url, dt.date(2025, 12, 31), retries=3)
-    assert e.value.status == 400 and not isinstance(e.value, HfUnavailable) and len(hf.requests) == 1
+    assert e.value.status == 400 and not isinstance(e.value, ServiceUnavailable) and len(hf.requests) == 1
     hf.script = [Fault(status=503, body=b"")] * 3
-    with pytest.raises(HfUnavailable, match=r"after 3 tries"):
+    with pytest.raises(ServiceUnavailable, match=r"after 3 tries"):
         fetch(hf.url, dt.date(2024, 5, 29), retries=2)
 
 

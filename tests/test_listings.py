@@ -23,11 +23,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from paperboy.cli import app
-from paperboy.ingest.arxiv_api import RateLimiter
+from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable
 from paperboy.ingest.listings import (
     ANNOUNCE_TYPES,
-    ListingError,
-    ListingUnavailable,
     cross_announced_day,
     fetch_listing,
     ingest_from_feed,
@@ -280,20 +278,20 @@ DTD_ONLY = b"""<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://example.org/evi
 
 @pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL_ENTITY, DTD_ONLY], ids=["billion-laughs", "external-entity", "dtd"])
 def test_hostile_xml_is_refused_unread(body):
-    with pytest.raises(ListingError, match="refused") as e:
+    with pytest.raises(ServiceError, match="refused") as e:
         parse_listing(body)
-    assert not isinstance(e.value, ListingUnavailable)  # not worth retrying
+    assert not isinstance(e.value, ServiceUnavailable)  # not worth retrying
 
 
 @pytest.mark.parametrize("body", [STAT.read_bytes()[:50_000], b"<html><body>Service Unavailable</body></html>", b""],
                          ids=["truncated", "html", "empty"])  # fmt: skip
 def test_truncated_or_foreign_bodies_are_unavailable(body):
-    with pytest.raises(ListingUnavailable):
+    with pytest.raises(ServiceUnavailable):
         parse_listing(body)
 
 
 def test_a_feed_without_any_date_is_an_error():
-    with pytest.raises(ListingError, match="no date"):
+    with pytest.raises(ServiceError, match="no date"):
         parse_listing(b'<rss version="2.0"><channel><title>x updates on arXiv.org</title></channel></rss>')
 
 
@@ -497,17 +495,17 @@ def test_a_truncated_body_is_retried(feeds, fault):
 def test_persistent_failure_gives_up_with_a_clear_error(feeds):
     feeds.script = [Fault(status=503, body=b"down")] * 4
     sleeps = []
-    with pytest.raises(ListingUnavailable, match=r"HTTP 503 \(after 4 tries\)"):
+    with pytest.raises(ServiceUnavailable, match=r"HTTP 503 \(after 4 tries\)"):
         fetch(feeds.url, "stat", retries=3, sleep=sleeps.append)
     assert len(feeds.requests) == 4 and len(sleeps) == 3
 
 
 def test_client_errors_and_hostile_bodies_are_not_retried(feeds):
-    with pytest.raises(ListingError, match="HTTP 404") as e:
+    with pytest.raises(ServiceError, match="HTTP 404") as e:
         fetch(feeds.url, "cs.XX")
     assert e.value.status == 404 and len(feeds.requests) == 1
     feeds.script = [Fault(status=200, body=BILLION_LAUGHS)]
-    with pytest.raises(ListingError, match="refused"):
+    with pytest.raises(ServiceError, match="refused"):
         fetch(feeds.url, "stat")
     assert len(feeds.requests) == 2
 
@@ -527,7 +525,7 @@ def test_fetch_with_an_httpx_client_and_a_shared_limiter(feeds):
 
 
 def test_the_daily_job_in_one_call_with_the_shared_limiter(feeds, engine):
-    from paperboy.ingest.polite import SharedRateLimiter
+    from paperboy.ingest.http import SharedRateLimiter
 
     limiter = SharedRateLimiter(engine, "arxiv-rss", 0.0)
     summary = ingest_from_feed(engine, "stat", base_url=feeds.url, limiter=limiter)

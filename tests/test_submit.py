@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from arxiv_fake import ATOM, serve_fake_arxiv
 from community_helpers import as_user, csrf
 from paperboy.config import Settings
-from paperboy.ingest.arxiv_api import ArxivApiClient, user_agent
+from paperboy.ingest.arxiv_api import ArxivApiClient
+from paperboy.ingest.http import user_agent
 from paperboy.store import repo
 from paperboy.web.app import create_app
 

@@ -368,9 +368,8 @@ def ingest_oai(
     min_interval: Annotated[float, typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = 3.0,
 ) -> None:
     """Harvest arXiv's OAI-PMH interface: whole sets, resumable (a rerun carries on after the last stored page)."""
-    from paperboy.ingest.arxiv_api import user_agent
-    from paperboy.ingest.oai import FORMATS, OaiClient, OaiHarvestError, harvest
-    from paperboy.ingest.polite import SharedRateLimiter
+    from paperboy.ingest.http import ServiceError, limiter_for, user_agent
+    from paperboy.ingest.oai import FORMATS, HarvestConflict, OaiClient, harvest
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
@@ -380,7 +379,7 @@ def ingest_oai(
     interval = _polite_interval(base_url, min_interval)
     engine = _engine()
     _require_schema(engine, migrate)
-    limiter = SharedRateLimiter(engine, "arxiv-oai", interval)
+    limiter = limiter_for(engine, "arxiv-oai", interval)
     with OaiClient(base_url, user_agent=user_agent(settings.contact_email), limiter=limiter) as client, \
             _records_bar(f"Harvesting {set_spec or 'all'}", not as_json) as bar:  # fmt: skip
         task = bar.add_task("oai", total=None, of="?")
@@ -390,7 +389,7 @@ def ingest_oai(
                 dry_run=dry_run, restart=restart,
                 progress=lambda done, total: bar.update(task, completed=done, total=total, of=f"{total:,}" if total else "?"),
             )  # fmt: skip
-        except OaiHarvestError as e:
+        except (ServiceError, HarvestConflict) as e:
             fail(str(e))
         except KeyboardInterrupt:
             fail("interrupted; every stored page is kept: run the same command again to carry on")
@@ -442,9 +441,9 @@ def ingest_arxiv(
     min_interval: Annotated[float, typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = 3.0,
 ) -> None:
     """Fetch recent papers of some categories through the arXiv API (up to 30,000, in pages of 2,000)."""
-    from paperboy.ingest.arxiv_api import ArxivApiClient, ArxivApiError, user_agent
+    from paperboy.ingest.arxiv_api import client_from_settings
+    from paperboy.ingest.http import ServiceError
     from paperboy.ingest.oai import upsert_or_preview
-    from paperboy.ingest.polite import SharedRateLimiter
     from paperboy.papers.normalize import split_classifications
 
     wanted = [c.strip() for c in categories.split(",") if c.strip()]
@@ -458,10 +457,9 @@ def ingest_arxiv(
     _require_schema(engine, migrate)
     end = clock.now()
     query = _arxiv_search_query(known, end - dt.timedelta(days=days), end)
-    limiter = SharedRateLimiter(engine, "arxiv-api", interval)
     totals = {"read": 0, "new": 0, "updated": 0, "unchanged": 0, "available": 0}
     changed: list[str] = []
-    with ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email), limiter=limiter) as client, \
+    with client_from_settings(settings, engine, min_interval=interval) as client, \
             _records_bar(f"arXiv {','.join(known)}", not as_json) as bar:  # fmt: skip
         task = bar.add_task("api", total=None, of="?")
         try:
@@ -474,7 +472,7 @@ def ingest_arxiv(
                 changed.extend(counts.changed_ids)
                 shown = min(page.total_results, 30000)
                 bar.update(task, completed=totals["read"], total=shown, of=f"{shown:,}")
-        except ArxivApiError as e:
+        except ServiceError as e:
             fail(str(e))
         except KeyboardInterrupt:
             fail("interrupted; the pages fetched so far are stored")
@@ -545,8 +543,8 @@ def daily_jobs(engine, settings) -> list:
     Both go through the instance-wide request limiter, so several workers stay polite together.
     """
     from paperboy.ingest.hf import mirror_hf_day
+    from paperboy.ingest.http import SharedRateLimiter
     from paperboy.ingest.listings import ingest_from_feed
-    from paperboy.ingest.polite import SharedRateLimiter
 
     categories = [c.strip() for c in settings.daily_categories.split(",") if c.strip()]
     contact = settings.contact_email or None
@@ -562,13 +560,6 @@ def daily_jobs(engine, settings) -> list:
     return [arxiv_listings, hugging_face_picks]
 
 
-def _ingest_limiter(engine, service: str, min_interval: float):
-    """The instance-wide limiter for ``service``: every process of the deployment shares its pace."""
-    from paperboy.ingest.polite import SharedRateLimiter
-
-    return SharedRateLimiter(engine, service, min_interval)
-
-
 @ingest_app.command("rss")
 def ingest_rss(
     categories: Annotated[str, typer.Option("--categories", "-c", help="arXiv categories or archives, comma-separated: cs.CL,cs.LG.")],
@@ -580,7 +571,8 @@ def ingest_rss(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Ingest today's arXiv listing: new papers go on its day's feed, replacements update versions."""
-    from paperboy.ingest.listings import RSS_BASE_URL, ListingError, fetch_listing, ingest_listing, parse_categories, parse_listing
+    from paperboy.ingest.http import ServiceError, limiter_for
+    from paperboy.ingest.listings import RSS_BASE_URL, fetch_listing, ingest_listing, parse_categories, parse_listing
 
     try:
         cats = parse_categories(categories)
@@ -596,9 +588,9 @@ def ingest_rss(
             listing = parse_listing(file.read_bytes())
         else:
             base = base_url or getattr(settings, "arxiv_rss_url", "") or RSS_BASE_URL
-            limiter = _ingest_limiter(engine, "arxiv-rss", _polite_interval(base, min_interval))
+            limiter = limiter_for(engine, "arxiv-rss", _polite_interval(base, min_interval))
             listing = fetch_listing(base, cats, fmt="atom" if atom else "rss", contact_email=settings.contact_email, limiter=limiter)
-    except ListingError as e:
+    except ServiceError as e:
         fail(str(e))
     summary = ingest_listing(engine, listing, dry_run=dry_run)
     if as_json:
@@ -617,7 +609,8 @@ def ingest_hf(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Mirror Hugging Face's Daily Papers for a day: HF's upvotes are stored apart from ours."""
-    from paperboy.ingest.hf import HF_BASE_URL, HfError, fetch_hf_day, ingest_hf_day, parse_daily_papers
+    from paperboy.ingest.hf import HF_BASE_URL, fetch_hf_day, ingest_hf_day, parse_daily_papers
+    from paperboy.ingest.http import ServiceError, limiter_for
 
     day = _day(date, "--date")
     engine = _engine()
@@ -630,8 +623,8 @@ def ingest_hf(
             items = parse_daily_papers(file.read_bytes())
         else:
             base = base_url or getattr(settings, "hf_base_url", "") or HF_BASE_URL
-            items = fetch_hf_day(base, day, _ingest_limiter(engine, "hf", min_interval), contact_email=settings.contact_email)
-    except HfError as e:
+            items = fetch_hf_day(base, day, limiter_for(engine, "hf", min_interval), contact_email=settings.contact_email)
+    except ServiceError as e:
         fail(str(e))
     summary = ingest_hf_day(engine, items, day, dry_run=dry_run)
     if as_json:
