@@ -610,13 +610,13 @@ def test_cli_refuses_to_hurry_arxiv(tmp_path):
 
 
 def test_arxiv_paging_slices_and_cap():
-    from paperboy.cli import _arxiv_search_query, _query_pages
+    from paperboy.ingest.recent import query_pages, search_query
 
     start = dt.datetime(2026, 6, 28, 20, 30, tzinfo=dt.timezone.utc)
     end = dt.datetime(2026, 7, 1, 16, 30, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
-    assert _arxiv_search_query(["cs.CL", "cs.LG"], start, end) == (
+    assert search_query(["cs.CL", "cs.LG"], start, end) == (
         "(cat:cs.CL OR cat:cs.LG) AND submittedDate:[202606282030 TO 202607012030]")
-    assert _arxiv_search_query(["cs.CL"], start, end).startswith("cat:cs.CL AND submittedDate:[")
+    assert search_query(["cs.CL"], start, end).startswith("cat:cs.CL AND submittedDate:[")
 
     class Recorder:
         def __init__(self, total):
@@ -628,25 +628,25 @@ def test_arxiv_paging_slices_and_cap():
             return ApiPage(self.total, start, max_results, records=[object()] * n)
 
     huge = Recorder(250_000)
-    assert len(list(_query_pages(huge, "q"))) == 15
+    assert len(list(query_pages(huge, "q"))) == 15
     assert [c[0] for c in huge.calls] == list(range(0, 30_000, 2000)) and {c[1] for c in huge.calls} == {2000}
     assert huge.calls[0][2:] == ("submittedDate", "descending")
     small = Recorder(4100)
-    list(_query_pages(small, "q"))
+    list(query_pages(small, "q"))
     assert [c[0] for c in small.calls] == [0, 2000, 4000]
 
 
 def test_arxiv_paging_against_the_recorded_api():
     from arxiv_fake import serve_fake_arxiv
 
-    from paperboy.cli import _query_pages
     from paperboy.ingest.arxiv_api import ArxivApiClient
+    from paperboy.ingest.recent import query_pages
 
     with serve_fake_arxiv() as fake:
         # The recordings of "testing" were made with relevance order: route by the fake's key only.
         with ArxivApiClient(fake.url, user_agent="t", min_interval=0) as client:
             client.query = _relevance(client.query)
-            pages = list(_query_pages(client, "testing", page_size=10, max_total=30))
+            pages = list(query_pages(client, "testing", page_size=10, max_total=30))
     assert [p.start_index for p in pages] == [0, 10, 20] and all(len(p.records) == 10 for p in pages)
     assert len({r.arxiv_id for p in pages for r in p.records}) == 30
 
