@@ -70,21 +70,14 @@ class BadLine:
 
 
 @dataclass(slots=True)
-class ImportSummary:
+class ImportSummary(UpsertCounts):
+    """What :func:`import_dump` did: the store's counts (``new``, ``updated``, ``unchanged``, added up
+    batch by batch with :meth:`~paperboy.store.repo.UpsertCounts.add`) and the lines it could not use."""
+
     format: str = ""
     read: int = 0
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
     skipped: int = 0  # outside --since/--until
     bad: list[BadLine] = field(default_factory=list)
-    changed_ids: list[str] = field(default_factory=list)
-
-    def add(self, counts: UpsertCounts) -> None:
-        self.new += counts.new
-        self.updated += counts.updated
-        self.unchanged += counts.unchanged
-        self.changed_ids.extend(counts.changed_ids)
 
     def as_dict(self) -> dict:
         return {

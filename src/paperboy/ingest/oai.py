@@ -191,10 +191,6 @@ def _add_record(page: OaiPage, record: Element) -> None:
 def _raw_record(el: Element) -> PaperRecord | None:
     """``arXivRaw``: versions with RFC 2822 submission times, authors as one string."""
     ns = _RAW
-    arxiv = fields.arxiv_id(fields.text(el, f"{ns}id"), what="OAI record")
-    title = normalize_text(fields.text(el, f"{ns}title") or "")
-    if arxiv is None or not title:
-        return None
     versions: list[tuple[int, dt.datetime | None]] = []
     for v in el.findall(f"{ns}version"):
         label = (v.get("version") or "").strip()
@@ -204,36 +200,16 @@ def _raw_record(el: Element) -> PaperRecord | None:
     versions.sort(key=lambda pair: pair[0])
     first = versions[0][1] if versions else None
     latest = versions[-1][1] if versions else None
-    categories, acm, msc = _classifications(
-        fields.text(el, f"{ns}categories"), fields.text(el, f"{ns}acm-class"), fields.text(el, f"{ns}msc-class")
-    )
-    return PaperRecord(
-        arxiv_id=arxiv.id,
-        version=versions[-1][0] if versions else arxiv.version,
-        title=title,
-        abstract=normalize_text(fields.text(el, f"{ns}abstract") or ""),
-        authors=_clean_authors(split_author_string(fields.text(el, f"{ns}authors") or "")),
-        categories=categories,
-        acm_classes=acm,
-        msc_classes=msc,
-        comment=normalize_optional(fields.text(el, f"{ns}comments")),
-        journal_ref=normalize_optional(fields.text(el, f"{ns}journal-ref")),
-        doi=normalize_optional(fields.text(el, f"{ns}doi")),
-        license=normalize_optional(fields.text(el, f"{ns}license")),
-        published=first.date() if first else None,
-        updated=latest.date() if latest else None,
+    return _record(
+        el, ns, version=versions[-1][0] if versions else None, authors=split_author_string(fields.text(el, f"{ns}authors") or ""),
+        published=first.date() if first else None, updated=latest.date() if latest else None,
         announced=estimated_announce_day(first) if first else None,
-        source=SOURCE,
-    )
+    )  # fmt: skip
 
 
 def _arxiv_record(el: Element) -> PaperRecord | None:
     """``arXiv``: parsed author names, ``created`` (v1's day) and ``updated`` (the latest's), no versions."""
     ns = _ARXIV
-    arxiv = fields.arxiv_id(fields.text(el, f"{ns}id"), what="OAI record")
-    title = normalize_text(fields.text(el, f"{ns}title") or "")
-    if arxiv is None or not title:
-        return None
     names = []
     authors = el.find(f"{ns}authors")
     for author in authors.findall(f"{ns}author") if authors is not None else []:
@@ -241,19 +217,30 @@ def _arxiv_record(el: Element) -> PaperRecord | None:
                                  fields.text(author, f"{ns}suffix") or ""))  # fmt: skip
     created = fields.iso_day(fields.text(el, f"{ns}created"))
     updated = fields.iso_day(fields.text(el, f"{ns}updated")) or created
-    categories, acm, msc = _classifications(
-        fields.text(el, f"{ns}categories"), fields.text(el, f"{ns}acm-class"), fields.text(el, f"{ns}msc-class")
-    )
     announced = None
     if created:
         # Only the day is known: the end of it gives the latest possible listing day (module docstring).
         announced = estimated_announce_day(dt.datetime.combine(created, dt.time(23, 59, 59), dt.timezone.utc))
+    return _record(el, ns, version=None, authors=names, published=created, updated=updated, announced=announced)
+
+
+def _record(el: Element, ns: str, *, version: int | None, authors: list[str], published: dt.date | None,
+            updated: dt.date | None, announced: dt.date | None) -> PaperRecord | None:  # fmt: skip
+    """A record from the fields both formats name alike (in namespace ``ns``) and the ones each
+    reads its own way; ``None`` when it has no usable id or title."""
+    arxiv = fields.arxiv_id(fields.text(el, f"{ns}id"), what="OAI record")
+    title = normalize_text(fields.text(el, f"{ns}title") or "")
+    if arxiv is None or not title:
+        return None
+    categories, acm, msc = _classifications(
+        fields.text(el, f"{ns}categories"), fields.text(el, f"{ns}acm-class"), fields.text(el, f"{ns}msc-class")
+    )
     return PaperRecord(
         arxiv_id=arxiv.id,
-        version=arxiv.version,
+        version=version or arxiv.version,
         title=title,
         abstract=normalize_text(fields.text(el, f"{ns}abstract") or ""),
-        authors=_clean_authors(names),
+        authors=_clean_authors(authors),
         categories=categories,
         acm_classes=acm,
         msc_classes=msc,
@@ -261,7 +248,7 @@ def _arxiv_record(el: Element) -> PaperRecord | None:
         journal_ref=normalize_optional(fields.text(el, f"{ns}journal-ref")),
         doi=normalize_optional(fields.text(el, f"{ns}doi")),
         license=normalize_optional(fields.text(el, f"{ns}license")),
-        published=created,
+        published=published,
         updated=updated,
         announced=announced,
         source=SOURCE,
@@ -385,18 +372,17 @@ class Checkpoint:
 
 
 @dataclass(slots=True)
-class HarvestSummary:
-    """What a harvest did. ``pages``/``records`` count this run only; ``resumed_at_page`` is the
-    page number (1-based, over the whole harvest) this run started at when it carried on from a
-    checkpoint; ``last_datestamp`` is the newest datestamp seen (the ``--from`` of the next
-    incremental harvest). With ``dry_run`` the counts say what *would* change; nothing is written."""
+class HarvestSummary(UpsertCounts):
+    """What a harvest did: the store's counts (``new``, ``updated``, ``unchanged``, ``changed_ids``,
+    added up page by page) and the harvest's own. ``pages``/``records`` count this run only;
+    ``resumed_at_page`` is the page number (1-based, over the whole harvest) this run started at
+    when it carried on from a checkpoint; ``last_datestamp`` is the newest datestamp seen (the
+    ``--from`` of the next incremental harvest). With ``dry_run`` the counts say what *would*
+    change; nothing is written."""
 
     key: str = ""
     pages: int = 0
     records: int = 0
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
     deleted: int = 0
     skipped: int = 0
     complete: bool = False
@@ -404,13 +390,6 @@ class HarvestSummary:
     complete_list_size: int | None = None
     last_datestamp: dt.date | None = None
     dry_run: bool = False
-    changed_ids: list[str] = field(default_factory=list)
-
-    def add(self, counts: UpsertCounts) -> None:
-        self.new += counts.new
-        self.updated += counts.updated
-        self.unchanged += counts.unchanged
-        self.changed_ids.extend(counts.changed_ids)
 
     def as_dict(self) -> dict:
         return {
