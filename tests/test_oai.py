@@ -497,6 +497,27 @@ def test_arxiv_paging_against_the_recorded_api():
     assert len({r.arxiv_id for p in pages for r in p.records}) == 30
 
 
+def test_ingest_recent_stores_each_page_and_a_dry_run_writes_nothing(engine):
+    from paperboy.ingest.arxiv_api import ArxivApiClient
+    from paperboy.ingest.recent import ingest_recent
+
+    atom = (ATOM / "q_testing_s0_m10_bc5a6c384fe9.xml").read_bytes()
+    atom = atom.replace(b"<opensearch:totalResults>214881<", b"<opensearch:totalResults>10<")
+    progress = []
+    with serve_fake_arxiv() as fake:
+        fake.always = Fault(200, {"Content-Type": "application/atom+xml"}, atom)
+        with ArxivApiClient(fake.api_url, user_agent="t", min_interval=0) as client:
+            dry = ingest_recent(engine, client, ["cs.SE"], 2, dry_run=True, progress=lambda done, total: progress.append((done, total)))
+            assert stored_ids(engine) == []
+            real = ingest_recent(engine, client, ["cs.SE"], 2)
+            again = ingest_recent(engine, client, ["cs.SE"], 2)
+    assert (dry.read, dry.new, dry.available, dry.dry_run) == (10, 10, 10, True) and progress == [(10, 10)]
+    assert (real.new, real.updated, real.unchanged) == (10, 0, 0) and len(stored_ids(engine)) == 10
+    assert (again.new, again.unchanged) == (0, 10)
+    assert real.query.startswith("cat:cs.SE AND submittedDate:[") and len(fake.requests) == 3
+    assert list(real.as_dict()) == ["read", "new", "updated", "unchanged", "available", "query", "dry_run", "changed_ids"]
+
+
 def _relevance(query):
     def wrapped(q, **kw):
         kw.update(sort_by="relevance", sort_order="descending")
