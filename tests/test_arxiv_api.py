@@ -1,12 +1,13 @@
 """The arXiv API client: real recorded responses (2026 and 2016), hostile XML, and a loopback server.
 
-The loopback server answers with the recorded bodies and statuses, chosen by matching each request's
-query parameters against the request URLs recorded in ``atom/INDEX.tsv``.
+The loopback server (tests/fake_arxiv.py) answers with the recorded bodies and statuses, chosen by
+matching each request's query parameters against the request URLs recorded in ``atom/INDEX.tsv``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import threading
 import time
@@ -14,21 +15,12 @@ import time
 import httpx
 import pytest
 
-from arxiv_fake import API, ATOM, LEGACY, recorded, serve_fake_arxiv  # noqa: E402
 from conftest import free_port
+from fake_arxiv import API, ATOM, LEGACY, Fault, recorded, serve_fake_arxiv
 from paperboy import __version__
 from paperboy.config import Settings
-from paperboy.ingest.arxiv_api import (
-    ApiPage,
-    ArxivApiClient,
-    ArxivApiError,
-    ArxivErrorFeed,
-    ArxivUnavailable,
-    RateLimiter,
-    client_from_settings,
-    parse_feed,
-    user_agent,
-)
+from paperboy.ingest.arxiv_api import ApiPage, ArxivApiClient, ArxivErrorFeed, client_from_settings, parse_feed
+from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable, user_agent
 from paperboy.papers.ids import parse_arxiv_id
 
 if not (ATOM / "INDEX.tsv").exists():
@@ -244,9 +236,9 @@ EXTERNAL_DTD = b"""<?xml version="1.0"?>
 @pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL_ENTITY, EXTERNAL_DTD], ids=["billion-laughs", "xxe", "external-dtd"])
 def test_hostile_xml_is_refused_not_expanded(body):
     started = time.monotonic()
-    with pytest.raises(ArxivApiError) as info:
+    with pytest.raises(ServiceError) as info:
         parse_feed(body)
-    assert not isinstance(info.value, (ArxivUnavailable, ArxivErrorFeed))
+    assert not isinstance(info.value, (ServiceUnavailable, ArxivErrorFeed))
     assert "DTD or entities" in str(info.value)
     assert time.monotonic() - started < 1
 
@@ -254,13 +246,13 @@ def test_hostile_xml_is_refused_not_expanded(body):
 @pytest.mark.parametrize("prefix", ["id_1605.08386", "q_testing_s0_m10_", "id_abc"])
 def test_truncated_response_is_unavailable_not_a_crash(prefix):
     raw = fixture(prefix)
-    with pytest.raises(ArxivUnavailable, match="not well-formed XML"):
+    with pytest.raises(ServiceUnavailable, match="not well-formed XML"):
         parse_feed(raw[: len(raw) // 2])
 
 
 @pytest.mark.parametrize("body", [b"", b"<html><body>Bad gateway</body></html>", b"\xff\xfe not xml"])
 def test_non_feed_bodies_are_unavailable(body):
-    with pytest.raises(ArxivUnavailable):
+    with pytest.raises(ServiceUnavailable):
         parse_feed(body)
 
 
@@ -281,7 +273,7 @@ def make_client(url: str, **kwargs) -> ArxivApiClient:
 
 
 def test_fetch_ids_end_to_end(arxiv):
-    with make_client(arxiv.url) as client:
+    with make_client(arxiv.api_url) as client:
         (r,) = client.fetch_ids(["1605.08386"])
         assert r == page("id_1605.08386").records[0]
         assert [x.arxiv_id for x in client.fetch_ids(["0808.05394", "1707.08567"])] == ["1707.08567"]
@@ -297,14 +289,14 @@ def test_fetch_ids_end_to_end(arxiv):
 
 
 def test_query_pages_end_to_end(arxiv):
-    with make_client(arxiv.url) as client:
+    with make_client(arxiv.api_url) as client:
         result = client.query("testing", start=10, max_results=10)
     assert (result.total_results, result.start_index, result.items_per_page) == (214881, 10, 10)
     assert [r.arxiv_id for r in result.records] == [r.arxiv_id for r in page("q_testing_s10_m10_").records]
 
 
 def test_error_feed_end_to_end_is_not_retried(arxiv):
-    with make_client(arxiv.url) as client, pytest.raises(ArxivErrorFeed) as info:
+    with make_client(arxiv.api_url) as client, pytest.raises(ArxivErrorFeed) as info:
         client.fetch_ids(["abc"])
     assert info.value.status == 400
     assert info.value.explanation == "incorrect id format for abc"
@@ -312,24 +304,24 @@ def test_error_feed_end_to_end_is_not_retried(arxiv):
 
 
 def test_other_client_errors_are_not_retried(arxiv):
-    with make_client(arxiv.url) as client, pytest.raises(ArxivApiError) as info:
+    with make_client(arxiv.api_url) as client, pytest.raises(ServiceError) as info:
         client.query("no-such-recording")
-    assert info.value.status == 404 and not isinstance(info.value, (ArxivUnavailable, ArxivErrorFeed))
+    assert info.value.status == 404 and not isinstance(info.value, (ServiceUnavailable, ArxivErrorFeed))
     assert len(arxiv.requests) == 1
 
 
 def test_503_with_retry_after_is_retried_after_waiting(arxiv):
-    arxiv.script = [(503, {"Retry-After": "1"}, b"busy")]
-    with make_client(arxiv.url) as client:
+    arxiv.script = [Fault(503, {"Retry-After": "1"}, b"busy")]
+    with make_client(arxiv.api_url) as client:
         (r,) = client.fetch_ids(["1605.08386"])
     assert r.title == "Heat-bath random walks with Markov bases"
     assert len(arxiv.requests) == 2
-    assert arxiv.requests[1]["at"] - arxiv.requests[0]["at"] >= 1.0
+    assert arxiv.requests[1]["start"] - arxiv.requests[0]["start"] >= 1.0
 
 
 def test_persistent_500_gives_up_after_the_retries(arxiv):
-    arxiv.always = (500, {}, b"oops")
-    with make_client(arxiv.url, retries=2) as client, pytest.raises(ArxivUnavailable) as info:
+    arxiv.always = Fault(500, {}, b"oops")
+    with make_client(arxiv.api_url, retries=2) as client, pytest.raises(ServiceUnavailable) as info:
         client.fetch_ids(["1605.08386"])
     assert info.value.status == 500 and "after 3 tries" in str(info.value)
     assert len(arxiv.requests) == 3
@@ -337,16 +329,16 @@ def test_persistent_500_gives_up_after_the_retries(arxiv):
 
 def test_truncated_body_is_retried_then_unavailable(arxiv):
     raw = fixture("id_1605.08386")
-    arxiv.always = (200, {}, raw[: len(raw) // 2])
-    with make_client(arxiv.url, retries=1) as client, pytest.raises(ArxivUnavailable, match="not well-formed"):
+    arxiv.always = Fault(200, {}, raw[: len(raw) // 2])
+    with make_client(arxiv.api_url, retries=1) as client, pytest.raises(ServiceUnavailable, match="not well-formed"):
         client.fetch_ids(["1605.08386"])
     assert len(arxiv.requests) == 2
 
 
 def test_slow_server_times_out(arxiv):
-    arxiv.delay = 2.0
+    arxiv.always = Fault(hang=True)  # answers only when the fake shuts down
     started = time.monotonic()
-    with make_client(arxiv.url, timeout=0.2, retries=1) as client, pytest.raises(ArxivUnavailable, match="in time"):
+    with make_client(arxiv.api_url, timeout=0.2, retries=1) as client, pytest.raises(ServiceUnavailable, match="in time"):
         client.fetch_ids(["1605.08386"])
     assert time.monotonic() - started < 1.5
     assert len(arxiv.requests) == 2
@@ -354,30 +346,32 @@ def test_slow_server_times_out(arxiv):
 
 def test_connection_refused_is_unavailable():
     url = f"http://127.0.0.1:{free_port()}/api/query"  # nothing listens there
-    with make_client(url, retries=1) as client, pytest.raises(ArxivUnavailable, match="could not reach arXiv"):
+    with make_client(url, retries=1) as client, pytest.raises(ServiceUnavailable, match="could not reach arXiv"):
         client.fetch_ids(["1605.08386"])
 
 
 def test_requests_start_at_least_min_interval_apart(arxiv):
-    with make_client(arxiv.url, min_interval=0.5) as client:
+    with make_client(arxiv.api_url, min_interval=0.5) as client:
         client.fetch_ids(["1605.08386"])
         client.fetch_ids(["1707.08567"])
-    first, second = (r["at"] for r in arxiv.requests)
+    first, second = (r["start"] for r in arxiv.requests)
     # The client spaces request *starts* by 0.5 s; the server stamps arrival, which may lag the start
     # of the first request by a few milliseconds more than the second's.
     assert second - first >= 0.49
 
 
 def test_one_request_at_a_time_across_threads(arxiv):
-    arxiv.delay = 0.2
-    with make_client(arxiv.url) as client:
+    arxiv.always = Fault(delay=0.2)  # a slow server: overlapping requests would show
+    with make_client(arxiv.api_url) as client:
         threads = [threading.Thread(target=client.fetch_ids, args=(["1605.08386"],)) for _ in range(3)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-    stamps = sorted(r["at"] for r in arxiv.requests)
+    stamps = sorted(r["start"] for r in arxiv.requests)
     assert len(stamps) == 3 and all(b - a >= 0.19 for a, b in zip(stamps, stamps[1:]))
+    spans = sorted((r["start"], r["end"]) for r in arxiv.requests)
+    assert all(later >= end for (_, end), (later, _) in itertools.pairwise(spans))  # never two in flight
 
 
 # --- retry policy and limiter, without waiting ---------------------------------------------------

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from arxiv_fake import serve_fake_arxiv
 from conftest import ARTIFACTS, free_port
+from fake_arxiv import serve_fake_arxiv
 from test_browser import CHROMIUM, browser  # noqa: F401 - the shared browser fixture
 
 pytestmark = [
@@ -21,7 +21,8 @@ def community_site(slice_db, tmp_path):
     import uvicorn
 
     from paperboy.config import Settings
-    from paperboy.ingest.arxiv_api import ArxivApiClient, user_agent
+    from paperboy.ingest.arxiv_api import ArxivApiClient
+    from paperboy.ingest.http import user_agent
     from paperboy.web.app import create_app
 
     path = tmp_path / "site.db"
@@ -29,12 +30,14 @@ def community_site(slice_db, tmp_path):
     with serve_fake_arxiv() as fake:
         settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s", submit_max_age_days=100_000).resolved()
         app = create_app(settings)
-        app.state.arxiv_client = ArxivApiClient(fake.url, user_agent=user_agent(), min_interval=0, retries=0)
+        app.state.arxiv_client = ArxivApiClient(fake.api_url, user_agent=user_agent(), min_interval=0, retries=0)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
+        deadline = time.monotonic() + 20
         while not server.started:
+            assert time.monotonic() < deadline, "the site did not start"
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
         server.should_exit = True

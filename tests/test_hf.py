@@ -8,22 +8,19 @@ import json
 import os
 from pathlib import Path
 
-import orjson
 import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from conftest import SHARED
+from fake_arxiv import HF, Fault, hf_route, serve_fake_arxiv
 from paperboy.cli import app
-from paperboy.ingest.arxiv_api import RateLimiter
-from paperboy.ingest.hf import HfError, HfUnavailable, fetch_hf_day, ingest_hf_day, mirror_hf_day, parse_daily_entry, parse_daily_papers
+from paperboy.ingest.hf import fetch_hf_day, ingest_hf_day, mirror_hf_day, parse_daily_entry, parse_daily_papers
+from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable
 from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.store import repo
 from paperboy.store.schema import papers
-from test_listings import Fault, serve
 
-HF = SHARED / "fixtures" / "hf-daily"
 FILES = sorted(HF.glob("hf_daily_papers_*.json"))
 
 if not FILES:
@@ -112,11 +109,11 @@ def test_bad_entries_are_skipped_and_duplicates_kept_once():
 
 
 def test_broken_answers():
-    with pytest.raises(HfUnavailable):
+    with pytest.raises(ServiceUnavailable):
         parse_daily_papers(recording("2024-05-29").read_bytes()[:5000])
-    with pytest.raises(HfError, match="Invalid 'date'"):
+    with pytest.raises(ServiceError, match="Invalid 'date'"):
         parse_daily_papers(b'{"error": "Invalid \'date\', expected YYYY-MM-DD"}')
-    with pytest.raises(HfError, match="not a JSON array"):
+    with pytest.raises(ServiceError, match="not a JSON array"):
         parse_daily_papers(b'"hello"')
     assert parse_daily_papers(b"[]") == []
 
@@ -199,21 +196,9 @@ def test_hf_upvotes_are_shown_on_the_paper_page_and_the_feed(client):
 
 # --- fetching from a loopback server -----------------------------------------------------------
 
-def daily_route(params):
-    """HF's /api/daily_papers for the recorded days: p and limit page through the day."""
-    try:
-        day = dt.date.fromisoformat(params.get("date", ""))
-    except ValueError:
-        return 400, {"Content-Type": "application/json"}, b'{"error": "Invalid \'date\', expected YYYY-MM-DD"}'
-    path = recording(day.isoformat())
-    entries = json.loads(path.read_bytes()) if path.exists() else []
-    limit, page = int(params.get("limit", 50)), int(params.get("p", 0))
-    return 200, {"Content-Type": "application/json; charset=utf-8"}, orjson.dumps(entries[page * limit : (page + 1) * limit])
-
-
 @pytest.fixture
 def hf():
-    with serve({"/api/daily_papers": daily_route, "/prefix/api/daily_papers": daily_route}) as fake:
+    with serve_fake_arxiv() as fake:
         yield fake
 
 
@@ -238,14 +223,15 @@ def test_fetch_pages_through_a_long_day(hf):
 
 
 def test_a_server_that_ignores_p_does_not_loop(hf):
-    with serve({"/api/daily_papers": lambda params: daily_route({"date": params["date"]})}) as fake:
+    with serve_fake_arxiv() as fake:
+        fake.routes["/api/daily_papers"] = lambda params: hf_route({"date": params["date"]})
         items = fetch(fake.url, dt.date(2024, 5, 29), page_size=8)
     assert len(items) == 8 and len(fake.requests) == 2
 
 
 def test_503_with_retry_after_timeout_and_truncation_are_retried(hf):
     sleeps = []
-    hf.script = [Fault(status=503, headers={"Retry-After": "5"}, body=b"{}"), Fault(hang=1.0), Fault(truncate=True), Fault(cut=True)]
+    hf.script = [Fault(status=503, headers={"Retry-After": "5"}, body=b"{}"), Fault(hang=True), Fault(hangup=True), Fault(cut=0.5)]
     items = fetch(hf.url, dt.date(2024, 12, 10), timeout=0.3, retries=4, sleep=sleeps.append)
     assert len(items) == 12 and len(hf.requests) == 5
     assert sleeps[0] >= 5 and len(sleeps) == 4
@@ -255,11 +241,11 @@ def test_errors_are_clear_and_not_retried(hf):
     assert fetch(hf.url, dt.date(2025, 12, 31)) == []  # a day without picks
     hf.requests.clear()
     hf.script = [Fault(status=400, headers={"Content-Type": "application/json"}, body=b'{"error": "Invalid \'date\', expected YYYY-MM-DD"}')]
-    with pytest.raises(HfError, match=r"HTTP 400: Invalid 'date', expected YYYY-MM-DD") as e:
+    with pytest.raises(ServiceError, match=r"HTTP 400: Invalid 'date', expected YYYY-MM-DD") as e:
         fetch(hf.url, dt.date(2025, 12, 31), retries=3)
-    assert e.value.status == 400 and not isinstance(e.value, HfUnavailable) and len(hf.requests) == 1
+    assert e.value.status == 400 and not isinstance(e.value, ServiceUnavailable) and len(hf.requests) == 1
     hf.script = [Fault(status=503, body=b"")] * 3
-    with pytest.raises(HfUnavailable, match=r"after 3 tries"):
+    with pytest.raises(ServiceUnavailable, match=r"after 3 tries"):
         fetch(hf.url, dt.date(2024, 5, 29), retries=2)
 
 

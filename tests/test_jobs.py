@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -110,12 +109,22 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_loses(engine):
     assert finish(engine, "k", "rescuer", "done")
 
 
-def test_run_once_renews_the_lease_while_working(engine):
-    leases = []
+def test_run_once_renews_the_lease_while_working(engine, monkeypatch):
+    import paperboy.jobs.leases as leases_module
+
+    leases, renewed = [], threading.Event()
+
+    def renew_and_tell(*args, **kwargs):
+        ok = renew(*args, **kwargs)
+        if ok:
+            renewed.set()
+        return ok
+
+    monkeypatch.setattr(leases_module, "renew", renew_and_tell)
 
     def body():
         leases.append(get_run(engine, "k").lease_until)
-        time.sleep(0.5)
+        assert renewed.wait(10), "the lease was never renewed"
         leases.append(get_run(engine, "k").lease_until)
         return 42
 
@@ -136,10 +145,13 @@ def test_racing_workers_run_the_job_once(engine):
     """Four workers in four threads, each with its own engine (connection pool), race for the run."""
     ran, barrier = [], threading.Barrier(4)
     results = {}
+    lock, others_gave_up = threading.Lock(), threading.Event()
 
     def ingest(day):
         ran.append(day)
-        time.sleep(0.3)  # long enough for every other worker to try while it runs
+        # The job runs until every other worker has tried to claim the run and given up.
+        if not others_gave_up.wait(30):
+            raise RuntimeError("the other workers never gave up")
         return "ingested"
 
     def worker(n):
@@ -148,6 +160,9 @@ def test_racing_workers_run_the_job_once(engine):
         results[n] = run_worker(own, once=True, now=lambda: TUESDAY_EVENING, jobs=[ingest], index=lambda: None,
                                 holder=f"worker-{n}")  # fmt: skip
         own.dispose()
+        with lock:
+            if sum(1 for rs in results.values() if not any(r.claimed for r in rs)) == 3:
+                others_gave_up.set()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
     for t in threads:
@@ -255,10 +270,13 @@ def test_a_running_worker_embeds_newly_imported_papers_between_daily_runs(engine
     from paperboy.store.schema import paper_embeddings
 
     embedder, calls = FakeEmbedder(), []
+    looked = threading.Condition()  # notified at each look at the clock and each embedding run
 
     def embed_new():
         report = embed_pending(engine, embedder)
-        calls.append(report.embedded)
+        with looked:
+            calls.append(report.embedded)
+            looked.notify_all()
         return {"embedded": report.embedded}
 
     def embedded() -> int:
@@ -266,14 +284,28 @@ def test_a_running_worker_embeds_newly_imported_papers_between_daily_runs(engine
             return conn.execute(select(func.count()).select_from(paper_embeddings)).scalar()
 
     stop = threading.Event()
-    looks = []
+    looks: dict[str, int] = {}  # worker thread → times it looked at the clock (once a polling step)
 
     def far_from_any_run():  # Wednesday noon: the last run is done, the next is hours away
-        looks.append(1)
+        with looked:
+            name = threading.current_thread().name
+            looks[name] = looks.get(name, 0) + 1
+            looked.notify_all()
         return et(2026, 7, 1, 12, 0)
+
+    def wait_for_steps(n: int) -> None:
+        """Until each worker has looked at the clock ``n`` more times: ``n - 1`` whole polling steps."""
+        with looked:
+            target = {w.name: looks.get(w.name, 0) + n for w in workers}
+            assert looked.wait_for(lambda: all(looks.get(k, 0) >= v for k, v in target.items()), timeout=20), looks
+
+    def wait_for_embedding() -> None:
+        with looked:
+            assert looked.wait_for(lambda: calls, timeout=20), "nobody embedded the new papers"
+
     assert claim_run(engine, "daily-ingest:2026-06-30", "earlier", 60) and finish(engine, "daily-ingest:2026-06-30", "earlier", "done")
     workers = [
-        threading.Thread(target=run_worker, args=(make_engine(str(engine.url)),),
+        threading.Thread(target=run_worker, args=(make_engine(str(engine.url)),), name=f"worker-{n}",
                          kwargs=dict(now=far_from_any_run, jobs=[], index=None, stop=stop, sleep_step=0.05,
                                      holder=f"w{n}", embed_new=embed_new))  # fmt: skip
         for n in range(2)
@@ -281,18 +313,15 @@ def test_a_running_worker_embeds_newly_imported_papers_between_daily_runs(engine
     for w in workers:
         w.start()
     try:
-        while len(looks) < 20:  # both workers past their first pass, waiting between runs
-            time.sleep(0.01)
+        wait_for_steps(10)  # both workers past their first pass, waiting between runs
         assert embedded() == 0
         with write_transaction(engine) as conn:
             repo.upsert_papers(conn, [PaperRecord(arxiv_id=f"2607.0000{i}", title=f"Paper {i}", abstract="Graph networks.",
                                                   authors=["A. Author"], categories=["cs.LG"], announced=dt.date(2026, 7, 2))
                                       for i in range(1, 4)])  # fmt: skip
-        deadline = time.monotonic() + 20
-        while embedded() < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_embedding()
         assert embedded() == 3
-        time.sleep(0.3)  # several more polling steps: nothing new, nothing run again
+        wait_for_steps(3)  # two more polling steps each: nothing new, nothing run again
     finally:
         stop.set()
         for w in workers:

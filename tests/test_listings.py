@@ -1,6 +1,6 @@
 """arXiv's daily listings: the real recordings, listings built from arXiv's docs, hostile XML, the
-store rules (new / cross / replace / withdrawn) and end-to-end fetches from a loopback server that
-injects 503s with Retry-After, timeouts and truncated bodies.
+store rules (new / cross / replace / withdrawn) and end-to-end fetches from the loopback fake
+(tests/fake_arxiv.py) injecting 503s with Retry-After, timeouts and truncated bodies.
 """
 
 from __future__ import annotations
@@ -9,25 +9,19 @@ import contextlib
 import datetime as dt
 import json
 import os
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, SHARED
+from fake_arxiv import LISTINGS, RSS, Fault, serve_fake_arxiv
 from paperboy.cli import app
-from paperboy.ingest.arxiv_api import RateLimiter
+from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable
 from paperboy.ingest.listings import (
     ANNOUNCE_TYPES,
-    ListingError,
-    ListingUnavailable,
     cross_announced_day,
     fetch_listing,
     ingest_from_feed,
@@ -42,12 +36,10 @@ from paperboy.papers.model import PaperRecord
 from paperboy.store import repo
 from paperboy.store.schema import papers
 
-RSS = SHARED / "fixtures" / "arxiv-rss"
-STAT = RSS / "rss-stat-2024-03-26.xml"
-MULTI = RSS / "rss-cs.LG+cs.AI+cs.CL+stat.ML-2026-09-24-trimmed.xml"
-BUILT = FIXTURES / "listings"
-ATOM = BUILT / "atom-math.OC-2024-02-23.xml"
-WEEKEND = BUILT / "rss-math.OC-2024-02-24-weekend.xml"
+STAT = LISTINGS["/rss/stat"]
+MULTI = LISTINGS["/rss/cs.LG+cs.AI+cs.CL+stat.ML"]
+ATOM = LISTINGS["/atom/math.OC"]
+WEEKEND = LISTINGS["/rss/math.OC"]
 DAY = dt.date(2024, 3, 26)
 
 if not STAT.exists():
@@ -67,94 +59,9 @@ def item(listing, arxiv_id):
     return found
 
 
-# --- a loopback server for listings and HF's API (test_hf imports it) -----------------------------
-
-@dataclass
-class Fault:
-    """What the server does to the next request instead of answering normally.
-
-    ``status`` answers that status (with ``headers`` and ``body``); ``hang`` waits that many seconds
-    before answering (the client's timeout fires first); ``truncate`` promises the whole body in
-    Content-Length but closes after half of it; ``cut`` sends half the body as if it were whole.
-    """
-
-    status: int | None = None
-    headers: dict = field(default_factory=dict)
-    body: bytes = b""
-    hang: float = 0.0
-    truncate: bool = False
-    cut: bool = False
-
-
-class FakeFeeds:
-    """Routes: path → body bytes, or a callable(query params) → (status, headers, body)."""
-
-    def __init__(self, routes):
-        self.routes = routes
-        self.script: list[Fault] = []
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        self.url = ""
-
-    def respond(self, handler: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(handler.path)
-        params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        with self.lock:
-            self.requests.append({"path": parts.path, "query": parts.query, "params": params, "headers": dict(handler.headers)})
-            fault = self.script.pop(0) if self.script else None
-        route = self.routes.get(parts.path)
-        if route is None:
-            status, headers, body = 404, {"Content-Type": "application/json"}, b'{"error": "Not found"}'
-        elif callable(route):
-            status, headers, body = route(params)
-        else:
-            status, headers, body = 200, {"Content-Type": "application/xml; charset=utf-8"}, route
-        if fault and fault.status:
-            status, headers, body = fault.status, fault.headers, fault.body
-        if fault and fault.hang:
-            time.sleep(fault.hang)
-        length = len(body)
-        if fault and (fault.truncate or fault.cut):
-            body = body[: len(body) // 2]
-            length = length if fault.truncate else len(body)
-        try:
-            handler.send_response(status)
-            for k, v in headers.items():
-                handler.send_header(k, v)
-            handler.send_header("Content-Length", str(length))
-            handler.end_headers()
-            handler.wfile.write(body)
-        except OSError:
-            pass  # the client gave up (timeout test)
-
-
-@contextlib.contextmanager
-def serve(routes):
-    fake = FakeFeeds(routes)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            fake.respond(self)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 @pytest.fixture
 def feeds():
-    with serve({"/rss/stat": STAT.read_bytes(), "/rss/cs.LG+cs.AI+cs.CL+stat.ML": MULTI.read_bytes(),
-                "/atom/math.OC": ATOM.read_bytes(), "/rss/math.OC": WEEKEND.read_bytes()}) as fake:  # fmt: skip
+    with serve_fake_arxiv() as fake:
         yield fake
 
 
@@ -280,20 +187,20 @@ DTD_ONLY = b"""<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://example.org/evi
 
 @pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL_ENTITY, DTD_ONLY], ids=["billion-laughs", "external-entity", "dtd"])
 def test_hostile_xml_is_refused_unread(body):
-    with pytest.raises(ListingError, match="refused") as e:
+    with pytest.raises(ServiceError, match="refused") as e:
         parse_listing(body)
-    assert not isinstance(e.value, ListingUnavailable)  # not worth retrying
+    assert not isinstance(e.value, ServiceUnavailable)  # not worth retrying
 
 
 @pytest.mark.parametrize("body", [STAT.read_bytes()[:50_000], b"<html><body>Service Unavailable</body></html>", b""],
                          ids=["truncated", "html", "empty"])  # fmt: skip
 def test_truncated_or_foreign_bodies_are_unavailable(body):
-    with pytest.raises(ListingUnavailable):
+    with pytest.raises(ServiceUnavailable):
         parse_listing(body)
 
 
 def test_a_feed_without_any_date_is_an_error():
-    with pytest.raises(ListingError, match="no date"):
+    with pytest.raises(ServiceError, match="no date"):
         parse_listing(b'<rss version="2.0"><channel><title>x updates on arXiv.org</title></channel></rss>')
 
 
@@ -480,14 +387,14 @@ def test_503_with_retry_after_is_honoured(feeds):
 
 
 def test_a_timeout_is_retried(feeds):
-    feeds.script = [Fault(hang=1.0)]
+    feeds.script = [Fault(hang=True)]  # answers only when the fake shuts down
     started = time.monotonic()
     listing = fetch(feeds.url, "stat", timeout=0.3)
     assert len(listing.items) == 123 and len(feeds.requests) == 2
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize("fault", [Fault(truncate=True), Fault(cut=True)], ids=["connection-closed-early", "cut-short-xml"])
+@pytest.mark.parametrize("fault", [Fault(hangup=True), Fault(cut=0.5)], ids=["connection-closed-early", "cut-short-xml"])
 def test_a_truncated_body_is_retried(feeds, fault):
     feeds.script = [fault]
     listing = fetch(feeds.url, "stat")
@@ -497,17 +404,17 @@ def test_a_truncated_body_is_retried(feeds, fault):
 def test_persistent_failure_gives_up_with_a_clear_error(feeds):
     feeds.script = [Fault(status=503, body=b"down")] * 4
     sleeps = []
-    with pytest.raises(ListingUnavailable, match=r"HTTP 503 \(after 4 tries\)"):
+    with pytest.raises(ServiceUnavailable, match=r"HTTP 503 \(after 4 tries\)"):
         fetch(feeds.url, "stat", retries=3, sleep=sleeps.append)
     assert len(feeds.requests) == 4 and len(sleeps) == 3
 
 
 def test_client_errors_and_hostile_bodies_are_not_retried(feeds):
-    with pytest.raises(ListingError, match="HTTP 404") as e:
+    with pytest.raises(ServiceError, match="HTTP 404") as e:
         fetch(feeds.url, "cs.XX")
     assert e.value.status == 404 and len(feeds.requests) == 1
     feeds.script = [Fault(status=200, body=BILLION_LAUGHS)]
-    with pytest.raises(ListingError, match="refused"):
+    with pytest.raises(ServiceError, match="refused"):
         fetch(feeds.url, "stat")
     assert len(feeds.requests) == 2
 
@@ -527,7 +434,7 @@ def test_fetch_with_an_httpx_client_and_a_shared_limiter(feeds):
 
 
 def test_the_daily_job_in_one_call_with_the_shared_limiter(feeds, engine):
-    from paperboy.ingest.polite import SharedRateLimiter
+    from paperboy.ingest.http import SharedRateLimiter
 
     limiter = SharedRateLimiter(engine, "arxiv-rss", 0.0)
     summary = ingest_from_feed(engine, "stat", base_url=feeds.url, limiter=limiter)

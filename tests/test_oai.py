@@ -1,6 +1,6 @@
-"""OAI-PMH: parsers on arXiv's real recordings, harvesting end to end against a loopback server
-(multi-page sequences cut from the recorded ListRecords, injected faults, a real kill -9), the
-shared rate limiter seen from the server's side, and the `paperboy ingest` commands."""
+"""OAI-PMH: parsers on arXiv's real recordings, harvesting end to end against the loopback fake
+(tests/fake_arxiv.py: multi-page sequences cut from the recorded ListRecords, injected faults, a real
+kill -9), the shared rate limiter seen from the server's side, and the `paperboy ingest` commands."""
 
 from __future__ import annotations
 
@@ -13,33 +13,19 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
-from conftest import SHARED
+from fake_arxiv import ATOM, OAI, Fault, serve_fake_arxiv
 from paperboy.ingest.arxiv_api import ApiPage
 from paperboy.ingest.dumps import estimated_announce_day, parse_kaggle
-from paperboy.ingest.oai import (
-    OaiClient,
-    OaiError,
-    OaiHarvestError,
-    OaiUnavailable,
-    checkpoint_key,
-    get_checkpoint,
-    harvest,
-    parse_get_record,
-    parse_list_records,
-)
-from paperboy.ingest.polite import RetryPolicy, SharedRateLimiter
+from paperboy.ingest.http import RetryPolicy, ServiceError, ServiceUnavailable, SharedRateLimiter
+from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, get_checkpoint, harvest, parse_get_record, parse_list_records
 from paperboy.store import repo
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import paper_authors, papers, request_slots
 
-OAI = SHARED / "fixtures" / "arxiv-oai"
 LIST = (OAI / "ListRecordsResponse.xml").read_bytes()
 IDS = ["0704.0471", "0704.0716", "0704.0874", "0704.1109", "0704.1114", "0704.1586"]
 
@@ -118,7 +104,7 @@ def test_every_oai_error_response_has_its_code(name, code, words):
         with pytest.raises(OaiError) as caught:
             parse(body)
         assert caught.value.code == code and words in caught.value.explanation
-        assert code in str(caught.value) and not isinstance(caught.value, OaiUnavailable)
+        assert code in str(caught.value) and not isinstance(caught.value, ServiceUnavailable)
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -132,17 +118,17 @@ EXTERNAL = b"""<?xml version="1.0"?>
 
 @pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL, LIST.replace(b"<OAI-PMH ", b'<!DOCTYPE OAI-PMH SYSTEM "http://127.0.0.1:9/x.dtd">\n<OAI-PMH ', 1)])
 def test_hostile_xml_is_refused_not_expanded(body):
-    with pytest.raises(OaiHarvestError) as caught:
+    with pytest.raises(ServiceError) as caught:
         parse_list_records(body)
-    assert "refused" in str(caught.value) and not isinstance(caught.value, (OaiUnavailable, OaiError))
+    assert "refused" in str(caught.value) and not isinstance(caught.value, (ServiceUnavailable, OaiError))
     assert "root:" not in str(caught.value) and "lollol" not in str(caught.value)
 
 
 @pytest.mark.parametrize("cut", [40, len(LIST) // 2, len(LIST) - 12])
 def test_truncated_or_foreign_bodies_are_unavailable(cut):
-    with pytest.raises(OaiUnavailable):
+    with pytest.raises(ServiceUnavailable):
         parse_list_records(LIST[:cut])
-    with pytest.raises(OaiUnavailable):
+    with pytest.raises(ServiceUnavailable):
         parse_list_records(b"<html><body>Service temporarily unavailable</body></html>")
 
 
@@ -186,133 +172,24 @@ def test_arxiv_format_deleted_records_and_the_last_page():
     assert r.announced == dt.date(2026, 6, 2)
 
 
-# --- a loopback OAI-PMH server serving pages cut from the recording --------------------------------
-
-_RECORDS = re.findall(rb"<record>.*?</record>\n", LIST, re.S)
-_HEAD = LIST[: LIST.index(b"<ListRecords>") + len(b"<ListRecords>\n")]
-_FOOT = b"</ListRecords>\n</OAI-PMH>\n"
-
-
-def page_xml(records: list[bytes], token: str | None, cursor: int, size: int) -> bytes:
-    attrs = f'cursor="{cursor}" completeListSize="{size}"'
-    tail = f"<resumptionToken {attrs}>{token}</resumptionToken>\n" if token else f"<resumptionToken {attrs}/>\n"
-    return _HEAD + b"".join(records) + tail.encode() + _FOOT
-
-
-class FakeOai:
-    """Three pages of two records each, linked by tokens tok-2 and tok-3. ``faults`` answer the
-    next requests first: ("status", code, headers), ("stall", seconds), ("truncate", bytes),
-    ("hangup",) — headers promise more than is sent; ``stall_on[token]`` holds that page back
-    until the event is set. Unknown tokens get the recorded badResumptionToken error; set "moo"
-    the recorded noRecordsMatch."""
-
-    def __init__(self):
-        assert len(_RECORDS) == 6
-        self.first = page_xml(_RECORDS[0:2], "tok-2", 0, 6)
-        self.pages = {"tok-2": page_xml(_RECORDS[2:4], "tok-3", 2, 6), "tok-3": page_xml(_RECORDS[4:6], None, 4, 6)}
-        self.requests: list[dict] = []
-        self.faults: list[tuple] = []
-        self.stall_on: dict[str, threading.Event] = {}
-        self.delay = 0.0
-        self.lock = threading.Lock()
-        self.url = ""
-
-    def params(self, n: int) -> dict:
-        return self.requests[n]["params"]
-
-    def tokens(self) -> list[str | None]:
-        return [r["params"].get("resumptionToken") for r in self.requests]
-
-
-@contextmanager
-def serve(fake):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            started = time.monotonic()
-            params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-            entry = {"start": started, "end": None, "params": params, "headers": dict(self.headers)}
-            with fake.lock:
-                fake.requests.append(entry)
-                fault = fake.faults.pop(0) if fake.faults else None
-            try:
-                self.answer(fake, params, fault)
-            except OSError:
-                pass  # the client gave up (timeouts) or was killed
-            finally:
-                entry["end"] = time.monotonic()
-
-        def answer(self, fake, params, fault):
-            if fake.delay:
-                time.sleep(fake.delay)
-            token = params.get("resumptionToken")
-            if token in fake.stall_on:
-                fake.stall_on[token].wait(60)
-            if params.get("set") == "moo":
-                body = (OAI / "ErrorResponseNoRecordsMatch.xml").read_bytes()
-            elif token is None:
-                body = fake.first
-            else:
-                body = fake.pages.get(token) or (OAI / "ErrorResponseBadResumptionToken.xml").read_bytes()
-            status, headers, length = 200, {}, len(body)
-            if fault and fault[0] == "status":
-                status, headers, body, length = fault[1], fault[2], b"busy", 4
-            elif fault and fault[0] == "stall":
-                time.sleep(fault[1])
-            elif fault and fault[0] == "truncate":
-                body = length = body[: fault[1]]
-                length = len(body)
-            elif fault and fault[0] == "hangup":
-                body = body[: len(body) // 2]
-            self.send_response(status)
-            self.send_header("Content-Type", "text/xml; charset=utf-8")
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(length))
-            if fault and fault[0] == "hangup":
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
-            if fault and fault[0] == "hangup":
-                self.close_connection = True
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/oai"
-    try:
-        yield fake
-    finally:
-        for event in fake.stall_on.values():
-            event.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
+# --- harvesting from the loopback fake: three pages of two records, linked by tok-2 and tok-3 -------
 
 @pytest.fixture
 def oai():
-    with serve(FakeOai()) as fake:
+    with serve_fake_arxiv() as fake:
         yield fake
 
 
 class Sleeps(list):
-    """Records the waits the retry loop asks for and waits only a token amount of them."""
+    """Records the waits the retry loop asks for, and waits none of them."""
 
     def __call__(self, seconds):
         self.append(seconds)
-        time.sleep(min(seconds, 0.01))
 
 
 def client_for(fake, *, limiter=None, sleep=None, timeout=5.0, retries=3) -> OaiClient:
     policy = RetryPolicy(retries=retries, backoff=0.01, max_backoff=0.05, max_retry_after=5.0)
-    return OaiClient(fake.url, user_agent="Paperboy-test (mailto:ops@example.org)", limiter=limiter, timeout=timeout,
+    return OaiClient(fake.oai_url, user_agent="Paperboy-test (mailto:ops@example.org)", limiter=limiter, timeout=timeout,
                      policy=policy, sleep=Sleeps() if sleep is None else sleep)  # fmt: skip
 
 
@@ -339,7 +216,7 @@ def test_multi_page_harvest_checkpoints_and_spaces_requests(engine, oai):
     assert paper.version == 4 and paper.msc_classes == ["05A15", "05A16"] and paper.source == "oai"
 
     # The first request carries the harvest's arguments, the others only a token (OAI-PMH's rule).
-    assert oai.params(0) == {"verb": "ListRecords", "metadataPrefix": "arXivRaw", "set": "cs", "from": "2026-06-01"}
+    assert oai.requests[0]["params"] == {"verb": "ListRecords", "metadataPrefix": "arXivRaw", "set": "cs", "from": "2026-06-01"}
     assert [r["params"] for r in oai.requests[1:]] == [
         {"verb": "ListRecords", "resumptionToken": "tok-2"}, {"verb": "ListRecords", "resumptionToken": "tok-3"}]
     assert all(r["headers"]["User-Agent"] == "Paperboy-test (mailto:ops@example.org)" for r in oai.requests)
@@ -385,7 +262,7 @@ def test_expired_token_asks_for_restart_and_restart_starts_over(engine, oai):
         conn.execute(harvest_checkpoints.insert().values(key=key, resumption_token="expired", pages=4, records=4000,
                                                          complete=False, updated_at=dt.datetime.now(dt.timezone.utc)))  # fmt: skip
     with client_for(oai) as client:
-        with pytest.raises(OaiHarvestError) as caught:
+        with pytest.raises(ServiceError) as caught:
             harvest(engine, client, set_spec="cs")
         assert "--restart" in str(caught.value) and "page 5" in str(caught.value)
         assert oai.tokens() == ["expired"]
@@ -396,7 +273,7 @@ def test_expired_token_asks_for_restart_and_restart_starts_over(engine, oai):
 
 
 def test_503_with_retry_after_is_honoured_seen_from_the_server(engine, oai):
-    oai.faults = [("status", 503, {"Retry-After": "1"})]
+    oai.script = [Fault(503, {"Retry-After": "1"}, b"busy")]
     with client_for(oai, sleep=time.sleep) as client:
         summary = harvest(engine, client, set_spec="cs")
     assert summary.complete and summary.records == 6
@@ -406,11 +283,11 @@ def test_503_with_retry_after_is_honoured_seen_from_the_server(engine, oai):
 
 @pytest.mark.parametrize(
     "fault, what",
-    [(("stall", 1.5), "timeout"), (("truncate", 900), "cut-short XML"), (("hangup",), "connection closed mid-body"),
-     (("status", 500, {}), "HTTP 500"), (("status", 429, {"Retry-After": "0"}), "HTTP 429")],
+    [(Fault(hang=True), "timeout"), (Fault(cut=0.5), "cut-short XML"), (Fault(hangup=True), "connection closed mid-body"),
+     (Fault(500, body=b"busy"), "HTTP 500"), (Fault(429, {"Retry-After": "0"}, b"busy"), "HTTP 429")],
 )
 def test_transient_faults_are_retried(engine, oai, fault, what):
-    oai.faults = [None, fault]  # page 1 clean, the first request for page 2 faulty
+    oai.script = [None, fault]  # page 1 clean, the first request for page 2 faulty
     sleeps = Sleeps()
     with client_for(oai, sleep=sleeps, timeout=0.5) as client:
         summary = harvest(engine, client, set_spec="cs")
@@ -420,10 +297,10 @@ def test_transient_faults_are_retried(engine, oai, fault, what):
 
 
 def test_persistent_failure_gives_up_with_a_clear_error(engine, oai):
-    oai.faults = [("status", 503, {})] * 4
+    oai.script = [Fault(503, body=b"busy")] * 4
     sleeps = Sleeps()
     with client_for(oai, sleep=sleeps, retries=3) as client:
-        with pytest.raises(OaiUnavailable) as caught:
+        with pytest.raises(ServiceUnavailable) as caught:
             harvest(engine, client, set_spec="cs")
     assert "HTTP 503" in str(caught.value) and "after 4 tries" in str(caught.value)
     assert len(oai.requests) == 4 and len(sleeps) == 3
@@ -435,7 +312,7 @@ KILLED_HARVEST = """
 import sys
 from paperboy.store.db import make_engine
 from paperboy.ingest.oai import OaiClient, harvest
-from paperboy.ingest.polite import SharedRateLimiter
+from paperboy.ingest.http import SharedRateLimiter
 engine = make_engine(sys.argv[1])
 limiter = SharedRateLimiter(engine, "arxiv-oai", 0.05, hold=1.0)
 with OaiClient(sys.argv[2], user_agent="killed-harvest", limiter=limiter, timeout=60) as client:
@@ -445,8 +322,9 @@ print("finished")  # never reached: killed while page 2 is in flight
 
 
 def test_kill_9_mid_harvest_resumes_at_the_page_it_had_not_stored(engine, oai):
-    oai.stall_on["tok-2"] = threading.Event()
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_HARVEST, str(engine.url), oai.url],
+    page_2 = threading.Event()
+    oai.script = [None, Fault(hold=page_2)]  # page 1 answered, page 2 held until the harvest is dead
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_HARVEST, str(engine.url), oai.oai_url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         deadline = time.monotonic() + 30
@@ -467,7 +345,7 @@ def test_kill_9_mid_harvest_resumes_at_the_page_it_had_not_stored(engine, oai):
         proc.stderr.close()
     assert stored_ids(engine) == IDS[:2]
     before = len(oai.requests)
-    oai.stall_on.pop("tok-2").set()
+    page_2.set()
 
     # The rerun shares the dead process's request slot: it waits out its hold (1 s), then resumes.
     limiter = SharedRateLimiter(engine, "arxiv-oai", 0.05, hold=1.0)
@@ -485,55 +363,15 @@ def test_kill_9_mid_harvest_resumes_at_the_page_it_had_not_stored(engine, oai):
 
 # --- the shared rate limiter, from the server's side -------------------------------------------------
 
-class SlowServer:
-    """Records (start, end) of each request; every other request takes 0.4 s, longer than the interval."""
-
-    def __init__(self):
-        self.spans: list[list[float]] = []
-        self.lock = threading.Lock()
-
-
-@contextmanager
-def slow_server():
-    state = SlowServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            span = [time.time(), None, self.path]
-            with state.lock:
-                state.spans.append(span)
-                slow = len(state.spans) % 2 == 0
-            time.sleep(0.4 if slow else 0.02)
-            span[1] = time.time()
-            body = b"ok"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 LIMITED_CLIENT = """
-import sys, time, httpx
+import sys, httpx
 from paperboy.store.db import make_engine
-from paperboy.ingest.polite import SharedRateLimiter
-url, db, name, go = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+from paperboy.ingest.http import SharedRateLimiter
+url, db, name = sys.argv[1], sys.argv[2], sys.argv[3]
 limiter = SharedRateLimiter(make_engine(db), "test-service", 0.3)
 with httpx.Client() as http:
-    time.sleep(max(0.0, go - time.time()))
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test says go to both processes at once
     for n in range(3):
         with limiter.slot():
             http.get(url + name + str(n)).raise_for_status()
@@ -541,14 +379,22 @@ with httpx.Client() as http:
 
 
 def test_two_processes_share_one_slot(engine):
-    with slow_server() as server:
-        go = time.time() + 1.5  # both processes start hammering at the same moment
-        procs = [subprocess.Popen([sys.executable, "-c", LIMITED_CLIENT, server.url, str(engine.url), name, str(go)],
-                                  stderr=subprocess.PIPE) for name in ("a", "b")]  # fmt: skip
+    with serve_fake_arxiv() as server:
+        # Every other request takes 0.4 s, longer than the interval (a slow server; what is checked
+        # is that no two requests overlap and starts keep their distance, whatever the durations).
+        server.script = [Fault(200, body=b"ok", delay=0.4 if n % 2 else 0.02) for n in range(6)]
+        procs = [subprocess.Popen([sys.executable, "-c", LIMITED_CLIENT, server.url + "/", str(engine.url), name],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for name in ("a", "b")]  # fmt: skip
+        for proc in procs:  # both set up and waiting…
+            assert proc.stdout.readline() == "ready\n", proc.communicate()
+        for proc in procs:  # …then both start hammering at the same moment
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
         for proc in procs:
             _, stderr = proc.communicate(timeout=60)
-            assert proc.returncode == 0, stderr.decode()
-        spans = sorted(server.spans)
+            assert proc.returncode == 0, stderr
+        spans = sorted((r["start"], r["end"], r["path"]) for r in server.requests)
     assert len(spans) == 6 and {p[1] for _, _, p in spans} == {"a", "b"}
     # Turns alternate once both are waiting: the process that just had the slot queues behind the other.
     order = "".join(p[1] for _, _, p in spans)
@@ -581,7 +427,7 @@ def cli(args, data_dir, **env):
 
 
 def test_cli_ingest_oai_dry_run_run_and_restart(tmp_path, oai):
-    base = ["ingest", "oai", "--set", "cs", "--from", "2026-06-01", "--base-url", oai.url, "--min-interval", "0.05"]
+    base = ["ingest", "oai", "--set", "cs", "--from", "2026-06-01", "--base-url", oai.oai_url, "--min-interval", "0.05"]
     dry = cli([*base, "--migrate", "--dry-run"], tmp_path)
     assert dry.returncode == 0, dry.stderr
     assert "would add 6 new" in dry.stdout and "0704.0471" in dry.stdout
@@ -612,13 +458,13 @@ def test_cli_refuses_to_hurry_arxiv(tmp_path):
 
 
 def test_arxiv_paging_slices_and_cap():
-    from paperboy.cli import _arxiv_search_query, _query_pages
+    from paperboy.ingest.recent import query_pages, search_query
 
     start = dt.datetime(2026, 6, 28, 20, 30, tzinfo=dt.timezone.utc)
     end = dt.datetime(2026, 7, 1, 16, 30, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
-    assert _arxiv_search_query(["cs.CL", "cs.LG"], start, end) == (
+    assert search_query(["cs.CL", "cs.LG"], start, end) == (
         "(cat:cs.CL OR cat:cs.LG) AND submittedDate:[202606282030 TO 202607012030]")
-    assert _arxiv_search_query(["cs.CL"], start, end).startswith("cat:cs.CL AND submittedDate:[")
+    assert search_query(["cs.CL"], start, end).startswith("cat:cs.CL AND submittedDate:[")
 
     class Recorder:
         def __init__(self, total):
@@ -630,26 +476,46 @@ def test_arxiv_paging_slices_and_cap():
             return ApiPage(self.total, start, max_results, records=[object()] * n)
 
     huge = Recorder(250_000)
-    assert len(list(_query_pages(huge, "q"))) == 15
+    assert len(list(query_pages(huge, "q"))) == 15
     assert [c[0] for c in huge.calls] == list(range(0, 30_000, 2000)) and {c[1] for c in huge.calls} == {2000}
     assert huge.calls[0][2:] == ("submittedDate", "descending")
     small = Recorder(4100)
-    list(_query_pages(small, "q"))
+    list(query_pages(small, "q"))
     assert [c[0] for c in small.calls] == [0, 2000, 4000]
 
 
 def test_arxiv_paging_against_the_recorded_api():
-    from arxiv_fake import serve_fake_arxiv
-    from paperboy.cli import _query_pages
     from paperboy.ingest.arxiv_api import ArxivApiClient
+    from paperboy.ingest.recent import query_pages
 
     with serve_fake_arxiv() as fake:
         # The recordings of "testing" were made with relevance order: route by the fake's key only.
-        with ArxivApiClient(fake.url, user_agent="t", min_interval=0) as client:
+        with ArxivApiClient(fake.api_url, user_agent="t", min_interval=0) as client:
             client.query = _relevance(client.query)
-            pages = list(_query_pages(client, "testing", page_size=10, max_total=30))
+            pages = list(query_pages(client, "testing", page_size=10, max_total=30))
     assert [p.start_index for p in pages] == [0, 10, 20] and all(len(p.records) == 10 for p in pages)
     assert len({r.arxiv_id for p in pages for r in p.records}) == 30
+
+
+def test_ingest_recent_stores_each_page_and_a_dry_run_writes_nothing(engine):
+    from paperboy.ingest.arxiv_api import ArxivApiClient
+    from paperboy.ingest.recent import ingest_recent
+
+    atom = (ATOM / "q_testing_s0_m10_bc5a6c384fe9.xml").read_bytes()
+    atom = atom.replace(b"<opensearch:totalResults>214881<", b"<opensearch:totalResults>10<")
+    progress = []
+    with serve_fake_arxiv() as fake:
+        fake.always = Fault(200, {"Content-Type": "application/atom+xml"}, atom)
+        with ArxivApiClient(fake.api_url, user_agent="t", min_interval=0) as client:
+            dry = ingest_recent(engine, client, ["cs.SE"], 2, dry_run=True, progress=lambda done, total: progress.append((done, total)))
+            assert stored_ids(engine) == []
+            real = ingest_recent(engine, client, ["cs.SE"], 2)
+            again = ingest_recent(engine, client, ["cs.SE"], 2)
+    assert (dry.read, dry.new, dry.available, dry.dry_run) == (10, 10, 10, True) and progress == [(10, 10)]
+    assert (real.new, real.updated, real.unchanged) == (10, 0, 0) and len(stored_ids(engine)) == 10
+    assert (again.new, again.unchanged) == (0, 10)
+    assert real.query.startswith("cat:cs.SE AND submittedDate:[") and len(fake.requests) == 3
+    assert list(real.as_dict()) == ["read", "new", "updated", "unchanged", "available", "query", "dry_run", "changed_ids"]
 
 
 def _relevance(query):
@@ -661,35 +527,15 @@ def _relevance(query):
 
 
 def test_cli_ingest_arxiv_builds_the_query_and_stores(tmp_path):
-    atom = (SHARED / "fixtures" / "arxiv-api" / "atom" / "q_testing_s0_m10_bc5a6c384fe9.xml").read_bytes()
+    atom = (ATOM / "q_testing_s0_m10_bc5a6c384fe9.xml").read_bytes()
     atom = atom.replace(b"<opensearch:totalResults>214881<", b"<opensearch:totalResults>10<")
-    seen = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append({k: v[0] for k, v in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/atom+xml")
-            self.send_header("Content-Length", str(len(atom)))
-            self.end_headers()
-            self.wfile.write(atom)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/api/query"
+    with serve_fake_arxiv() as fake:
+        fake.always = Fault(200, {"Content-Type": "application/atom+xml"}, atom)
         r = cli(["ingest", "arxiv", "--categories", "cs.CL,cs.LG", "--days", "3", "--migrate", "--min-interval", "0"],
-                tmp_path, PAPERBOY_ARXIV_API_URL=url)  # fmt: skip
-    finally:
-        server.shutdown()
-        server.server_close()
+                tmp_path, PAPERBOY_ARXIV_API_URL=fake.api_url)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "10 records: 10 new, 0 updated, 0 unchanged" in r.stdout
-    [params] = seen
+    [params] = [request["params"] for request in fake.requests]
     assert re.fullmatch(r"\(cat:cs\.CL OR cat:cs\.LG\) AND submittedDate:\[\d{12} TO \d{12}\]", params["search_query"])
     lo, hi = re.findall(r"\d{12}", params["search_query"])
     span = dt.datetime.strptime(hi, "%Y%m%d%H%M") - dt.datetime.strptime(lo, "%Y%m%d%H%M")

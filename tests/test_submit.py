@@ -6,10 +6,11 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from arxiv_fake import ATOM, serve_fake_arxiv
 from community_helpers import as_user, csrf
+from fake_arxiv import ATOM, Fault, serve_fake_arxiv
 from paperboy.config import Settings
-from paperboy.ingest.arxiv_api import ArxivApiClient, user_agent
+from paperboy.ingest.arxiv_api import ArxivApiClient
+from paperboy.ingest.http import user_agent
 from paperboy.store import repo
 from paperboy.web.app import create_app
 
@@ -24,7 +25,7 @@ def site(slice_db, tmp_path):
         path.write_bytes(slice_db.read_bytes())
         settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s", **overrides).resolved()
         app = create_app(settings)
-        app.state.arxiv_client = ArxivApiClient(fake.url, user_agent=user_agent("t@example.org"), min_interval=0, retries=0, timeout=5)
+        app.state.arxiv_client = ArxivApiClient(fake.api_url, user_agent=user_agent("t@example.org"), min_interval=0, retries=0, timeout=5)
         made.append(app)
         return app
 
@@ -91,14 +92,14 @@ def test_arxiv_error_feed_unreachable_and_unknown(site):
     app = site(submit_max_age_days=100_000)
     dan = as_user(app, app.state.engine, "dan")
     error_feed = (ATOM / next(p.name for p in ATOM.glob("id_abc*"))).read_bytes()
-    site.fake.always = (400, {"Content-Type": "application/atom+xml"}, error_feed)
+    site.fake.always = Fault(400, {"Content-Type": "application/atom+xml"}, error_feed)
     r = submit(dan, "2601.00001")
     assert r.status_code == 422 and "arXiv refused the request" in r.text and "incorrect id format" in r.text
-    site.fake.always = (503, {"Retry-After": "1"}, b"busy")
+    site.fake.always = Fault(503, {"Retry-After": "1"}, b"busy")
     r = submit(dan, "2601.00001")
     assert r.status_code == 502 and "be reached right now" in r.text
     empty = (ATOM / next(p.name for p in ATOM.glob("id_0000.0000*"))).read_bytes()
-    site.fake.always = (200, {"Content-Type": "application/atom+xml"}, empty)
+    site.fake.always = Fault(200, {"Content-Type": "application/atom+xml"}, empty)
     r = submit(dan, "2601.00001")
     assert r.status_code == 404 and "arXiv has no paper 2601.00001" in r.text
 
@@ -115,7 +116,7 @@ def test_a_hostile_title_from_arxiv_renders_inert(site):
     body = (ATOM / next(p.name for p in ATOM.glob("id_1605.08386*"))).read_bytes()
     title = re.search(rb"<entry>.*?<title>(.*?)</title>", body, re.S).group(1)
     hostile = body.replace(title, b"&lt;script&gt;alert(1)&lt;/script&gt; javascript:alert(2) &lt;img src=x onerror=alert(3)&gt;")
-    site.fake.always = (200, {"Content-Type": "application/atom+xml"}, hostile)
+    site.fake.always = Fault(200, {"Content-Type": "application/atom+xml"}, hostile)
     assert submit(eve, "1605.08386").status_code == 303
     for path in ("/papers/1605.08386", f"/papers/date/{today().isoformat()}", "/u/eve"):
         html = eve.get(path).text

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from paperboy import __version__, clock
+from paperboy import __version__
 from paperboy.config import get_settings
 
 app = typer.Typer(
@@ -326,15 +326,16 @@ ingest_app = typer.Typer(
 )
 app.add_typer(ingest_app, name="ingest")
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_MIN_INTERVAL_HELP = "Seconds between requests (below 3 only for a loopback test server)."
+_MIN_INTERVAL_HELP = "Seconds between requests (default: PAPERBOY_ARXIV_INTERVAL; below 3 only for a loopback test server)."
 
 
-def _polite_interval(url: str, seconds: float) -> float:
-    """arXiv's 3 seconds between requests; only a test server on this machine may be asked faster."""
-    from urllib.parse import urlsplit
+def _polite_interval(url: str, seconds: float | None, settings, service: str = "arxiv-api") -> float:
+    """``--min-interval``, else the service's pace; below arXiv's 3 s only for a test server on this machine."""
+    from paperboy.config import is_loopback_url
+    from paperboy.ingest.http import pace
 
-    if seconds < 3.0 and urlsplit(url).hostname not in _LOOPBACK:
+    seconds = pace(settings, service) if seconds is None else seconds
+    if service != "hf" and seconds < 3.0 and not is_loopback_url(url):
         fail("arXiv asks for at least 3 seconds between requests; --min-interval below 3 is for loopback test servers only")
     return seconds
 
@@ -369,22 +370,21 @@ def ingest_oai(
     base_url: Annotated[Optional[str], typer.Option(help="OAI-PMH endpoint (default: PAPERBOY_ARXIV_OAI_URL).")] = None,
     migrate: Annotated[bool, typer.Option("--migrate", help="Create or upgrade the database schema first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    min_interval: Annotated[float, typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = 3.0,
+    min_interval: Annotated[Optional[float], typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = None,
 ) -> None:
     """Harvest arXiv's OAI-PMH interface: whole sets, resumable (a rerun carries on after the last stored page)."""
-    from paperboy.ingest.arxiv_api import user_agent
-    from paperboy.ingest.oai import FORMATS, OaiClient, OaiHarvestError, harvest
-    from paperboy.ingest.polite import SharedRateLimiter
+    from paperboy.ingest.http import ServiceError, limiter_for, user_agent
+    from paperboy.ingest.oai import FORMATS, HarvestConflict, OaiClient, harvest
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
     since_day, until_day = _day(from_, "--from"), _day(until, "--until")
-    settings = get_settings()
+    settings = _settings()
     base_url = base_url or settings.arxiv_oai_url
-    interval = _polite_interval(base_url, min_interval)
+    interval = _polite_interval(base_url, min_interval, settings, "arxiv-oai")
     engine = _engine()
     _require_schema(engine, migrate)
-    limiter = SharedRateLimiter(engine, "arxiv-oai", interval)
+    limiter = limiter_for(engine, "arxiv-oai", interval)
     with OaiClient(base_url, user_agent=user_agent(settings.contact_email), limiter=limiter) as client, \
             _records_bar(f"Harvesting {set_spec or 'all'}", not as_json) as bar:  # fmt: skip
         task = bar.add_task("oai", total=None, of="?")
@@ -394,7 +394,7 @@ def ingest_oai(
                 dry_run=dry_run, restart=restart,
                 progress=lambda done, total: bar.update(task, completed=done, total=total, of=f"{total:,}" if total else "?"),
             )  # fmt: skip
-        except OaiHarvestError as e:
+        except (ServiceError, HarvestConflict) as e:
             fail(str(e))
         except KeyboardInterrupt:
             fail("interrupted; every stored page is kept: run the same command again to carry on")
@@ -415,27 +415,6 @@ def ingest_oai(
     )
 
 
-def _arxiv_search_query(categories: list[str], start: dt.datetime, end: dt.datetime) -> str:
-    """``(cat:cs.CL OR cat:cs.LG) AND submittedDate:[YYYYMMDDHHMM TO YYYYMMDDHHMM]`` (times in UTC)."""
-    utc = dt.timezone.utc
-    span = f"submittedDate:[{start.astimezone(utc):%Y%m%d%H%M} TO {end.astimezone(utc):%Y%m%d%H%M}]"
-    cats = " OR ".join(f"cat:{c}" for c in categories)
-    return f"({cats}) AND {span}" if len(categories) > 1 else f"cat:{categories[0]} AND {span}"
-
-
-def _query_pages(client, search_query: str, *, page_size: int = 2000, max_total: int = 30000):
-    """Every page of an API query: slices of at most ``page_size`` (arXiv: 2,000), at most
-    ``max_total`` results in all (arXiv serves no more than 30,000), newest submissions first."""
-    start = 0
-    while start < max_total:
-        size = min(page_size, max_total - start)
-        page = client.query(search_query, start=start, max_results=size, sort_by="submittedDate", sort_order="descending")
-        yield page
-        start += size
-        if not page.records and not page.skipped or start >= page.total_results:
-            return
-
-
 @ingest_app.command("arxiv")
 def ingest_arxiv(
     categories: Annotated[str, typer.Option(help="Comma-separated arXiv categories, e.g. cs.CL,cs.LG.")],
@@ -443,12 +422,12 @@ def ingest_arxiv(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and show what would change; write nothing.")] = False,
     migrate: Annotated[bool, typer.Option("--migrate", help="Create or upgrade the database schema first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    min_interval: Annotated[float, typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = 3.0,
+    min_interval: Annotated[Optional[float], typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = None,
 ) -> None:
     """Fetch recent papers of some categories through the arXiv API (up to 30,000, in pages of 2,000)."""
-    from paperboy.ingest.arxiv_api import ArxivApiClient, ArxivApiError, user_agent
-    from paperboy.ingest.oai import upsert_or_preview
-    from paperboy.ingest.polite import SharedRateLimiter
+    from paperboy.ingest.arxiv_api import client_from_settings
+    from paperboy.ingest.http import ServiceError
+    from paperboy.ingest.recent import MAX_RESULTS, ingest_recent
     from paperboy.papers.normalize import split_classifications
 
     wanted = [c.strip() for c in categories.split(",") if c.strip()]
@@ -456,41 +435,29 @@ def ingest_arxiv(
     unknown = [c for c in wanted if c not in known]
     if not wanted or unknown:
         raise typer.BadParameter(f"not arXiv categories: {', '.join(unknown) or '(none given)'}", param_hint="--categories")
-    settings = get_settings()
-    interval = _polite_interval(settings.arxiv_api_url, min_interval)
+    settings = _settings()
+    interval = _polite_interval(settings.arxiv_api_url, min_interval, settings)
     engine = _engine()
     _require_schema(engine, migrate)
-    end = clock.now()
-    query = _arxiv_search_query(known, end - dt.timedelta(days=days), end)
-    limiter = SharedRateLimiter(engine, "arxiv-api", interval)
-    totals = {"read": 0, "new": 0, "updated": 0, "unchanged": 0, "available": 0}
-    changed: list[str] = []
-    with ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email), limiter=limiter) as client, \
+    with client_from_settings(settings, engine, min_interval=interval) as client, \
             _records_bar(f"arXiv {','.join(known)}", not as_json) as bar:  # fmt: skip
         task = bar.add_task("api", total=None, of="?")
         try:
-            for page in _query_pages(client, query):
-                counts = upsert_or_preview(engine, page.records, dry_run=dry_run)
-                totals["read"] += len(page.records)
-                totals["available"] = page.total_results
-                for name in ("new", "updated", "unchanged"):
-                    totals[name] += getattr(counts, name)
-                changed.extend(counts.changed_ids)
-                shown = min(page.total_results, 30000)
-                bar.update(task, completed=totals["read"], total=shown, of=f"{shown:,}")
-        except ArxivApiError as e:
+            summary = ingest_recent(engine, client, known, days, dry_run=dry_run,
+                                    progress=lambda done, total: bar.update(task, completed=done, total=total, of=f"{total:,}"))  # fmt: skip
+        except ServiceError as e:
             fail(str(e))
         except KeyboardInterrupt:
             fail("interrupted; the pages fetched so far are stored")
     if as_json:
-        sys.stdout.write(json.dumps({**totals, "query": query, "dry_run": dry_run, "changed_ids": changed[:20]}) + "\n")
+        sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
         return
-    if totals["available"] > 30000:
-        err.print(f"[yellow]arXiv has {totals['available']:,} results; its API serves the first 30,000 "
+    if summary.available > MAX_RESULTS:
+        err.print(f"[yellow]arXiv has {summary.available:,} results; its API serves the first {MAX_RESULTS:,} "
                   "(use `paperboy ingest oai` for bulk harvesting)[/]")  # fmt: skip
-    _first_ids(changed, dry_run)
-    out.print(f"arxiv {','.join(known)}, last {days} day(s): {totals['read']:,} records: "
-              f"{_changes_line(totals['new'], totals['updated'], totals['unchanged'], dry_run)}", soft_wrap=True)  # fmt: skip
+    _first_ids(summary.changed_ids, dry_run)
+    out.print(f"arxiv {','.join(known)}, last {days} day(s): {summary.read:,} records: "
+              f"{_changes_line(summary.new, summary.updated, summary.unchanged, dry_run)}", soft_wrap=True)  # fmt: skip
 
 
 @app.command()
@@ -527,11 +494,6 @@ def worker(
         raise typer.Exit(1)
 
 
-def _ingest_limiter(engine, service: str, min_interval: float):
-    """The instance-wide limiter for ``service``: every process of the deployment shares its pace."""
-    from paperboy.ingest.polite import SharedRateLimiter
-
-    return SharedRateLimiter(engine, service, min_interval)
 
 
 @ingest_app.command("rss")
@@ -541,11 +503,12 @@ def ingest_rss(
     base_url: Annotated[Optional[str], typer.Option(help="Listing server (default https://rss.arxiv.org).")] = None,
     atom: Annotated[bool, typer.Option("--atom", help="Ask for the Atom listing instead of RSS.")] = False,
     file: Annotated[Optional[Path], typer.Option("--file", help="Ingest a saved RSS/Atom listing instead of fetching one.")] = None,
-    min_interval: Annotated[float, typer.Option(min=0, help=_MIN_INTERVAL_HELP)] = 3.0,
+    min_interval: Annotated[Optional[float], typer.Option(min=0, help=_MIN_INTERVAL_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Ingest today's arXiv listing: new papers go on its day's feed, replacements update versions."""
-    from paperboy.ingest.listings import RSS_BASE_URL, ListingError, fetch_listing, ingest_listing, parse_categories, parse_listing
+    from paperboy.ingest.http import ServiceError, limiter_for
+    from paperboy.ingest.listings import ingest_from_feed, ingest_listing, parse_categories, parse_listing
 
     try:
         cats = parse_categories(categories)
@@ -553,23 +516,18 @@ def ingest_rss(
         raise typer.BadParameter(str(e), param_hint="--categories") from None
     engine = _engine()
     _require_schema(engine, False)
-    settings = get_settings()
+    settings = _settings()
     try:
         if file is not None:
-            if not file.is_file():
-                fail(f"{file}: no such file")
-            listing = parse_listing(file.read_bytes())
+            summary = ingest_listing(engine, parse_listing(_read_file(file)), dry_run=dry_run)
         else:
-            base = base_url or getattr(settings, "arxiv_rss_url", "") or RSS_BASE_URL
-            limiter = _ingest_limiter(engine, "arxiv-rss", _polite_interval(base, min_interval))
-            listing = fetch_listing(base, cats, fmt="atom" if atom else "rss", contact_email=settings.contact_email, limiter=limiter)
-    except ListingError as e:
+            base = base_url or settings.arxiv_rss_url
+            limiter = limiter_for(engine, "arxiv-rss", _polite_interval(base, min_interval, settings, "arxiv-rss"))
+            summary = ingest_from_feed(engine, cats, base_url=base, fmt="atom" if atom else "rss", limiter=limiter,
+                                       contact_email=settings.contact_email, dry_run=dry_run)  # fmt: skip
+    except ServiceError as e:
         fail(str(e))
-    summary = ingest_listing(engine, listing, dry_run=dry_run)
-    if as_json:
-        sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
-    else:
-        out.print(summary.message, markup=False, soft_wrap=True)
+    _print_summary(summary, as_json)
 
 
 @ingest_app.command("hf")
@@ -578,27 +536,36 @@ def ingest_hf(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and count, but change nothing.")] = False,
     base_url: Annotated[Optional[str], typer.Option(help="Hugging Face API server (default https://huggingface.co).")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="Ingest a saved /api/daily_papers answer instead of fetching one.")] = None,
-    min_interval: Annotated[float, typer.Option(min=0, help="Seconds between requests to Hugging Face.")] = 1.0,
+    min_interval: Annotated[Optional[float], typer.Option(min=0, help="Seconds between requests to Hugging Face (default: PAPERBOY_HF_INTERVAL).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Mirror Hugging Face's Daily Papers for a day: HF's upvotes are stored apart from ours."""
-    from paperboy.ingest.hf import HF_BASE_URL, HfError, fetch_hf_day, ingest_hf_day, parse_daily_papers
+    from paperboy.ingest.hf import ingest_hf_day, mirror_hf_day, parse_daily_papers
+    from paperboy.ingest.http import ServiceError, limiter_for
 
     day = _day(date, "--date")
     engine = _engine()
     _require_schema(engine, False)
-    settings = get_settings()
+    settings = _settings()
     try:
         if file is not None:
-            if not file.is_file():
-                fail(f"{file}: no such file")
-            items = parse_daily_papers(file.read_bytes())
+            summary = ingest_hf_day(engine, parse_daily_papers(_read_file(file)), day, dry_run=dry_run)
         else:
-            base = base_url or getattr(settings, "hf_base_url", "") or HF_BASE_URL
-            items = fetch_hf_day(base, day, _ingest_limiter(engine, "hf", min_interval), contact_email=settings.contact_email)
-    except HfError as e:
+            summary = mirror_hf_day(engine, day, base_url=base_url or settings.hf_base_url, limiter=limiter_for(engine, "hf", _polite_interval(base_url or settings.hf_base_url, min_interval, settings, "hf")),
+                                    contact_email=settings.contact_email, dry_run=dry_run)  # fmt: skip
+    except ServiceError as e:
         fail(str(e))
-    summary = ingest_hf_day(engine, items, day, dry_run=dry_run)
+    _print_summary(summary, as_json)
+
+
+def _read_file(file: Path) -> bytes:
+    """A saved answer to ingest instead of fetching one (``--file``)."""
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    return file.read_bytes()
+
+
+def _print_summary(summary, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
     else:

@@ -88,7 +88,7 @@ class Settings:
         if self.smtp_security not in ("none", "starttls", "ssl"):
             raise ValueError("PAPERBOY_SMTP_SECURITY must be none, starttls or ssl")
         self.daily_schedule()  # raises for a bad time, zone or holiday
-        if self.arxiv_interval < 3 and not all(_is_loopback(u) for u in (self.arxiv_api_url, self.arxiv_oai_url, self.arxiv_rss_url)):
+        if self.arxiv_interval < 3 and not all(is_loopback_url(u) for u in (self.arxiv_api_url, self.arxiv_oai_url, self.arxiv_rss_url)):
             raise ValueError("PAPERBOY_ARXIV_INTERVAL: arXiv asks for at least 3 seconds between requests (less only for loopback test servers)")
         return Settings(**{**{f.name: getattr(self, f.name) for f in fields(self)},
                            "data_dir": str(data_dir), "database_url": url, "secret_key": key})  # fmt: skip
@@ -121,7 +121,8 @@ class Settings:
         return at, self.daily_tz, holidays
 
 
-def _is_loopback(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` is on this machine (a test server may be asked faster than arXiv allows)."""
     from urllib.parse import urlsplit
 
     return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")

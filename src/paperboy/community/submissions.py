@@ -55,7 +55,8 @@ def submit_paper(engine: Engine, client, settings, user: User, text: str, *, now
     ``client`` is an :class:`~paperboy.ingest.arxiv_api.ArxivApiClient`. The arXiv request happens
     outside any database transaction, so a slow arXiv never holds a lock.
     """
-    from paperboy.ingest.arxiv_api import ArxivErrorFeed, ArxivUnavailable
+    from paperboy.ingest.arxiv_api import ArxivErrorFeed
+    from paperboy.ingest.http import ServiceUnavailable
 
     now = now or clock.now()
     if not user.is_admin:
@@ -80,7 +81,7 @@ def submit_paper(engine: Engine, client, settings, user: User, text: str, *, now
         records = client.fetch_ids([arxiv.id])
     except ArxivErrorFeed as e:
         raise SubmitError(f"arXiv refused the request: {e}", kind=Kind.UNPROCESSABLE) from None
-    except ArxivUnavailable as e:
+    except ServiceUnavailable as e:
         raise SubmitError(f"arXiv can't be reached right now ({e}). Try again in a few minutes.", kind=Kind.UNAVAILABLE) from None
     record = next((r for r in records if r.arxiv_id == arxiv.id), None)
     if record is None:

@@ -6,61 +6,48 @@ Two halves, so each can be tested and reused on its own:
   reads both the current (2026) responses and the older (2016-era) ones, and refuses hostile XML.
 * :class:`ArxivApiClient` does the HTTP, following arXiv's terms of use for the API: **no more than
   one request every three seconds, one connection at a time, and a User-Agent that says who is
-  asking** (arXiv blocks anonymous or abusive clients; a contact lets them write instead). Each
-  client is polite on its own through a :class:`RateLimiter`; a process with several clients — or
-  several processes — must share one limiter, which is why the limiter is a separate, replaceable
-  object.
+  asking** — the manners every client shares (:mod:`paperboy.ingest.http`). Each client is polite
+  on its own through a private :class:`~paperboy.ingest.http.RateLimiter`; a process with several
+  clients — or several processes — must share one limiter, which is why the limiter is a separate,
+  replaceable object (:func:`client_from_settings` gives the instance-wide one).
 
 arXiv answers a bad request (``id_list=abc``) not with an HTTP error page but with an Atom feed
 holding one entry titled "Error" whose summary explains the problem, usually with HTTP 400; that
 becomes :class:`ArxivErrorFeed` carrying arXiv's own words. Anything that looks transient —
 timeouts, refused connections, 429, 5xx, a body cut short — is retried with exponential backoff and
-jitter, honouring ``Retry-After``, and ends as :class:`ArxivUnavailable` if it does not clear.
+jitter, honouring ``Retry-After``, and ends as :class:`~paperboy.ingest.http.ServiceUnavailable` if
+it does not clear.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
-import defusedxml
-import defusedxml.ElementTree as SafeET
 import httpx
 
-from paperboy import __version__
-from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.ingest import fields
+from paperboy.ingest.http import RateLimiter, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable, limiter_for, pace, user_agent
 from paperboy.papers.model import PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_classifications
 
 __all__ = [
     "ApiPage",
     "ArxivApiClient",
-    "ArxivApiError",
     "ArxivErrorFeed",
-    "ArxivUnavailable",
-    "RateLimiter",
     "client_from_settings",
     "parse_feed",
-    "user_agent",
 ]
 
 log = logging.getLogger(__name__)
-
-#: The project's public address for the User-Agent; ``None`` leaves it out.
-PROJECT_URL: str | None = None
 
 SORT_BY = ("relevance", "lastUpdatedDate", "submittedDate")
 SORT_ORDER = ("ascending", "descending")
 #: Ids per request in :meth:`ArxivApiClient.fetch_ids`: keeps the URL short (about 1.5 KB).
 IDS_PER_REQUEST = 100
-#: A full page of 2,000 results is ~6 MB; a body far beyond that is not an answer to our query.
-MAX_BODY_BYTES = 64 * 1024 * 1024
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _ARXIV = "{http://arxiv.org/schemas/atom}"
@@ -70,17 +57,7 @@ _OPENSEARCH = ("{http://a9.com/-/spec/opensearch/1.1/}", "{http://a9.com/-/spec/
 
 # --- errors ------------------------------------------------------------------------------------
 
-class ArxivApiError(Exception):
-    """The arXiv API could not give an answer; ``str(error)`` says why in words a person can act on."""
-
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.url = url
-
-
-class ArxivErrorFeed(ArxivApiError):
+class ArxivErrorFeed(ServiceError):
     """arXiv refused the request and said why (its error feed); ``explanation`` holds arXiv's words.
 
     Not retried: asking again gets the same answer.
@@ -89,10 +66,6 @@ class ArxivErrorFeed(ArxivApiError):
     def __init__(self, explanation: str, *, status: int | None = None, url: str | None = None):
         self.explanation = explanation
         super().__init__(f"arXiv refused the request: {explanation}", status=status, url=url)
-
-
-class ArxivUnavailable(ArxivApiError):
-    """arXiv could not be reached or gave no usable answer (timeouts, 5xx/429, a truncated body)."""
 
 
 # --- parsing (pure) ----------------------------------------------------------------------------
@@ -112,19 +85,14 @@ class ApiPage:
 def parse_feed(xml: bytes) -> ApiPage:
     """Parse an API response body into an :class:`ApiPage`.
 
-    Raises :class:`ArxivErrorFeed` for arXiv's error feed, :class:`ArxivUnavailable` for a body that
-    is not well-formed XML or not an Atom feed (typically cut short), and :class:`ArxivApiError` for
-    XML that declares a DTD or entities: arXiv never sends those, and expanding them is how "billion
-    laughs" and external-entity attacks work, so they are refused unread.
+    Raises :class:`ArxivErrorFeed` for arXiv's error feed, :class:`~paperboy.ingest.http.ServiceUnavailable`
+    for a body that is not well-formed XML or not an Atom feed (typically cut short), and
+    :class:`~paperboy.ingest.http.ServiceError` for XML that declares a DTD or entities (refused
+    unread, :func:`~paperboy.ingest.fields.xml_root`).
     """
-    try:
-        root = SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DefusedXmlException as e:
-        raise ArxivApiError(f"refused the API response: it declares a DTD or entities ({type(e).__name__})") from None
-    except SafeET.ParseError as e:
-        raise ArxivUnavailable(f"the API response is not well-formed XML (truncated?): {e}") from None
+    root = fields.xml_root(xml, "the API response")
     if root.tag != f"{_ATOM}feed":
-        raise ArxivUnavailable(f"the API response is not an Atom feed (root element {root.tag!r})")
+        raise ServiceUnavailable(f"the API response is not an Atom feed (root element {root.tag!r})")
 
     entries = root.findall(f"{_ATOM}entry")
     error = next((e for e in entries if _is_error_entry(e)), None)
@@ -163,10 +131,8 @@ def _entry_record(entry: Element) -> PaperRecord | None:
     title = normalize_text(_text(entry, f"{_ATOM}title") or "")
     if not raw_id or not title:  # a title "0" is a real title (2104.12255), hence no truthiness on raw text
         return None
-    try:
-        arxiv = parse_arxiv_id(raw_id)
-    except InvalidArxivId:
-        log.warning("arXiv API entry with an unusable id skipped: %r", raw_id[:100])
+    arxiv = fields.arxiv_id(raw_id, what="arXiv API entry")
+    if arxiv is None:
         return None
 
     primary = entry.find(f"{_ARXIV}primary_category")
@@ -193,8 +159,8 @@ def _entry_record(entry: Element) -> PaperRecord | None:
         journal_ref=normalize_optional(_text(entry, f"{_ARXIV}journal_ref")),
         doi=normalize_optional(_text(entry, f"{_ARXIV}doi")),
         license=_license(entry),
-        published=_day(_text(entry, f"{_ATOM}published")),
-        updated=_day(_text(entry, f"{_ATOM}updated")),
+        published=fields.utc_day(_text(entry, f"{_ATOM}published")),
+        updated=fields.utc_day(_text(entry, f"{_ATOM}updated")),
         announced=None,  # the API does not say when a paper was listed
         source="arxiv-api",
     )
@@ -208,10 +174,9 @@ def _license(entry: Element) -> str | None:
 
 
 def _text(parent: Element, tag: str) -> str | None:
-    el = parent.find(tag)
-    if el is None:
-        return None
-    return _repair_mojibake("".join(el.itertext()))
+    """Element text (:func:`~paperboy.ingest.fields.text`) with arXiv's double-encoded UTF-8 repaired."""
+    value = fields.text(parent, tag)
+    return None if value is None else _repair_mojibake(value)
 
 
 def _repair_mojibake(text: str) -> str:
@@ -229,23 +194,6 @@ def _repair_mojibake(text: str) -> str:
         return text
 
 
-def _day(value: str | None) -> dt.date | None:
-    """The UTC day of an Atom timestamp (``2016-05-26T17:59:46Z``, ``…-04:00``)."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(dt.timezone.utc)
-    return stamp.date()
-
-
 def _opensearch_int(root: Element, name: str, default: int) -> int:
     for ns in _OPENSEARCH:
         el = root.find(f"{ns}{name}")
@@ -254,61 +202,16 @@ def _opensearch_int(root: Element, name: str, default: int) -> int:
     return default
 
 
-# --- politeness --------------------------------------------------------------------------------
-
-class RateLimiter:
-    """One request at a time, and request *starts* at least ``min_interval`` seconds apart.
-
-    arXiv asks API users for at most one request every 3 seconds over a single connection. A
-    request holds the slot from start to finish, so concurrent callers queue up rather than open
-    parallel connections. This is per process (a lock and a monotonic clock); a limiter shared
-    across processes only has to offer the same ``slot()`` context manager.
-    """
-
-    def __init__(self, min_interval: float = 3.0, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):  # fmt: skip
-        if min_interval < 0:
-            raise ValueError("min_interval cannot be negative")
-        self.min_interval = min_interval
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next_start = float("-inf")
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        with self._lock:
-            wait = self._next_start - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-            self._next_start = self._clock() + self.min_interval
-            yield
-
-
 # --- the client --------------------------------------------------------------------------------
 
-def user_agent(contact_email: str | None = None, *, project_url: str | None = PROJECT_URL) -> str:
-    """A descriptive User-Agent, e.g. ``Paperboy/0.1.0 (+https://…; mailto:admin@example.org)``.
-
-    arXiv asks automated clients to identify themselves so they can get in touch rather than
-    block; the contact is the deployment's ``PAPERBOY_CONTACT_EMAIL``.
-    """
-    details = []
-    if project_url:
-        details.append(f"+{project_url}")
-    contact = (contact_email or "").strip()
-    if contact:
-        details.append(f"mailto:{contact}")
-    return f"Paperboy/{__version__}" + (f" ({'; '.join(details)})" if details else "")
-
-
-class ArxivApiClient:
-    """A polite, synchronous client for the arXiv API.
+class ArxivApiClient(ServiceClient):
+    """A polite, synchronous client for the arXiv API (:class:`~paperboy.ingest.http.ServiceClient`).
 
     * one request at a time and ``min_interval`` seconds between request starts (arXiv's rule is
-      one request per 3 s) via ``limiter`` — pass a shared :class:`RateLimiter` when several clients
-      talk to arXiv (``min_interval`` is then ignored); the default is a private one;
-    * the ``user_agent`` on every request (build it with :func:`user_agent`);
+      one request per 3 s) via ``limiter`` — pass a shared limiter when several clients talk to
+      arXiv (``min_interval`` is then ignored); the default is a private
+      :class:`~paperboy.ingest.http.RateLimiter`;
+    * the ``user_agent`` on every request (build it with :func:`~paperboy.ingest.http.user_agent`);
     * ``retries`` more tries after a timeout, a connection error, HTTP 429 or 5xx, or a cut-short
       body, waiting ``backoff * 2**n`` seconds (with jitter, at most ``max_backoff``) or what
       ``Retry-After`` asks for (at most ``max_retry_after``), whichever is longer;
@@ -317,6 +220,9 @@ class ArxivApiClient:
     ``transport`` is handed to :class:`httpx.Client` (e.g. ``httpx.MockTransport`` in tests).
     Use it as a context manager, or call :meth:`close`.
     """
+
+    name = "arXiv"
+    accept = "application/atom+xml"
 
     def __init__(
         self,
@@ -327,37 +233,17 @@ class ArxivApiClient:
         retries: int = 2,
         min_interval: float = 3.0,
         transport: httpx.BaseTransport | None = None,
-        limiter: RateLimiter | None = None,
+        limiter=None,
         backoff: float = 2.0,
         max_backoff: float = 60.0,
         max_retry_after: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        if retries < 0:
-            raise ValueError("retries cannot be negative")
-        self.base_url = base_url
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.max_retry_after = max_retry_after
-        self.limiter = limiter if limiter is not None else RateLimiter(min_interval)
-        self._sleep = sleep
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": user_agent, "Accept": "application/atom+xml"},
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ArxivApiClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().__init__(
+            base_url, user_agent=user_agent, limiter=limiter if limiter is not None else RateLimiter(min_interval),
+            timeout=timeout, policy=RetryPolicy(retries, backoff, max_backoff, max_retry_after), transport=transport,
+            sleep=sleep,
+        )  # fmt: skip
 
     # -- public calls --
 
@@ -406,50 +292,28 @@ class ArxivApiClient:
             "start": str(start),
             "max_results": str(max_results),
         }
-        return self._get(params)
-
-    # -- HTTP with retries --
-
-    def _get(self, params: dict[str, str]) -> ApiPage:
-        from paperboy.ingest.polite import RetryPolicy, get_with_retries
-
-        def handle(status: int, headers, body: bytes, url: str) -> ApiPage:
-            if status != 200:
-                raise _client_error(status, body, url)
-            try:
-                return parse_feed(body)
-            except ArxivApiError as e:
-                e.status, e.url = status, url
-                raise
-
-        return get_with_retries(
-            self._http, self.base_url, params, handle=handle, unavailable=ArxivUnavailable, error=ArxivApiError,
-            limiter=self.limiter, policy=RetryPolicy(self.retries, self.backoff, self.max_backoff, self.max_retry_after),
-            max_bytes=MAX_BODY_BYTES, sleep=self._sleep, name="arXiv",
-        )  # fmt: skip
+        return self._get(params, parse_feed, refused=_error_feed)
 
 
-def _client_error(status: int, body: bytes, url: str) -> ArxivApiError:
-    """A non-retried HTTP error: arXiv's error feed when it sent one, else the bare status."""
+def _error_feed(status: int, body: bytes) -> None:
+    """A refusal that carries arXiv's error feed is raised as :class:`ArxivErrorFeed`; any other
+    is the bare status."""
     try:
         parse_feed(body)
-    except ArxivErrorFeed as e:
-        e.status, e.url = status, url
-        return e
-    except ArxivApiError:
+    except ArxivErrorFeed:
+        raise
+    except ServiceError:
         pass
-    return ArxivApiError(f"arXiv answered HTTP {status}", status=status, url=url)
 
 
-def client_from_settings(settings, engine=None) -> ArxivApiClient:
+def client_from_settings(settings, engine=None, *, min_interval: float | None = None) -> ArxivApiClient:
     """A client for ``settings.arxiv_api_url`` with the deployment's contact in its User-Agent.
 
     Given the database ``engine``, its pace is shared by every process of the instance (arXiv's
-    one request every 3 s holds for the whole deployment, not per process).
+    one request every 3 s holds for the whole deployment, not per process): the
+    ``"arxiv-api"`` limiter of :func:`~paperboy.ingest.http.limiter_for`.
     """
-    limiter = None
-    if engine is not None:
-        from paperboy.ingest.polite import SharedRateLimiter
-
-        limiter = SharedRateLimiter(engine, "arxiv-api", 3.0)
-    return ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email), limiter=limiter)
+    min_interval = pace(settings, "arxiv-api") if min_interval is None else min_interval
+    limiter = limiter_for(engine, "arxiv-api", min_interval) if engine is not None else None
+    return ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email), min_interval=min_interval,
+                          limiter=limiter)  # fmt: skip

@@ -19,7 +19,6 @@ version's submission time with arXiv's schedule (see :func:`estimated_announce_d
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import gzip
 import io
 import os
@@ -31,6 +30,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import Engine
 
+from paperboy.ingest import fields
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
@@ -70,21 +70,14 @@ class BadLine:
 
 
 @dataclass(slots=True)
-class ImportSummary:
+class ImportSummary(UpsertCounts):
+    """What :func:`import_dump` did: the store's counts (``new``, ``updated``, ``unchanged``, added up
+    batch by batch with :meth:`~paperboy.store.repo.UpsertCounts.add`) and the lines it could not use."""
+
     format: str = ""
     read: int = 0
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
     skipped: int = 0  # outside --since/--until
     bad: list[BadLine] = field(default_factory=list)
-    changed_ids: list[str] = field(default_factory=list)
-
-    def add(self, counts: UpsertCounts) -> None:
-        self.new += counts.new
-        self.updated += counts.updated
-        self.unchanged += counts.unchanged
-        self.changed_ids.extend(counts.changed_ids)
 
     def as_dict(self) -> dict:
         return {
@@ -294,13 +287,13 @@ def _version_number(value) -> int | None:
 
 
 def _rfc2822(value) -> dt.datetime | None:
+    """A version's ``created`` time; a bad one costs the line (:func:`paperboy.ingest.fields.rfc2822` reads it)."""
     if not isinstance(value, str):
         return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        raise BadRecord(f"version date {value[:40]!r} is not an RFC 2822 date") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    stamp = fields.rfc2822(value)
+    if stamp is None:
+        raise BadRecord(f"version date {value[:40]!r} is not an RFC 2822 date")
+    return stamp
 
 
 # --- reading and importing (I/O) -------------------------------------------------------------

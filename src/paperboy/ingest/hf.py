@@ -33,8 +33,8 @@ import httpx
 import orjson
 from sqlalchemy import Engine
 
-from paperboy.ingest.arxiv_api import RateLimiter, user_agent
-from paperboy.ingest.listings import polite_get
+from paperboy.ingest import fields
+from paperboy.ingest.http import PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_glued_authors
@@ -44,9 +44,7 @@ from paperboy.store.db import write_transaction
 __all__ = [
     "HF_BASE_URL",
     "HfDaySummary",
-    "HfError",
     "HfPaper",
-    "HfUnavailable",
     "fetch_hf_day",
     "ingest_hf_day",
     "mirror_hf_day",
@@ -61,20 +59,6 @@ HF_BASE_URL = "https://huggingface.co"
 PAGE_SIZE = 100
 MAX_PAGES = 10
 MAX_BODY_BYTES = 16 * 1024 * 1024
-
-
-class HfError(Exception):
-    """No usable answer from Hugging Face; ``str(error)`` says why."""
-
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.url = url
-
-
-class HfUnavailable(HfError):
-    """HF could not be reached or gave no usable answer (timeouts, 5xx/429, a cut-short body)."""
 
 
 class BadEntry(ValueError):
@@ -103,20 +87,21 @@ def parse_daily_papers(body: bytes | str | list) -> list[HfPaper]:
     """The entries of a ``/api/daily_papers`` answer (JSON text or already decoded).
 
     Entries without a usable arXiv id or title are skipped (and logged); the same paper twice is
-    kept once. Raises :class:`HfUnavailable` for text that is not JSON (typically cut short) and
-    :class:`HfError` for JSON that is not an array.
+    kept once. Raises :class:`~paperboy.ingest.http.ServiceUnavailable` for text that is not JSON
+    (typically cut short) and :class:`~paperboy.ingest.http.ServiceError` for JSON that is not an
+    array.
     """
     if isinstance(body, (bytes, str)):
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as e:
-            raise HfUnavailable(f"the Daily Papers answer is not valid JSON (truncated?): {e}") from None
+            raise ServiceUnavailable(f"the Daily Papers answer is not valid JSON (truncated?): {e}") from None
     else:
         data = body
     if not isinstance(data, list):
         if isinstance(data, dict) and "error" in data:
-            raise HfError(f"Hugging Face answered with an error: {str(data['error'])[:200]}")
-        raise HfError(f"the Daily Papers answer is not a JSON array but {type(data).__name__}")
+            raise ServiceError(f"Hugging Face answered with an error: {str(data['error'])[:200]}")
+        raise ServiceError(f"the Daily Papers answer is not a JSON array but {type(data).__name__}")
     out: list[HfPaper] = []
     seen: set[str] = set()
     for n, entry in enumerate(data):
@@ -161,14 +146,14 @@ def parse_daily_entry(entry: dict) -> HfPaper:
     authors_raw = pick(paper.get("authors"), entry.get("authors")) or []
     names = [normalize_text(a.get("name") or "") for a in authors_raw if isinstance(a, dict) and isinstance(a.get("name"), str)]
     # The arXiv date: the nested paper's publishedAt; a flat object's own publishedAt.
-    published = _stamp(paper.get("publishedAt") if nested else entry.get("publishedAt"))
+    published = fields.iso_stamp(paper.get("publishedAt") if nested else entry.get("publishedAt"))
     if published is None and nested:
-        published = _stamp(entry.get("publishedAt"))
+        published = fields.iso_stamp(entry.get("publishedAt"))
     # When it joined the daily list: explicit fields first (the top-level publishedAt of 2025-03 on
     # is the arXiv time shifted, not the list time).
-    submitted_at = _stamp(pick(paper.get("submittedOnDailyAt"), entry.get("submittedOnDailyAt")))
+    submitted_at = fields.iso_stamp(pick(paper.get("submittedOnDailyAt"), entry.get("submittedOnDailyAt")))
     if submitted_at is None and nested:
-        listed = _stamp(entry.get("publishedAt"))
+        listed = fields.iso_stamp(entry.get("publishedAt"))
         # Before the arXiv time it cannot be the list time (2025-03: arXiv time minus 4 hours).
         submitted_at = listed if listed and (published is None or listed >= published) else None
     upvotes = next((v for v in (paper.get("upvotes"), entry.get("upvotes")) if isinstance(v, int) and not isinstance(v, bool)), None)
@@ -207,17 +192,6 @@ def _username(user) -> str | None:
 
 def _text(value) -> str | None:
     return normalize_optional(value) if isinstance(value, str) else None
-
-
-def _stamp(value) -> dt.datetime | None:
-    """A UTC datetime from HF's ``2024-05-28T17:47:19.000Z`` (lenient about the fraction and zone)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        stamp = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp.replace(tzinfo=dt.timezone.utc) if stamp.tzinfo is None else stamp.astimezone(dt.timezone.utc)
 
 
 # --- ingesting ---------------------------------------------------------------------------------
@@ -314,44 +288,33 @@ def fetch_hf_day(
     """HF's Daily Papers for ``day``, every page of them.
 
     ``base_url`` is HF's address (default ``https://huggingface.co``; any server speaking the same
-    API works) or an :class:`httpx.Client` whose ``base_url`` is that address. Pages
-    (``p=0, 1, …``) are fetched while they come back full, up to ``max_pages``. ``limiter`` is any
-    object with a ``slot()`` context manager (default: a private 1-second
-    :class:`~paperboy.ingest.arxiv_api.RateLimiter`). Raises :class:`HfUnavailable` when retries do
-    not clear, :class:`HfError` for answers that will not improve (400 for a bad date, 404 …).
+    API works) or an :class:`httpx.Client` whose ``base_url`` is that address
+    (:func:`~paperboy.ingest.http.use_client`). Pages (``p=0, 1, …``) are fetched while they come
+    back full, up to ``max_pages``. ``limiter`` is any object with a ``slot()`` context manager
+    (default: a private 1-second :class:`~paperboy.ingest.http.RateLimiter`). Raises
+    :class:`~paperboy.ingest.http.ServiceUnavailable` when retries do not clear,
+    :class:`~paperboy.ingest.http.ServiceError` for answers that will not improve (400 for a bad
+    date, 404 …).
     """
     if day is None:
         raise ValueError("give the day to fetch")
     day = dt.date.fromisoformat(day) if isinstance(day, str) else day
-    limiter = limiter if limiter is not None else RateLimiter(1.0)
-    if isinstance(base_url, httpx.Client):
-        client, own, url = base_url, False, "/api/daily_papers" if str(base_url.base_url) else f"{HF_BASE_URL}/api/daily_papers"
-    else:
-        client = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": user_agent(contact_email), "Accept": "application/json"},
-            follow_redirects=True,
-        )
-        own, url = True, f"{(base_url or HF_BASE_URL).rstrip('/')}/api/daily_papers"
+    limiter = limiter if limiter is not None else RateLimiter(PACE["hf"])
+    policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=600.0)
     items: list[HfPaper] = []
     seen: set[str] = set()
-    try:
+    with use_client(base_url, HF_BASE_URL, accept="application/json", contact_email=contact_email, timeout=timeout) as (client, base):
+        url = f"{base.rstrip('/')}/api/daily_papers"
         for page in range(max_pages):
             params = {"p": str(page), "limit": str(page_size), "date": day.isoformat()}
-            batch = polite_get(
-                client, url, parse_daily_papers, params=params, limiter=limiter, what="Hugging Face",
-                error=HfError, unavailable=HfUnavailable, describe=_describe, retries=retries,
-                backoff=backoff, max_bytes=MAX_BODY_BYTES, sleep=sleep,
-            )  # fmt: skip
+            batch = get_with_retries(client, url, params, parse=parse_daily_papers, name="Hugging Face", refused=_describe,
+                                     limiter=limiter, policy=policy, max_bytes=MAX_BODY_BYTES, sleep=sleep)  # fmt: skip
             added = [item for item in batch if item.record.arxiv_id not in seen]
             seen.update(item.record.arxiv_id for item in added)
             items.extend(added)
             # A short page is the last; a page with nothing new means the server ignores p.
             if len(batch) < page_size or not added:
                 break
-    finally:
-        if own:
-            client.close()
     return items
 
 

@@ -34,35 +34,30 @@ clears it again.
 arXiv leaves replacements beyond the fifth version out of listings; those reach the store through
 the API or OAI-PMH. Listings are empty on Saturdays, Sundays and arXiv holidays (``<skipDays>``): ingesting one is a
 no-op that says so. Hostile XML (a DTD, entities — "billion laughs", external entities) is
-refused unread, as in :mod:`paperboy.ingest.arxiv_api`.
+refused unread (:func:`paperboy.ingest.fields.xml_root`).
 
-:func:`fetch_listing` does the HTTP: one request at a time through a limiter (any object with the
-``slot()`` context manager of :class:`~paperboy.ingest.arxiv_api.RateLimiter`, e.g. the shared
+:func:`fetch_listing` does the HTTP with the manners of :mod:`paperboy.ingest.http`: one request at
+a time through a limiter (any object with a ``slot()`` context manager, e.g. the shared
 cross-process one), the deployment's User-Agent, and retries with backoff that honour
-``Retry-After`` for timeouts, refused connections, 429/5xx and bodies cut short. The retry loop,
-:func:`polite_get`, is shared with the Hugging Face mirror (:mod:`paperboy.ingest.hf`).
+``Retry-After`` for timeouts, refused connections, 429/5xx and bodies cut short.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 from xml.etree.ElementTree import Element
 from zoneinfo import ZoneInfo
 
-import defusedxml
-import defusedxml.ElementTree as SafeET
 import httpx
 from sqlalchemy import Engine
 
-from paperboy.ingest.arxiv_api import RateLimiter, user_agent
-from paperboy.ingest.polite import RetryPolicy, get_with_retries
+from paperboy.ingest import fields
+from paperboy.ingest.http import PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.papers.normalize import ARXIV_ARCHIVES, ARXIV_CATEGORY, normalize_optional, normalize_text, split_author_string, split_classifications
@@ -73,10 +68,8 @@ __all__ = [
     "ANNOUNCE_TYPES",
     "RSS_BASE_URL",
     "Listing",
-    "ListingError",
     "ListingItem",
     "ListingSummary",
-    "ListingUnavailable",
     "cross_announced_day",
     "fetch_listing",
     "ingest_from_feed",
@@ -85,7 +78,6 @@ __all__ = [
     "listing_url",
     "parse_categories",
     "parse_listing",
-    "polite_get",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,6 +88,7 @@ REPLACE_TYPES = ("replace", "replace-cross")
 FORMATS = ("rss", "atom")
 #: arXiv caps a listing at 2,000 items (~4 MB); far more than that is not a listing.
 MAX_BODY_BYTES = 32 * 1024 * 1024
+ACCEPT = "application/rss+xml, application/atom+xml"
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _ARXIV = "{http://arxiv.org/schemas/atom}"
@@ -115,22 +108,6 @@ _WITHDRAWAL = re.compile(
     rf"|\bwithdrawn\s+by\s+(?:the\s+|its\s+|all\s+)?(?:authors?|submitter|arxiv\b|administrators?)",
     re.IGNORECASE,
 )
-
-
-# --- errors ------------------------------------------------------------------------------------
-
-class ListingError(Exception):
-    """No usable listing; ``str(error)`` says why in words a person can act on."""
-
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.url = url
-
-
-class ListingUnavailable(ListingError):
-    """The feed could not be reached or gave no usable answer (timeouts, 5xx/429, a cut-short body)."""
 
 
 # --- parsing (pure) ----------------------------------------------------------------------------
@@ -165,57 +142,53 @@ class Listing:
 def parse_listing(xml: bytes) -> Listing:
     """Parse an RSS 2.0 or Atom listing from ``rss.arxiv.org``.
 
-    Raises :class:`ListingError` for XML that declares a DTD or entities (refused unread) and for a
-    feed without a date, and :class:`ListingUnavailable` for a body that is not well-formed (cut
-    short) or not a feed at all (an HTML error page).
+    Raises :class:`~paperboy.ingest.http.ServiceError` for XML that declares a DTD or entities
+    (refused unread) and for a feed without a date, and
+    :class:`~paperboy.ingest.http.ServiceUnavailable` for a body that is not well-formed (cut short)
+    or not a feed at all (an HTML error page).
     """
-    try:
-        root = SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DefusedXmlException as e:
-        raise ListingError(f"refused the listing: it declares a DTD or entities ({type(e).__name__})") from None
-    except SafeET.ParseError as e:
-        raise ListingUnavailable(f"the listing is not well-formed XML (truncated?): {e}") from None
+    root = fields.xml_root(xml, "the listing")
     if root.tag == "rss" and root.find("channel") is not None:
         return _parse_rss(root.find("channel"))
     if root.tag == f"{_ATOM}feed":
         return _parse_atom(root)
-    raise ListingUnavailable(f"not an RSS or Atom listing (root element {root.tag!r})")
+    raise ServiceUnavailable(f"not an RSS or Atom listing (root element {root.tag!r})")
 
 
 def _parse_rss(channel: Element) -> Listing:
     elements = channel.findall("item")
-    day = _day_as_written(_text(channel, "pubDate"))
+    day = _day_as_written(fields.text(channel, "pubDate"))
     if day is None:
-        day = _eastern_day(_text(channel, "lastBuildDate"))
+        day = _eastern_day(fields.text(channel, "lastBuildDate"))
     if day is None:
-        day = next(filter(None, (_day_as_written(_text(e, "pubDate")) for e in elements)), None)
+        day = next(filter(None, (_day_as_written(fields.text(e, "pubDate")) for e in elements)), None)
     if day is None:
-        raise ListingError("the listing has no date (no pubDate or lastBuildDate)")
+        raise ServiceError("the listing has no date (no pubDate or lastBuildDate)")
     self_link = next((link.get("href") for link in channel.findall(f"{_ATOM}link") if link.get("rel") == "self"), None)
-    categories = _listing_categories(self_link or _text(channel, "link"), _text(channel, "title"))
+    categories = _listing_categories(self_link or fields.text(channel, "link"), fields.text(channel, "title"))
     listing = Listing(day=day, categories=categories, format="rss")
     for element in elements:
         categories_ = [c.text or "" for c in element.findall("category")]
-        _add_item(listing, element, guid=_text(element, "guid"), link=_text(element, "link"),
-                  description=_text(element, "description"), categories=categories_)  # fmt: skip
+        _add_item(listing, element, guid=fields.text(element, "guid"), link=fields.text(element, "link"),
+                  description=fields.text(element, "description"), categories=categories_)  # fmt: skip
     return listing
 
 
 def _parse_atom(feed: Element) -> Listing:
     elements = feed.findall(f"{_ATOM}entry")
-    day = next(filter(None, (_day_as_written(_text(e, f"{_ATOM}published")) for e in elements)), None)
+    day = next(filter(None, (_day_as_written(fields.text(e, f"{_ATOM}published")) for e in elements)), None)
     if day is None:
-        day = _eastern_day(_text(feed, f"{_ATOM}updated"))
+        day = _eastern_day(fields.text(feed, f"{_ATOM}updated"))
     if day is None:
-        raise ListingError("the listing has no date (no published or updated)")
+        raise ServiceError("the listing has no date (no published or updated)")
     self_link = next((link.get("href") for link in feed.findall(f"{_ATOM}link") if link.get("rel") in ("self", None)), None)
-    categories = _listing_categories(self_link or _text(feed, f"{_ATOM}id"), _text(feed, f"{_ATOM}title"))
+    categories = _listing_categories(self_link or fields.text(feed, f"{_ATOM}id"), fields.text(feed, f"{_ATOM}title"))
     listing = Listing(day=day, categories=categories, format="atom")
     for element in elements:
         link = next((ln.get("href") for ln in element.findall(f"{_ATOM}link") if ln.get("rel") in ("alternate", None)), None)
         categories_ = [c.get("term", "") for c in element.findall(f"{_ATOM}category")]
-        _add_item(listing, element, guid=_text(element, f"{_ATOM}id"), link=link,
-                  description=_text(element, f"{_ATOM}summary"), categories=categories_)  # fmt: skip
+        _add_item(listing, element, guid=fields.text(element, f"{_ATOM}id"), link=link,
+                  description=fields.text(element, f"{_ATOM}summary"), categories=categories_)  # fmt: skip
     return listing
 
 
@@ -239,8 +212,8 @@ def _item(element: Element, day: dt.date, *, guid: str | None, link: str | None,
                 break
             except InvalidArxivId:
                 continue
-    title = normalize_text(_text(element, "title") or _text(element, f"{_ATOM}title") or "")
-    announce_type = normalize_text(_text(element, f"{_ARXIV}announce_type") or (parsed["type"] if parsed else "")).lower()
+    title = normalize_text(fields.text(element, "title") or fields.text(element, f"{_ATOM}title") or "")
+    announce_type = normalize_text(fields.text(element, f"{_ARXIV}announce_type") or (parsed["type"] if parsed else "")).lower()
     if arxiv is None or not title or announce_type not in ANNOUNCE_TYPES:
         log.warning("listing entry skipped (id %r, announce type %r)", (guid or link or "")[:80], announce_type[:20])
         return None
@@ -251,7 +224,7 @@ def _item(element: Element, day: dt.date, *, guid: str | None, link: str | None,
         except InvalidArxivId:
             pass
     abstract = normalize_text(parsed["abstract"] if parsed else description or "")
-    comment = normalize_optional(_text(element, f"{_ARXIV}comment"))
+    comment = normalize_optional(fields.text(element, f"{_ARXIV}comment"))
     cats, acm, msc = split_classifications([c for c in categories if c])
     replacement = announce_type in REPLACE_TYPES
     if announce_type == "new":
@@ -265,14 +238,14 @@ def _item(element: Element, day: dt.date, *, guid: str | None, link: str | None,
         version=version,
         title=title,
         abstract=abstract,
-        authors=split_author_string(_text(element, f"{_DC}creator") or ""),
+        authors=split_author_string(fields.text(element, f"{_DC}creator") or ""),
         categories=cats,
         acm_classes=acm,
         msc_classes=msc,
         comment=comment,
         journal_ref=normalize_optional(_first_text(element, "journal_reference", "journal_ref")),
         doi=normalize_optional(_first_text(element, "DOI", "doi")),
-        license=normalize_optional(_text(element, f"{_DC}rights")),
+        license=normalize_optional(fields.text(element, f"{_DC}rights")),
         published=None,  # a listing does not say when the first version was submitted
         # The day the replacement was announced: the closest a listing comes to its submission day.
         updated=day if replacement else None,
@@ -340,14 +313,9 @@ def _listing_categories(link: str | None, title: str | None) -> list[str]:
     return []
 
 
-def _text(parent: Element, tag: str) -> str | None:
-    el = parent.find(tag)
-    return None if el is None else "".join(el.itertext())
-
-
 def _first_text(element: Element, *names: str) -> str | None:
     for name in names:
-        value = _text(element, f"{_ARXIV}{name}")
+        value = fields.text(element, f"{_ARXIV}{name}")
         if value is not None:
             return value
     return None
@@ -355,34 +323,14 @@ def _first_text(element: Element, *names: str) -> str | None:
 
 def _day_as_written(value: str | None) -> dt.date | None:
     """The date as written in an RFC 822 or ISO timestamp: listings stamp midnight, arXiv's time."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return email.utils.parsedate_to_datetime(value).date()
-    except (TypeError, ValueError, IndexError):
-        pass
-    try:
-        return dt.date.fromisoformat(value[:10])
-    except ValueError:
-        return None
+    stamp = fields.rfc2822(value)
+    return stamp.date() if stamp else fields.iso_day(value)
 
 
 def _eastern_day(value: str | None) -> dt.date | None:
     """arXiv's (US Eastern) day of a generation timestamp such as ``lastBuildDate``."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        stamp = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        try:
-            stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    return stamp.astimezone(_ET).date()
+    stamp = fields.rfc2822(value) or fields.iso_stamp(value)
+    return stamp.astimezone(_ET).date() if stamp else None
 
 
 # --- ingesting ---------------------------------------------------------------------------------
@@ -481,51 +429,6 @@ def ingest_listing(engine: Engine, listing: Listing, *, dry_run: bool = False) -
 
 # --- fetching ----------------------------------------------------------------------------------
 
-T = TypeVar("T")
-
-
-def polite_get(
-    client: httpx.Client,
-    url: str,
-    parse: Callable[[bytes], T],
-    *,
-    params: dict[str, str] | None = None,
-    limiter=None,
-    what: str = "arXiv",
-    error: type[Exception] = ListingError,
-    unavailable: type[Exception] = ListingUnavailable,
-    describe: Callable[[int, bytes], str] | None = None,
-    retries: int = 3,
-    backoff: float = 2.0,
-    max_backoff: float = 60.0,
-    max_retry_after: float = 600.0,
-    max_bytes: int = MAX_BODY_BYTES,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """GET ``url`` and ``parse`` the body of a 200 answer, politely, retrying what looks transient.
-
-    The loop is :func:`paperboy.ingest.polite.get_with_retries`: each try holds ``limiter.slot()``;
-    timeouts, connection errors (a body cut short by a closed connection included), HTTP 429 and
-    5xx, and ``parse`` raising ``unavailable`` (XML or JSON cut short) are retried ``retries`` more
-    times with backoff, honouring ``Retry-After``. Any other status raises ``error`` at once, with
-    ``describe(status, body)`` added to the message when given.
-    """
-
-    def handle(status: int, headers, body: bytes, final_url: str) -> T:
-        if status == 200:
-            try:
-                return parse(body)
-            except (error, unavailable) as e:
-                e.status, e.url = status, final_url
-                raise
-        detail = describe(status, body) if describe else ""
-        raise error(f"{what} answered HTTP {status}" + (f": {detail}" if detail else ""), status=status, url=final_url)
-
-    policy = RetryPolicy(retries=retries, backoff=backoff, max_backoff=max_backoff, max_retry_after=max_retry_after)
-    return get_with_retries(client, url, params or {}, handle=handle, unavailable=unavailable, error=error,
-                            limiter=limiter, policy=policy, max_bytes=max_bytes, sleep=sleep, name=what)  # fmt: skip
-
-
 def listing_url(categories: str | Sequence[str], *, fmt: str = "rss", base_url: str = RSS_BASE_URL) -> str:
     """``https://rss.arxiv.org/rss/cs.CL+cs.LG`` for ``["cs.CL", "cs.LG"]``."""
     if fmt not in FORMATS:
@@ -550,31 +453,19 @@ def fetch_listing(
 
     ``client_or_url`` is a base URL (default ``https://rss.arxiv.org``; a private client with
     Paperboy's User-Agent is made and closed) or an :class:`httpx.Client` — with a ``base_url``
-    the listing path is requested relative to it, otherwise from rss.arxiv.org. ``limiter`` is any
-    object with a ``slot()`` context manager; without one a private 3-second
-    :class:`~paperboy.ingest.arxiv_api.RateLimiter` is used (arXiv's rule for automated access).
-    Raises :class:`ListingUnavailable` when retries do not clear, :class:`ListingError` otherwise.
+    the listing path is requested relative to it, otherwise from rss.arxiv.org
+    (:func:`~paperboy.ingest.http.use_client`). ``limiter`` is any object with a ``slot()``
+    context manager; without one a private 3-second :class:`~paperboy.ingest.http.RateLimiter` is
+    used (arXiv's rule for automated access). Raises
+    :class:`~paperboy.ingest.http.ServiceUnavailable` when retries do not clear,
+    :class:`~paperboy.ingest.http.ServiceError` otherwise.
     """
-    limiter = limiter if limiter is not None else RateLimiter(3.0)
-    if isinstance(client_or_url, httpx.Client):
-        client, own = client_or_url, False
-        base = "" if str(client.base_url) else RSS_BASE_URL
-    else:
-        base = client_or_url or RSS_BASE_URL
-        client = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": user_agent(contact_email), "Accept": "application/rss+xml, application/atom+xml"},
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        )
-        own = True
-    url = listing_url(categories, fmt=fmt, base_url=base)  # relative to the client's base_url when base is ""
-    try:
-        return polite_get(client, url, parse_listing, limiter=limiter, what="arXiv's listing feed",
-                          retries=retries, backoff=backoff, max_retry_after=max_retry_after, sleep=sleep)  # fmt: skip
-    finally:
-        if own:
-            client.close()
+    limiter = limiter if limiter is not None else RateLimiter(PACE["arxiv-rss"])
+    policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=max_retry_after)
+    with use_client(client_or_url, RSS_BASE_URL, accept=ACCEPT, contact_email=contact_email, timeout=timeout) as (client, base):
+        url = listing_url(categories, fmt=fmt, base_url=base)  # relative to the client's base_url when base is ""
+        return get_with_retries(client, url, parse=parse_listing, name="arXiv's listing feed", limiter=limiter, policy=policy,
+                                max_bytes=MAX_BODY_BYTES, sleep=sleep)  # fmt: skip
 
 
 def ingest_from_feed(

@@ -7,9 +7,9 @@ Three layers, each usable on its own:
   default) and ``arXiv`` (parsed author names, but only the first and latest days). An OAI error
   response becomes :class:`OaiError` with the protocol's code (``noRecordsMatch``,
   ``badResumptionToken``, ``badArgument``, ``badVerb``, ``idDoesNotExist``, …). XML with a DTD or
-  entities is refused unread (defusedxml), as in :mod:`paperboy.ingest.arxiv_api`.
-* :class:`OaiClient` does the HTTP: one request at a time through a limiter (pass a
-  :class:`~paperboy.ingest.polite.SharedRateLimiter` to share arXiv's 3-second rule with every
+  entities is refused unread (:func:`paperboy.ingest.fields.xml_root`).
+* :class:`OaiClient` does the HTTP (:mod:`paperboy.ingest.http`): one request at a time through a
+  limiter (pass ``limiter_for(engine, "arxiv-oai")`` to share arXiv's 3-second rule with every
   process), retries with backoff on timeouts, 429/5xx (OAI servers use ``503`` + ``Retry-After``
   for flow control) and cut-short bodies.
 * :func:`harvest` walks a ``ListRecords`` result page by page. Each page's papers and the
@@ -32,23 +32,19 @@ JSONL), while one that is too early would stick.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
-import defusedxml
-import defusedxml.ElementTree as SafeET
-import httpx
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
+from paperboy.ingest import fields
 from paperboy.ingest.dumps import estimated_announce_day
-from paperboy.ingest.polite import RetryPolicy, get_with_retries
-from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.ingest.http import RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
+from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
 from paperboy.store.db import write_transaction
@@ -58,13 +54,12 @@ from paperboy.store.schema import harvest_checkpoints
 __all__ = [
     "DEFAULT_BASE_URL",
     "FORMATS",
+    "Checkpoint",
+    "HarvestConflict",
     "HarvestSummary",
     "OaiClient",
     "OaiError",
-    "OaiHarvestError",
     "OaiPage",
-    "OaiUnavailable",
-    "Checkpoint",
     "checkpoint_key",
     "clear_checkpoint",
     "get_checkpoint",
@@ -79,8 +74,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://oaipmh.arxiv.org/oai"
 FORMATS = ("arXivRaw", "arXiv")
 SOURCE = "oai"
-#: A ListRecords page of arXivRaw is about 1,000 records, a few MB.
-MAX_BODY_BYTES = 64 * 1024 * 1024
 
 _OAI = "{http://www.openarchives.org/OAI/2.0/}"
 _RAW = "{http://arxiv.org/OAI/arXivRaw/}"
@@ -89,17 +82,7 @@ _ARXIV = "{http://arxiv.org/OAI/arXiv/}"
 
 # --- errors ------------------------------------------------------------------------------------
 
-class OaiHarvestError(Exception):
-    """Harvesting cannot go on; ``str(error)`` says why in words a person can act on."""
-
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.url = url
-
-
-class OaiError(OaiHarvestError):
+class OaiError(ServiceError):
     """The repository answered with an OAI-PMH error: ``code`` is the protocol's (``badArgument``,
     ``badResumptionToken``, ``noRecordsMatch`` …), ``explanation`` the repository's words."""
 
@@ -109,8 +92,9 @@ class OaiError(OaiHarvestError):
         super().__init__(f"OAI-PMH error {code}: {explanation or 'no explanation given'}", status=status, url=url)
 
 
-class OaiUnavailable(OaiHarvestError):
-    """No usable answer (timeouts, 429/5xx, a body that is not complete OAI-PMH XML); retried."""
+class HarvestConflict(Exception):
+    """Another harvest with the same parameters moved the checkpoint while this one ran: this one
+    stops rather than interleave (nothing of it is lost; the other carries on)."""
 
 
 # --- parsing (pure) ----------------------------------------------------------------------------
@@ -138,7 +122,7 @@ def parse_list_records(xml: bytes) -> OaiPage:
     root = _root(xml)
     body = root.find(f"{_OAI}ListRecords")
     if body is None:
-        raise OaiUnavailable("the OAI-PMH response has no ListRecords element")
+        raise ServiceUnavailable("the OAI-PMH response has no ListRecords element")
     page = OaiPage()
     for record in body.findall(f"{_OAI}record"):
         _add_record(page, record)
@@ -156,25 +140,21 @@ def parse_get_record(xml: bytes) -> PaperRecord | None:
     body = root.find(f"{_OAI}GetRecord")
     record = body.find(f"{_OAI}record") if body is not None else None
     if record is None:
-        raise OaiUnavailable("the OAI-PMH response has no GetRecord/record element")
+        raise ServiceUnavailable("the OAI-PMH response has no GetRecord/record element")
     page = OaiPage()
     _add_record(page, record)
     if page.records:
         return page.records[0]
     if page.deleted:
         return None
-    raise OaiHarvestError("the OAI-PMH record could not be read (no usable id or title, or an unknown format)")
+    raise ServiceError("the OAI-PMH record could not be read (no usable id or title, or an unknown format)")
 
 
 def _root(xml: bytes) -> Element:
-    try:
-        root = SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DefusedXmlException as e:
-        raise OaiHarvestError(f"refused the OAI-PMH response: it declares a DTD or entities ({type(e).__name__})") from None
-    except SafeET.ParseError as e:
-        raise OaiUnavailable(f"the OAI-PMH response is not well-formed XML (truncated?): {e}") from None
+    """The OAI-PMH root element; an error response raises :class:`OaiError` with its code."""
+    root = fields.xml_root(xml, "the OAI-PMH response")
     if root.tag != f"{_OAI}OAI-PMH":
-        raise OaiUnavailable(f"the response is not OAI-PMH (root element {root.tag!r})")
+        raise ServiceUnavailable(f"the response is not OAI-PMH (root element {root.tag!r})")
     errors = root.findall(f"{_OAI}error")
     if errors:
         first = errors[0]
@@ -184,7 +164,7 @@ def _root(xml: bytes) -> Element:
 
 def _add_record(page: OaiPage, record: Element) -> None:
     header = record.find(f"{_OAI}header")
-    identifier = _text(header, f"{_OAI}identifier") if header is not None else None
+    identifier = fields.text(header, f"{_OAI}identifier") if header is not None else None
     if header is not None and header.get("status") == "deleted":
         arxiv_id = _oai_identifier_id(identifier)
         if arxiv_id:
@@ -203,7 +183,7 @@ def _add_record(page: OaiPage, record: Element) -> None:
         page.skipped += 1
         return
     page.records.append(parsed)
-    stamp = _date(_text(header, f"{_OAI}datestamp")) if header is not None else None
+    stamp = fields.iso_day(fields.text(header, f"{_OAI}datestamp")) if header is not None else None
     if stamp:
         page.datestamps[parsed.arxiv_id] = stamp
 
@@ -211,77 +191,64 @@ def _add_record(page: OaiPage, record: Element) -> None:
 def _raw_record(el: Element) -> PaperRecord | None:
     """``arXivRaw``: versions with RFC 2822 submission times, authors as one string."""
     ns = _RAW
-    arxiv = _arxiv_id(_text(el, f"{ns}id"))
-    title = normalize_text(_text(el, f"{ns}title") or "")
-    if arxiv is None or not title:
-        return None
     versions: list[tuple[int, dt.datetime | None]] = []
     for v in el.findall(f"{ns}version"):
         label = (v.get("version") or "").strip()
         number = int(label[1:]) if label[:1] == "v" and label[1:].isdigit() else None
         if number:
-            versions.append((number, _rfc2822(_text(v, f"{ns}date"))))
+            versions.append((number, fields.rfc2822(fields.text(v, f"{ns}date"))))
     versions.sort(key=lambda pair: pair[0])
     first = versions[0][1] if versions else None
     latest = versions[-1][1] if versions else None
-    categories, acm, msc = _classifications(
-        _text(el, f"{ns}categories"), _text(el, f"{ns}acm-class"), _text(el, f"{ns}msc-class")
-    )
-    return PaperRecord(
-        arxiv_id=arxiv.id,
-        version=versions[-1][0] if versions else arxiv.version,
-        title=title,
-        abstract=normalize_text(_text(el, f"{ns}abstract") or ""),
-        authors=_clean_authors(split_author_string(_text(el, f"{ns}authors") or "")),
-        categories=categories,
-        acm_classes=acm,
-        msc_classes=msc,
-        comment=normalize_optional(_text(el, f"{ns}comments")),
-        journal_ref=normalize_optional(_text(el, f"{ns}journal-ref")),
-        doi=normalize_optional(_text(el, f"{ns}doi")),
-        license=normalize_optional(_text(el, f"{ns}license")),
-        published=first.date() if first else None,
-        updated=latest.date() if latest else None,
+    return _record(
+        el, ns, version=versions[-1][0] if versions else None, authors=split_author_string(fields.text(el, f"{ns}authors") or ""),
+        published=first.date() if first else None, updated=latest.date() if latest else None,
         announced=estimated_announce_day(first) if first else None,
-        source=SOURCE,
-    )
+    )  # fmt: skip
 
 
 def _arxiv_record(el: Element) -> PaperRecord | None:
     """``arXiv``: parsed author names, ``created`` (v1's day) and ``updated`` (the latest's), no versions."""
     ns = _ARXIV
-    arxiv = _arxiv_id(_text(el, f"{ns}id"))
-    title = normalize_text(_text(el, f"{ns}title") or "")
-    if arxiv is None or not title:
-        return None
     names = []
     authors = el.find(f"{ns}authors")
     for author in authors.findall(f"{ns}author") if authors is not None else []:
-        names.append(author_name(_text(author, f"{ns}keyname") or "", _text(author, f"{ns}forenames") or "",
-                                 _text(author, f"{ns}suffix") or ""))  # fmt: skip
-    created = _date(_text(el, f"{ns}created"))
-    updated = _date(_text(el, f"{ns}updated")) or created
-    categories, acm, msc = _classifications(
-        _text(el, f"{ns}categories"), _text(el, f"{ns}acm-class"), _text(el, f"{ns}msc-class")
-    )
+        names.append(author_name(fields.text(author, f"{ns}keyname") or "", fields.text(author, f"{ns}forenames") or "",
+                                 fields.text(author, f"{ns}suffix") or ""))  # fmt: skip
+    created = fields.iso_day(fields.text(el, f"{ns}created"))
+    updated = fields.iso_day(fields.text(el, f"{ns}updated")) or created
     announced = None
     if created:
         # Only the day is known: the end of it gives the latest possible listing day (module docstring).
         announced = estimated_announce_day(dt.datetime.combine(created, dt.time(23, 59, 59), dt.timezone.utc))
+    return _record(el, ns, version=None, authors=names, published=created, updated=updated, announced=announced)
+
+
+def _record(el: Element, ns: str, *, version: int | None, authors: list[str], published: dt.date | None,
+            updated: dt.date | None, announced: dt.date | None) -> PaperRecord | None:  # fmt: skip
+    """A record from the fields both formats name alike (in namespace ``ns``) and the ones each
+    reads its own way; ``None`` when it has no usable id or title."""
+    arxiv = fields.arxiv_id(fields.text(el, f"{ns}id"), what="OAI record")
+    title = normalize_text(fields.text(el, f"{ns}title") or "")
+    if arxiv is None or not title:
+        return None
+    categories, acm, msc = _classifications(
+        fields.text(el, f"{ns}categories"), fields.text(el, f"{ns}acm-class"), fields.text(el, f"{ns}msc-class")
+    )
     return PaperRecord(
         arxiv_id=arxiv.id,
-        version=arxiv.version,
+        version=version or arxiv.version,
         title=title,
-        abstract=normalize_text(_text(el, f"{ns}abstract") or ""),
-        authors=_clean_authors(names),
+        abstract=normalize_text(fields.text(el, f"{ns}abstract") or ""),
+        authors=_clean_authors(authors),
         categories=categories,
         acm_classes=acm,
         msc_classes=msc,
-        comment=normalize_optional(_text(el, f"{ns}comments")),
-        journal_ref=normalize_optional(_text(el, f"{ns}journal-ref")),
-        doi=normalize_optional(_text(el, f"{ns}doi")),
-        license=normalize_optional(_text(el, f"{ns}license")),
-        published=created,
+        comment=normalize_optional(fields.text(el, f"{ns}comments")),
+        journal_ref=normalize_optional(fields.text(el, f"{ns}journal-ref")),
+        doi=normalize_optional(fields.text(el, f"{ns}doi")),
+        license=normalize_optional(fields.text(el, f"{ns}license")),
+        published=published,
         updated=updated,
         announced=announced,
         source=SOURCE,
@@ -303,27 +270,13 @@ def _clean_authors(names: list[str]) -> list[str]:
     return [n for n in split_glued_authors([normalize_text(n) for n in names]) if n]
 
 
-def _arxiv_id(value: str | None):
-    if not value or not value.strip():
-        return None
-    try:
-        return parse_arxiv_id(value.strip())
-    except InvalidArxivId:
-        log.warning("OAI record with an unusable id skipped: %r", value[:100])
-        return None
-
-
 def _oai_identifier_id(identifier: str | None) -> str | None:
     """``oai:arXiv.org:2406.01234`` → ``2406.01234``."""
     if not identifier:
         return None
-    arxiv = _arxiv_id(identifier.strip().rsplit(":", 1)[-1] if identifier.count(":") >= 2 else identifier)
+    local = identifier.strip().rsplit(":", 1)[-1] if identifier.count(":") >= 2 else identifier
+    arxiv = fields.arxiv_id(local, what="OAI record")
     return arxiv.id if arxiv else None
-
-
-def _text(parent: Element, tag: str) -> str | None:
-    el = parent.find(tag)
-    return None if el is None else "".join(el.itertext())
 
 
 def _int(value: str | None) -> int | None:
@@ -331,68 +284,23 @@ def _int(value: str | None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _date(value: str | None) -> dt.date | None:
-    if not value or not value.strip():
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip()[:10])
-    except ValueError:
-        return None
-
-
-def _rfc2822(value: str | None) -> dt.datetime | None:
-    if not value or not value.strip():
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
 # --- the client --------------------------------------------------------------------------------
 
-class OaiClient:
-    """A polite, synchronous OAI-PMH client for arXiv.
+class OaiClient(ServiceClient):
+    """A polite, synchronous OAI-PMH client for arXiv (:class:`~paperboy.ingest.http.ServiceClient`).
 
-    ``limiter`` is anything with a ``slot()`` context manager; pass a
-    :class:`~paperboy.ingest.polite.SharedRateLimiter` for service ``"arxiv-oai"`` so all processes
-    share arXiv's one-request-every-3-seconds rule (the default, ``None``, limits nothing: tests and
-    one-off scripts only). ``user_agent`` should carry a contact
-    (:func:`paperboy.ingest.arxiv_api.user_agent`). ``transport`` goes to :class:`httpx.Client`.
+    ``limiter`` is anything with a ``slot()`` context manager; pass
+    ``limiter_for(engine, "arxiv-oai")`` so all processes share arXiv's one-request-every-3-seconds
+    rule (the default, ``None``, limits nothing: tests and one-off scripts only). ``user_agent``
+    should carry a contact (:func:`paperboy.ingest.http.user_agent`). ``transport`` goes to
+    :class:`httpx.Client`. A ListRecords page of arXivRaw is about 1,000 records, a few MB.
     """
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        user_agent: str,
-        limiter=None,
-        timeout: float = 60.0,
-        policy: RetryPolicy = RetryPolicy(retries=4, backoff=2.0, max_backoff=60.0, max_retry_after=300.0),
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.base_url = base_url
-        self.limiter = limiter
-        self.policy = policy
-        self._sleep = sleep
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": user_agent, "Accept": "text/xml, application/xml"},
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> OaiClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    name = "arXiv OAI-PMH"
+    accept = "text/xml, application/xml"
+    default_url = DEFAULT_BASE_URL
+    timeout = 60.0
+    policy = RetryPolicy(retries=4, backoff=2.0, max_backoff=60.0, max_retry_after=300.0)
 
     def list_records(
         self,
@@ -416,38 +324,26 @@ class OaiClient:
                 params["from"] = _day_arg(from_date)
             if until:
                 params["until"] = _day_arg(until)
-        return self._get(params, parse_list_records)
+        return self._get(params, parse_list_records, _refused)
 
     def get_record(self, arxiv_id: str, metadata_prefix: str = "arXivRaw") -> PaperRecord | None:
         """One paper by id (``None`` if deleted); an unknown id raises :class:`OaiError` ``idDoesNotExist``."""
         _check_format(metadata_prefix)
         params = {"verb": "GetRecord", "identifier": f"oai:arXiv.org:{parse_arxiv_id(arxiv_id).id}",
                   "metadataPrefix": metadata_prefix}  # fmt: skip
-        return self._get(params, parse_get_record)
+        return self._get(params, parse_get_record, _refused)
 
-    def _get(self, params: dict[str, str], parse):
-        def handle(status: int, headers, body: bytes, url: str):
-            if status == 200:
-                try:
-                    return parse(body)
-                except OaiHarvestError as e:
-                    e.status, e.url = status, url
-                    raise
-            # OAI-PMH says errors come with HTTP 200, but some repositories send 400 and the error
-            # document: keep the protocol's code when there is one.
-            try:
-                _root(body)
-            except OaiError as e:
-                e.status, e.url = status, url
-                raise
-            except OaiHarvestError:
-                pass
-            raise OaiHarvestError(f"the OAI-PMH server answered HTTP {status}", status=status, url=url)
 
-        return get_with_retries(
-            self._http, self.base_url, params, handle=handle, unavailable=OaiUnavailable, error=OaiHarvestError,
-            limiter=self.limiter, policy=self.policy, max_bytes=MAX_BODY_BYTES, sleep=self._sleep, name="arXiv OAI-PMH",
-        )  # fmt: skip
+def _refused(status: int, body: bytes) -> None:
+    """OAI-PMH says errors come with HTTP 200, but some repositories send 400 and the error
+    document: keep the protocol's code when there is one."""
+    try:
+        _root(body)
+    except OaiError:
+        raise
+    except ServiceError:
+        pass
+    raise ServiceError(f"the OAI-PMH server answered HTTP {status}")
 
 
 def _check_format(metadata_prefix: str) -> None:
@@ -476,18 +372,17 @@ class Checkpoint:
 
 
 @dataclass(slots=True)
-class HarvestSummary:
-    """What a harvest did. ``pages``/``records`` count this run only; ``resumed_at_page`` is the
-    page number (1-based, over the whole harvest) this run started at when it carried on from a
-    checkpoint; ``last_datestamp`` is the newest datestamp seen (the ``--from`` of the next
-    incremental harvest). With ``dry_run`` the counts say what *would* change; nothing is written."""
+class HarvestSummary(UpsertCounts):
+    """What a harvest did: the store's counts (``new``, ``updated``, ``unchanged``, ``changed_ids``,
+    added up page by page) and the harvest's own. ``pages``/``records`` count this run only;
+    ``resumed_at_page`` is the page number (1-based, over the whole harvest) this run started at
+    when it carried on from a checkpoint; ``last_datestamp`` is the newest datestamp seen (the
+    ``--from`` of the next incremental harvest). With ``dry_run`` the counts say what *would*
+    change; nothing is written."""
 
     key: str = ""
     pages: int = 0
     records: int = 0
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
     deleted: int = 0
     skipped: int = 0
     complete: bool = False
@@ -495,13 +390,6 @@ class HarvestSummary:
     complete_list_size: int | None = None
     last_datestamp: dt.date | None = None
     dry_run: bool = False
-    changed_ids: list[str] = field(default_factory=list)
-
-    def add(self, counts: UpsertCounts) -> None:
-        self.new += counts.new
-        self.updated += counts.updated
-        self.unchanged += counts.unchanged
-        self.changed_ids.extend(counts.changed_ids)
 
     def as_dict(self) -> dict:
         return {
@@ -561,12 +449,13 @@ def harvest(
     committed together. ``noRecordsMatch`` ends the harvest with zero records, complete.
 
     An expired or unknown resumption token (``badResumptionToken``: arXiv's expire after a while)
-    raises :class:`OaiHarvestError` asking for ``--restart``; nothing already stored is lost, and
+    raises :class:`~paperboy.ingest.http.ServiceError` asking for ``--restart``; nothing already stored is lost, and
     re-harvesting it is a no-op. With ``dry_run`` nothing is written, checkpoint included.
     ``progress(records_so_far, complete_list_size)`` is called after each page.
 
     One harvest per set of parameters at a time: a second one running alongside notices at its
-    next page (the checkpoint moved under it) and stops with an error rather than interleave.
+    next page (the checkpoint moved under it) and stops with :class:`HarvestConflict` rather than
+    interleave.
     """
     _check_format(metadata_prefix)
     key = checkpoint_key(set_spec, metadata_prefix, from_date, until)
@@ -591,7 +480,7 @@ def harvest(
             if e.code == "noRecordsMatch":
                 page = OaiPage()
             elif e.code == "badResumptionToken":
-                raise OaiHarvestError(
+                raise ServiceError(
                     f"arXiv no longer accepts the resumption token for page {done_pages + 1} of this harvest "
                     f"(tokens expire; {e.explanation or 'badResumptionToken'}). Run it again with --restart to "
                     "start over: papers already stored stay, and storing them again changes nothing.",
@@ -656,8 +545,8 @@ def _store_page(engine: Engine, key: str, page: OaiPage, expected, done_pages: i
     return counts
 
 
-def _concurrent(key: str) -> OaiHarvestError:
-    return OaiHarvestError(
+def _concurrent(key: str) -> HarvestConflict:
+    return HarvestConflict(
         f"the checkpoint of harvest {key} changed while this run was going: another harvest with the same "
         "parameters is running. This run stops (its last page is not stored); the other carries on."
     )

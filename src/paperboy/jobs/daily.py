@@ -23,18 +23,18 @@ __all__ = ["daily_jobs", "run_worker_from_settings"]
 def daily_jobs(engine: Engine, settings) -> list[Job]:
     """The daily run's ingest steps, each ``job(day)``."""
     from paperboy.ingest.hf import mirror_hf_day
+    from paperboy.ingest.http import limiter_for, pace
     from paperboy.ingest.listings import ingest_from_feed
-    from paperboy.ingest.polite import SharedRateLimiter
 
     contact = settings.contact_email or None
 
     def arxiv_listings(day):
         return ingest_from_feed(engine, settings.categories, base_url=settings.arxiv_rss_url,
-                                limiter=SharedRateLimiter(engine, "arxiv-rss", settings.arxiv_interval), contact_email=contact)  # fmt: skip
+                                limiter=limiter_for(engine, "arxiv-rss", pace(settings, "arxiv-rss")), contact_email=contact)  # fmt: skip
 
     def hugging_face_picks(day):
         return mirror_hf_day(engine, day, base_url=settings.hf_base_url,
-                             limiter=SharedRateLimiter(engine, "hf", settings.hf_interval), contact_email=contact)  # fmt: skip
+                             limiter=limiter_for(engine, "hf", pace(settings, "hf")), contact_email=contact)  # fmt: skip
 
     return [arxiv_listings, hugging_face_picks]
 
