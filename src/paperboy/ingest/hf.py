@@ -34,7 +34,7 @@ import orjson
 from sqlalchemy import Engine
 
 from paperboy.ingest import fields
-from paperboy.ingest.http import PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
+from paperboy.ingest.http import DEFAULT_PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_glued_authors
@@ -299,7 +299,7 @@ def fetch_hf_day(
     if day is None:
         raise ValueError("give the day to fetch")
     day = dt.date.fromisoformat(day) if isinstance(day, str) else day
-    limiter = limiter if limiter is not None else RateLimiter(PACE["hf"])
+    limiter = limiter if limiter is not None else RateLimiter(DEFAULT_PACE["hf"])
     policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=600.0)
     items: list[HfPaper] = []
     seen: set[str] = set()

@@ -14,7 +14,7 @@ live here once:
 * :class:`RateLimiter` paces one process; :class:`SharedRateLimiter` paces every process that shares
   the database (the ``request_slots`` table, one row per service), so a worker, a ``paperboy
   ingest`` run and a second machine on the same PostgreSQL all queue behind each other.
-  :func:`limiter_for` is the one way to get a service's instance-wide limiter (:data:`PACE`).
+  :func:`limiter_for` is the one way to get a service's instance-wide limiter (:func:`pace`).
 * :func:`get_with_retries` is the one retry loop: timeouts, refused connections, HTTP 429 and 5xx
   and bodies that turn out to be cut short are tried again with exponential backoff and jitter,
   waiting at least what ``Retry-After`` asks for.
@@ -45,6 +45,7 @@ from paperboy.store.db import write_transaction
 from paperboy.store.schema import request_slots
 
 __all__ = [
+    "DEFAULT_PACE",
     "SERVICES",
     "pace",
     "RateLimiter",
@@ -67,8 +68,11 @@ T = TypeVar("T")
 
 #: The project's public address for the User-Agent; ``None`` leaves it out.
 PROJECT_URL: str | None = None
-#: The services paced instance-wide (each a row in ``request_slots``).
+#: The services paced instance-wide (each a row in ``request_slots``). Their paces are settings
+#: (:func:`pace`); a client made without a limiter gets a private one at the default pace below —
+#: arXiv's published rule (one request every 3 s per service) and our own restraint towards HF.
 SERVICES = ("arxiv-api", "arxiv-oai", "arxiv-rss", "hf")
+DEFAULT_PACE: dict[str, float] = {"arxiv-api": 3.0, "arxiv-oai": 3.0, "arxiv-rss": 3.0, "hf": 1.0}
 #: The largest body any client reads (a full arXiv API page of 2,000 results is ~6 MB).
 MAX_BODY_BYTES = 64 * 1024 * 1024
 

@@ -57,7 +57,7 @@ import httpx
 from sqlalchemy import Engine
 
 from paperboy.ingest import fields
-from paperboy.ingest.http import PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
+from paperboy.ingest.http import DEFAULT_PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import PaperRecord
 from paperboy.papers.normalize import ARXIV_ARCHIVES, ARXIV_CATEGORY, normalize_optional, normalize_text, split_author_string, split_classifications
@@ -460,7 +460,7 @@ def fetch_listing(
     :class:`~paperboy.ingest.http.ServiceUnavailable` when retries do not clear,
     :class:`~paperboy.ingest.http.ServiceError` otherwise.
     """
-    limiter = limiter if limiter is not None else RateLimiter(PACE["arxiv-rss"])
+    limiter = limiter if limiter is not None else RateLimiter(DEFAULT_PACE["arxiv-rss"])
     policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=max_retry_after)
     with use_client(client_or_url, RSS_BASE_URL, accept=ACCEPT, contact_email=contact_email, timeout=timeout) as (client, base):
         url = listing_url(categories, fmt=fmt, base_url=base)  # relative to the client's base_url when base is ""
