@@ -115,9 +115,9 @@ def test_corrupted_line_is_named_and_the_rest_imported(engine, tmp_path):
     ],
 )
 def test_hostile_or_malformed_records_get_a_clear_reason(line, reason):
-    from paperboy.ingest.dumps import BadRecord
+    from paperboy.papers.model import InvalidRecord  # BadRecord (the line), or a field out of range
 
-    with pytest.raises(BadRecord, match=reason):
+    with pytest.raises(InvalidRecord, match=reason):
         parse_line(line, "paperboy")
 
 

@@ -31,7 +31,7 @@ import httpx
 
 from paperboy.ingest import fields
 from paperboy.ingest.http import RateLimiter, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable, limiter_for, pace, user_agent
-from paperboy.papers.model import PaperRecord
+from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_classifications
 
 __all__ = [
@@ -103,7 +103,11 @@ def parse_feed(xml: bytes) -> ApiPage:
     records: list[PaperRecord] = []
     skipped = 0
     for entry in entries:
-        record = _entry_record(entry)
+        try:
+            record = _entry_record(entry)
+        except InvalidRecord as e:  # a field out of range: this entry is skipped, the page is kept
+            log.warning("arXiv API entry %s skipped: %s", (_text(entry, f"{_ATOM}id") or "?")[:100], e)
+            record = None
         if record is None:
             skipped += 1
         else:

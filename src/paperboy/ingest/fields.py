@@ -39,6 +39,8 @@ def xml_root(body: bytes, what: str) -> Element:
         raise ServiceError(f"refused {what}: it declares a DTD or entities ({type(e).__name__})") from None
     except SafeET.ParseError as e:
         raise ServiceUnavailable(f"{what} is not well-formed XML (truncated?): {e}") from None
+    except (LookupError, ValueError) as e:  # an encoding Python does not know ("x-evil"), or a bad one
+        raise ServiceError(f"refused {what}: it declares an encoding that cannot be read ({e})") from None
 
 
 def text(parent: Element, tag: str) -> str | None:

@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 from paperboy.ingest import fields
 from paperboy.ingest.http import DEFAULT_PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
-from paperboy.papers.model import PaperRecord
+from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_glued_authors
 from paperboy.store import repo
 from paperboy.store.db import write_transaction
@@ -61,7 +61,11 @@ MAX_PAGES = 10
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
-class BadEntry(ValueError):
+#: More upvotes than any paper could have: a count beyond it is a broken entry (and would overflow the column).
+MAX_UPVOTES = 1_000_000_000
+
+
+class BadEntry(InvalidRecord):
     """One entry cannot be used (no arXiv id, no title); the message says why."""
 
 
@@ -107,7 +111,7 @@ def parse_daily_papers(body: bytes | str | list) -> list[HfPaper]:
     for n, entry in enumerate(data):
         try:
             item = parse_daily_entry(entry)
-        except BadEntry as e:
+        except InvalidRecord as e:  # BadEntry, or a field out of range (PaperRecord's checks)
             log.warning("Daily Papers entry %d skipped: %s", n, e)
             continue
         if item.record.arxiv_id not in seen:
@@ -157,6 +161,8 @@ def parse_daily_entry(entry: dict) -> HfPaper:
         # Before the arXiv time it cannot be the list time (2025-03: arXiv time minus 4 hours).
         submitted_at = listed if listed and (published is None or listed >= published) else None
     upvotes = next((v for v in (paper.get("upvotes"), entry.get("upvotes")) if isinstance(v, int) and not isinstance(v, bool)), None)
+    if upvotes is not None and upvotes > MAX_UPVOTES:
+        raise BadEntry(f"{arxiv.id}: {upvotes} upvotes is more than {MAX_UPVOTES:,}")
     submitter = pick(entry.get("submittedBy"), paper.get("submittedOnDailyBy"), entry.get("submittedOnDailyBy"))
     organization = pick(entry.get("organization"), paper.get("organization"))
 

@@ -59,7 +59,7 @@ from sqlalchemy import Engine
 from paperboy.ingest import fields
 from paperboy.ingest.http import DEFAULT_PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
-from paperboy.papers.model import PaperRecord
+from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import ARXIV_ARCHIVES, ARXIV_CATEGORY, normalize_optional, normalize_text, split_author_string, split_classifications
 from paperboy.store import repo
 from paperboy.store.db import write_transaction
@@ -193,7 +193,11 @@ def _parse_atom(feed: Element) -> Listing:
 
 
 def _add_item(listing: Listing, element: Element, *, guid, link, description, categories) -> None:
-    item = _item(element, listing.day, guid=guid, link=link, description=description, categories=categories)
+    try:
+        item = _item(element, listing.day, guid=guid, link=link, description=description, categories=categories)
+    except InvalidRecord as e:  # a field out of range: this item is skipped, the listing is kept
+        log.warning("listing entry %s skipped: %s", (guid or link or "?")[:100], e)
+        item = None
     if item is None:
         listing.skipped += 1
     else:

@@ -45,7 +45,7 @@ from paperboy.ingest import fields
 from paperboy.ingest.dumps import estimated_announce_day
 from paperboy.ingest.http import RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
 from paperboy.papers.ids import parse_arxiv_id
-from paperboy.papers.model import PaperRecord
+from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
 from paperboy.store.db import write_transaction
 from paperboy.store.repo import UpsertCounts, upsert_papers
@@ -173,12 +173,15 @@ def _add_record(page: OaiPage, record: Element) -> None:
     metadata = record.find(f"{_OAI}metadata")
     payload = next(iter(metadata), None) if metadata is not None else None
     parsed = None
-    if payload is not None and payload.tag == f"{_RAW}arXivRaw":
-        parsed = _raw_record(payload)
-    elif payload is not None and payload.tag == f"{_ARXIV}arXiv":
-        parsed = _arxiv_record(payload)
-    elif payload is not None:
-        log.warning("OAI record %s in an unknown format %r skipped", identifier, payload.tag)
+    try:
+        if payload is not None and payload.tag == f"{_RAW}arXivRaw":
+            parsed = _raw_record(payload)
+        elif payload is not None and payload.tag == f"{_ARXIV}arXiv":
+            parsed = _arxiv_record(payload)
+        elif payload is not None:
+            log.warning("OAI record %s in an unknown format %r skipped", identifier, payload.tag)
+    except InvalidRecord as e:  # a field out of range: this record is skipped, the page is kept
+        log.warning("OAI record %s skipped: %s", (identifier or "?")[:100], e)
     if parsed is None:
         page.skipped += 1
         return
@@ -194,7 +197,7 @@ def _raw_record(el: Element) -> PaperRecord | None:
     versions: list[tuple[int, dt.datetime | None]] = []
     for v in el.findall(f"{ns}version"):
         label = (v.get("version") or "").strip()
-        number = int(label[1:]) if label[:1] == "v" and label[1:].isdigit() else None
+        number = int(label[1:]) if label[:1] == "v" and label[1:].isdigit() and len(label) <= 6 else None
         if number:
             versions.append((number, fields.rfc2822(fields.text(v, f"{ns}date"))))
     versions.sort(key=lambda pair: pair[0])

@@ -105,10 +105,14 @@ def is_arxiv_id(text: str) -> bool:
     return True
 
 
+#: Versions above this are refused (arXiv's most revised papers have a few dozen); the store keeps
+#: versions in an integer column that a 20-digit "v…" would overflow.
+MAX_VERSION = 10_000
+
+
 def _version(v: str | None) -> int | None:
     if v is None:
         return None
-    n = int(v)
-    if n < 1:
-        raise InvalidArxivId("arXiv versions start at v1")
-    return n
+    if len(v) > 5 or not 1 <= int(v) <= MAX_VERSION:
+        raise InvalidArxivId(f"arXiv versions run from v1 to v{MAX_VERSION:,}, not v{v[:20]}")
+    return int(v)

@@ -8,7 +8,21 @@ from dataclasses import dataclass, field, fields, replace
 
 import orjson
 
-__all__ = ["PaperRecord", "merge_records"]
+from paperboy.papers.ids import MAX_VERSION
+
+__all__ = ["PaperRecord", "InvalidRecord", "merge_records", "LIMITS", "FIRST_DAY", "LAST_DAY", "MAX_VERSION"]
+
+#: What a stored paper may hold. Every source's parser builds a PaperRecord, so these checks run on
+#: every record from every source, before anything is written: a value out of range (a version of
+#: 1e19, a year 9999) is reported with the record and the rest of the batch goes on. The column
+#: sizes in store/schema.py are at least these.
+LIMITS = {"arxiv_id": 64, "title": 2_000, "abstract": 20_000, "comment": 5_000, "journal_ref": 2_000, "doi": 255,
+          "license": 255, "author": 500, "authors": 5_000, "category": 64, "categories": 100}  # fmt: skip
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9998, 12, 31)  # the days a feed can show (feed/periods.py)
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot be stored as given; the message names the field and why."""
 
 
 @dataclass(slots=True)
@@ -38,6 +52,9 @@ class PaperRecord:
     announced: dt.date | None = None
     source: str = "unknown"
 
+    def __post_init__(self) -> None:
+        _check(self)
+
     @property
     def primary_category(self) -> str | None:
         return self.categories[0] if self.categories else None
@@ -52,6 +69,37 @@ class PaperRecord:
 
 
 _HASHED_FIELDS = [f.name for f in fields(PaperRecord) if f.name != "source"]
+
+
+def _check(rec: PaperRecord) -> None:
+    """Raise :class:`InvalidRecord` for the first field that is out of range."""
+    if not isinstance(rec.arxiv_id, str) or not rec.arxiv_id or len(rec.arxiv_id) > LIMITS["arxiv_id"]:
+        raise InvalidRecord(f"arXiv id {str(rec.arxiv_id)[:80]!r} is not usable")
+    if not isinstance(rec.title, str) or not rec.title:
+        raise InvalidRecord("missing title")
+    for name in ("title", "abstract", "comment", "journal_ref", "doi", "license"):
+        value = getattr(rec, name)
+        if value is not None and (not isinstance(value, str) or len(value) > LIMITS[name]):
+            size = f"{len(value):,} characters" if isinstance(value, str) else type(value).__name__
+            raise InvalidRecord(f"{name} is {size}, more than the {LIMITS[name]:,} allowed" if isinstance(value, str)
+                                else f"{name} must be text, not {size}")  # fmt: skip
+    if not isinstance(rec.abstract, str):
+        raise InvalidRecord("abstract must be text")
+    if rec.version is not None and (type(rec.version) is not int or not 1 <= rec.version <= MAX_VERSION):
+        raise InvalidRecord(f"version {str(rec.version)[:40]} is not between 1 and {MAX_VERSION:,}")
+    if len(rec.authors) > LIMITS["authors"]:
+        raise InvalidRecord(f"{len(rec.authors):,} authors, more than the {LIMITS['authors']:,} allowed")
+    for name in rec.authors:
+        if not isinstance(name, str) or len(name) > LIMITS["author"]:
+            raise InvalidRecord(f"an author name is {len(name):,} characters long: {name[:60]!r}…" if isinstance(name, str)
+                                else "author names must be text")  # fmt: skip
+    for scheme in (rec.categories, rec.acm_classes, rec.msc_classes):
+        if len(scheme) > LIMITS["categories"] or any(not isinstance(c, str) or len(c) > LIMITS["category"] for c in scheme):
+            raise InvalidRecord("too many or too long category codes")
+    for name in ("published", "updated", "announced"):
+        day = getattr(rec, name)
+        if day is not None and (not isinstance(day, dt.date) or not FIRST_DAY <= day <= LAST_DAY):
+            raise InvalidRecord(f"{name} {day} is not a day between {FIRST_DAY} and {LAST_DAY}")
 
 
 def merge_records(stored: PaperRecord, incoming: PaperRecord) -> PaperRecord:
