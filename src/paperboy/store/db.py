@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-__all__ = ["make_engine", "write_transaction", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError"]
+__all__ = ["make_engine", "write_transaction", "retrying", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -97,6 +97,25 @@ def write_transaction(engine: Engine, *, dry_run: bool = False, keep_on: tuple[t
             tx.rollback()
         else:
             tx.commit()
+
+
+def retrying(engine: Engine, fn, *, attempts: int = 5, wait: float = 0.5):
+    """``fn(conn)`` in a write transaction, tried again (``attempts`` in all, waiting longer each
+    time) when the database stays busy past its busy timeout — for batch writers (imports, ingests,
+    indexing) that must not die because the site was writing at the same moment."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            with write_transaction(engine) as conn:
+                return fn(conn)
+        except OperationalError as e:
+            busy = "database is locked" in str(e) or "deadlock detected" in str(e) or "could not serialize" in str(e)
+            if not busy or attempt == attempts - 1:
+                raise
+            time.sleep(wait * 2**attempt)
 
 
 def serialize_writes(conn, key: int) -> None:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 
 from markupsafe import Markup
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from paperboy import clock
 from paperboy.errors import NotFound
@@ -100,17 +100,39 @@ class UpsertCounts:
 PAPER_WRITES = 0x50415052  # "PAPR"
 
 
-def upsert_papers(conn: Connection, records: list[PaperRecord]) -> UpsertCounts:
+@dataclass(slots=True)
+class Prepared:
+    """A record with what the store derives from it — content hash, math rendered once, author
+    keys — computed ahead of the write (an import does it in its parsing process, see ingest/dumps.py)."""
+
+    record: PaperRecord
+    content_hash: str
+    title_html: str | None
+    abstract_html: str | None
+    author_keys: list[str]
+
+
+def prepare(rec: PaperRecord) -> Prepared:
+    """Everything :func:`upsert_papers` derives from a record (pure: no database)."""
+    return Prepared(rec, rec.content_hash(), stored_math(rec.title), stored_math(rec.abstract), [author_key(a) for a in rec.authors])
+
+
+def upsert_papers(conn: Connection, records: list[PaperRecord | Prepared]) -> UpsertCounts:
     """Insert new papers and update changed ones (see :func:`merge_records`), in the caller's transaction.
 
     Idempotent: the same records twice leave the database as it was and count as unchanged.
-    Records for the same paper within ``records`` are merged first, in order.
+    Records for the same paper within ``records`` are merged first, in order. Records may come
+    :func:`prepare`\ d already.
     """
     counts = UpsertCounts()
-    by_id: dict[str, PaperRecord] = {}
-    for rec in records:
+    by_id: dict[str, Prepared] = {}
+    for item in records:
+        rec = item.record if isinstance(item, Prepared) else item
         prev = by_id.get(rec.arxiv_id)
-        by_id[rec.arxiv_id] = rec if prev is None else merge_records(prev, rec)
+        if prev is None:
+            by_id[rec.arxiv_id] = item if isinstance(item, Prepared) else prepare(rec)
+        else:
+            by_id[rec.arxiv_id] = prepare(merge_records(prev.record, rec))
     if not by_id:
         return counts
 
@@ -123,34 +145,31 @@ def upsert_papers(conn: Connection, records: list[PaperRecord]) -> UpsertCounts:
             )
         )
     }
-    new = [rec for key, rec in by_id.items() if key not in existing]
+    new = [p for key, p in by_id.items() if key not in existing]
     # Same hash as stored means nothing to do; only the rest need the stored record to merge with.
-    suspects = [rec for key, rec in by_id.items() if key in existing and rec.content_hash() != existing[key].content_hash]
+    suspects = [p for key, p in by_id.items() if key in existing and p.content_hash != existing[key].content_hash]
     counts.unchanged = len(by_id) - len(new) - len(suspects)
 
     now = clock.now()
     if new:
-        rows = [_paper_row(rec, now, created=True) for rec in new]
-        result = conn.execute(
-            insert(papers).returning(papers.c.id, papers.c.arxiv_id, sort_by_parameter_order=True), rows
-        )
-        ids = {arxiv_id: pk for pk, arxiv_id in result}
-        _insert_children(conn, [(ids[rec.arxiv_id], rec) for rec in new])
+        _insert_papers(conn, [_paper_row(p, now, created=True) for p in new])
+        ids = _ids_of(conn, [p.record.arxiv_id for p in new])
+        _insert_children(conn, [(ids[p.record.arxiv_id], p) for p in new])
         counts.new = len(new)
-        counts.changed_ids.extend(rec.arxiv_id for rec in new)
+        counts.changed_ids.extend(p.record.arxiv_id for p in new)
 
     if suspects:
-        stored = {p.arxiv_id: p for p in get_papers(conn, [existing[rec.arxiv_id].id for rec in suspects])}
-        changed: list[tuple[int, PaperRecord]] = []
-        for rec in suspects:
-            old = stored[rec.arxiv_id]
-            merged = merge_records(_as_record(old), rec)
-            if merged.content_hash() == existing[rec.arxiv_id].content_hash:
+        stored = {p.arxiv_id: p for p in get_papers(conn, [existing[p.record.arxiv_id].id for p in suspects])}
+        changed: list[tuple[int, Prepared]] = []
+        for item in suspects:
+            old = stored[item.record.arxiv_id]
+            merged = prepare(merge_records(_as_record(old), item.record))
+            if merged.content_hash == existing[item.record.arxiv_id].content_hash:
                 counts.unchanged += 1
             else:
                 changed.append((old.id, merged))
         if changed:
-            rows = [{"_id": pk, **_paper_row(rec, now, created=False)} for pk, rec in changed]
+            rows = [{"_id": pk, **_paper_row(p, now, created=False)} for pk, p in changed]
             stmt = update(papers).where(papers.c.id == bindparam("_id"))
             conn.execute(stmt, rows)
             pks = [pk for pk, _ in changed]
@@ -158,19 +177,20 @@ def upsert_papers(conn: Connection, records: list[PaperRecord]) -> UpsertCounts:
             conn.execute(delete(paper_categories).where(paper_categories.c.paper_id.in_(pks)))
             _insert_children(conn, changed)
             counts.updated = len(changed)
-            counts.changed_ids.extend(rec.arxiv_id for _, rec in changed)
+            counts.changed_ids.extend(p.record.arxiv_id for _, p in changed)
 
     if counts.new or counts.updated:
         bump_content_version(conn)
     return counts
 
 
-def _paper_row(rec: PaperRecord, now: dt.datetime, created: bool) -> dict:
+def _paper_row(p: Prepared, now: dt.datetime, created: bool) -> dict:
+    rec = p.record
     row = {name: getattr(rec, name) for name in _PAPER_COLUMNS if name != "primary_category"}
     row["primary_category"] = rec.primary_category
-    row["content_hash"] = rec.content_hash()
-    row["title_html"] = stored_math(rec.title)
-    row["abstract_html"] = stored_math(rec.abstract)
+    row["content_hash"] = p.content_hash
+    row["title_html"] = p.title_html
+    row["abstract_html"] = p.abstract_html
     row["math_version"] = MATH_VERSION
     row["modified_at"] = now
     if created:
@@ -178,22 +198,51 @@ def _paper_row(rec: PaperRecord, now: dt.datetime, created: bool) -> dict:
     return row
 
 
-def _insert_children(conn: Connection, items: list[tuple[int, PaperRecord]]) -> None:
-    authors = [
-        {"paper_id": pk, "position": i, "name": name, "name_key": author_key(name)}
-        for pk, rec in items
-        for i, name in enumerate(rec.authors)
-    ]
+_INSERT_COLUMNS = (*(c for c in _PAPER_COLUMNS), "content_hash", "title_html", "abstract_html", "math_version", "modified_at", "created_at")
+
+
+def _insert_papers(conn: Connection, rows: list[dict]) -> None:
+    """New paper rows through the driver's executemany (SQLAlchemy's RETURNING path ran one
+    statement per row on SQLite); dates and times bound as the column types would bind them."""
+    dialect = conn.dialect
+    binders = {name: papers.c[name].type.bind_processor(dialect) for name in _INSERT_COLUMNS}
+    values = [tuple(binders[n](row[n]) if binders[n] else row[n] for n in _INSERT_COLUMNS) for row in rows]
+    bulk_insert(conn, papers, _INSERT_COLUMNS, values)
+
+
+def _ids_of(conn: Connection, arxiv_ids: list[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for n in range(0, len(arxiv_ids), 2000):
+        ids.update(conn.execute(select(papers.c.arxiv_id, papers.c.id).where(papers.c.arxiv_id.in_(arxiv_ids[n : n + 2000]))).all())
+    return ids
+
+
+def _insert_children(conn: Connection, items: list[tuple[int, Prepared]]) -> None:
+    authors = [(pk, i, name, key) for pk, p in items for i, (name, key) in enumerate(zip(p.record.authors, p.author_keys))]
     cats = [
-        {"paper_id": pk, "scheme": scheme, "code": code, "position": i}
-        for pk, rec in items
-        for scheme, codes in (("arxiv", rec.categories), ("acm", rec.acm_classes), ("msc", rec.msc_classes))
+        (pk, scheme, code, i)
+        for pk, p in items
+        for scheme, codes in (("arxiv", p.record.categories), ("acm", p.record.acm_classes), ("msc", p.record.msc_classes))
         for i, code in enumerate(codes)
     ]
-    if authors:
-        conn.execute(insert(paper_authors), authors)
-    if cats:
-        conn.execute(insert(paper_categories), cats)
+    bulk_insert(conn, paper_authors, ("paper_id", "position", "name", "name_key"), authors)
+    bulk_insert(conn, paper_categories, ("paper_id", "scheme", "code", "position"), cats)
+
+
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def bulk_insert(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT many plain rows straight through the driver's executemany.
+
+    For the ~600,000 author and category rows of a full import, SQLAlchemy's per-row parameter
+    processing cost more than the inserts themselves (docs/benchmarks.md, import); these columns
+    need no type conversion, so the rows go to the driver as they are.
+    """
+    if not rows:
+        return
+    mark = _PLACEHOLDER[conn.dialect.paramstyle]
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})", rows)
 
 
 def _as_record(paper: Paper) -> PaperRecord:
