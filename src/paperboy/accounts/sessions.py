@@ -14,9 +14,10 @@ from sqlalchemy import Connection, delete, insert, select
 
 from paperboy import clock
 from paperboy.accounts.users import _COLUMNS, User
+from paperboy.store.repo import bump_sessions_version
 from paperboy.store.schema import sessions, users
 
-__all__ = ["SESSION_DAYS", "create_session", "load_session", "end_session", "end_all_sessions", "token_hash"]
+__all__ = ["SESSION_DAYS", "create_session", "lookup_session", "load_session", "end_session", "end_all_sessions", "token_hash"]
 
 SESSION_DAYS = 30
 
@@ -36,26 +37,33 @@ def create_session(conn: Connection, user_id: int, *, days: int = SESSION_DAYS) 
     return token
 
 
-def load_session(conn: Connection, token: str | None) -> User | None:
-    """The user a session cookie belongs to; ``None`` if unknown, expired or the user is suspended."""
+def lookup_session(conn: Connection, token: str | None) -> tuple[User | None, dt.datetime]:
+    """(the user a session cookie belongs to — ``None`` if unknown or suspended —, when it expires)."""
+    never = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     if not token or len(token) > 100:
-        return None
+        return None, never
     row = conn.execute(
         select(*_COLUMNS, sessions.c.expires_at)
         .join(sessions, sessions.c.user_id == users.c.id)
         .where(sessions.c.token_hash == token_hash(token))
     ).first()
     if row is None:
-        return None
+        return None, never
     user = User(*row[:-1])
-    if row[-1] < clock.now() or user.suspended:
-        return None
-    return user
+    return (None if user.suspended else user), row[-1]
+
+
+def load_session(conn: Connection, token: str | None) -> User | None:
+    """The user a session cookie belongs to; ``None`` if unknown, expired or the user is suspended."""
+    user, expires = lookup_session(conn, token)
+    return user if user is not None and expires >= clock.now() else None
 
 
 def end_session(conn: Connection, token: str) -> None:
-    conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash(token)))
+    if conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash(token))).rowcount:
+        bump_sessions_version(conn)
 
 
 def end_all_sessions(conn: Connection, user_id: int) -> None:
     conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    bump_sessions_version(conn)  # also when there were none: the account itself changed (suspended, new password)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from paperboy import clock
 from paperboy.accounts.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, needs_rehash, verify_dummy, verify_password
 from paperboy.errors import Invalid, NotFound
+from paperboy.store.repo import bump_sessions_version
 from paperboy.store.schema import users
 
 __all__ = ["User", "UserError", "create_user", "authenticate", "get_user", "get_user_by_name", "get_user_by_email",
@@ -164,4 +165,5 @@ def make_owner(conn: Connection, username: str) -> User:
         raise NotFound(f"No user {username!r}.")
     clear_owner(conn)
     conn.execute(update(users).where(users.c.id == user.id).values(is_owner=True, is_admin=True))
+    bump_sessions_version(conn)  # cached sessions hold the old roles
     return get_user(conn, user.id)

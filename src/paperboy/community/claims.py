@@ -15,7 +15,7 @@ from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.community.moderation import record
 from paperboy.errors import Invalid
-from paperboy.store.repo import bump_content_version, find_paper
+from paperboy.store.repo import find_paper, touch_paper
 from paperboy.store.schema import authorship_claims, paper_authors, papers, users
 
 __all__ = ["ClaimError", "Claim", "claim", "claim_authorship", "decide_claim", "pending_claims", "verified_authors", "claimed_papers"]
@@ -93,7 +93,7 @@ def decide_claim(conn: Connection, admin_id: int, claim_id: int, approve: bool) 
     )
     arxiv_id = conn.execute(select(papers.c.arxiv_id).where(papers.c.id == claim.paper_id)).scalar()
     record(conn, admin_id, f"{'approve' if approve else 'reject'}-claim", f"paper:{arxiv_id}", f"claim {claim_id}, author #{claim.author_position + 1}")
-    bump_content_version(conn)
+    touch_paper(conn, claim.paper_id, counts_changed=False)  # a verified author shows on that paper's page only
 
 
 _CLAIM_SELECT = [authorship_claims.c.id, authorship_claims.c.paper_id, papers.c.arxiv_id, papers.c.title, users.c.username,

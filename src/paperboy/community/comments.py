@@ -19,7 +19,7 @@ from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.errors import Forbidden, Invalid, NotFound
 from paperboy.papers.normalize import strip_bidi_controls
-from paperboy.store.repo import bump_content_version, find_paper
+from paperboy.store.repo import find_paper, touch_paper
 from paperboy.store.schema import comments, papers, users
 
 __all__ = ["Comment", "CommentError", "post_comment", "add_comment", "edit_comment", "delete_comment", "list_comments",
@@ -69,7 +69,7 @@ def _recount(conn: Connection, paper_id: int) -> None:
         .scalar_subquery()
     )
     conn.execute(update(papers).where(papers.c.id == paper_id).values(comment_count=visible))
-    bump_content_version(conn)
+    touch_paper(conn, paper_id)  # that paper's page, and the counts on cards; nothing else
 
 
 def add_comment(conn: Connection, paper_id: int, user_id: int, body: str) -> int:
@@ -117,7 +117,7 @@ def edit_comment(conn: Connection, comment_id: int, user_id: int, body: str) -> 
     body = _clean(body)
     ratelimit.enforce(conn, "comment-edit-user", str(user_id))
     conn.execute(update(comments).where(comments.c.id == comment_id).values(body=body, edited_at=clock.now()))
-    bump_content_version(conn)
+    touch_paper(conn, comment.paper_id, counts_changed=False)  # only that paper's page shows the text
     return comment.arxiv_id
 
 

@@ -100,6 +100,11 @@ class PaperView:
     verified: dict[int, str]  # author position -> username of the verified author
     submitter: User | None
 
+    @property
+    def claimable(self) -> list[tuple[int, str]]:
+        """(position, name) of the authors nobody is verified as yet: what "claim authorship" offers."""
+        return [(i, name) for i, name in enumerate(self.paper.authors) if i not in self.verified]
+
 
 def paper_view(conn: Connection, arxiv_id: str, *, moderator: bool = False, comment_page: int = 1,
                comments_per_page: int = COMMENT_PAGE) -> PaperView:  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 from markupsafe import Markup
 from sqlalchemy import Connection, bindparam, delete, func, select, update
@@ -122,7 +123,7 @@ def upsert_papers(conn: Connection, records: list[PaperRecord | Prepared]) -> Up
 
     Idempotent: the same records twice leave the database as it was and count as unchanged.
     Records for the same paper within ``records`` are merged first, in order. Records may come
-    :func:`prepare`\ d already.
+    prepared already (:func:`prepare`).
     """
     counts = UpsertCounts()
     by_id: dict[str, Prepared] = {}
@@ -318,36 +319,96 @@ def content_version(conn: Connection) -> int:
     return conn.execute(select(site_state.c.value).where(site_state.c.key == "content")).scalar() or 0
 
 
-def state_versions(conn: Connection) -> tuple[int, int]:
-    """(content version, vote version) in one read: what page caches check on every request."""
-    values = dict(conn.execute(select(site_state.c.key, site_state.c.value).where(site_state.c.key.in_(("content", "votes")))).all())
-    return values.get("content", 0), values.get("votes", 0)
+class Versions(NamedTuple):
+    """The counters caches compare against, read together on every request (``site_state``).
+
+    * ``content`` — what papers there are and what they say (imports, ingests, hides, submissions);
+    * ``votes`` — vote counts (and the order they give feeds); pages may lag them a few seconds;
+    * ``comments`` — comment counts on cards (same lag);
+    * ``activity`` — some paper's own page changed (its comments, its verified authors): a cached
+      paper page then compares that paper's ``activity`` stamp, and only a changed one is redone;
+    * ``sessions`` — sessions ended or accounts changed (log-outs, suspensions, resets): per-process
+      session caches drop what they hold.
+    """
+
+    content: int = 0
+    votes: int = 0
+    comments: int = 0
+    activity: int = 0
+    sessions: int = 0
 
 
-def read_state_versions(engine) -> tuple[int, int]:
+_VERSION_KEYS = ("content", "votes", "comments", "activity", "sessions")
+
+
+def state_versions(conn: Connection) -> Versions:
+    """:class:`Versions` inside a connection's transaction."""
+    values = dict(conn.execute(select(site_state.c.key, site_state.c.value).where(site_state.c.key.in_(_VERSION_KEYS))).all())
+    return Versions(*(values.get(k, 0) for k in _VERSION_KEYS))
+
+
+def read_state_versions(engine) -> Versions:
     """:func:`state_versions` on the hot path: one statement on a pooled DBAPI connection.
 
-    Every cached page asks this once; going through a SQLAlchemy Connection would wrap the read in
+    Every request asks this once; going through a SQLAlchemy Connection would wrap the read in
     BEGIN … ROLLBACK (see store/db.py), which measured a fifth slower for a one-row read.
     """
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute("SELECT key, value FROM site_state WHERE key IN ('content', 'votes')")
+        cur.execute("SELECT key, value FROM site_state WHERE key IN ('content', 'votes', 'comments', 'activity', 'sessions')")
         values = dict(cur.fetchall())
         cur.close()
     finally:
         raw.close()
-    return values.get("content", 0), values.get("votes", 0)
+    return Versions(*(values.get(k, 0) for k in _VERSION_KEYS))
+
+
+def paper_activity(engine, paper_id: int) -> int | None:
+    """A paper's ``activity`` stamp (bumped when its comments or verified authors change), on the hot path."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        cur.execute(f"SELECT activity FROM papers WHERE id = {mark}", (paper_id,))
+        row = cur.fetchone()
+        cur.close()
+    finally:
+        raw.close()
+    return row[0] if row else None
+
+
+def _bump(conn: Connection, key: str) -> None:
+    conn.execute(update(site_state).where(site_state.c.key == key).values(value=site_state.c.value + 1))
 
 
 def bump_content_version(conn: Connection) -> None:
-    conn.execute(update(site_state).where(site_state.c.key == "content").values(value=site_state.c.value + 1))
+    """Something a feed or paper page shows from the archive changed: every cached page is redone."""
+    _bump(conn, "content")
 
 
 def bump_vote_version(conn: Connection) -> None:
     """Votes move often and only change counts and order: caches may lag them by a few seconds."""
-    conn.execute(update(site_state).where(site_state.c.key == "votes").values(value=site_state.c.value + 1))
+    _bump(conn, "votes")
+
+
+def bump_sessions_version(conn: Connection) -> None:
+    """A session ended or an account changed: every process forgets the sessions it had cached."""
+    _bump(conn, "sessions")
+
+
+def touch_paper(conn: Connection, paper_id: int, *, counts_changed: bool = True) -> None:
+    """Something on one paper's own page changed (its comments, its verified authors): that page is
+    redone, no other; with ``counts_changed``, comment counts on cards may move too (a lag is fine)."""
+    conn.execute(update(papers).where(papers.c.id == paper_id).values(activity=papers.c.activity + 1))
+    _bump(conn, "activity")
+    if counts_changed:
+        _bump(conn, "comments")
+
+
+def vote_counts(conn: Connection, paper_ids: list[int]) -> dict[int, int]:
+    """Current vote counts of these papers."""
+    return dict(conn.execute(select(papers.c.id, papers.c.upvotes).where(papers.c.id.in_(paper_ids))).all()) if paper_ids else {}
 
 
 def count_papers(conn: Connection) -> int:

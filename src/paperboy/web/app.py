@@ -19,7 +19,9 @@ from paperboy import __version__
 from paperboy.config import Settings, get_settings
 from paperboy.store.db import make_engine
 from paperboy.web.cache import PageCache
+from paperboy.web.context import SessionCache
 from paperboy.web.templating import STATIC, make_environment
+from paperboy.web.votesets import VoteSets
 
 __all__ = ["create_app", "app_factory"]
 
@@ -32,6 +34,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.owns_engine = engine is None  # closed at shutdown (a server's connections are not left to the OS)
     app.state.templates = make_environment()
     app.state.page_cache = PageCache(max_bytes=settings.page_cache_mb * 1024 * 1024)
+    app.state.sessions = SessionCache()
+    app.state.vote_sets = VoteSets()
 
     app.mount("/static", CachedStaticFiles(directory=STATIC), name="static")
 

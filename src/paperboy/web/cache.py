@@ -1,13 +1,18 @@
-"""A page cache that is never stale.
+"""A page cache that is never stale, holds compressed pages only, and serves logged-in visitors too.
 
-Rendering a feed page costs a few milliseconds of SQL and templating (and MathML for abstracts);
-serving it from memory costs microseconds. An entry is valid only for the *content version* it was
-rendered at — a counter in the database that every write touching pages bumps in its own
-transaction (see ``store.repo.bump_content_version``) — so every web process, on any machine,
-drops its copy the moment anything changes, without messages between them.
+Rendering a feed page costs milliseconds of SQL and templating (and MathML for abstracts); serving
+it from memory costs microseconds. An entry is valid only for the versions it was rendered at
+(``store.repo.Versions``: counters in the database that writes bump in their own transaction), so
+every web process, on any machine, drops its copy the moment anything changes — no messages
+between processes. Vote and comment counts may lag by :data:`COUNT_LAG` seconds on the copy shown
+to logged-out visitors; content never lags.
 
-The cache is bounded by bytes, not entries: a feed page is ~130 KB, a paper page ~6 KB. A gzip
-copy of each page is made the first time a client that accepts gzip asks for it, and kept.
+Each entry keeps its page gzip-compressed and nothing else (feed pages are ~150 KB of HTML and
+~25 KB compressed, so six times as many fit). The pages being requested right now are also kept
+decompressed in a small "hot" area, so the common case neither decompresses nor compresses.
+
+Shared pages (see ``web/personal.py``) also keep their marked rendering and its personal marks:
+logged-in visitors get that rendering filled in for them, with a per-entry memo of fragments.
 """
 
 from __future__ import annotations
@@ -16,99 +21,181 @@ import gzip
 import hashlib
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-__all__ = ["CachedPage", "PageCache"]
+from paperboy.web.personal import split
+
+__all__ = ["CachedPage", "PageCache", "COUNT_LAG"]
+
+COUNT_LAG = 10.0  # seconds a page may show vote or comment counts that have since moved
+VOTE_LAG = COUNT_LAG  # the name older code knows
+HOT_SHARE = 8  # the hot area is at most 1/HOT_SHARE of the cache's bytes
 
 
-VOTE_LAG = 10.0  # seconds a cached page may show vote counts that have since moved
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class CachedPage:
-    version: int
+    key: str
+    version: int  # content version rendered at
     votes: int
+    comments: int
+    activity_version: int  # site_state.activity when rendered (a paper page: see paper_id)
     created: float
     status: int
-    body: bytes
     media_type: str
     etag: str
-    _gzipped: bytes | None = field(default=None, repr=False)
-
-    def gzipped(self) -> bytes:
-        if self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
-        return self._gzipped
+    gz: bytes  # the page as a logged-out visitor sees it, gzip-compressed: the only full copy kept
+    raw_size: int
+    # A shared page only: its marked rendering (compressed), the marks, what the counts depend on.
+    marked_gz: bytes | None = None
+    specs: list | None = None
+    paper_ids: tuple[int, ...] = ()
+    paper_id: int | None = None  # a paper's own page: valid while that paper's activity is `activity`
+    activity: int | None = None
+    by_votes: bool = False  # papers shown most upvoted first, ties by arXiv id (``arxiv_ids``, in page order)
+    arxiv_ids: tuple[str, ...] = ()
+    memo: dict = field(default_factory=dict, repr=False)  # fragments (web.personal.assemble)
+    fresh_counts: tuple[int, dict] | None = field(default=None, repr=False)  # (votes version, counts)
 
     @property
     def size(self) -> int:
-        return len(self.body) + (len(self._gzipped) if self._gzipped else 0)
+        return len(self.gz) + (len(self.marked_gz) if self.marked_gz else 0) + 64 * len(self.specs or ())
+
+    @property
+    def shared(self) -> bool:
+        return self.marked_gz is not None
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=6, mtime=0)
 
 
 class PageCache:
-    """A least-recently-used map of rendered pages keyed by path + query string, at most ``max_bytes``."""
+    """A least-recently-used map of pages keyed by path + query string, at most ``max_bytes``."""
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024):
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, CachedPage] = OrderedDict()
         self._bytes = 0
+        self._hot: OrderedDict[tuple, object] = OrderedDict()
+        self._hot_bytes = 0
         self._lock = threading.Lock()
+        self.hits = self.misses = 0
 
-    def get(self, key: str, version: int, votes: int = 0) -> CachedPage | None:
-        """The page if it was rendered at this content version — and either at these votes or
-        less than ``VOTE_LAG`` seconds ago (votes change counts, not content, and come often)."""
+    # -- entries --------------------------------------------------------------------------------
+
+    def get(self, key: str, version: int, votes: int = 0, comments: int = 0, *, lag: float = COUNT_LAG) -> CachedPage | None:
+        """The page if it was rendered at this content version — and either at these counts or less
+        than ``lag`` seconds ago (votes and comments change counts, not content, and come often)."""
         if not self.max_bytes:
             return None
         with self._lock:
             page = self._entries.get(key)
-            if page is None:
-                return None
-            if page.version != version or (page.votes != votes and time.monotonic() - page.created > VOTE_LAG):
-                self._bytes -= self._entries.pop(key).size
-                return None
-            self._entries.move_to_end(key)
-            return page
+            if page is not None and page.version == version and (
+                (page.votes == votes and page.comments == comments) or time.monotonic() - page.created <= lag
+            ):
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return page
+            if page is not None:
+                self._drop(key)
+            self.misses += 1
+            return None
 
-    def put(self, key: str, version: int, status: int, body: bytes, media_type: str, votes: int = 0) -> CachedPage:
-        etag = f'W/"{version}.{votes}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
-        page = CachedPage(version, votes, time.monotonic(), status, body, media_type, etag)
+    def put(self, key: str, version: int, status: int, body: bytes, media_type: str, votes: int = 0, comments: int = 0,
+            *, activity_version: int = 0, marked: str | None = None, specs: list | None = None, paper_ids=(), paper_id: int | None = None,
+            activity: int | None = None, by_votes: bool = False, arxiv_ids=()) -> CachedPage:  # fmt: skip
+        """Store a page (``marked`` and ``specs``: a shared page's marked rendering and its marks)."""
+        etag = f'W/"{version}.{votes}.{comments}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+        page = CachedPage(
+            key, version, votes, comments, activity_version, time.monotonic(), status, media_type, etag, _gzip(body), len(body),
+            marked_gz=zlib.compress(marked.encode(), 6) if marked is not None else None, specs=specs,
+            paper_ids=tuple(paper_ids), paper_id=paper_id, activity=activity, by_votes=by_votes, arxiv_ids=tuple(arxiv_ids),
+        )  # fmt: skip
         if not self.max_bytes:  # caching switched off: the page is still served, just not kept
             return page
         with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= old.size
+            if key in self._entries:
+                self._drop(key)
             self._entries[key] = page
             self._bytes += page.size
-            self._evict()
+            self._keep_hot((key, "body"), body)
+            while self._bytes > self.max_bytes and len(self._entries) > 1:
+                self._drop(next(iter(self._entries)))
         return page
 
-    def gzipped(self, page: CachedPage) -> bytes:
-        """The page's gzip body, made once and accounted for."""
-        if page._gzipped is not None:
-            return page._gzipped
-        data = page.gzipped()
-        if not self.max_bytes:
-            return data
+    def invalidate(self, key: str) -> None:
         with self._lock:
-            self._bytes += len(data)
-            self._evict()
-        return data
+            if key in self._entries:
+                self._drop(key)
 
-    def _evict(self) -> None:
-        while self._bytes > self.max_bytes and len(self._entries) > 1:
-            _, old = self._entries.popitem(last=False)
-            self._bytes -= old.size
+    def _drop(self, key: str) -> None:
+        page = self._entries.pop(key)
+        self._bytes -= page.size
+        for kind in ("body", "parts"):
+            hot = self._hot.pop((key, kind), None)
+            if hot is not None:
+                self._hot_bytes -= _hot_size(hot)
+
+    # -- what a response is made of ---------------------------------------------------------------
+
+    def gzipped(self, page: CachedPage) -> bytes:
+        """The page (logged-out copy) gzip-compressed: what most clients get, sent as it is stored."""
+        return page.gz
+
+    def body(self, page: CachedPage) -> bytes:
+        """The page (logged-out copy) uncompressed, for the rare client that does not take gzip."""
+        return self._hot_or(page, "body", lambda: gzip.decompress(page.gz))
+
+    def parts(self, page: CachedPage) -> list[str]:
+        """A shared page's marked rendering, cut at its marks (``web.personal.split``)."""
+        return self._hot_or(page, "parts", lambda: split(zlib.decompress(page.marked_gz).decode()))
+
+    def _hot_or(self, page: CachedPage, kind: str, make):
+        hot_key = (page.key, kind)
+        with self._lock:
+            value = self._hot.get(hot_key)
+            if value is not None and self._entries.get(page.key) is page:
+                self._hot.move_to_end(hot_key)
+                return value
+        value = make()
+        with self._lock:
+            if self._entries.get(page.key) is page:  # still the entry in the cache: worth keeping hot
+                self._keep_hot(hot_key, value)
+        return value
+
+    def _keep_hot(self, hot_key: tuple, value) -> None:
+        old = self._hot.pop(hot_key, None)
+        if old is not None:
+            self._hot_bytes -= _hot_size(old)
+        self._hot[hot_key] = value
+        self._hot_bytes += _hot_size(value)
+        limit = self.max_bytes // HOT_SHARE
+        while self._hot_bytes > limit and len(self._hot) > 1:
+            _, dropped = self._hot.popitem(last=False)
+            self._hot_bytes -= _hot_size(dropped)
+
+    # -- figures ----------------------------------------------------------------------------------
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._bytes = 0
+            self._hot.clear()
+            self._bytes = self._hot_bytes = 0
 
     @property
     def bytes(self) -> int:
+        """Bytes of the compressed store (the hot area, at most 1/HOT_SHARE of the limit, comes on top)."""
         return self._bytes
+
+    @property
+    def hot_bytes(self) -> int:
+        return self._hot_bytes
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _hot_size(value) -> int:
+    return len(value) if isinstance(value, bytes) else sum(len(p) for p in value)

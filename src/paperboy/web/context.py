@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -20,9 +22,11 @@ from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.concurrency import run_in_threadpool
 
-from paperboy.accounts.sessions import SESSION_DAYS, load_session, token_hash
+from paperboy import clock
+from paperboy.accounts.sessions import SESSION_DAYS, lookup_session, token_hash
 from paperboy.accounts.users import User
 from paperboy.errors import Forbidden, LoginRequired
+from paperboy.store.repo import Versions, read_state_versions
 from paperboy.web.errors import login_url, safe_next  # noqa: F401  (re-exported for routes)
 
 SESSION_COOKIE = "pb_session"
@@ -61,22 +65,76 @@ def expected_token(secret: str, cookie: str, session_token: str | None) -> str:
     return hmac.new(secret.encode(), bound.encode(), hashlib.sha256).hexdigest()
 
 
+class SessionCache:
+    """Sessions this process has looked up: token → (user, expiry), valid while the database's
+    ``sessions`` version (see ``store.repo.Versions``) is the one they were read at.
+
+    Any log-out, suspension, reset or role change bumps that version in its own transaction, so every
+    process forgets what it had at the next request; until then a logged-in request costs no
+    session query. Bounded: the least recently used tokens go first.
+    """
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._entries: OrderedDict[str, tuple[User | None, object]] = OrderedDict()
+        self._version: int | None = None
+        self._lock = threading.Lock()
+
+    def get(self, token: str, version: int):
+        with self._lock:
+            if version != self._version:
+                self._entries.clear()
+                self._version = version
+                return _MISSING
+            found = self._entries.get(token, _MISSING)
+            if found is not _MISSING:
+                self._entries.move_to_end(token)
+            return found
+
+    def put(self, token: str, version: int, user: User | None, expires) -> None:
+        with self._lock:
+            if version != self._version:
+                return  # read under an older version: not worth keeping
+            self._entries[token] = (user, expires)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+_MISSING = object()
+
+
+def versions(request: Request) -> Versions:
+    """The database's versions for this request, read once (one statement on a pooled connection)."""
+    found = getattr(request.state, "versions", None)
+    if found is None:
+        found = request.state.versions = read_state_versions(request.app.state.engine)
+    return found
+
+
 async def get_viewer(request: Request) -> Viewer:
-    """The request's viewer, loading the session (one query) only when a session cookie is present."""
+    """The request's viewer; the session comes from the per-process cache, else from one query."""
     viewer = getattr(request.state, "viewer", None)
     if viewer is not None:
         return viewer
     settings = request.app.state.settings
     token = request.cookies.get(SESSION_COOKIE)
     user = None
-    if token:
-        engine = request.app.state.engine
+    if token and len(token) <= 100:
+        sessions: SessionCache = request.app.state.sessions
+        version = versions(request).sessions
+        found = sessions.get(token, version)
+        if found is _MISSING:
+            engine = request.app.state.engine
 
-        def load():
-            with engine.connect() as conn:
-                return load_session(conn, token)
+            def load():
+                with engine.connect() as conn:
+                    return lookup_session(conn, token)
 
-        user = await run_in_threadpool(load)
+            found = await run_in_threadpool(load)
+            sessions.put(token, version, *found)
+        user, expires = found
+        if user is not None and expires < clock.now():
+            user = None
     viewer = Viewer(user=user, session_token=token if user else None, csrf_cookie=request.cookies.get(CSRF_COOKIE), secret=settings.secret_key)
     raw_flash = request.cookies.get(FLASH_COOKIE)
     if raw_flash:

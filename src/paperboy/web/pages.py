@@ -1,14 +1,14 @@
 """HTML pages: the daily/weekly/monthly feeds, trending, and the paper page.
 
-URL shapes follow hf.co/papers. For anonymous visitors every page here is the same, so it is
-served from the :class:`~paperboy.web.cache.PageCache`, keyed by URL and the database's content
-version. Logged-in visitors see their own vote buttons and forms, rendered per request.
+URL shapes follow hf.co/papers. Every page here is rendered once for everyone and kept in the
+:class:`~paperboy.web.cache.PageCache` (keyed by URL, valid for the database's versions); what is
+personal — account links, vote states, forms — is filled in per request (``web/personal.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,7 +23,8 @@ from paperboy.papers.bibtex import bibtex_entry
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.store import repo
-from paperboy.web.context import Viewer, finish, get_viewer
+from paperboy.web.context import Viewer, finish, get_viewer, versions
+from paperboy.web.personal import FillState, Recorder, assemble, split
 from paperboy.web.views import render
 
 router = APIRouter()
@@ -32,47 +33,131 @@ MAX_PAGE = 10_000
 CHIPS = 12  # category chips shown above a feed; the rest are in a "more" list
 
 
-async def cached_page(request: Request, build: Callable[[Connection, Viewer], tuple[int, str]]) -> Response:
-    """Serve ``request``: from the page cache for anonymous visitors, freshly rendered for users.
+@dataclass(slots=True)
+class PageSpec:
+    """What a page's build step found: the template and its context; ``paper`` for a paper's own page
+    (its cached copy then also checks that paper's ``activity``)."""
 
-    A cache hit costs one primary-key read (the content and vote versions) and is answered on the
-    event loop; rendering runs in the thread pool so a slow page never stalls the hits behind it.
+    template: str
+    context: dict
+    paper: repo.Paper | None = None
+    by_votes: bool = False  # the papers are shown most upvoted first (feeds): fresh counts can reorder them
+
+
+Build = Callable[[Connection, bool], PageSpec]  # build(conn, moderator)
+
+
+async def cached_page(request: Request, build: Build) -> Response:
+    """Serve a page that is the same for everyone but its personal fragments (``web/personal.py``).
+
+    The shared rendering is cached (``web/cache.py``); logged-out visitors get its stored copy (one
+    version read per request), members get it filled in with their fragments — their vote states
+    from a per-process set, fresh vote counts when votes have moved — without rendering anything.
+    Admins, who see hidden papers and moderation tools, get a page rendered for them each time.
+    Rendering runs in the thread pool, so a slow page never stalls the hits behind it.
     """
     viewer = await get_viewer(request)
     engine = request.app.state.engine
-    if viewer.user is not None:
-
-        def render_for_user():
-            with engine.connect() as conn:
-                return build(conn, viewer)
-
-        status, html = await run_in_threadpool(render_for_user)
-        return finish(request, HTMLResponse(html, status_code=status, headers={"Cache-Control": "private, no-cache"}))
-
+    url = _request_url(request)
+    if viewer.is_admin:
+        return finish(request, HTMLResponse(await run_in_threadpool(_render_direct, request, build, viewer, url),
+                                            headers={"Cache-Control": "private, no-cache"}))  # fmt: skip
     cache = request.app.state.page_cache
     key = request.url.path + "?" + request.url.query
-    version, votes = repo.read_state_versions(engine)
-    page = cache.get(key, version, votes)
+    now = versions(request)
+    page = cache.get(key, now.content, now.votes, now.comments)
+    if page is not None and page.paper_id is not None and page.activity_version != now.activity:
+        if repo.paper_activity(engine, page.paper_id) != page.activity:  # this paper's comments changed
+            cache.invalidate(key)
+            page = None
     if page is None:
+        page = await run_in_threadpool(_render_shared, request, build, key, url)
+    if viewer.user is None and not viewer.flash:
+        return _stored(request, cache, page)
+    state = FillState(viewer, url)
+    if viewer.user is not None:
+        state.voted = request.app.state.vote_sets.get(viewer.user.id, now.votes)
+        if state.voted is None:
+            state.voted = await run_in_threadpool(request.app.state.vote_sets.load, engine, viewer.user.id, now.votes)
+        if page.votes != now.votes and page.paper_ids:
+            state.counts = await _fresh_counts(request, page, now.votes)
+            if page.by_votes and _reordered(page, state.counts):
+                # Members see the order their votes make at once (logged-out visitors within COUNT_LAG).
+                page = await run_in_threadpool(_render_shared, request, build, key, url)
+                state.counts = None
+    html = assemble(request.app.state.templates, cache.parts(page), page.specs, state, page.memo)
+    return finish(request, HTMLResponse(html, status_code=page.status, headers={"Cache-Control": "private, no-cache"}))
 
-        def render_and_store():
-            with engine.connect() as conn:
-                # Read the versions again inside the rendering connection: if a write landed in
-                # between, the page is stored under the versions it was rendered from.
-                current, current_votes = repo.state_versions(conn)
-                status, html = build(conn, viewer)
-            return cache.put(key, current, status, html.encode(), "text/html; charset=utf-8", votes=current_votes)
 
-        page = await run_in_threadpool(render_and_store)
+def _request_url(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _render_shared(request: Request, build: Build, key: str, url: str):
+    """Render the page for nobody in particular and keep it: the marked rendering, and the copy a
+    logged-out visitor gets (its marks filled for nobody)."""
+    engine = request.app.state.engine
+    env = request.app.state.templates
+    with engine.connect() as conn:
+        # The versions are read inside the rendering connection: if a write lands meanwhile, the
+        # page is stored under the versions it was rendered from.
+        current = repo.state_versions(conn)
+        spec = build(conn, False)
+    recorder = Recorder()
+    marked = env.get_template(spec.template).render(request_path=request.url.path, request_url=url, viewer=None,
+                                                   _personal=recorder, **spec.context)  # fmt: skip
+    anonymous = assemble(env, split(marked), recorder.specs, FillState(None, url))
+    paper_ids = [args["paper_id"] for name, args in recorder.specs if name == "vote"]
+    keys = [args["arxiv_id"] for name, args in recorder.specs if name == "vote"]
+    return request.app.state.page_cache.put(
+        key, current.content, 200, anonymous.encode(), "text/html; charset=utf-8", current.votes, current.comments,
+        activity_version=current.activity, marked=marked, specs=recorder.specs, paper_ids=paper_ids,
+        paper_id=spec.paper.id if spec.paper else None, activity=spec.paper.activity if spec.paper else None,
+        by_votes=spec.by_votes, arxiv_ids=keys,
+    )  # fmt: skip
+
+
+def _render_direct(request: Request, build: Build, viewer: Viewer, url: str) -> str:
+    """The page rendered for this viewer (an admin): hidden papers and comments, moderation tools."""
+    with request.app.state.engine.connect() as conn:
+        spec = build(conn, True)
+        papers = [p for p in spec.context.get("papers", ())] + ([spec.paper] if spec.paper else [])
+        voted = voted_ids(conn, viewer.user.id, [p.id for p in papers]) if viewer.user else set()
+    return render(request, spec.template, viewer, voted=voted, **spec.context)
+
+
+def _reordered(page, counts: dict[int, int]) -> bool:
+    """Whether the page's papers, most upvoted first (ties by arXiv id), are no longer in its order."""
+    shown = list(zip(page.paper_ids, page.arxiv_ids))
+    return sorted(shown, key=lambda p: (-counts.get(p[0], 0), p[1])) != shown
+
+
+async def _fresh_counts(request: Request, page, votes_version: int) -> dict[int, int]:
+    """Vote counts of the page's papers now (members see counts as they are), once per votes version."""
+    found = page.fresh_counts
+    if found is not None and found[0] == votes_version:
+        return found[1]
+
+    def load():
+        with request.app.state.engine.connect() as conn:
+            return repo.vote_counts(conn, list(page.paper_ids))
+
+    counts = await run_in_threadpool(load)
+    page.fresh_counts = (votes_version, counts)
+    return counts
+
+
+def _stored(request: Request, cache, page) -> Response:
+    """The logged-out copy as stored: gzip as it is for clients that take it, 304 when unchanged."""
     headers = {"ETag": page.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding, Cookie"}
     if page.status == 200 and request.headers.get("if-none-match") == page.etag:
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", "") and len(page.body) > 1024:
+    if "gzip" in request.headers.get("accept-encoding", ""):
         headers["Content-Encoding"] = "gzip"
         body = cache.gzipped(page)
     else:
-        body = page.body
-    return Response(body, status_code=page.status, media_type=page.media_type, headers=headers)
+        body = cache.body(page)
+    return finish(request, Response(body, status_code=page.status, media_type=page.media_type, headers=headers))
 
 
 def _page_number(request: Request, name: str = "page") -> int:
@@ -89,22 +174,16 @@ def _category(request: Request) -> str | None:
     return cat
 
 
-def _voted(conn: Connection, viewer: Viewer, papers) -> set[int]:
-    return voted_ids(conn, viewer.user.id, [p.id for p in papers]) if viewer.user else set()
-
-
 async def feed(request: Request, period: Period | None) -> Response:
     page = _page_number(request)
     category = _category(request)
     size = request.app.state.settings.page_size
 
-    def build(conn: Connection, viewer: Viewer):
+    def build(conn: Connection, moderator: bool) -> PageSpec:
         view = feed_view(conn, period, category=category, page=page, size=size)
         if view.period is None:
-            return 200, render(request, "empty.html", viewer)
-        html = render(request, "feed.html", viewer, **_fields(view), voted=_voted(conn, viewer, view.papers), chips=CHIPS,
-                      is_home=request.url.path == "/")  # fmt: skip
-        return 200, html
+            return PageSpec("empty.html", {})
+        return PageSpec("feed.html", {**_fields(view), "chips": CHIPS, "is_home": request.url.path == "/"}, by_votes=True)
 
     return await cached_page(request, build)
 
@@ -146,9 +225,8 @@ async def trending_page(request: Request) -> Response:
     page = _page_number(request)
     size = request.app.state.settings.page_size
 
-    def build(conn: Connection, viewer: Viewer):
-        view = trending_view(conn, page=page, size=size)
-        return 200, render(request, "trending.html", viewer, **_fields(view), voted=_voted(conn, viewer, view.papers))
+    def build(conn: Connection, moderator: bool) -> PageSpec:
+        return PageSpec("trending.html", _fields(trending_view(conn, page=page, size=size)))
 
     return await cached_page(request, build)
 
@@ -164,10 +242,9 @@ async def paper_page(request: Request, arxiv_id: str) -> Response:
     cpage = _page_number(request, "cpage")
     per_page = request.app.state.settings.comment_page_size
 
-    def build(conn: Connection, viewer: Viewer):
-        view = paper_view(conn, parsed.id, moderator=viewer.is_admin, comment_page=cpage, comments_per_page=per_page)
-        html = render(request, "paper.html", viewer, **_fields(view), cpage=cpage, bibtex=bibtex_entry(view.paper),
-                      voted=_voted(conn, viewer, [view.paper]))  # fmt: skip
-        return 200, html
+    def build(conn: Connection, moderator: bool) -> PageSpec:
+        view = paper_view(conn, parsed.id, moderator=moderator, comment_page=cpage, comments_per_page=per_page)
+        return PageSpec("paper.html", {**_fields(view), "claimable": view.claimable, "cpage": cpage,
+                                       "bibtex": bibtex_entry(view.paper)}, paper=view.paper)  # fmt: skip
 
     return await cached_page(request, build)

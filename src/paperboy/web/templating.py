@@ -14,6 +14,7 @@ from paperboy.community.comments import render_comment
 from paperboy.feed.periods import period_of
 from paperboy.papers.tex import render_math
 from paperboy.search.snippets import snippet
+from paperboy.web.personal import personal
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -54,6 +55,7 @@ def make_environment() -> Environment:
     env.filters["count"] = _count
     env.filters["snippet"] = snippet
     env.globals["static"] = static_url
+    env.globals["personal"] = personal
     env.globals["period_path"] = lambda kind, day: period_of(kind, day).path
     env.globals["Markup"] = Markup
     return env

@@ -2,10 +2,13 @@
 
 * ``papers.activity``: bumped when a paper's comments change, so a comment invalidates that
   paper's cached page only (not every page of the site, as the global content version did);
-  ``site_state.comments`` moves with comment counts (cards may show them a few seconds late).
+  ``site_state.activity`` says that some paper's stamp moved; ``site_state.comments`` moves with
+  comment counts (cards may show them a few seconds late).
 * ``papers.title_html`` / ``abstract_html`` / ``math_version``: TeX rendered to MathML once,
   when the paper is stored (NULL when the text has no math); ``paperboy db upgrade`` renders
   what older versions stored without it.
+* ``site_state.sessions``: bumped when sessions end or accounts change, so per-process session
+  caches stay correct across processes.
 * ``rate_limits.last_at``: when the last event was counted, for back-off rules (log-in).
 * ``users.is_owner``: the one account that may suspend admins.
 
@@ -31,11 +34,11 @@ def upgrade() -> None:
     op.add_column("papers", sa.Column("math_version", sa.Integer(), server_default="0", nullable=False))
     op.add_column("rate_limits", sa.Column("last_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("users", sa.Column("is_owner", sa.Boolean(), server_default=sa.false(), nullable=False))
-    op.bulk_insert(sa.table("site_state", sa.column("key"), sa.column("value")), [{"key": "comments", "value": 0}])
+    op.bulk_insert(sa.table("site_state", sa.column("key"), sa.column("value")), [{"key": k, "value": 0} for k in ("comments", "activity", "sessions")])
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM site_state WHERE key = 'comments'")
+    op.execute("DELETE FROM site_state WHERE key IN ('comments', 'activity', 'sessions')")
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_column("is_owner")
     with op.batch_alter_table("rate_limits") as batch_op:
