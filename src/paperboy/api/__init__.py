@@ -21,6 +21,8 @@ def install(app: FastAPI) -> None:
     app.include_router(citations.router)
     app.include_router(hf_compat.router)
     openapi.install(app)
+    # What the pages need to link their feeds and citations (feed.html, search.html, paper.html).
+    app.state.templates.globals.update(feed_url=feeds.feed_url, coins=citations.coins, base_url=app.state.settings.base_url)
 
     @app.exception_handler(TokenRefused)
     async def token_refused(request: Request, exc: TokenRefused):

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from paperboy import api
     from paperboy.api.cors import PublicCORS
     from paperboy.search.service import SearchService
-    from paperboy.web import account_pages, community_pages, errors, pages, search_pages
+    from paperboy.web import account_pages, community_pages, errors, pages, search_pages, token_pages
 
     def load_embedder():
         from paperboy.search.embed import load_embedder as load
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     api.install(app)  # first: its /papers/{id}.md, .bib, /feed.atom come before the pages' catch-all
     app.include_router(account_pages.router)
+    app.include_router(token_pages.router)
     app.include_router(community_pages.router)
     app.include_router(search_pages.router)
     app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
