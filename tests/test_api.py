@@ -7,8 +7,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from community_helpers import as_user, csrf, make_user
 
+from community_helpers import as_user, csrf, make_user
 from paperboy.store import repo
 
 DAY = "2026-06-30"
@@ -225,7 +225,7 @@ def test_pages_link_their_feeds(client):
     for url, feed in (("/", "/papers/feed.atom"), (f"/papers/date/{DAY}?cat=cs.CL", f"/papers/date/{DAY}/feed.atom?cat=cs.CL"),
                       ("/papers/trending", "/papers/trending/feed.atom"), ("/search?q=diffusion", "/search/feed.atom?q=diffusion")):  # fmt: skip
         html = client.get(url).text
-        assert f'<link rel="alternate" type="application/atom+xml"' in html and f'href="{feed}"' in html.replace("&amp;", "&"), url
+        assert '<link rel="alternate" type="application/atom+xml"' in html and f'href="{feed}"' in html.replace("&amp;", "&"), url
 
 
 # --- citations ------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import serve
 
+from conftest import serve
 from paperboy.accounts.users import create_user
 from paperboy.community.claims import claim, decide_claim
 from paperboy.community.comments import post_comment

@@ -16,7 +16,9 @@ are public reads. Daily lists and papers come from the page cache.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from typing import Literal
+
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -33,6 +35,7 @@ router = APIRouter(tags=["Hugging Face–compatible"])
 
 MAX_LIMIT = 100
 MAX_P = 10_000
+ARXIV_ID = Path(description="An arXiv id, new (2606.30212, versions ignored) or old style (hep-th/9711200)", examples=["2606.30212"])
 FORMATS = {"date": ("day", "YYYY-MM-DD"), "week": ("week", "YYYY-Www"), "month": ("month", "YYYY-MM")}
 
 
@@ -54,11 +57,12 @@ def _period(date: str | None, week: str | None, month: str | None):
             summary="Daily papers (huggingface_hub list_daily_papers)")  # fmt: skip
 async def daily_papers(
     request: Request,
-    date: str | None = Query(None, description="A day, YYYY-MM-DD; default: the latest day with papers", examples=["2026-06-30"]),
-    week: str | None = Query(None, description="An ISO week, YYYY-Www", examples=["2026-W27"]),
-    month: str | None = Query(None, description="A month, YYYY-MM", examples=["2026-06"]),
+    date: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="A day, YYYY-MM-DD; default: the latest day with papers",
+                             examples=["2026-06-30"]),
+    week: str | None = Query(None, pattern=r"^\d{4}-W\d{2}$", description="An ISO week, YYYY-Www", examples=["2026-W27"]),
+    month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$", description="A month, YYYY-MM", examples=["2026-06"]),
     submitter: str | None = Query(None, max_length=64, description="Only papers this member put on the feed (all of them, without a period)"),
-    sort: str = Query("publishedAt", description="publishedAt: latest first; trending: by the trending score", examples=["trending"]),
+    sort: Literal["publishedAt", "trending"] = Query("publishedAt", description="publishedAt: latest first; trending: by the trending score"),
     limit: int = Query(50, ge=0, le=MAX_LIMIT, description="Papers per page"),
     p: int = Query(0, ge=0, le=MAX_P, description="Page number, from 0; a page past the end is []"),
 ) -> Response:
@@ -121,7 +125,7 @@ def _paper(conn, arxiv_id: str):
 
 @router.get("/api/papers/{arxiv_id:path}", response_model=HfPaper, responses=errors(404),
             summary="One paper (huggingface_hub paper_info)")  # fmt: skip
-async def paper_info(request: Request, arxiv_id: str) -> Response:
+async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """A paper as one flat object; ``2606.30212v2`` is the same paper as ``2606.30212``."""
     base = request.app.state.settings.base_url
     return await cached_json(request, lambda conn: hf_paper(*_paper(conn, arxiv_id), base_url=base))
@@ -129,7 +133,7 @@ async def paper_info(request: Request, arxiv_id: str) -> Response:
 
 @router.get("/papers/{arxiv_id:path}.md", response_class=Response, responses={200: {"content": {"text/markdown": {}}}, **errors(404)},
             summary="One paper as Markdown (huggingface_hub read_paper)")  # fmt: skip
-async def paper_markdown(request: Request, arxiv_id: str) -> Response:
+async def paper_markdown(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """The paper's page as Markdown: title, authors, links, abstract (TeX kept as written)."""
     base = request.app.state.settings.base_url
     return await cached_body(request, lambda conn: paper_markdown_text(_paper(conn, arxiv_id)[0], base).encode(), "text/markdown; charset=utf-8")

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from paperboy.accounts.api_tokens import TokenRefused, authenticate_token
 from paperboy.api import schemas
 from paperboy.api.cache import cached_json
+from paperboy.api.hf_compat import ARXIV_ID
 from paperboy.api.schemas import errors
 from paperboy.api.serializers import (
     comment_json,
@@ -62,7 +63,7 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
 # --- reads -------------------------------------------------------------------------------------
 
 @router.get("/papers/{arxiv_id:path}/related", response_model=schemas.Related, responses=errors(400, 404), summary="Related papers")
-async def related(request: Request, arxiv_id: str, k: int = Query(8, ge=1, le=50, description="How many")) -> JSONResponse:
+async def related(request: Request, arxiv_id: str = ARXIV_ID, k: int = Query(8, ge=1, le=50, description="How many")) -> JSONResponse:
     """Top-``k`` papers by embedding similarity, nudged by shared authors (``search/related.py``)."""
     paper, found = await run_in_threadpool(_related, request, arxiv_id, k)
     return JSONResponse(related_json(paper, found, base_url=_base(request)))
@@ -73,7 +74,7 @@ legacy.get("/api/papers/{arxiv_id:path}/related", response_model=schemas.Related
 
 
 @router.get("/papers/{arxiv_id:path}/comments", response_model=schemas.CommentPage, responses=errors(400, 404), summary="A paper's comments")
-async def comments(request: Request, arxiv_id: str, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
+async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
     """Visible comments, oldest first, a page at a time (as under the paper's page)."""
     size = request.app.state.settings.comment_page_size
     base = _base(request)
@@ -87,7 +88,7 @@ async def comments(request: Request, arxiv_id: str, page: int = Query(1, ge=1, l
 
 
 @router.get("/papers/{arxiv_id:path}", response_model=schemas.Paper, responses=errors(404), summary="A paper")
-async def paper(request: Request, arxiv_id: str) -> Response:
+async def paper(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """A paper in Paperboy's shape (the one ``paperboy search --json`` prints)."""
     base = _base(request)
     return await cached_json(request, lambda conn: paper_json(repo.find_paper(conn, arxiv_id), base_url=base))
@@ -149,19 +150,21 @@ async def _vote(request: Request, arxiv_id: str, credentials, up: bool) -> JSONR
 
 
 @router.post("/papers/{arxiv_id:path}/vote", response_model=schemas.VoteResult, responses=WRITE_ERRORS, summary="Upvote a paper")
-async def upvote(request: Request, arxiv_id: str, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:
+async def upvote(request: Request, arxiv_id: str = ARXIV_ID,
+                 credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
     """One vote per member and paper: voting again changes nothing."""
     return await _vote(request, arxiv_id, credentials, True)
 
 
 @router.delete("/papers/{arxiv_id:path}/vote", response_model=schemas.VoteResult, responses=WRITE_ERRORS, summary="Take an upvote back")
-async def unvote(request: Request, arxiv_id: str, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:
+async def unvote(request: Request, arxiv_id: str = ARXIV_ID,
+                 credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
     return await _vote(request, arxiv_id, credentials, False)
 
 
 @router.post("/papers/{arxiv_id:path}/comments", status_code=201, response_model=schemas.Comment, responses=WRITE_ERRORS,
              summary="Comment on a paper")  # fmt: skip
-async def add_comment(request: Request, arxiv_id: str, comment: schemas.CommentIn,
+async def add_comment(request: Request, comment: schemas.CommentIn, arxiv_id: str = ARXIV_ID,
                       credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
     """Plain text (links become links on the page); the same rules and limits as the form."""
     secret = _secret(credentials)
