@@ -9,7 +9,10 @@ database (built once under bench/out/), warms it, then runs wrk for each scenari
 * many feed pages: every day of the corpus, each page of it, and category filters, in rotation.
 
 Also measures cold (uncached) render latency of paper and day pages. Needs `wrk` (Debian).
-Usage: python bench/web_bench.py [--duration 15] [--connections 32] [--workers 1]
+With ``--api``: the JSON API instead (issue #12) — ``/api/daily_papers?date=…`` and
+``/api/papers/{id}`` as huggingface_hub asks for them, 2,000 different papers' JSON in rotation,
+and the day page again as the baseline of the same run.
+Usage: python bench/web_bench.py [--duration 15] [--connections 32] [--workers 1] [--api]
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="PAPERBOY_PAGE_CACHE_MB=0: every request renders")
+    parser.add_argument("--api", action="store_true", help="the JSON API's scenarios (with the day page as baseline)")
     args = parser.parse_args()
 
     data = OUT / "full"
@@ -113,18 +117,35 @@ def main() -> None:
     )
     try:
         wait_up(base)
+        # The search indexes load in the background at start (for the full corpus, tens of seconds
+        # of CPU); a search waits for them, so nothing measured below shares the cores with that.
+        urllib.request.urlopen(base + "/search?q=warm", timeout=600).read()
         # Cold renders, one request at a time: every page is requested for the first time. This
         # pass also fills the page cache for the rotating scenarios below.
-        cold_paper = [fetch_ms(f"{base}/papers/{arxiv_id}") for arxiv_id in paper_ids]
-        cold_feed = [fetch_ms(base + path) for path in feed_paths]
+        if args.api:
+            api_paths = [f"/api/papers/{arxiv_id}" for arxiv_id in paper_ids]
+            cold_paper = [fetch_ms(base + path) for path in api_paths]
+            cold_feed = [fetch_ms(f"{base}/api/daily_papers?date={day}") for day in days]
+        else:
+            cold_paper = [fetch_ms(f"{base}/papers/{arxiv_id}") for arxiv_id in paper_ids]
+            cold_feed = [fetch_ms(base + path) for path in feed_paths]
 
         with tempfile.TemporaryDirectory() as tmp:
-            scenarios = [
-                ("day page /papers/date/2026-06-30", base + "/papers/date/2026-06-30", None),
-                ("paper page /papers/2606.30212", base + "/papers/2606.30212", None),
-                (f"{len(paper_ids):,} different paper pages", base, lua_script([f"/papers/{i}" for i in paper_ids], Path(tmp))),
-                (f"{len(feed_paths):,} different feed pages", base, lua_script(feed_paths, Path(tmp))),
-            ]
+            if args.api:
+                scenarios = [
+                    ("API /api/daily_papers?date=2026-06-30 (50 of 530)", base + "/api/daily_papers?date=2026-06-30", None),
+                    ("API /api/daily_papers?p=1&limit=10&date=2026-06-30", base + "/api/daily_papers?p=1&limit=10&date=2026-06-30", None),
+                    ("API /api/papers/2606.30212", base + "/api/papers/2606.30212", None),
+                    (f"API: {len(paper_ids):,} different /api/papers/{{id}}", base, lua_script(api_paths, Path(tmp))),
+                    ("baseline: day page /papers/date/2026-06-30", base + "/papers/date/2026-06-30", None),
+                ]
+            else:
+                scenarios = [
+                    ("day page /papers/date/2026-06-30", base + "/papers/date/2026-06-30", None),
+                    ("paper page /papers/2606.30212", base + "/papers/2606.30212", None),
+                    (f"{len(paper_ids):,} different paper pages", base, lua_script([f"/papers/{i}" for i in paper_ids], Path(tmp))),
+                    (f"{len(feed_paths):,} different feed pages", base, lua_script(feed_paths, Path(tmp))),
+                ]
             results = []
             for name, url, script in scenarios:
                 wrk(url, 2, args.connections, script)  # warm-up
@@ -142,8 +163,9 @@ def main() -> None:
         print(f"| {name} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['non2xx']} |")
     q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1]  # noqa: E731
     print()
-    print(f"cold (uncached) render, one request at a time: paper page p50 {q(cold_paper, 50):.1f} ms, p95 {q(cold_paper, 95):.1f} ms "
-          f"({len(cold_paper):,} pages); feed page p50 {q(cold_feed, 50):.1f} ms, p95 {q(cold_feed, 95):.1f} ms ({len(cold_feed):,} pages)")
+    what = ("/api/papers/{id}", "/api/daily_papers?date=") if args.api else ("paper page", "feed page")
+    print(f"cold (uncached) render, one request at a time: {what[0]} p50 {q(cold_paper, 50):.1f} ms, p95 {q(cold_paper, 95):.1f} ms "
+          f"({len(cold_paper):,} pages); {what[1]} p50 {q(cold_feed, 50):.1f} ms, p95 {q(cold_feed, 95):.1f} ms ({len(cold_feed):,} pages)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import socket
@@ -159,17 +160,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(slice_db, tmp_path_factory):
-    """The real app served by uvicorn on a loopback port, for the browser tests."""
+@contextlib.contextmanager
+def serve(app):
+    """Serve ``app`` with uvicorn on a free loopback port, in a thread; yields its base URL."""
     import uvicorn
 
-    from paperboy.web.app import create_app
-
-    path = tmp_path_factory.mktemp("live") / "paperboy.db"
-    path.write_bytes(slice_db.read_bytes())
     port = free_port()
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -178,6 +174,20 @@ def live_server(slice_db, tmp_path_factory):
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(slice_db, tmp_path_factory):
+    """The real app served by uvicorn on a loopback port, for the browser tests."""
+    from paperboy.web.app import create_app
+
+    path = tmp_path_factory.mktemp("live") / "paperboy.db"
+    path.write_bytes(slice_db.read_bytes())
+    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
+    with serve(app) as url:
+        yield url

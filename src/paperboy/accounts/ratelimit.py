@@ -51,6 +51,10 @@ RULES: dict[str, Rule] = {
     "admin-user": Rule(300, 10 * 60),  # moderation: generous, but no unbounded loops either
     "reset-password-ip": Rule(10, 60 * 60),
     "claim-user": Rule(10, 60 * 60),
+    # API: every request made with a token counts (reads too); the per-user rules above still apply
+    # to what a token does, so a token cannot vote or comment faster than the forms.
+    "api-token": Rule(600, 60),
+    "token-user": Rule(30, 60 * 60),  # making and revoking tokens
 }
 
 

@@ -18,7 +18,8 @@ from paperboy.errors import Invalid
 from paperboy.store.repo import find_paper, touch_paper
 from paperboy.store.schema import authorship_claims, paper_authors, papers, users
 
-__all__ = ["ClaimError", "Claim", "claim", "claim_authorship", "decide_claim", "pending_claims", "verified_authors", "claimed_papers"]
+__all__ = ["ClaimError", "Claim", "claim", "claim_authorship", "decide_claim", "pending_claims", "verified_authors", "claimed_papers",
+           "VerifiedAuthor", "verified_authors_of"]  # fmt: skip
 
 
 class ClaimError(Invalid):
@@ -126,6 +127,29 @@ def verified_authors(conn: Connection, paper_id: int) -> dict[int, str]:
         .where(authorship_claims.c.paper_id == paper_id, authorship_claims.c.status == "approved")
     )
     return dict(rows.all())
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAuthor:
+    user_id: int
+    username: str
+    since: dt.datetime | None  # when the claim was approved
+
+
+def verified_authors_of(conn: Connection, paper_ids: list[int]) -> dict[int, dict[int, VerifiedAuthor]]:
+    """Paper id → author position → the verified author, for many papers in one query."""
+    out: dict[int, dict[int, VerifiedAuthor]] = {}
+    if not paper_ids:
+        return out
+    rows = conn.execute(
+        select(authorship_claims.c.paper_id, authorship_claims.c.author_position, users.c.id, users.c.username,
+               authorship_claims.c.decided_at)
+        .join(users, users.c.id == authorship_claims.c.user_id)
+        .where(authorship_claims.c.paper_id.in_(paper_ids), authorship_claims.c.status == "approved")
+    )
+    for paper_id, position, user_id, username, since in rows:
+        out.setdefault(paper_id, {})[position] = VerifiedAuthor(user_id, username, since)
+    return out
 
 
 def claimed_papers(conn: Connection, user_id: int) -> list[Claim]:

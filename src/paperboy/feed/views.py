@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from paperboy.accounts.users import User, get_user
-from paperboy.community.claims import verified_authors
+from paperboy.accounts.users import User, get_user, get_user_by_name
+from paperboy.community.claims import VerifiedAuthor, verified_authors, verified_authors_of
 from paperboy.community.comments import PAGE_SIZE as COMMENT_PAGE
 from paperboy.community.comments import Comment, count_visible, list_comments
 from paperboy.errors import NotFound
@@ -22,7 +22,8 @@ from paperboy.feed.periods import Period, period_of
 from paperboy.feed.trending import trending
 from paperboy.store import repo
 
-__all__ = ["FeedView", "feed_view", "TrendingView", "trending_view", "PaperView", "paper_view"]
+__all__ = ["FeedView", "feed_view", "TrendingView", "trending_view", "PaperView", "paper_view", "DailyList", "daily_list",
+           "DAILY_SORTS", "paper_details"]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -127,3 +128,59 @@ def paper_view(conn: Connection, arxiv_id: str, *, moderator: bool = False, comm
         verified=verified_authors(conn, paper.id),
         submitter=get_user(conn, paper.submitted_by) if paper.submitted_by else None,
     )
+
+
+# --- the list behind Hugging Face's /api/daily_papers ---------------------------------------------
+
+DAILY_SORTS = ("publishedAt", "trending")
+
+
+@dataclass(slots=True)
+class DailyList:
+    """A page of a daily list with what its JSON shows beside each paper (verified authors)."""
+
+    papers: list[repo.Paper]
+    verified: dict[int, dict[int, VerifiedAuthor]]  # paper id -> author position -> verified author
+
+
+def paper_details(conn: Connection, papers: list[repo.Paper]) -> DailyList:
+    """Papers with their verified authors (one query for all of them)."""
+    return DailyList(papers, verified_authors_of(conn, [p.id for p in papers]))
+
+
+def daily_list(conn: Connection, period: Period | None, *, submitter: str | None = None, sort: str = "publishedAt",
+               limit: int = 50, offset: int = 0) -> DailyList:  # fmt: skip
+    """Hugging Face's Daily Papers list, over our feed.
+
+    * which papers: those of ``period``; without one, the latest day with papers — or, given a
+      ``submitter``, every paper that user put on the feed (an unknown or suspended user has none);
+    * ``sort="publishedAt"``: the latest feed day first, then the latest submitted (arXiv id) first;
+      ``sort="trending"``: by the trending score (:mod:`paperboy.feed.trending`), ties in the feed's
+      order (most upvoted first);
+    * ``limit`` papers from ``offset``: a page past the end is empty, not an error.
+    """
+    if sort not in DAILY_SORTS:
+        raise ValueError(f"sort is one of {DAILY_SORTS}")
+    user_id = None
+    if submitter is not None:
+        person = get_user_by_name(conn, submitter)
+        if person is None or person.suspended:
+            return DailyList([], {})
+        user_id = person.id
+    elif period is None:
+        latest = repo.latest_day(conn)
+        if latest is None:
+            return DailyList([], {})
+        period = period_of("day", latest)
+    start, end = (period.start, period.end) if period else (None, None)
+    where = repo.feed_conditions(start, end, submitted_by=user_id)
+    if limit <= 0:
+        return DailyList([], {})
+    if sort == "publishedAt":
+        ids = repo.feed_ids(conn, where, order="newest", limit=limit, offset=offset)
+    else:
+        scores = dict(trending(conn, limit=10**9))
+        ids = repo.feed_ids(conn, where, order="feed")
+        ids.sort(key=lambda pid: -scores.get(pid, 0.0))  # stable: ties stay in feed order
+        ids = ids[offset : offset + limit]
+    return paper_details(conn, repo.get_papers(conn, ids))

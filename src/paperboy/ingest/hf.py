@@ -253,6 +253,8 @@ def ingest_hf_day(engine: Engine, items: list[HfPaper], day: dt.date, *, dry_run
         summary.changed_ids.extend(counts.changed_ids)
         votes = {item.record.arxiv_id: item.hf_upvotes for item in items if item.hf_upvotes is not None}
         summary.hf_upvotes = repo.set_hf_upvotes(conn, votes)
+        repo.set_hf_details(conn, {item.record.arxiv_id: (item.num_comments, _url(item.github_repo), _url(item.project_page))
+                                   for item in items})  # fmt: skip
         summary.withdrawn = repo.mark_withdrawn(conn, [item.record.arxiv_id for item in items if item.withdrawn])
         moved_known = summary.hf_upvotes - sum(1 for item in fresh if item.hf_upvotes is not None)
         summary.unchanged = len(items) - len(fresh) - moved_known
@@ -261,6 +263,11 @@ def ingest_hf_day(engine: Engine, items: list[HfPaper], day: dt.date, *, dry_run
         f"{summary.entries} papers, {summary.new} new to us, {summary.hf_upvotes} upvote counts changed"
     )
     return summary
+
+
+def _url(value: str | None) -> str | None:
+    """A link HF gives, kept only when it is an http(s) URL of sane length (it is shown and served)."""
+    return value if value and value.startswith(("https://", "http://")) and len(value) <= 500 else None
 
 
 # --- fetching ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from typing import Protocol
 
-__all__ = ["bibtex_entry"]
+__all__ = ["bibtex_entry", "bibtex_entries"]
 
 
 class _Paper(Protocol):
@@ -41,7 +41,32 @@ _NEW_ID = re.compile(r"(\d{2})\d{2}\.\d{4,5}")
 _OLD_ID = re.compile(r"[a-z-]+(?:\.[A-Za-z]{2})?/(\d{2})\d{5}")
 
 
-def bibtex_entry(paper: _Paper) -> str:
+def bibtex_entries(papers: list[_Paper]) -> str:
+    """A .bib file of ``papers``, one entry each, keys made unique (``…2026attention``,
+    ``…2026attentiona``, ``…2026attentionb``) so that BibTeX keeps every entry."""
+    used: set[str] = set()
+    out = []
+    for paper in papers:
+        base = _key(paper, paper.year or _year_from_id(paper.arxiv_id))
+        key, n = base, 0
+        while key in used:
+            n += 1
+            key = base + _suffix(n)
+        used.add(key)
+        out.append(bibtex_entry(paper, key=key))
+    return "\n\n".join(out) + ("\n" if out else "")
+
+
+def _suffix(n: int) -> str:
+    """a, b, …, z, aa, ab, …: the n-th clash's letters."""
+    letters = ""
+    while n > 0:
+        n, r = divmod(n - 1, 26)
+        letters = chr(97 + r) + letters
+    return letters
+
+
+def bibtex_entry(paper: _Paper, *, key: str | None = None) -> str:
     """Return a BibTeX ``@misc`` entry for ``paper`` (any object with the attributes of ``_Paper``).
 
     >>> from types import SimpleNamespace as P
@@ -71,7 +96,7 @@ def bibtex_entry(paper: _Paper) -> str:
         ("note", _value(paper.journal_ref) if paper.journal_ref else None),
     ]
     body = "".join(f"      {name}={{{value}}},\n" for name, value in fields if value)
-    return f"@misc{{{_key(paper, year)},\n{body}}}"
+    return f"@misc{{{key or _key(paper, year)},\n{body}}}"
 
 
 def _key(paper: _Paper, year: int | None) -> str:

@@ -27,7 +27,7 @@ from xml.etree.ElementTree import Element
 from latex2mathml.converter import convert_to_element
 from markupsafe import Markup, escape
 
-__all__ = ["render_math", "has_math", "stored_math", "MATH_VERSION"]
+__all__ = ["render_math", "math_text", "has_math", "stored_math", "MATH_VERSION"]
 
 # Anything that can start math. Text without it takes the fast path.
 _MATH_START = re.compile(r"\$|\\[(\[]")
@@ -97,33 +97,68 @@ def render_math(text: str) -> Markup:
 
 @lru_cache(maxsize=4096)
 def _render_cached(text: str) -> Markup:
-    """Scan ``text`` once, left to right.
+    """Render the pieces :func:`_pieces` finds.
 
     Cached because the same abstracts are shown all day. Only text with math gets here, and an
     entry (key plus output) is ~4 KiB, so 4096 entries cost ~16 MiB and hold far more math
     abstracts than a day's pages show.
     """
     out: list[str] = []
+    for kind, value, block, source in _pieces(text):
+        if kind == "text":
+            out.append(escape(value))
+        elif kind == "raw":
+            out.append(_raw(value))
+        else:
+            out.append(_math(value, block) or _raw(source))
+    return Markup("".join(out))
+
+
+def _pieces(text: str):
+    """Scan ``text`` once, left to right, into ``(kind, value, block, source)`` pieces: ``"text"``
+    (plain text, TeX escapes such as ``\\%`` undone), ``"math"`` (the TeX inside a pair of
+    delimiters; ``block`` for display math; ``source`` with its delimiters) and ``"raw"`` (TeX
+    that opens math without closing it, shown as written)."""
     pos = 0
     segments = 0
     while segments < MAX_MATH_SEGMENTS and (m := _TOKEN.search(text, pos)):
-        out.append(escape(text[pos : m.start()]))
+        yield "text", text[pos : m.start()], False, ""
         token = m.group()
         pos = m.end()
         if token[0] == "\\" and token[1] not in "([":
-            out.append(escape(token[1]))  # \% -> %
+            yield "text", token[1], False, ""  # \% -> %
             continue
         segments += 1
         end = _inline_end(text, pos) if token == "$" else _display_end(text, pos, token)
         if end is None:
-            html, pos = _unclosed(text, m.start(), token)
-            out.append(html)
+            kind, value, pos = _unclosed(text, m.start(), token)
+            yield kind, value, False, value
             continue
         latex, pos = end
-        block = token in ("$$", "\\[")
-        out.append(_math(latex, block) or _raw(text[m.start() : pos]))
-    out.append(escape(text[pos:]))
-    return Markup("".join(out))
+        yield "math", latex, token in ("$$", "\\["), text[m.start() : pos]
+    yield "text", text[pos:], False, ""
+
+
+def math_text(text: str) -> str:
+    """``text`` with its TeX math as readable plain text, for where no MathML can go (Atom feeds,
+    e-mail): ``$\\mathcal{O}(n^2)$`` → ``𝒪(n^2)``, ``$\\alpha \\leq \\beta$`` → ``α≤β``. Text outside math
+    is left as written (TeX escapes undone); math that cannot be converted stays as TeX."""
+    if not _MATH_START.search(text):
+        return _TEXT_ESCAPE.sub(r"\1", text)
+    out: list[str] = []
+    for kind, value, _block, source in _pieces(text):
+        out.append(_latex_text(value, source) if kind == "math" else value)
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _latex_text(latex: str, source: str) -> str:
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    try:
+        return " ".join(LatexNodes2Text(math_mode="text", strict_latex_spaces=True).latex_to_text(latex).split()) or source
+    except Exception:  # pylatexenc raises several types on malformed input
+        return source
 
 
 def _inline_end(text: str, start: int) -> tuple[str, int] | None:
@@ -161,8 +196,9 @@ def _display_end(text: str, start: int, token: str) -> tuple[str, int] | None:
     return c.group(1), c.end()
 
 
-def _unclosed(text: str, start: int, token: str) -> tuple[str, int]:
-    """HTML for an opener without a closer, and where to go on scanning.
+def _unclosed(text: str, start: int, token: str) -> tuple[str, str, int]:
+    """The piece for an opener without a closer — ``("text", "$")`` or ``("raw", tex)`` — and
+    where to go on scanning.
 
     A lone ``$`` before money, a space or punctuation is just a dollar sign ("over $1 billion",
     "Modeling$ (WorldPM)"). Before TeX ("$\\alpha-divergence") it is shown as raw TeX with the
@@ -171,10 +207,10 @@ def _unclosed(text: str, start: int, token: str) -> tuple[str, int]:
     end = start + len(token)
     if token == "$":
         if end >= len(text) or not (text[end] in "\\{" or text[end].isalpha()):
-            return "$", end
+            return "text", "$", end
         while end < len(text) and not text[end].isspace():
             end += 1
-    return _raw(text[start:end]), end
+    return "raw", text[start:end], end
 
 
 def _raw(tex: str) -> str:

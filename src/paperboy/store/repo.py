@@ -54,6 +54,9 @@ class Paper(PaperRecord):
     submitter: str | None = None  # username of submitted_by
     withdrawn: bool = False  # arXiv announced a withdrawal (see ingest.listings)
     hf_upvotes: int | None = None  # Hugging Face Daily Papers upvotes, apart from ours (None: not on HF)
+    hf_comments: int | None = None  # Hugging Face's comment count, apart from ours
+    github_repo: str | None = None  # code and project links, as Hugging Face's Daily Papers give them
+    project_page: str | None = None
     activity: int = 0  # bumped when its comments change
     title_html: str | None = None  # TeX rendered when stored (None: no math, or stored by an older renderer)
     abstract_html: str | None = None
@@ -252,7 +255,8 @@ def _as_record(paper: Paper) -> PaperRecord:
 
 _PAPER_SELECT = [
     papers.c.id, papers.c.upvotes, papers.c.comment_count, papers.c.submitted_by, papers.c.submitted_at, papers.c.hidden_at,
-    papers.c.withdrawn, papers.c.hf_upvotes, papers.c.activity, papers.c.title_html, papers.c.abstract_html, papers.c.math_version,
+    papers.c.withdrawn, papers.c.hf_upvotes, papers.c.hf_comments, papers.c.github_repo, papers.c.project_page, papers.c.activity,
+    papers.c.title_html, papers.c.abstract_html, papers.c.math_version,
     *(papers.c[name] for name in _PAPER_COLUMNS if name != "primary_category"),
 ]  # fmt: skip
 
@@ -443,25 +447,52 @@ def _in_category(stmt, category: str | None):
     )
 
 
+#: Orders of :func:`feed_page`: "feed" is the pages' (most upvoted first, then by id); "newest" is
+#: the latest feed day first, the latest submission or arXiv id first within a day.
+FEED_ORDERS = {
+    "feed": (papers.c.upvotes.desc(), papers.c.arxiv_id),
+    "newest": (papers.c.announced.desc(), papers.c.submitted_at.desc(), papers.c.arxiv_id.desc()),
+}
+
+
+def feed_conditions(start: dt.date | None, end: dt.date | None, *, submitted_by: int | None = None) -> list:
+    """What a feed shows: visible papers on a feed day between ``start`` and ``end`` (None: no bound)."""
+    where = [papers.c.hidden_at.is_(None)]
+    if start is not None:
+        where.append(papers.c.announced >= start)
+    if end is not None:
+        where.append(papers.c.announced <= end)
+    if start is None and end is None:
+        where.append(papers.c.announced.is_not(None))
+    if submitted_by is not None:
+        where.append(papers.c.submitted_by == submitted_by)
+    return where
+
+
 def feed_page(
     conn: Connection,
-    start: dt.date,
-    end: dt.date,
+    start: dt.date | None,
+    end: dt.date | None,
     *,
     category: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    submitted_by: int | None = None,
+    order: str = "feed",
 ) -> FeedPage:
-    """Papers announced between ``start`` and ``end`` (inclusive): most upvoted first, then by id."""
-    where = [papers.c.announced >= start, papers.c.announced <= end, papers.c.hidden_at.is_(None)]
-    ids = conn.execute(
-        _in_category(select(papers.c.id).where(*where), category)
-        .order_by(papers.c.upvotes.desc(), papers.c.arxiv_id)
-        .limit(limit)
-        .offset(offset)
-    ).scalars().all()
+    """Papers announced between ``start`` and ``end`` (inclusive; None: no bound), in ``order``
+    (see :data:`FEED_ORDERS`), optionally only those ``submitted_by`` a user."""
+    where = feed_conditions(start, end, submitted_by=submitted_by)
+    ids = feed_ids(conn, where, category=category, order=order, limit=limit, offset=offset)
     total = conn.execute(_in_category(select(func.count()).select_from(papers).where(*where), category)).scalar_one()
-    return FeedPage(get_papers(conn, list(ids)), total)
+    return FeedPage(get_papers(conn, ids), total)
+
+
+def feed_ids(conn: Connection, where: list, *, category: str | None = None, order: str = "feed", limit: int | None = None,
+             offset: int = 0) -> list[int]:  # fmt: skip
+    """Row ids of the papers matching ``where`` (conditions on ``papers``), in ``order``."""
+    stmt = _in_category(select(papers.c.id).where(*where), category).order_by(*FEED_ORDERS[order]).offset(offset)
+    return list(conn.execute(stmt if limit is None else stmt.limit(limit)).scalars())
 
 
 def category_counts(conn: Connection, start: dt.date, end: dt.date) -> list[tuple[str, int]]:
@@ -564,6 +595,36 @@ def mark_withdrawn(conn: Connection, arxiv_ids: list[str], *, withdrawn: bool = 
     if result.rowcount:
         bump_content_version(conn)
     return result.rowcount
+
+
+def set_hf_details(conn: Connection, details: dict[str, tuple[int | None, str | None, str | None]]) -> int:
+    """Store Hugging Face's (comment count, GitHub repository, project page) of papers we have; a
+    value HF does not give (None) keeps what is stored. Returns how many papers changed."""
+    if not details:
+        return 0
+    current = {}
+    ids = list(details)
+    for n in range(0, len(ids), 500):
+        rows = conn.execute(
+            select(papers.c.arxiv_id, papers.c.hf_comments, papers.c.github_repo, papers.c.project_page)
+            .where(papers.c.arxiv_id.in_(ids[n : n + 500]))
+        )
+        current.update({row[0]: tuple(row[1:]) for row in rows})
+    changes = []
+    for key, new in details.items():
+        if key not in current:
+            continue
+        merged = tuple(value if value is not None else old for value, old in zip(new, current[key]))
+        if merged != current[key]:
+            changes.append({"_aid": key, "_c": merged[0], "_g": merged[1], "_p": merged[2]})
+    if changes:
+        conn.execute(
+            update(papers).where(papers.c.arxiv_id == bindparam("_aid"))
+            .values(hf_comments=bindparam("_c"), github_repo=bindparam("_g"), project_page=bindparam("_p")),
+            changes,
+        )  # fmt: skip
+        bump_content_version(conn)
+    return len(changes)
 
 
 def set_hf_upvotes(conn: Connection, counts: dict[str, int]) -> int:

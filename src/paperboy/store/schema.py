@@ -51,6 +51,10 @@ papers = Table(
     # Ingestion: arXiv marks withdrawn papers; Hugging Face's own upvote count, kept apart from ours.
     Column("withdrawn", Boolean, nullable=False, server_default=false()),
     Column("hf_upvotes", Integer),
+    # What Hugging Face's Daily Papers say beyond upvotes: its comment count and the paper's links.
+    Column("hf_comments", Integer),
+    Column("github_repo", String(500)),
+    Column("project_page", String(500)),
     # Bumped when the paper's comments change: its cached page goes, no other page does.
     Column("activity", Integer, nullable=False, server_default="0"),
     # TeX rendered to sanitised MathML when the paper is stored (NULL: the text has no math);
@@ -177,6 +181,22 @@ audit_log = Table(
     Column("target", String(128), nullable=False),
     Column("detail", Text),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# API tokens (``Authorization: Bearer pb_…``): only the SHA-256 of the secret is stored; ``prefix``
+# (the secret's first characters) tells a user's tokens apart. Scope is "read" or "write".
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scope", String(8), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
 )
 
 # Fixed-window counters for rate limits, in the database so every web process shares them.

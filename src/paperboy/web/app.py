@@ -28,7 +28,7 @@ __all__ = ["create_app", "app_factory"]
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Paperboy", version=__version__, docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
+    app = FastAPI(title="Paperboy", version=__version__, docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.owns_engine = engine is None  # closed at shutdown (a server's connections are not left to the OS)
@@ -48,8 +48,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return JSONResponse({"status": "error", "database": type(e).__name__}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
+    from paperboy import api
+    from paperboy.api.cors import PublicCORS
     from paperboy.search.service import SearchService
-    from paperboy.web import account_pages, community_pages, errors, pages, search_pages
+    from paperboy.web import account_pages, community_pages, errors, pages, search_pages, token_pages
 
     def load_embedder():
         from paperboy.search.embed import load_embedder as load
@@ -59,13 +61,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder)
 
 
+    api.install(app)  # first: its /papers/{id}.md, .bib, /feed.atom come before the pages' catch-all
     app.include_router(account_pages.router)
+    app.include_router(token_pages.router)
     app.include_router(community_pages.router)
     app.include_router(search_pages.router)
     app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
     errors.install(app)
 
-    return SecurityHeaders(HeadAsGet(app), hsts=settings.https)
+    return SecurityHeaders(HeadAsGet(PublicCORS(app)), hsts=settings.https)
 
 
 @asynccontextmanager

@@ -57,18 +57,24 @@ async def submit_form(request: Request) -> Response:
     return await page(request, "submit.html", form={})
 
 
-@router.post("/submit", include_in_schema=False)
-async def submit(request: Request) -> Response:
+def arxiv_client(request: Request):
+    """The process's arXiv API client (one per process, so its politeness interval holds across requests)."""
     from paperboy.ingest.arxiv_api import client_from_settings
 
+    client = getattr(request.app.state, "arxiv_client", None)
+    if client is None:
+        client = request.app.state.arxiv_client = client_from_settings(request.app.state.settings, request.app.state.engine)
+    return client
+
+
+@router.post("/submit", include_in_schema=False)
+async def submit(request: Request) -> Response:
     user = await require_user(request)
     form = await require_csrf(request)
     text = (form.get("paper") or "").strip()[:300]
     settings = request.app.state.settings
     engine = request.app.state.engine
-    client = getattr(request.app.state, "arxiv_client", None)
-    if client is None:  # one client per process, so its politeness interval holds across requests
-        client = request.app.state.arxiv_client = client_from_settings(settings, engine)
+    client = arxiv_client(request)
     try:
         done = await run_in_threadpool(submit_paper, engine, client, settings, user, text)
     except DomainError as e:  # a refusal (SubmitError) or the rate limit

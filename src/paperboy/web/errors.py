@@ -38,9 +38,14 @@ def status_of(error: DomainError) -> int:
     return STATUS[error.kind]
 
 
+#: Answers for programs (Markdown, feeds, citation files): their errors are JSON too.
+MACHINE_SUFFIXES = (".md", ".atom", ".bib", ".ris")
+
+
 def wants_json(request: Request) -> bool:
     """JSON for the API and for clients that ask for it rather than for a page."""
-    if request.url.path.startswith("/api/"):
+    path = request.url.path
+    if path.startswith("/api/") or path.endswith(MACHINE_SUFFIXES):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept

@@ -1,14 +1,14 @@
-"""Search results page, and related papers as JSON."""
+"""Search results page, and the related papers a paper page shows (their JSON is api/v1.py's)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from paperboy.api.serializers import related_json
 from paperboy.errors import Invalid
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.search.service import SORTS
@@ -30,12 +30,25 @@ def _date(value: str | None, name: str) -> dt.date | None:
         raise Invalid(f"{name} must be a date like 2026-06-30") from None
 
 
-@router.get("/search", include_in_schema=False)
-async def search_page(request: Request) -> Response:
-    viewer = await get_viewer(request)
+@dataclass(slots=True)
+class SearchRequest:
+    """The search page's parameters, checked, and the page of results they give."""
+
+    q: str
+    sort: str
+    cat: str | None
+    author: str | None
+    date_from: str
+    date_to: str
+    result: object  # SearchResults
+
+
+async def run_search(request: Request, per_page: int = PER_PAGE, default_sort: str = "relevance") -> SearchRequest:
+    """Parse the search page's parameters (q, sort, page, cat, author, from, to) and search; the
+    search page, its Atom feed and its citation files all ask this."""
     params = request.query_params
     q = params.get("q", "")
-    sort = params.get("sort", "relevance")
+    sort = params.get("sort") or default_sort
     if sort not in SORTS:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
     page = params.get("page", "1")
@@ -49,8 +62,16 @@ async def search_page(request: Request) -> Response:
     service = request.app.state.search
     result = await run_in_threadpool(
         service.search, q, categories=[cat] if cat else None, author=author, after=after,
-        before=before + dt.timedelta(days=1) if before else None, sort=sort, page=int(page), per_page=PER_PAGE,
+        before=before + dt.timedelta(days=1) if before else None, sort=sort, page=int(page), per_page=per_page,
     )  # fmt: skip
+    return SearchRequest(q, sort, cat, author, params.get("from", ""), params.get("to", ""), result)
+
+
+@router.get("/search", include_in_schema=False)
+async def search_page(request: Request) -> Response:
+    viewer = await get_viewer(request)
+    found = await run_search(request)
+    q, sort, cat, author, result = found.q, found.sort, found.cat, found.author, found.result
     if result.redirect:
         return RedirectResponse(result.redirect, status_code=303)
     voted = set()
@@ -63,7 +84,7 @@ async def search_page(request: Request) -> Response:
 
         voted = await run_in_threadpool(load_votes)
     html = render(request, "search.html", viewer, q=q, result=result, sort=sort, cat=cat, author=author,
-                  date_from=params.get("from", ""), date_to=params.get("to", ""), voted=voted)  # fmt: skip
+                  date_from=found.date_from, date_to=found.date_to, voted=voted)  # fmt: skip
     return finish(request, HTMLResponse(html, headers={"Cache-Control": "private, no-cache"}))
 
 
@@ -87,13 +108,3 @@ async def related_fragment(request: Request, arxiv_id: str) -> Response:
     template = "_related.html" if request.headers.get("hx-request") == "true" else "related.html"
     html = render(request, template, viewer, paper=paper, related=related)
     return finish(request, HTMLResponse(html))
-
-
-@router.get("/api/papers/{arxiv_id:path}/related")
-async def related_api(request: Request, arxiv_id: str) -> JSONResponse:
-    """Related papers: top-k by embedding similarity, nudged by shared authors."""
-    raw_k = request.query_params.get("k", "8")
-    if not raw_k.isdigit() or not 1 <= int(raw_k) <= 50:
-        raise Invalid("k must be a number from 1 to 50")
-    paper, related = await run_in_threadpool(_related, request, arxiv_id, int(raw_k))
-    return JSONResponse(related_json(paper, related, base_url=request.app.state.settings.base_url))

@@ -1,0 +1,164 @@
+"""Hugging Face–compatible paper API: point ``huggingface_hub`` (or any script written for
+hf.co's API) at a Paperboy by changing one URL.
+
+Same paths, parameters, pagination, JSON shapes and errors as huggingface.co (the contract:
+``../shared/hf-api/SPEC.md``, from ``huggingface_hub`` 2.4.0's source):
+
+* ``GET /api/daily_papers`` — ``date``, ``week``, ``month``, ``submitter``, ``sort``, ``limit``, ``p``;
+* ``GET /api/papers/search?q=`` — our hybrid search;
+* ``GET /api/papers/{id}`` — one flat object; ``GET /papers/{id}.md`` — the paper as Markdown.
+
+Errors are ``{"error": …}`` with the status the client maps to its exceptions (404 → plain
+``HfHubHTTPError``, 400 → ``BadRequestError``; never an ``X-Error-Code``). The ``Authorization``
+header is ignored here: the client sends the user's *Hugging Face* token when it has one, and these
+are public reads. Daily lists and papers come from the page cache.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from paperboy.api.cache import JSON, cached_body, cached_json
+from paperboy.api.schemas import HfDailyEntry, HfPaper, errors
+from paperboy.api.serializers import hf_daily_entry, hf_paper
+from paperboy.errors import Invalid, NotFound
+from paperboy.feed.periods import BadPeriod, parse_period
+from paperboy.feed.views import DAILY_SORTS, daily_list, paper_details
+from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.store import repo
+
+router = APIRouter(tags=["Hugging Face–compatible"])
+
+MAX_LIMIT = 100
+MAX_P = 10_000
+ARXIV_ID = Path(description="An arXiv id, new (2606.30212, versions ignored) or old style (hep-th/9711200)", examples=["2606.30212"])
+FORMATS = {"date": ("day", "YYYY-MM-DD"), "week": ("week", "YYYY-Www"), "month": ("month", "YYYY-MM")}
+
+
+def _period(date: str | None, week: str | None, month: str | None):
+    given = {name: value for name, value in (("date", date), ("week", week), ("month", month)) if value is not None}
+    if len(given) > 1:
+        raise Invalid(f"Give one of 'date', 'week' or 'month', not {' and '.join(given)}")
+    if not given:
+        return None
+    (name, value), = given.items()
+    kind, shape = FORMATS[name]
+    try:
+        return parse_period(kind, value)
+    except BadPeriod:
+        raise Invalid(f"Invalid '{name}', expected {shape}") from None
+
+
+@router.get("/api/daily_papers", response_model=list[HfDailyEntry], responses=errors(400),
+            summary="Daily papers (huggingface_hub list_daily_papers)")  # fmt: skip
+async def daily_papers(
+    request: Request,
+    date: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="A day, YYYY-MM-DD; default: the latest day with papers",
+                             examples=["2026-06-30"]),
+    week: str | None = Query(None, pattern=r"^\d{4}-W\d{2}$", description="An ISO week, YYYY-Www", examples=["2026-W27"]),
+    month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$", description="A month, YYYY-MM", examples=["2026-06"]),
+    submitter: str | None = Query(None, max_length=64, description="Only papers this member put on the feed (all of them, without a period)"),
+    sort: Literal["publishedAt", "trending"] = Query("publishedAt", description="publishedAt: latest first; trending: by the trending score"),
+    limit: int = Query(50, ge=0, le=MAX_LIMIT, description="Papers per page"),
+    p: int = Query(0, ge=0, le=MAX_P, description="Page number, from 0; a page past the end is []"),
+) -> Response:
+    """The papers of a day, ISO week or month, like huggingface.co/api/daily_papers."""
+    period = _period(date, week, month)
+    if sort not in DAILY_SORTS:
+        raise Invalid(f"Invalid 'sort', expected one of {', '.join(DAILY_SORTS)}")
+    base = request.app.state.settings.base_url
+
+    def build(conn):
+        found = daily_list(conn, period, submitter=submitter, sort=sort, limit=limit, offset=p * limit)
+        return [hf_daily_entry(paper, found.verified.get(paper.id, {}), base_url=base) for paper in found.papers]
+
+    return await cached_json(request, build)
+
+
+@router.get("/api/papers/search", response_model=list[HfDailyEntry], responses=errors(400),
+            summary="Search papers (huggingface_hub list_papers)")  # fmt: skip
+async def search_papers(
+    request: Request,
+    q: str = Query("", max_length=1000, description='Our search syntax: words, "phrases", author:, cat:, after:, before:; '
+                   "an arXiv id finds that paper", examples=["diffusion transformers"]),  # fmt: skip
+    limit: int = Query(50, ge=1, le=MAX_LIMIT, description="How many results"),
+) -> Response:
+    """Hybrid (keyword + meaning) search over the whole archive, best first."""
+    service = request.app.state.search
+    engine = request.app.state.engine
+    base = request.app.state.settings.base_url
+
+    def run() -> bytes:
+        import orjson
+
+        if not q.strip():
+            return b"[]"
+        result = service.search(q, per_page=limit)
+        with engine.connect() as conn:
+            papers = result.papers
+            if result.redirect:  # the query names one paper
+                try:
+                    papers = [repo.find_paper(conn, q.strip())]
+                except NotFound:
+                    papers = []
+            found = paper_details(conn, papers)
+        return orjson.dumps([hf_daily_entry(paper, found.verified.get(paper.id, {}), base_url=base) for paper in found.papers])
+
+    return Response(await run_in_threadpool(run), media_type=JSON, headers={"Cache-Control": "no-cache"})
+
+
+def _paper(conn, arxiv_id: str):
+    """A visible paper by any form of its id (a version is ignored), with its verified authors."""
+    try:
+        parsed = parse_arxiv_id(arxiv_id)
+    except InvalidArxivId:
+        raise NotFound("Paper not found") from None
+    paper = repo.get_paper(conn, parsed.id)
+    if paper is None or paper.hidden_at is not None:
+        raise NotFound("Paper not found")
+    return paper, paper_details(conn, [paper]).verified.get(paper.id, {})
+
+
+@router.get("/api/papers/{arxiv_id:path}", response_model=HfPaper, responses=errors(404),
+            summary="One paper (huggingface_hub paper_info)")  # fmt: skip
+async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
+    """A paper as one flat object; ``2606.30212v2`` is the same paper as ``2606.30212``."""
+    base = request.app.state.settings.base_url
+    return await cached_json(request, lambda conn: hf_paper(*_paper(conn, arxiv_id), base_url=base))
+
+
+@router.get("/papers/{arxiv_id:path}.md", response_class=Response, responses={200: {"content": {"text/markdown": {}}}, **errors(404)},
+            summary="One paper as Markdown (huggingface_hub read_paper)")  # fmt: skip
+async def paper_markdown(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
+    """The paper's page as Markdown: title, authors, links, abstract (TeX kept as written)."""
+    base = request.app.state.settings.base_url
+    return await cached_body(request, lambda conn: paper_markdown_text(_paper(conn, arxiv_id)[0], base).encode(), "text/markdown; charset=utf-8")
+
+
+def paper_markdown_text(paper, base_url: str) -> str:
+    """What ``read_paper`` returns: a Markdown document about one paper."""
+    arxiv = f"https://arxiv.org/abs/{paper.arxiv_id}"
+    facts = [f"**arXiv:** [{paper.arxiv_id}]({arxiv}) · [PDF](https://arxiv.org/pdf/{paper.arxiv_id})"]
+    if paper.published:
+        facts.append(f"**Published:** {paper.published.isoformat()}")
+    if paper.categories:
+        facts.append(f"**Categories:** {', '.join(paper.categories)}")
+    if paper.doi:
+        facts.append(f"**DOI:** [{paper.doi}](https://doi.org/{paper.doi})")
+    if paper.journal_ref:
+        facts.append(f"**Journal reference:** {paper.journal_ref}")
+    if paper.comment:
+        facts.append(f"**Comment:** {' '.join(paper.comment.split())}")
+    if paper.github_repo:
+        facts.append(f"**Code:** <{paper.github_repo}>")
+    if paper.project_page:
+        facts.append(f"**Project page:** <{paper.project_page}>")
+    facts.append(f"**On Paperboy:** <{base_url}/papers/{paper.arxiv_id}> · {paper.upvotes} upvotes · {paper.comment_count} comments")
+    title = " ".join(paper.title.split())
+    authors = ", ".join(paper.authors) or "unknown"
+    abstract = "\n\n".join(" ".join(part.split()) for part in paper.abstract.split("\n\n") if part.strip())
+    return f"# {title}\n\n**Authors:** {authors}\n\n" + "  \n".join(facts) + f"\n\n## Abstract\n\n{abstract}\n"

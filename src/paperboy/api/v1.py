@@ -1,0 +1,195 @@
+"""Paperboy's own API, where Hugging Face's has nothing: ``/api/v1/…``.
+
+Reads are public and need no token (a token sent with one is not looked at): a paper, its related
+papers and comments, search, the trending list with scores, a member's profile. Writes — vote,
+unvote, comment, submit — take an API token with the write scope (``Authorization: Bearer pb_…``,
+made in account settings) and nothing else: the API reads no cookies, so a browser's session can
+never be made to write through it (no CSRF to forge). Each write calls the same domain function as
+the site's form, so the same rules and per-user rate limits apply, plus the token's own limit.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Security
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from paperboy.accounts.api_tokens import TokenRefused, authenticate_token
+from paperboy.api import schemas
+from paperboy.api.cache import cached_json
+from paperboy.api.hf_compat import ARXIV_ID
+from paperboy.api.schemas import errors
+from paperboy.api.serializers import (
+    comment_json,
+    paper_json,
+    profile_json,
+    related_json,
+    search_json,
+    token_json,
+    trending_json,
+    user_json,  # fmt: skip
+)
+from paperboy.community.comments import get_comment, post_comment
+from paperboy.community.profiles import profile
+from paperboy.community.submissions import submit_paper
+from paperboy.community.votes import vote
+from paperboy.errors import DomainError, Invalid
+from paperboy.feed.views import paper_view, trending_view
+from paperboy.search.service import SORTS
+from paperboy.store import repo
+from paperboy.store.db import write_transaction
+from paperboy.web.community_pages import arxiv_client
+from paperboy.web.search_pages import _related
+from paperboy.web.views import write
+
+router = APIRouter(prefix="/api/v1", tags=["Paperboy API"])
+legacy = APIRouter(tags=["Paperboy API"])
+
+bearer = HTTPBearer(auto_error=False, description="An API token from account settings (pb_…); write scope for writes")
+MAX_PAGE = 1000
+
+
+def _base(request: Request) -> str:
+    return request.app.state.settings.base_url
+
+
+def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None:
+        raise TokenRefused("An API token is needed: send Authorization: Bearer <token> (make one in your account settings).")
+    return credentials.credentials
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+@router.get("/papers/{arxiv_id:path}/related", response_model=schemas.Related, responses=errors(400, 404), summary="Related papers")
+async def related(request: Request, arxiv_id: str = ARXIV_ID, k: int = Query(8, ge=1, le=50, description="How many")) -> JSONResponse:
+    """Top-``k`` papers by embedding similarity, nudged by shared authors (``search/related.py``)."""
+    paper, found = await run_in_threadpool(_related, request, arxiv_id, k)
+    return JSONResponse(related_json(paper, found, base_url=_base(request)))
+
+
+legacy.get("/api/papers/{arxiv_id:path}/related", response_model=schemas.Related, responses=errors(400, 404), deprecated=True,
+           summary="Related papers (the older path of /api/v1/papers/{id}/related)")(related)  # fmt: skip
+
+
+@router.get("/papers/{arxiv_id:path}/comments", response_model=schemas.CommentPage, responses=errors(400, 404), summary="A paper's comments")
+async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
+    """Visible comments, oldest first, a page at a time (as under the paper's page)."""
+    size = request.app.state.settings.comment_page_size
+    base = _base(request)
+
+    def build(conn):
+        view = paper_view(conn, repo.find_paper(conn, arxiv_id).arxiv_id, comment_page=page, comments_per_page=size)
+        return {"paper": view.paper.arxiv_id, "total": view.total_comments, "page": page, "pages": view.comment_pages,
+                "comments": [comment_json(c, base_url=base) for c in view.comments]}  # fmt: skip
+
+    return await cached_json(request, build)
+
+
+@router.get("/papers/{arxiv_id:path}", response_model=schemas.Paper, responses=errors(404), summary="A paper")
+async def paper(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
+    """A paper in Paperboy's shape (the one ``paperboy search --json`` prints)."""
+    base = _base(request)
+    return await cached_json(request, lambda conn: paper_json(repo.find_paper(conn, arxiv_id), base_url=base))
+
+
+@router.get("/search", response_model=schemas.SearchResults, responses=errors(400), summary="Search")
+async def search(
+    request: Request,
+    q: str = Query(..., min_length=1, max_length=1000, description='Words, "phrases", author:, cat:, after:, before:',
+                   examples=["graph neural networks"]),
+    sort: str = Query("relevance", description="relevance, date or upvotes"),
+    page: int = Query(1, ge=1, le=50),
+    per_page: int = Query(20, ge=1, le=100),
+) -> JSONResponse:
+    """One page of search results, exactly as ``paperboy search --json`` prints them."""
+    if sort not in SORTS:
+        raise Invalid(f"sort must be one of {', '.join(SORTS)}")
+    result = await run_in_threadpool(request.app.state.search.search, q, sort=sort, page=page, per_page=per_page)
+    return JSONResponse(search_json(q, result, base_url=_base(request)))
+
+
+@router.get("/trending", response_model=schemas.Trending, responses=errors(400), summary="Trending papers with their scores")
+async def trending(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
+    """What the community is upvoting now (the rule: ``feed/trending.py``), best first."""
+    size = request.app.state.settings.page_size
+    base = _base(request)
+    return await cached_json(request, lambda conn: trending_json(trending_view(conn, page=page, size=size), base_url=base))
+
+
+@router.get("/users/{username}", response_model=schemas.Profile, responses=errors(404), summary="A member's public profile")
+async def user_profile(request: Request, username: str) -> Response:
+    """What they submitted, upvoted, and are a verified author of (newest first)."""
+    base = _base(request)
+    return await cached_json(request, lambda conn: profile_json(profile(conn, username[:64]), base_url=base))
+
+
+@router.get("/me", response_model=schemas.Me, responses=errors(401, 429), summary="Who a token belongs to")
+async def me(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:
+    """Check a token: its user and scope (counts against the token's rate limit)."""
+    secret = _secret(credentials)
+    user, token = await write(request, lambda conn: authenticate_token(conn, secret))
+    return JSONResponse({**user_json(user.username, base_url=_base(request)), "token": token_json(token)}, headers={"Cache-Control": "no-store"})
+
+
+# --- writes (a write-scope token) ----------------------------------------------------------------
+
+WRITE_ERRORS = errors(400, 401, 403, 404, 429)
+
+
+async def _vote(request: Request, arxiv_id: str, credentials, up: bool) -> JSONResponse:
+    secret = _secret(credentials)
+
+    def act(conn):
+        user, _ = authenticate_token(conn, secret, write=True)
+        return vote(conn, user.id, arxiv_id, up)
+
+    found, voted, count = await write(request, act)
+    return JSONResponse({"paper": found.arxiv_id, "voted": voted, "upvotes": count}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/papers/{arxiv_id:path}/vote", response_model=schemas.VoteResult, responses=WRITE_ERRORS, summary="Upvote a paper")
+async def upvote(request: Request, arxiv_id: str = ARXIV_ID,
+                 credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
+    """One vote per member and paper: voting again changes nothing."""
+    return await _vote(request, arxiv_id, credentials, True)
+
+
+@router.delete("/papers/{arxiv_id:path}/vote", response_model=schemas.VoteResult, responses=WRITE_ERRORS, summary="Take an upvote back")
+async def unvote(request: Request, arxiv_id: str = ARXIV_ID,
+                 credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
+    return await _vote(request, arxiv_id, credentials, False)
+
+
+@router.post("/papers/{arxiv_id:path}/comments", status_code=201, response_model=schemas.Comment, responses=WRITE_ERRORS,
+             summary="Comment on a paper")  # fmt: skip
+async def add_comment(request: Request, comment: schemas.CommentIn, arxiv_id: str = ARXIV_ID,
+                      credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
+    """Plain text (links become links on the page); the same rules and limits as the form."""
+    secret = _secret(credentials)
+
+    def act(conn):
+        user, _ = authenticate_token(conn, secret, write=True)
+        _, pk = post_comment(conn, user.id, arxiv_id, comment.body)
+        return get_comment(conn, pk)
+
+    made = await write(request, act)
+    return JSONResponse(comment_json(made, base_url=_base(request)), status_code=201)
+
+
+@router.post("/submissions", status_code=201, response_model=schemas.Submitted, responses=errors(400, 401, 403, 404, 409, 422, 429, 502),
+             summary="Put a recent arXiv paper on today's feed")  # fmt: skip
+async def submit(request: Request, submission: schemas.SubmissionIn,
+                 credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
+    """The rules of the submit page (``community/submissions.py``): recent papers only, a daily cap, one feed day per paper."""
+    secret = _secret(credentials)
+    engine = request.app.state.engine
+
+    def authenticate():
+        with write_transaction(engine, keep_on=(DomainError,)) as conn:
+            return authenticate_token(conn, secret, write=True)[0]
+
+    user = await run_in_threadpool(authenticate)
+    done = await run_in_threadpool(submit_paper, engine, arxiv_client(request), request.app.state.settings, user, submission.paper)
+    return JSONResponse({"id": done.arxiv_id, "title": done.title, "url": f"{_base(request)}/papers/{done.arxiv_id}"}, status_code=201)
