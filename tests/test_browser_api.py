@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from community_helpers import PASSWORD, make_user
 from conftest import ARTIFACTS, serve
 from test_browser import CHROMIUM, browser  # noqa: F401  (the shared Chromium fixture)

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import serve
 
+from conftest import serve
 from paperboy.accounts.api_tokens import create_token
 from paperboy.accounts.users import create_user
 from paperboy.config import Settings

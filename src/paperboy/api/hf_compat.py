@@ -128,7 +128,12 @@ def _paper(conn, arxiv_id: str):
 async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """A paper as one flat object; ``2606.30212v2`` is the same paper as ``2606.30212``."""
     base = request.app.state.settings.base_url
-    return await cached_json(request, lambda conn: hf_paper(*_paper(conn, arxiv_id), base_url=base))
+
+    def build(conn):
+        paper, verified = _paper(conn, arxiv_id)
+        return hf_paper(paper, verified, base_url=base), paper  # redone when the paper's comments or authors change
+
+    return await cached_json(request, build)
 
 
 @router.get("/papers/{arxiv_id:path}.md", response_class=Response, responses={200: {"content": {"text/markdown": {}}}, **errors(404)},

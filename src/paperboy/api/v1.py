@@ -82,7 +82,7 @@ async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: int = Query
     def build(conn):
         view = paper_view(conn, repo.find_paper(conn, arxiv_id).arxiv_id, comment_page=page, comments_per_page=size)
         return {"paper": view.paper.arxiv_id, "total": view.total_comments, "page": page, "pages": view.comment_pages,
-                "comments": [comment_json(c, base_url=base) for c in view.comments]}  # fmt: skip
+                "comments": [comment_json(c, base_url=base) for c in view.comments]}, view.paper  # fmt: skip
 
     return await cached_json(request, build)
 
@@ -91,7 +91,11 @@ async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: int = Query
 async def paper(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """A paper in Paperboy's shape (the one ``paperboy search --json`` prints)."""
     base = _base(request)
-    return await cached_json(request, lambda conn: paper_json(repo.find_paper(conn, arxiv_id), base_url=base))
+    def build(conn):
+        found = repo.find_paper(conn, arxiv_id)
+        return paper_json(found, base_url=base), found
+
+    return await cached_json(request, build)
 
 
 @router.get("/search", response_model=schemas.SearchResults, responses=errors(400), summary="Search")
