@@ -161,8 +161,11 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Web worker processes.")] = 1,
     migrate: Annotated[bool, typer.Option("--migrate", help="Create or upgrade the database schema first.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve pages only; a site on several machines runs `paperboy worker` on its own.")] = False,
+    no_backfill: Annotated[bool, typer.Option("--no-backfill", help="On an empty database, start empty instead of fetching the last days from arXiv.")] = False,
 ) -> None:
-    """Run the web site."""
+    """Run the web site, and beside it (unless --no-worker) the background work a one-machine site
+    needs: embedding papers for search by meaning, the scheduled ingest (PAPERBOY_INGEST), mail."""
     import uvicorn
 
     from paperboy.web.server import uvicorn_options
@@ -172,25 +175,60 @@ def serve(
     _require_schema(engine, migrate)
     engine.dispose()
     out.print(f"Paperboy on [bold]http://{host}:{port}/[/] (database: {engine.url.render_as_string(hide_password=True)})")
+    background = None if no_worker else _background_worker(no_backfill)
     options = uvicorn_options(settings, host=host, port=port, workers=workers, log_level=log_level)
-    uvicorn.run("paperboy.web.app:app_factory", factory=True, **options)
+    try:
+        uvicorn.run("paperboy.web.app:app_factory", factory=True, **options)
+    finally:
+        if background is not None:
+            _stop(background)
+
+
+def _background_worker(no_backfill: bool):
+    """``paperboy worker --background`` beside the web server: its own process (embedding would hold
+    the web process's interpreter), at a lower priority and on one core, so pages stay fast."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    if no_backfill:
+        env["PAPERBOY_BACKFILL_DAYS"] = "0"
+    err.print("background work: embedding new papers, the scheduled ingest and mail (paperboy worker --background; --no-worker to skip)")
+    return subprocess.Popen([sys.executable, "-m", "paperboy.cli", "worker", "--background"], env=env)
+
+
+def _stop(process, timeout: float = 60.0) -> None:
+    """Ask a child to stop (SIGTERM: it finishes its current step), then insist."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print the figures as a JSON object.")] = False) -> None:
     """How many papers and announcement days the database holds."""
+    from paperboy.search.indexer import embedding_progress
     from paperboy.store import repo
 
     engine = _engine()
     _require_schema(engine, False)
     with engine.connect() as conn:
-        figures = repo.stats(conn)
+        figures = {**repo.stats(conn), **embedding_progress(conn)}
     if as_json:
         sys.stdout.write(json.dumps(figures) + "\n")
         return
     out.print(f"papers   {figures['papers']:>10,}")
     out.print(f"days     {figures['days']:>10,}" + (f"  ({figures['first_day']} – {figures['last_day']})" if figures["days"] else ""))
     out.print(f"authors  {figures['authors']:>10,}")
+    share = f" ({100 * figures['embedded'] / figures['visible_papers']:.0f}%)" if figures["visible_papers"] else ""
+    model = f", {figures['embedding_model']}" if figures["embedding_model"] else ""
+    out.print(f"embedded {figures['embedded']:>10,}{share}{model}")
 
 
 @db_app.command("upgrade")
@@ -463,6 +501,7 @@ def ingest_arxiv(
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run the latest due daily run (if nobody has) and exit.")] = False,
+    background: Annotated[bool, typer.Option("--background", help="Run as `paperboy serve` runs it: lower priority, one core for embedding.")] = False,
 ) -> None:
     """Run scheduled jobs: the daily ingest after each arXiv announcement (PAPERBOY_DAILY_AT in
     PAPERBOY_DAILY_TZ), then search indexing; in between, embed papers that arrive (imports,
@@ -479,6 +518,12 @@ def worker(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
     settings = _settings()
+    if background:
+        import dataclasses
+        import os
+
+        os.nice(10)  # the web server's requests come first
+        settings = dataclasses.replace(settings, embedding_threads=1)
     engine = _engine()
     _require_schema(engine, False)
     stop = threading.Event()

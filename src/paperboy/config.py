@@ -51,6 +51,8 @@ class Settings:
     arxiv_rss_url: str = setting("PAPERBOY_ARXIV_RSS_URL", "https://rss.arxiv.org", "arXiv daily listings (RSS/Atom)")
     hf_base_url: str = setting("PAPERBOY_HF_URL", "https://huggingface.co", "Hugging Face, for its Daily Papers")
     daily_categories: str = setting("PAPERBOY_DAILY_CATEGORIES", "cs.CL,cs.LG,cs.AI,cs.CV", "categories the worker ingests every evening")
+    ingest: bool = setting("PAPERBOY_INGEST", True, "whether the worker fetches from arXiv and Hugging Face (the daily run, the first run's backfill)")
+    backfill_days: int = setting("PAPERBOY_BACKFILL_DAYS", 7, "on an empty database, the worker first fetches this many announcement days (0: start empty)", minimum=0)
     daily_at: str = setting("PAPERBOY_DAILY_AT", "20:30", "when the worker's daily run starts (HH:MM in PAPERBOY_DAILY_TZ; arXiv announces at 20:00 US Eastern)")
     daily_tz: str = setting("PAPERBOY_DAILY_TZ", "America/New_York", "time zone of PAPERBOY_DAILY_AT")
     arxiv_holidays: str = setting("PAPERBOY_ARXIV_HOLIDAYS", "", "comma-separated YYYY-MM-DD evenings without an arXiv announcement")
@@ -130,6 +132,11 @@ def is_loopback_url(url: str) -> bool:
 
 def _parse(raw: str, f) -> object:
     name = f.metadata["env"]
+    if f.type in (bool, "bool"):
+        value = raw.strip().lower()
+        if value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"{name} must be on or off, not {raw!r}")
+        return value in ("1", "true", "yes", "on")
     if f.type in (int, "int", float, "float"):
         whole = f.type in (int, "int")
         try:

@@ -443,8 +443,12 @@ def harvest(
     dry_run: bool = False,
     restart: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
+    keep: Callable[[PaperRecord], bool] | None = None,
 ) -> HarvestSummary:
     """Harvest ``ListRecords`` for a set and date range into the database, resumably.
+
+    ``keep`` (a record → bool) stores only the records it accepts (the others count as ``skipped``):
+    a backfill takes a whole set's recent changes and keeps the categories and days it wants.
 
     The checkpoint for these parameters (:func:`checkpoint_key`) says where to begin: after an
     unfinished run, at the page it had not stored (its resumption token); otherwise at the start.
@@ -491,13 +495,19 @@ def harvest(
                 ) from e
             else:
                 raise
-        counts = _store_page(engine, key, page, expected, done_pages, done_records, dry_run)
+        if keep is not None:
+            kept = [rec for rec in page.records if keep(rec)]
+            page.skipped += len(page.records) - len(kept)
+            page.records, read = kept, len(page.records)
+        else:
+            read = len(page.records)
+        counts = _store_page(engine, key, page, expected, done_pages, done_records, dry_run, read)
         summary.add(counts)
         done_pages += 1
-        done_records += len(page.records)
+        done_records += read
         expected = (done_pages, page.resumption_token is None)
         summary.pages += 1
-        summary.records += len(page.records)
+        summary.records += read
         summary.deleted += len(page.deleted)
         summary.skipped += page.skipped
         if page.complete_list_size is not None:
@@ -516,14 +526,14 @@ def harvest(
 
 
 def _store_page(engine: Engine, key: str, page: OaiPage, expected, done_pages: int, done_records: int,
-                dry_run: bool) -> UpsertCounts:  # fmt: skip
+                dry_run: bool, read: int) -> UpsertCounts:  # fmt: skip
     """The page's papers and the checkpoint after it, in one transaction."""
     if dry_run:
         return upsert_or_preview(engine, page.records, dry_run=True)
     values = {
         "resumption_token": page.resumption_token,
         "pages": done_pages + 1,
-        "records": done_records + len(page.records),
+        "records": done_records + read,
         "complete": page.resumption_token is None,
         "updated_at": clock.now(),
     }

@@ -49,6 +49,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -162,7 +163,15 @@ class OnnxEmbedder:
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         }[graph_optimization]
         so.log_severity_level = 3
-        model = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+        if isinstance(onnx_model, bytes):
+            # A graph built here (~60 MB) is kept in a private temporary file rather than in memory:
+            # the bulk session, made later (indexing only), loads it from there.
+            self._model_file = tempfile.NamedTemporaryFile(prefix="paperboy-model-", suffix=".onnx")
+            self._model_file.write(onnx_model)
+            self._model_file.flush()
+            model = self._model_file.name
+        else:
+            model = str(onnx_model)
         self._model, self._options, self._bulk, self._lock = model, so, None, threading.Lock()
         try:
             self._session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])

@@ -171,3 +171,18 @@ def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors
     with write_transaction(engine) as conn:
         conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
     return len(rows)
+
+
+def embedding_progress(conn) -> dict:
+    """How far embedding has got, for ``paperboy stats``: the model written last and how many visible
+    papers have a vector of it (search by meaning covers those; the others are found by keyword)."""
+    model = conn.execute(select(paper_embeddings.c.model).order_by(paper_embeddings.c.seq.desc()).limit(1)).scalar()
+    visible = papers.c.hidden_at.is_(None)
+    total = conn.execute(select(func.count()).select_from(papers).where(visible)).scalar_one()
+    embedded = 0
+    if model is not None:
+        embedded = conn.execute(
+            select(func.count()).select_from(paper_embeddings).join(papers, papers.c.id == paper_embeddings.c.paper_id)
+            .where(paper_embeddings.c.model == model, visible)
+        ).scalar_one()  # fmt: skip
+    return {"embedding_model": model, "embedded": embedded, "visible_papers": total}

@@ -177,7 +177,14 @@ def fused_bert_graph(w: dict[str, np.ndarray], *, heads: int, eps: float, where,
         e = "embeddings."
         # embeddings: word + position (the first `sequence` rows) + token type, then LayerNorm
         seq = g.op("Slice", g.op("Shape", "input_ids"), g.const("c1", np.array([1])), g.const("c2", np.array([2])))
-        words = g.op("Gather", g.const("word_emb", w[e + "word_embeddings.weight"]), "input_ids")
+        if e + "word_embeddings.weight_q" in w:
+            # Stored as int8 rows with a scale each: looked up as such and scaled after the lookup,
+            # the same arithmetic as scaling the whole table first (so the same vectors), but the
+            # table takes 12 MB in memory instead of 47.
+            rows = g.op("Cast", g.op("Gather", g.const("word_emb_q", w[e + "word_embeddings.weight_q"]), "input_ids"), to=1)
+            words = g.op("Mul", rows, g.op("Gather", g.const("word_emb_scale", w[e + "word_embeddings.weight_scale"]), "input_ids"))
+        else:
+            words = g.op("Gather", g.const("word_emb", w[e + "word_embeddings.weight"]), "input_ids")
         pos = g.op("Slice", g.const("pos_emb", w[e + "position_embeddings.weight"]), g.const("c0", np.array([0])), seq, "c0")
         types = g.op("Gather", g.const("type_emb", w[e + "token_type_embeddings.weight"]), "token_type_ids")
         x = g.op("Add", g.op("Add", words, pos), types)
@@ -316,6 +323,11 @@ def bert_weights_from_onnx(path: str | os.PathLike) -> dict[str, np.ndarray]:
         elif op == "Identity":
             const[outs[0]] = const[ins[0]]
     weights = {k: v for k, v in const.items() if k.endswith((".weight", ".bias")) and v.dtype == np.float32}
+    for op, ins, outs, attrs in nodes:  # the word embedding table as stored: int8 rows and their scales
+        if op == "Mul" and outs[0].endswith("word_embeddings.weight") and len(ins) == 2:
+            cast = next((n for n in nodes if n[0] == "Cast" and n[2] == [ins[0]]), None)
+            if cast and cast[1][0] in inits and inits[cast[1][0]].dtype == np.int8 and ins[1] in inits:
+                weights[outs[0] + "_q"], weights[outs[0] + "_scale"] = inits[cast[1][0]], inits[ins[1]]
     made = {o: (op, ins) for op, ins, outs, _ in nodes for o in outs}
     for op, ins, outs, _ in nodes:
         if op == "Add" and len(ins) == 2 and ins[1].endswith(".bias") and ins[1] in inits:

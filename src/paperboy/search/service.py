@@ -54,6 +54,8 @@ class SearchResults:
     redirect: str | None = None
     notes: list[str] = field(default_factory=list)
     semantic: bool = True
+    embedded: int = 0  # visible papers with a vector: semantic search covers these …
+    searchable: int = 0  # … of this many visible papers
 
     @property
     def pages(self) -> int:
@@ -270,6 +272,9 @@ class SearchService:
                 kw_cols, kw_scores = self._keyword(text, mask) if keyword else (np.empty(0, np.int64), np.empty(0, np.float32))
                 embedder = self.embedder if semantic else None
                 result.semantic = embedder is not None and self.vectors is not None and bool(self.vectors.present.any())
+                if self.vectors is not None:
+                    visible = ~cat.hidden
+                    result.embedded, result.searchable = int((self.vectors.present & visible).sum()), int(visible.sum())
                 if result.semantic:
                     qv = embedder.embed_query(text)
                     dense_cols, dense_sims = self.vectors.top(qv, mask, DENSE_CANDIDATES, cat.ids)

@@ -52,8 +52,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
-    cur.execute("PRAGMA mmap_size=268435456")
+    # A modest page cache per connection and no memory map: each pooled connection kept up to 64 MiB
+    # of pages, and the 256 MiB map put the whole file into the process's resident memory (measured:
+    # loading search's catalog went from +190 MB to +24 MB). Rendered pages are cached above the
+    # database; re-reads come from the operating system's file cache.
+    cur.execute("PRAGMA cache_size=-16384")  # 16 MiB
+    cur.execute("PRAGMA mmap_size=0")
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paperboy import __version__
 from paperboy.config import Settings, get_settings
+from paperboy.memory import release_free_memory
 from paperboy.store.db import make_engine
 from paperboy.web.cache import PageCache
 from paperboy.web.context import SessionCache
@@ -82,6 +83,7 @@ async def _lifespan(app: FastAPI):
         except Exception:  # an unmigrated or empty database: the first search will say so
             pass
         _freeze_heap()
+        release_free_memory()  # the loading's temporaries
 
     _freeze_heap()
     warm_up = threading.Thread(target=warm, name="search-warm-up", daemon=True)
