@@ -96,7 +96,7 @@ def embed_pending(
 
 
 def keyword_index_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "search" / "keyword.npz"
+    return Path(data_dir) / "search" / "keyword.idx"
 
 
 def ann_path(data_dir: str | Path, model: str) -> Path:
