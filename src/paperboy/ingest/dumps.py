@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 MAX_LINE_BYTES = 1_000_000  # a real record is a few KB; anything this big is not a paper
-BATCH = 2_000
+BATCH = 500  # papers per write transaction: web writes wait for one batch (~50 ms of writing), not seconds; no slower in all (measured)
 
 
 class DumpError(Exception):
