@@ -340,9 +340,10 @@ class Versions(NamedTuple):
     comments: int = 0
     activity: int = 0
     sessions: int = 0
+    search: int = 0  # the search indexes (new vectors, a rebuilt keyword index): cached results are redone
 
 
-_VERSION_KEYS = ("content", "votes", "comments", "activity", "sessions")
+_VERSION_KEYS = ("content", "votes", "comments", "activity", "sessions", "search")
 
 
 def state_versions(conn: Connection) -> Versions:
@@ -360,7 +361,7 @@ def read_state_versions(engine) -> Versions:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute("SELECT key, value FROM site_state WHERE key IN ('content', 'votes', 'comments', 'activity', 'sessions')")
+        cur.execute("SELECT key, value FROM site_state WHERE key IN ('content', 'votes', 'comments', 'activity', 'sessions', 'search')")
         values = dict(cur.fetchall())
         cur.close()
     finally:

@@ -47,7 +47,7 @@ class PageSpec:
 Build = Callable[[Connection, bool], PageSpec]  # build(conn, moderator)
 
 
-async def cached_page(request: Request, build: Build) -> Response:
+async def cached_page(request: Request, build: Build, *, vary: str = "") -> Response:
     """Serve a page that is the same for everyone but its personal fragments (``web/personal.py``).
 
     The shared rendering is cached (``web/cache.py``); logged-out visitors get its stored copy (one
@@ -63,7 +63,7 @@ async def cached_page(request: Request, build: Build) -> Response:
         return finish(request, HTMLResponse(await run_in_threadpool(_render_direct, request, build, viewer, url),
                                             headers={"Cache-Control": "private, no-cache"}))  # fmt: skip
     cache = request.app.state.page_cache
-    key = request.url.path + "?" + request.url.query
+    key = request.url.path + "?" + request.url.query + (f"#{vary}" if vary else "")
     now = versions(request)
     page = cache.get(key, now.content, now.votes, now.comments)
     if page is not None and page.paper_id is not None and page.activity_version != now.activity:
@@ -121,7 +121,8 @@ def _render_direct(request: Request, build: Build, viewer: Viewer, url: str) -> 
     """The page rendered for this viewer (an admin): hidden papers and comments, moderation tools."""
     with request.app.state.engine.connect() as conn:
         spec = build(conn, True)
-        papers = [p for p in spec.context.get("papers", ())] + ([spec.paper] if spec.paper else [])
+        result = spec.context.get("result")  # a search page's results
+        papers = [*spec.context.get("papers", ()), *(result.papers if result is not None else ()), *([spec.paper] if spec.paper else [])]
         voted = voted_ids(conn, viewer.user.id, [p.id for p in papers]) if viewer.user else set()
     return render(request, spec.template, viewer, voted=voted, **spec.context)
 

@@ -26,10 +26,23 @@ from typing import Any
 from jinja2 import pass_context
 from markupsafe import Markup
 
-__all__ = ["MARK", "Recorder", "FillState", "personal", "assemble", "split"]
+__all__ = ["MARK", "Recorder", "FillState", "personal", "assemble", "split", "without_marks"]
 
-MARK = "\x00"  # never in rendered text: templates escape it and page text cannot hold it
+MARK = "\x00"  # never in rendered text: every value a template prints passes without_marks
 CSRF_PLACEHOLDER = "\x01csrf\x01"
+
+
+class _Mark(Markup):
+    """A placeholder personal() printed: the one value that may carry MARK."""
+
+
+def without_marks(value):
+    """The templates' ``finalize``: plain text a template prints (the search box echoing a query of
+    "\\x00", say) never carries MARK or the CSRF placeholder's delimiter. Markup passes as it is:
+    macros' output holds personal()'s marks, and filters' Markup is built from cleaned text."""
+    if isinstance(value, Markup) or not isinstance(value, str) or ("\x00" not in value and "\x01" not in value):
+        return value
+    return value.replace("\x00", "").replace("\x01", "")
 
 
 @dataclass(slots=True)
@@ -59,7 +72,7 @@ class _TokenlessViewer:
 
     @property
     def csrf_token(self) -> str:
-        return CSRF_PLACEHOLDER
+        return _Mark(CSRF_PLACEHOLDER)
 
     def __getattr__(self, name):
         return getattr(self._viewer, name)
@@ -96,7 +109,7 @@ def personal(ctx, name: str, **args) -> Markup:
     recorder: Recorder | None = ctx.get("_personal")
     if recorder is not None:
         recorder.specs.append((name, args))
-        return Markup(f"{MARK}{len(recorder.specs) - 1}{MARK}")
+        return _Mark(f"{MARK}{len(recorder.specs) - 1}{MARK}")
     state = FillState(ctx.get("viewer"), ctx.get("request_url", "/"), ctx.get("voted") or ())
     return Markup(_fragment(ctx.environment, name, args, state, state.viewer))
 

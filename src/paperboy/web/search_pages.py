@@ -13,7 +13,7 @@ from paperboy.errors import Invalid
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.search.service import SORTS
 from paperboy.store import repo
-from paperboy.web.context import finish, get_viewer
+from paperboy.web.context import finish, get_viewer, versions
 from paperboy.web.views import render
 
 router = APIRouter()
@@ -46,6 +46,11 @@ class SearchRequest:
 async def run_search(request: Request, per_page: int = PER_PAGE, default_sort: str = "relevance") -> SearchRequest:
     """Parse the search page's parameters (q, sort, page, cat, author, from, to) and search; the
     search page, its Atom feed and its citation files all ask this."""
+    return await run_in_threadpool(search_now, request, per_page, default_sort)
+
+
+def search_now(request: Request, per_page: int = PER_PAGE, default_sort: str = "relevance") -> SearchRequest:
+    """:func:`run_search` in the calling thread."""
     params = request.query_params
     q = params.get("q", "")
     sort = params.get("sort") or default_sort
@@ -60,8 +65,8 @@ async def run_search(request: Request, per_page: int = PER_PAGE, default_sort: s
     author = (params.get("author") or "")[:100] or None
     after, before = _date(params.get("from"), "from"), _date(params.get("to"), "to")
     service = request.app.state.search
-    result = await run_in_threadpool(
-        service.search, q, categories=[cat] if cat else None, author=author, after=after,
+    result = service.search(
+        q, categories=[cat] if cat else None, author=author, after=after,
         before=before + dt.timedelta(days=1) if before else None, sort=sort, page=int(page), per_page=per_page,
     )  # fmt: skip
     return SearchRequest(q, sort, cat, author, params.get("from", ""), params.get("to", ""), result)
@@ -69,23 +74,21 @@ async def run_search(request: Request, per_page: int = PER_PAGE, default_sort: s
 
 @router.get("/search", include_in_schema=False)
 async def search_page(request: Request) -> Response:
-    viewer = await get_viewer(request)
-    found = await run_search(request)
-    q, sort, cat, author, result = found.q, found.sort, found.cat, found.author, found.result
-    if result.redirect:
-        return RedirectResponse(result.redirect, status_code=303)
-    voted = set()
-    if viewer.user and result.papers:
-        from paperboy.community.votes import voted_ids
+    """The results page, cached like the feeds (per search-index version: a repeated query costs a
+    look-up), with members' vote buttons filled in per request."""
+    from paperboy.search.query import parse_query
+    from paperboy.web.pages import PageSpec, cached_page
 
-        def load_votes():
-            with request.app.state.engine.connect() as conn:
-                return voted_ids(conn, viewer.user.id, [p.id for p in result.papers])
+    target = parse_query(request.query_params.get("q", "")).arxiv_id
+    if target:
+        return RedirectResponse(f"/papers/{target}", status_code=303)
 
-        voted = await run_in_threadpool(load_votes)
-    html = render(request, "search.html", viewer, q=q, result=result, sort=sort, cat=cat, author=author,
-                  date_from=found.date_from, date_to=found.date_to, voted=voted)  # fmt: skip
-    return finish(request, HTMLResponse(html, headers={"Cache-Control": "private, no-cache"}))
+    def build(conn, moderator: bool) -> PageSpec:
+        found = search_now(request)
+        return PageSpec("search.html", {"q": found.q, "result": found.result, "sort": found.sort, "cat": found.cat,
+                                        "author": found.author, "date_from": found.date_from, "date_to": found.date_to})  # fmt: skip
+
+    return await cached_page(request, build, vary=f"search:{versions(request).search}")
 
 
 def _related(request: Request, arxiv_id: str, k: int):

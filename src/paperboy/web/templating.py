@@ -14,7 +14,7 @@ from paperboy.community.comments import render_comment
 from paperboy.feed.periods import period_of
 from paperboy.papers.tex import render_math
 from paperboy.search.snippets import snippet
-from paperboy.web.personal import personal
+from paperboy.web.personal import personal, without_marks
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -48,6 +48,7 @@ def make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        finalize=without_marks,
     )
     env.filters["math"] = render_math
     env.filters["comment"] = render_comment
