@@ -51,6 +51,11 @@ RULES: dict[str, Rule] = {
     "admin-user": Rule(300, 10 * 60),  # moderation: generous, but no unbounded loops either
     "reset-password-ip": Rule(10, 60 * 60),
     "claim-user": Rule(10, 60 * 60),
+    # Digest subscriptions: the form per client address; confirmation mails per mailbox (silent:
+    # the form answers the same, so it can neither flood an inbox nor tell who subscribes).
+    "digest-subscribe-ip": Rule(10, 60 * 60),
+    "digest-subscribe-address": Rule(3, 24 * 60 * 60),
+    "digest-preferences": Rule(30, 60 * 60),  # per subscription
 }
 
 
