@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from paperboy.mail.outbox import DeliveryHooks
 from paperboy.store.schema import subscribers
 
-__all__ = ["hooks", "DigestHooks", "subscriber_of"]
+__all__ = ["DigestHooks", "hooks", "subscriber_of"]
 
 _WANTED = {"digest": "active", "digest-manage": "active", "digest-confirm": "pending"}
 

@@ -25,23 +25,30 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.accounts.users import EMAIL
-from paperboy.digest.tokens import (
-    TokenInvalid,
-    fingerprint,
-    make_confirm_token,
-    make_manage_token,
-    read_confirm_token,
-    read_manage_token,
-)
+from paperboy.digest.tokens import TokenInvalid, fingerprint, make_confirm_token, make_manage_token, read_confirm_token, read_manage_token
 from paperboy.errors import Invalid, NotFound
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, subscribers
 
 __all__ = [
-    "Subscriber", "Preferences", "subscribe", "confirm", "subscriber_for_token", "subscriber_for_user",
-    "update_preferences", "unsubscribe", "record_bounce", "import_subscribers", "export_subscribers",
-    "subscriber_stats", "manage_url", "FREQUENCIES", "MAX_TRENDING", "MAX_PERSONAL", "ImportReport",
+    "FREQUENCIES",
+    "MAX_PERSONAL",
+    "MAX_TRENDING",
+    "ImportReport",
+    "Preferences",
+    "Subscriber",
+    "confirm",
+    "export_subscribers",
+    "import_subscribers",
+    "manage_url",
+    "record_bounce",
+    "subscribe",
+    "subscriber_for_token",
+    "subscriber_for_user",
+    "subscriber_stats",
+    "unsubscribe",
+    "update_preferences",
 ]  # fmt: skip
 
 FREQUENCIES = ("daily", "weekly")
@@ -230,7 +237,7 @@ class Preferences:
     more_like_votes: bool = False
 
     @classmethod
-    def from_form(cls, form: dict) -> "Preferences":
+    def from_form(cls, form: dict) -> Preferences:
         """From a submitted form's strings (numbers checked by :func:`check_preferences`)."""
 
         def number(name: str) -> int:

@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from paperboy.accounts.tokens import TokenInvalid
 
-__all__ = ["make_confirm_token", "make_manage_token", "read_confirm_token", "read_manage_token", "fingerprint", "TokenInvalid"]
+__all__ = ["TokenInvalid", "fingerprint", "make_confirm_token", "make_manage_token", "read_confirm_token", "read_manage_token"]
 
 _CONFIRM = "paperboy.digest.confirm"
 _MANAGE = "paperboy.digest.manage"

@@ -14,7 +14,7 @@ from email.utils import format_datetime, formataddr, getaddresses, make_msgid, p
 
 from paperboy import clock
 
-__all__ = ["compose", "message_bytes", "DkimSigner", "check_header", "check_address", "sender_domain", "address_of"]
+__all__ = ["DkimSigner", "address_of", "check_address", "check_header", "compose", "message_bytes", "sender_domain"]
 
 
 def check_header(name: str, value: str) -> None:
@@ -120,7 +120,7 @@ def message_bytes(
     html: str | None = None,
     headers: dict | None = None,
     *,
-    signer: "DkimSigner | None" = None,
+    signer: DkimSigner | None = None,
 ) -> bytes:
     """The mail :func:`compose` would make, as the bytes SMTP sends (CRLF line ends), DKIM-signed
     by ``signer`` if given. ``headers`` add to or replace the standard ones."""
@@ -156,7 +156,7 @@ class DkimSigner:
         self.domain, self.selector, self.key = domain.encode(), selector.encode(), private_key
 
     @classmethod
-    def from_settings(cls, settings) -> "DkimSigner | None":
+    def from_settings(cls, settings) -> DkimSigner | None:
         if not settings.dkim_domain:
             return None
         from pathlib import Path

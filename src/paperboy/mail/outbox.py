@@ -52,7 +52,7 @@ from paperboy.mail.smtp import MailError, SmtpConnection
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import outbox
 
-__all__ = ["enqueue", "deliver_pending", "pending_count", "DeliveryReport", "DeliveryHooks"]
+__all__ = ["DeliveryHooks", "DeliveryReport", "deliver_pending", "enqueue", "pending_count"]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class DeliveryReport:
     cancelled: int = 0
     gave_up: int = 0
 
-    def __add__(self, other: "DeliveryReport") -> "DeliveryReport":
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
         return DeliveryReport(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 

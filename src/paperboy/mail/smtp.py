@@ -12,7 +12,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-__all__ = ["send_message", "MailError", "SmtpConnection", "TIMEOUT"]
+__all__ = ["TIMEOUT", "MailError", "SmtpConnection", "send_message"]
 
 TIMEOUT = 30.0  # seconds per network operation; keep well under the outbox lease
 

@@ -1,0 +1,184 @@
+"""An edition run: ``paperboy digest send`` and the worker's scheduled digest.
+
+1. **Enqueue.** The edition's shared part is prepared once (:func:`~paperboy.digest.editions.prepare`),
+   then active subscribers of the edition's frequency are taken in batches; each reader's mail is
+   rendered and queued as one outbox row keyed ``digest:<edition>:<subscriber id>``, together with
+   the (subscriber, paper) rows that keep later editions from repeating a paper — one transaction
+   per batch. The key makes this idempotent: a rerun, or a second sender racing this one, queues
+   nothing twice, and readers already queued are not even rendered again.
+2. **Deliver.** The outbox delivers this edition's rows over ``PAPERBOY_SMTP_CONNECTIONS`` parallel
+   SMTP sessions, each reused for many mails (:func:`~paperboy.mail.outbox.deliver_pending`), and
+   the run waits until every row of the edition is final — sent, bounced, cancelled or out of
+   attempts — retrying temporary failures after their back-off, and taking over rows a crashed
+   sender left once their lease runs out.
+
+After a ``kill -9`` a rerun finishes the edition: readers not yet queued are queued, rows that were
+claimed but not sent are sent, and the only mail that can arrive twice is one that was in flight
+on an SMTP connection at the kill — at most one per connection, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, select
+
+from paperboy import clock
+from paperboy.digest.compose import Renderer
+from paperboy.digest.editions import Edition, Prepared, delivered_before, picks, prepare
+from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _subscriber, subscriber_for_user
+from paperboy.errors import NotFound
+from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue, pending_count
+from paperboy.store.db import write_transaction
+from paperboy.store.schema import digest_deliveries, outbox, subscribers
+
+__all__ = ["SendReport", "edition_key_prefix", "enqueue_edition", "preview", "send_edition"]
+
+BATCH = 500
+
+
+@dataclass
+class SendReport:
+    edition: str
+    queued: int = 0  # outbox rows this run added
+    already_queued: int = 0  # readers a previous (or concurrent) run had queued
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    still_pending: int = 0  # rows not final when the run stopped waiting
+    trending_rule: str = ""
+
+    def as_dict(self) -> dict:
+        d = self.delivery
+        return {"edition": self.edition, "queued": self.queued, "already_queued": self.already_queued, "sent": d.sent,
+                "retried": d.failed - d.gave_up, "failed": d.gave_up, "bounced": d.bounced, "skipped": d.cancelled + d.skipped,
+                "still_pending": self.still_pending}  # fmt: skip
+
+
+def edition_key_prefix(edition: Edition) -> str:
+    return f"digest:{edition.key}:"
+
+
+def _prepare(engine: Engine, settings, edition: Edition, search) -> tuple[Prepared, Renderer]:
+    with engine.connect() as conn:
+        prepared = prepare(conn, settings, edition, search=search, trending_max=MAX_TRENDING)
+    return prepared, Renderer(settings, prepared)
+
+
+def enqueue_edition(engine: Engine, settings, edition: Edition, *, search=None, progress: Callable[[int, int], None] | None = None,
+                    prepared: tuple[Prepared, Renderer] | None = None) -> SendReport:  # fmt: skip
+    """Queue the edition for every active subscriber of its frequency not queued yet (see the module)."""
+    prepared, renderer = prepared or _prepare(engine, settings, edition, search)
+    report = SendReport(edition.key, trending_rule=prepared.trending_rule)
+    prefix = edition_key_prefix(edition)
+    with engine.connect() as conn:
+        queued_ids = {int(k.rsplit(":", 1)[1]) for k in conn.execute(
+            select(outbox.c.idempotency_key).where(outbox.c.idempotency_key.startswith(prefix, autoescape=True))).scalars()}  # fmt: skip
+        todo = [sid for sid in conn.execute(
+            select(subscribers.c.id).where(subscribers.c.status == "active", subscribers.c.frequency == edition.kind)
+            .order_by(subscribers.c.id)).scalars()]  # fmt: skip
+    report.already_queued = sum(1 for sid in todo if sid in queued_ids)
+    todo = [sid for sid in todo if sid not in queued_ids]
+    total = len(todo)
+    if progress is not None:
+        progress(0, total)
+    for start in range(0, total, BATCH):
+        ids = todo[start : start + BATCH]
+        with engine.connect() as conn:
+            subs = [_subscriber(r) for r in conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.id.in_(ids))
+                                                        .order_by(subscribers.c.id))]  # fmt: skip
+            already = delivered_before(conn, edition, ids)
+            mails = []
+            for sub in subs:
+                trending, personal = picks(conn, prepared, sub, already[sub.id])
+                mails.append((sub, renderer.render(sub, trending, personal)))
+        now = clock.now()
+        with write_transaction(engine) as conn:
+            added = 0
+            rows = []
+            for sub, mail in mails:
+                if enqueue(conn, key=f"{prefix}{sub.id}", to=sub.email, subject=mail.subject, text=mail.text, html=mail.html,
+                           headers=mail.headers):  # fmt: skip
+                    added += 1
+                    rows += [{"subscriber_id": sub.id, "paper_id": pid, "edition": edition.key, "created_at": now} for pid in mail.paper_ids]
+                else:
+                    report.already_queued += 1  # a concurrent sender queued this reader first
+            _insert_deliveries(conn, rows)
+        report.queued += added
+        if progress is not None:
+            progress(len(ids), total)
+    return report
+
+
+def _insert_deliveries(conn: Connection, rows: list[dict]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(digest_deliveries).on_conflict_do_nothing(), rows)
+
+
+def send_edition(
+    engine: Engine,
+    settings,
+    edition: Edition,
+    *,
+    search=None,
+    connections: int | None = None,
+    wait_seconds: float | None = None,
+    on_queue: Callable[[int, int], None] | None = None,
+    on_outcome: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SendReport:
+    """Queue the edition and deliver it, waiting (at most ``wait_seconds``; default: long enough for
+    every retry and an expired lease) until each of its rows is final. See the module."""
+    report = enqueue_edition(engine, settings, edition, search=search, progress=on_queue)
+    prefix = edition_key_prefix(edition)
+    connections = connections or settings.smtp_connections
+    if wait_seconds is None:
+        wait_seconds = settings.mail_lease_seconds + sum(settings.mail_retry_seconds * 2**i for i in range(settings.mail_max_attempts)) + 60
+    deadline = time.monotonic() + wait_seconds
+    delivery = DeliveryReport()
+    while True:
+        delivery += deliver_pending(engine, settings, limit=None, connections=connections, key_prefix=prefix, progress=on_outcome)
+        left, earliest = pending_count(engine, prefix)
+        if not left or time.monotonic() >= deadline:
+            break
+        # Rows backing off after a 4xx, or held by another (live or dead) sender: look again when
+        # the earliest of them may be taken.
+        pause = (earliest - clock.now()).total_seconds() if earliest else 1.0
+        sleep(min(max(pause, 0.05) + 0.05, max(0.0, deadline - time.monotonic()), 5.0))
+    report.delivery = delivery
+    report.still_pending = left
+    return report
+
+
+def preview(engine: Engine, settings, edition: Edition, *, search=None, email: str | None = None, user=None):
+    """The mail one reader would get (``email``'s subscription, or ``user``'s; with neither, a reader
+    with the default settings), as (rendered mail, subscriber). Nothing is queued or recorded."""
+    with engine.connect() as conn:
+        if user is not None:
+            sub = subscriber_for_user(conn, user) or _default_subscriber(settings, user.email, user_id=user.id)
+        elif email:
+            row = conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.email_key == email.strip().lower())).first()
+            if row is None:
+                raise NotFound(f"No subscriber with the address {email}.")
+            sub = _subscriber(row)
+        else:
+            sub = _default_subscriber(settings, "reader@example.org")
+        prepared = prepare(conn, settings, edition, search=search, trending_max=MAX_TRENDING)
+        already = delivered_before(conn, edition, [sub.id]).get(sub.id, set()) if sub.id else set()
+        trending, personal = picks(conn, prepared, sub, already)
+    return Renderer(settings, prepared).render(sub, trending, personal), sub
+
+
+def _default_subscriber(settings, email: str, user_id: int | None = None) -> Subscriber:
+    now = clock.now()
+    return Subscriber(id=0, email=email, email_key=email.lower(), name=None, user_id=user_id, status="active", frequency="daily",
+                      trending_count=settings.digest_trending, personal_count=settings.digest_personal, keywords="", authors="",
+                      categories="", more_like_votes=False, token_version=0, bounces=0, last_error=None, created_at=now,
+                      confirmed_at=now, unsubscribed_at=None)  # fmt: skip
+
+
