@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
     from paperboy.search.service import SearchService
-    from paperboy.web import account_pages, community_pages, errors, pages, search_pages
+    from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages
 
     def load_embedder():
         from paperboy.search.embed import load_embedder as load
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(account_pages.router)
     app.include_router(community_pages.router)
     app.include_router(search_pages.router)
+    app.include_router(digest_pages.router)
     app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
     errors.install(app)
 
@@ -142,7 +143,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self.headers
+                own = list(message.get("headers", []))
+                # A response with a policy of its own (the digest preview: a mail's inline styles,
+                # no scripts at all) keeps it; a second CSP header would only narrow the first.
+                extra = [h for h in self.headers if h[0] != b"content-security-policy"] if any(
+                    k.lower() == b"content-security-policy" for k, _ in own) else self.headers  # fmt: skip
+                message["headers"] = own + extra
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
