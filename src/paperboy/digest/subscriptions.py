@@ -27,7 +27,7 @@ from paperboy.accounts import ratelimit
 from paperboy.accounts.users import EMAIL
 from paperboy.digest.tokens import TokenInvalid, fingerprint, make_confirm_token, make_manage_token, read_confirm_token, read_manage_token
 from paperboy.errors import Invalid, NotFound
-from paperboy.papers.normalize import ARXIV_CATEGORY
+from paperboy.papers.normalize import ARXIV_ARCHIVES, ARXIV_CATEGORY
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, subscribers
 
@@ -273,7 +273,7 @@ def check_preferences(prefs: Preferences) -> Preferences:
             raise Invalid(f"At most {MAX_INTERESTS} {label}.")
         if any(len(item) > 100 for item in items):
             raise Invalid(f"Each of your {label} can be at most 100 characters.")
-    bad = [c for c in prefs.categories if not ARXIV_CATEGORY.fullmatch(c)]
+    bad = [c for c in prefs.categories if not ARXIV_CATEGORY.fullmatch(c) or c.split('.')[0] not in ARXIV_ARCHIVES]
     if bad:
         raise Invalid(f"Not an arXiv category: {bad[0]} (categories look like cs.CL or math.PR).")
     return prefs

@@ -15,6 +15,7 @@ CSRF: every form carries its token, with two exceptions, each authenticated anot
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -139,7 +140,16 @@ async def preferences_form(request: Request, token: str) -> Response:
     return await _preferences_page(request, token, sub)
 
 
+def _submitted(form: dict) -> SimpleNamespace:
+    """What a refused form had in it, shown again as typed (not as it is stored)."""
+    return SimpleNamespace(frequency=form.get("frequency", ""), trending_count=form.get("trending_count", ""),
+                           personal_count=form.get("personal_count", ""), keywords=form.get("keywords", ""),
+                           authors=form.get("authors", ""), categories=form.get("categories", ""),
+                           more_like_votes=form.get("more_like_votes") in ("1", "on", "true"))  # fmt: skip
+
+
 async def _preferences_page(request: Request, token: str, sub, status: int = 200, **extra) -> Response:
+    extra.setdefault("values", sub)
     return await page(request, "digest/preferences.html", status, sub=sub, token=token, state_text=STATE_TEXT[sub.status],
                       action=f"/digest/preferences/{token}", unsubscribe_action=f"/digest/unsubscribe/{token}",
                       linked=sub.user_id is not None, max_trending=subs.MAX_TRENDING, max_personal=subs.MAX_PERSONAL, **extra)  # fmt: skip
@@ -157,7 +167,7 @@ async def preferences(request: Request, token: str) -> Response:
             sub = await _by_token(request, token)
         except DomainError:
             return await page(request, "digest/preferences.html", status_of(e), error=str(e), sub=None)
-        return await _preferences_page(request, token, sub, status_of(e), error=str(e))
+        return await _preferences_page(request, token, sub, status_of(e), error=str(e), values=_submitted(form))
     return await _preferences_page(request, token, sub, saved=True)
 
 
@@ -197,6 +207,7 @@ async def unsubscribe(request: Request, token: str) -> Response:
 
 async def _settings_page(request: Request, user, status: int = 200, **extra) -> Response:
     sub = await read(request, lambda conn: subs.subscriber_for_user(conn, user))
+    extra.setdefault("values", sub)
     return await page(request, "digest/settings.html", status, sub=sub, state_text=STATE_TEXT[sub.status] if sub else "",
                       max_trending=subs.MAX_TRENDING, max_personal=subs.MAX_PERSONAL, **extra)  # fmt: skip
 
@@ -215,7 +226,7 @@ async def account_settings(request: Request) -> Response:
         prefs = subs.Preferences.from_form(form)
         await write(request, lambda conn: subs.settings_for_user(conn, settings, user, prefs))
     except DomainError as e:
-        return await _settings_page(request, user, status_of(e), error=str(e))
+        return await _settings_page(request, user, status_of(e), error=str(e), values=_submitted(form))
     return await _settings_page(request, user, saved=True)
 
 
