@@ -396,3 +396,30 @@ def test_kill_9_in_mid_run_then_a_rerun_finishes_the_edition(tmp_path, request):
         engine.dispose()
     finally:
         controller.stop()
+
+
+def test_dkim_signs_the_list_unsubscribe_headers_and_verifies(sqlite_site, tmp_path):
+    import base64
+    import dataclasses
+    import shutil
+
+    import dkim
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test key")
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True).stdout
+    engine, settings, handler = sqlite_site
+    signed = dataclasses.replace(settings, dkim_domain="papers.example.org", dkim_selector="pb1", dkim_key_file=str(key))
+    add_active(engine, signed, ["signed@example.org"])
+    send_edition(engine, signed, DAY, search=search_for(engine, tmp_path))
+    raw = handler.envelopes[0].content
+    assert raw.startswith(b"DKIM-Signature:")
+    header = raw.split(b"\r\n\r\n", 1)[0].decode()
+    signed_headers = re.search(r"h=([^;]+);", header.replace("\r\n", "").replace(" ", ""))[1].lower().split(":")
+    assert {"from", "subject", "message-id", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed_headers)
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record if name == b"pb1._domainkey.papers.example.org." else None)
+    tampered = raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: nothing")
+    assert not dkim.verify(tampered, dnsfunc=lambda name, timeout=5: record)

@@ -19,6 +19,7 @@ on an SMTP connection at the kill — at most one per connection, with the same 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from paperboy.digest.compose import Renderer
 from paperboy.digest.editions import Edition, Prepared, delivered_before, picks, prepare
 from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _subscriber, subscriber_for_user
 from paperboy.errors import NotFound
-from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue, pending_count
+from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue_many, pending_count
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, subscribers
 
@@ -94,17 +95,14 @@ def enqueue_edition(engine: Engine, settings, edition: Edition, *, search=None, 
                 mails.append((sub, renderer.render(sub, trending, personal)))
         now = clock.now()
         with write_transaction(engine) as conn:
-            added = 0
-            rows = []
-            for sub, mail in mails:
-                if enqueue(conn, key=f"{prefix}{sub.id}", to=sub.email, subject=mail.subject, text=mail.text, html=mail.html,
-                           headers=mail.headers):  # fmt: skip
-                    added += 1
-                    rows += [{"subscriber_id": sub.id, "paper_id": pid, "edition": edition.key, "created_at": now} for pid in mail.paper_ids]
-                else:
-                    report.already_queued += 1  # a concurrent sender queued this reader first
-            _insert_deliveries(conn, rows)
-        report.queued += added
+            added = enqueue_many(conn, [dict(key=f"{prefix}{sub.id}", to=sub.email, subject=mail.subject, text=mail.text,
+                                             html=mail.html, headers=mail.headers) for sub, mail in mails])  # fmt: skip
+            # Only for the rows this run added: a concurrent sender that queued a reader first
+            # records what its own mail holds.
+            _insert_deliveries(conn, [{"subscriber_id": sub.id, "paper_id": pid, "edition": edition.key, "created_at": now}
+                                      for sub, mail in mails if f"{prefix}{sub.id}" in added for pid in mail.paper_ids])  # fmt: skip
+        report.queued += len(added)
+        report.already_queued += len(mails) - len(added)
         if progress is not None:
             progress(len(ids), total)
     return report
@@ -133,16 +131,45 @@ def send_edition(
     sleep: Callable[[float], None] = time.sleep,
 ) -> SendReport:
     """Queue the edition and deliver it, waiting (at most ``wait_seconds``; default: long enough for
-    every retry and an expired lease) until each of its rows is final. See the module."""
-    report = enqueue_edition(engine, settings, edition, search=search, progress=on_queue)
+    every retry and an expired lease) until each of its rows is final. See the module.
+
+    Rendering and delivery overlap: readers are rendered and queued in batches by one thread while
+    the SMTP sessions send what is already queued (they wait on the network, rendering on the CPU).
+    """
     prefix = edition_key_prefix(edition)
     connections = connections or settings.smtp_connections
     if wait_seconds is None:
         wait_seconds = settings.mail_lease_seconds + sum(settings.mail_retry_seconds * 2**i for i in range(settings.mail_max_attempts)) + 60
-    deadline = time.monotonic() + wait_seconds
+    batch_ready, queued = threading.Event(), threading.Event()
+    result: dict = {}
+
+    def on_batch(done: int, total: int) -> None:
+        batch_ready.set()
+        if on_queue is not None:
+            on_queue(done, total)
+
+    def produce() -> None:
+        try:
+            result["report"] = enqueue_edition(engine, settings, edition, search=search, progress=on_batch)
+        except BaseException as e:  # re-raised below, in the caller's thread
+            result["error"] = e
+        finally:
+            queued.set()
+            batch_ready.set()
+
+    producer = threading.Thread(target=produce, name=f"digest-render:{edition.key}", daemon=True)
+    producer.start()
     delivery = DeliveryReport()
+    deadline = None
     while True:
         delivery += deliver_pending(engine, settings, limit=None, connections=connections, key_prefix=prefix, progress=on_outcome)
+        if not queued.is_set():
+            batch_ready.wait(timeout=1.0)
+            batch_ready.clear()
+            continue
+        if "error" in result:
+            break
+        deadline = deadline or time.monotonic() + wait_seconds
         left, earliest = pending_count(engine, prefix)
         if not left or time.monotonic() >= deadline:
             break
@@ -150,6 +177,10 @@ def send_edition(
         # the earliest of them may be taken.
         pause = (earliest - clock.now()).total_seconds() if earliest else 1.0
         sleep(min(max(pause, 0.05) + 0.05, max(0.0, deadline - time.monotonic()), 5.0))
+    producer.join()
+    if "error" in result:
+        raise result["error"]
+    report = result["report"]
     report.delivery = delivery
     report.still_pending = left
     return report

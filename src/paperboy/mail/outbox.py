@@ -41,16 +41,16 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
 from paperboy.mail.message import DkimSigner, address_of, check_address, check_header, message_bytes, sender_domain
 from paperboy.mail.smtp import MailError, SmtpConnection
 from paperboy.store.db import write_transaction
-from paperboy.store.schema import outbox
+from paperboy.store.schema import outbox, outbox_bodies
 
 __all__ = ["DeliveryHooks", "DeliveryReport", "deliver_pending", "enqueue", "pending_count"]
 
@@ -118,35 +118,40 @@ def enqueue(
     Headers are checked here (ValueError on injection), so a bad mail fails its caller, not the
     deliverer hours later.
     """
-    if not key or len(key) > 200:
-        raise ValueError("an outbox idempotency key must be 1 to 200 characters")
-    check_address(to)
-    check_header("Subject", subject)
-    for name, value in (headers or {}).items():
-        check_header(name, value)
-    row = dict(
-        idempotency_key=key, to_addr=to, subject=subject, body_text=text, body_html=html,
-        headers=json.dumps(headers) if headers else None,
-        status="queued", attempts=0, created_at=clock.now(),
-    )  # fmt: skip
-    dialect = conn.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        # INSERT ... ON CONFLICT DO NOTHING: no error, no savepoint. (A SAVEPOINT would be the generic
-        # way, but with Python's sqlite3 driver a SAVEPOINT opened before any other write starts and
-        # RELEASE commits the outer transaction, so the mail would outlive a caller's rollback.)
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        stmt = insert(outbox).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(outbox.c.id)
-        # RETURNING says whether a row went in (psycopg reports rowcount -1 for INSERT … RETURNING)
-        return conn.execute(stmt).first() is not None
-    try:
-        with conn.begin_nested():
-            conn.execute(outbox.insert().values(**row))
-    except IntegrityError:
-        return False
-    return True
+    return bool(enqueue_many(conn, [dict(key=key, to=to, subject=subject, text=text, html=html, headers=headers)]))
+
+
+def enqueue_many(conn: Connection, mails: list[dict]) -> set[str]:
+    """Queue many mails in one statement (a digest edition's batch): each dict has :func:`enqueue`'s
+    keyword arguments. Returns the keys that went in; a key already there (a rerun, a concurrent
+    sender) adds nothing. Checked like :func:`enqueue`."""
+    if not mails:
+        return set()
+    now = clock.now()
+    rows, bodies = [], {}
+    for m in mails:
+        key = m["key"]
+        if not key or len(key) > 200:
+            raise ValueError("an outbox idempotency key must be 1 to 200 characters")
+        check_address(m["to"])
+        check_header("Subject", m["subject"])
+        for name, value in (m.get("headers") or {}).items():
+            check_header(name, value)
+        rows.append(dict(idempotency_key=key, to_addr=m["to"], subject=m["subject"], status="queued", attempts=0, created_at=now))
+        bodies[key] = dict(body_text=m["text"], body_html=m.get("html"), headers=json.dumps(m["headers"]) if m.get("headers") else None)
+    # INSERT … ON CONFLICT DO NOTHING … RETURNING: no error and no savepoint for a key already there
+    # (with Python's sqlite3 driver a SAVEPOINT opened before any other write starts and RELEASE
+    # commits the outer transaction, so the mail would outlive a caller's rollback), and RETURNING
+    # says which rows went in (psycopg reports rowcount -1 for INSERT … RETURNING).
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(outbox).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(outbox.c.id, outbox.c.idempotency_key)
+    added = conn.execute(stmt, rows).all() if len(rows) > 1 else conn.execute(stmt.values(**rows[0])).all()
+    if added:
+        conn.execute(insert(outbox_bodies), [dict(outbox_id=row_id, **bodies[key]) for row_id, key in added])
+    return {key for _, key in added}
 
 
 def deliver_pending(
@@ -184,13 +189,14 @@ def deliver_pending(
     _give_up_on_abandoned(engine, max_attempts)
     budget = _Budget(limit)
     stop = threading.Event()
+    writes = threading.Lock()
     reports: list[DeliveryReport] = []
     errors: list[BaseException] = []
 
     def session() -> None:
         try:
             reports.append(_Session(engine, settings, hooks, signer, lease_seconds, max_attempts, retry_seconds,
-                                    key_prefix, batch, budget, stop, progress).run())  # fmt: skip
+                                    key_prefix, batch, budget, stop, progress, writes).run())  # fmt: skip
         except BaseException as e:  # pragma: no cover - a database outage: reported by the caller
             errors.append(e)
             stop.set()
@@ -244,13 +250,19 @@ class _Session:
     """One SMTP session's share of a delivery run: claim a batch, send it, record each outcome."""
 
     def __init__(self, engine, settings, hooks, signer, lease_seconds, max_attempts, retry_seconds, key_prefix,
-                 batch, budget, stop, progress):  # fmt: skip
+                 batch, budget, stop, progress, writes):  # fmt: skip
         self.engine, self.settings, self.hooks, self.signer = engine, settings, hooks, signer
         self.lease_seconds, self.max_attempts, self.retry_seconds = lease_seconds, max_attempts, retry_seconds
         self.key_prefix, self.batch, self.budget, self.stop, self.progress = key_prefix, batch, budget, stop, progress
+        self.writes = writes  # one writer at a time in this process: SQLite's busy wait sleeps for milliseconds
         self.smtp = SmtpConnection(settings)
         self.sender = address_of(settings.mail_from)
         self.counts = dict(sent=0, failed=0, skipped=0, bounced=0, cancelled=0, gave_up=0)
+
+    @contextmanager
+    def _write(self):
+        with self.writes, write_transaction(self.engine) as conn:
+            yield conn
 
     def _count(self, what: str) -> None:
         self.counts[what] += 1
@@ -284,7 +296,7 @@ class _Session:
         """
         now = clock.now()
         claim = uuid.uuid4().hex
-        with write_transaction(self.engine) as conn:
+        with self._write() as conn:
             query = (select(outbox.c.id).where(_due(now), outbox.c.attempts < self.max_attempts)
                      .order_by(outbox.c.created_at, outbox.c.id).limit(n))  # fmt: skip
             if self.key_prefix:
@@ -300,8 +312,11 @@ class _Session:
                 .values(status="sending", lease_until=now + dt.timedelta(seconds=self.lease_seconds),
                         attempts=outbox.c.attempts + 1, claimed_by=claim)
             )  # fmt: skip
-            rows = conn.execute(select(outbox).where(outbox.c.claimed_by == claim, outbox.c.status == "sending")
-                                .order_by(outbox.c.created_at, outbox.c.id)).all()  # fmt: skip
+            rows = conn.execute(
+                select(outbox, outbox_bodies.c.body_text, outbox_bodies.c.body_html, outbox_bodies.c.headers)
+                .join(outbox_bodies, outbox_bodies.c.outbox_id == outbox.c.id)
+                .where(outbox.c.claimed_by == claim, outbox.c.status == "sending").order_by(outbox.c.created_at, outbox.c.id)
+            ).all()  # fmt: skip
             for _ in range(len(ids) - len(rows)):
                 self._count("skipped")
             wanted = self.hooks.wanted(conn, rows) if rows else set()
@@ -324,8 +339,10 @@ class _Session:
                 lease_until = self._renew(claim)
             try:
                 extra = {"Message-ID": _message_id(self.settings, row), **json.loads(row.headers or "{}")}
-                data = message_bytes(self.settings, row.to_addr, row.subject, row.body_text, row.body_html, extra, signer=self.signer)
-                self.smtp.send(self.sender, address_of(row.to_addr), data)
+                eight_bit = self.smtp.eight_bit
+                data = message_bytes(self.settings, row.to_addr, row.subject, row.body_text, row.body_html, extra, signer=self.signer,
+                                     eight_bit=eight_bit)  # fmt: skip
+                self.smtp.send(self.sender, address_of(row.to_addr), data, eight_bit=eight_bit and b"Transfer-Encoding: 8bit" in data)
             except MailError as e:
                 if e.permanent:
                     self._bounce(claim, row, str(e))
@@ -339,7 +356,7 @@ class _Session:
             except ValueError as e:  # a header that cannot be sent: no retry will fix it
                 self._failure(claim, row, f"{type(e).__name__}: {e}", final=True)
                 continue
-            with write_transaction(self.engine) as conn:
+            with self._write() as conn:
                 conn.execute(update(outbox).where(outbox.c.id == row.id, outbox.c.claimed_by == claim)
                              .values(status="sent", sent_at=clock.now(), lease_until=None, claimed_by=None))  # fmt: skip
                 self.hooks.delivered(conn, row)
@@ -347,7 +364,7 @@ class _Session:
 
     def _renew(self, claim: str) -> dt.datetime:
         until = clock.now() + dt.timedelta(seconds=self.lease_seconds)
-        with write_transaction(self.engine) as conn:
+        with self._write() as conn:
             conn.execute(update(outbox).where(outbox.c.claimed_by == claim, outbox.c.status == "sending").values(lease_until=until))
         return until
 
@@ -355,14 +372,14 @@ class _Session:
         """Hand back claimed rows this session will not try (their attempt is not counted)."""
         if not rows:
             return
-        with write_transaction(self.engine) as conn:
+        with self._write() as conn:
             conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows]), outbox.c.claimed_by == claim)
                          .values(status="queued", lease_until=None, claimed_by=None, attempts=outbox.c.attempts - 1))  # fmt: skip
         self.budget.give_back(len(rows))
 
     def _bounce(self, claim: str, row, error: str) -> None:
         log.warning("mail %s (%s) refused for good: %s", row.id, row.idempotency_key, error)
-        with write_transaction(self.engine) as conn:
+        with self._write() as conn:
             moved = conn.execute(update(outbox).where(outbox.c.id == row.id, outbox.c.claimed_by == claim)
                                  .values(status="bounced", last_error=error[:2000], lease_until=None, claimed_by=None)).rowcount  # fmt: skip
             if moved:
@@ -376,7 +393,7 @@ class _Session:
         log.warning("mail %s (%s) failed, attempt %d: %s", row.id, row.idempotency_key, row.attempts, error)
         give_up = final or row.attempts >= self.max_attempts
         retry_at = clock.now() + dt.timedelta(seconds=self.retry_seconds * 2 ** (row.attempts - 1))
-        with write_transaction(self.engine) as conn:
+        with self._write() as conn:
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id == row.id, outbox.c.claimed_by == claim, outbox.c.status == "sending")

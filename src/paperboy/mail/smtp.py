@@ -64,7 +64,13 @@ class SmtpConnection:
         self.smtp: smtplib.SMTP | None = None
         self.where = f"{settings.smtp_host}:{settings.smtp_port} ({settings.smtp_security})"
 
-    def send(self, sender: str, recipient: str, data: bytes) -> None:
+    @property
+    def eight_bit(self) -> bool:
+        """Whether the open session takes 8bit bodies (8BITMIME); opens the session if needed."""
+        self.open()
+        return self.smtp.has_extn("8bitmime")
+
+    def open(self) -> None:
         if self.smtp is None:
             try:
                 self.smtp = _connect(self.settings, self.timeout)
@@ -73,8 +79,11 @@ class SmtpConnection:
                                 connection_failed=True) from e  # fmt: skip
             except (OSError, smtplib.SMTPException) as e:
                 raise MailError(f"cannot connect to the SMTP server {self.where}: {_reason(e)}", connection_failed=True) from e
+
+    def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> None:
+        self.open()
         try:
-            self.smtp.sendmail(sender, [recipient], data)
+            self.smtp.sendmail(sender, [recipient], data, mail_options=["BODY=8BITMIME"] if eight_bit else [])
         except smtplib.SMTPRecipientsRefused as e:
             code, answer = next(iter(e.recipients.values()))
             raise MailError(f"{code} {_text(answer)}", permanent=code >= 500, code=code) from e
@@ -115,6 +124,7 @@ def _connect(settings, timeout: float) -> smtplib.SMTP:
             smtp.starttls(context=context)  # raises SMTPNotSupportedError if the server cannot
         if settings.smtp_username:
             smtp.login(settings.smtp_username, settings.smtp_password)
+        smtp.ehlo_or_helo_if_needed()  # so the session's extensions (8BITMIME) are known before the first mail
     except BaseException:
         smtp.close()
         raise

@@ -204,9 +204,6 @@ outbox = Table(
     Column("idempotency_key", String(200), nullable=False, unique=True),
     Column("to_addr", String(254), nullable=False),
     Column("subject", String(300), nullable=False),
-    Column("body_text", Text, nullable=False),
-    Column("body_html", Text),
-    Column("headers", Text),  # JSON object of extra headers, e.g. List-Unsubscribe
     # queued, sending, sent; failed (out of attempts), bounced (the server refused the recipient for
     # good: 5xx), cancelled (the recipient no longer wants it, e.g. unsubscribed after it was queued)
     Column("status", String(16), nullable=False),
@@ -219,6 +216,18 @@ outbox = Table(
     # finishes only the rows its own claim still holds.
     Column("claimed_by", String(64)),
     Index("ix_outbox_queue", "status", "created_at"),
+)
+
+# What an outbox row sends, kept apart from its delivery state: a claim or a 'sent' mark updates
+# the narrow row above, and SQLite rewrites a whole row on UPDATE — with a 20 KB digest in it, 35
+# times the work (measured: 0.52 ms against 0.015 ms per update and commit).
+outbox_bodies = Table(
+    "outbox_bodies",
+    metadata,
+    Column("outbox_id", Integer, ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("headers", Text),  # JSON object of extra headers, e.g. List-Unsubscribe
 )
 
 

@@ -3,6 +3,8 @@
 * ``subscribers``: e-mail digest subscriptions (double opt-in, preferences, bounce count).
 * ``digest_deliveries``: (subscriber, paper) pairs already mailed, so editions never repeat a paper.
 * ``outbox.claimed_by``: deliverers claim rows in batches; the claim says whose a 'sending' row is.
+* ``outbox_bodies``: what a mail says moves out of the outbox row, so claiming and marking a row
+  sent rewrites a narrow row, not a 20 KB one (SQLite rewrites whole rows on UPDATE).
 
 Revision ID: 0007
 Revises: 0006
@@ -20,6 +22,20 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("outbox", sa.Column("claimed_by", sa.String(length=64), nullable=True))
+    op.create_table(
+        "outbox_bodies",
+        sa.Column("outbox_id", sa.Integer(), nullable=False),
+        sa.Column("body_text", sa.Text(), nullable=False),
+        sa.Column("body_html", sa.Text(), nullable=True),
+        sa.Column("headers", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"], name=op.f("fk_outbox_bodies_outbox_id_outbox"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("outbox_id", name=op.f("pk_outbox_bodies")),
+    )
+    op.execute("INSERT INTO outbox_bodies (outbox_id, body_text, body_html, headers) SELECT id, body_text, body_html, headers FROM outbox")
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.drop_column("headers")
+        batch_op.drop_column("body_html")
+        batch_op.drop_column("body_text")
     op.create_table(
         "subscribers",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -63,5 +79,13 @@ def downgrade() -> None:
     op.drop_table("digest_deliveries")
     op.drop_index("ix_subscribers_status", table_name="subscribers")
     op.drop_table("subscribers")
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.add_column(sa.Column("body_text", sa.Text(), nullable=False, server_default=""))
+        batch_op.add_column(sa.Column("body_html", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("headers", sa.Text(), nullable=True))
+    op.execute("UPDATE outbox SET body_text = (SELECT b.body_text FROM outbox_bodies b WHERE b.outbox_id = outbox.id), "
+               "body_html = (SELECT b.body_html FROM outbox_bodies b WHERE b.outbox_id = outbox.id), "
+               "headers = (SELECT b.headers FROM outbox_bodies b WHERE b.outbox_id = outbox.id)")
+    op.drop_table("outbox_bodies")
     with op.batch_alter_table("outbox") as batch_op:
         batch_op.drop_column("claimed_by")
