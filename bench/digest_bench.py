@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import csv
 import multiprocessing
+import os
 import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -54,6 +56,8 @@ def sink(port: int, ready, counts) -> None:
     class Count:
         async def handle_DATA(self, server, session, envelope):
             counts[0] += 1
+            if counts[0] % 100 == 0:
+                counts[3] = int(time.process_time() * 1000)  # the server's own CPU, for the report
             counts[1] += len(envelope.content)
             if b"Picked for you" in envelope.content:
                 counts[2] += 1
@@ -174,7 +178,7 @@ def main() -> None:
         run = prepare_run(root, args.subscribers, seed=r)
         print(f"run {r + 1}: {args.subscribers:,} subscribers prepared ({time.perf_counter() - t:.0f} s, not timed)")
         port = free_port()
-        counts = multiprocessing.Array("q", 3)
+        counts = multiprocessing.Array("q", 4)
         ready = multiprocessing.Event()
         server = multiprocessing.Process(target=sink, args=(port, ready, counts), daemon=True)
         server.start()
@@ -182,19 +186,25 @@ def main() -> None:
         env = env_for(run)
         env.update(PAPERBOY_SMTP_HOST="127.0.0.1", PAPERBOY_SMTP_PORT=str(port), PAPERBOY_BASE_URL="https://papers.example.org",
                    PAPERBOY_MAIL_FROM="Paperboy <digest@papers.example.org>")  # fmt: skip
+        load = os.getloadavg()[0]
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run([*PAPERBOY, "digest", "send", "--edition", EDITION, "--connections", str(args.connections)],
                               env=env, capture_output=True, text=True)  # fmt: skip
         wall = time.perf_counter() - start
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sender_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
         server.terminate()
         if done.returncode != 0:
             print(done.stdout, done.stderr)
             raise SystemExit(f"paperboy digest send failed ({done.returncode})")
-        received, size, personal = counts[:]
+        received, size, personal, server_ms = counts[:]
         print(done.stdout.strip())
         print(f"  {received:,} messages received ({size / received / 1024:.1f} KiB each on average, {personal:,} with a personal section)")
         print(f"  wall time {wall:.1f} s for {args.subscribers:,} digests: {args.subscribers / wall:,.0f} mails/s, "
               f"{args.connections} SMTP connections")  # fmt: skip
+        print(f"  CPU: sender {sender_cpu:.1f} s ({sender_cpu / args.subscribers * 1000:.2f} ms a digest), SMTP server "
+              f"{server_ms / 1000:.1f} s; load average before the run {load:.1f} (the machine is shared)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -159,17 +160,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(slice_db, tmp_path_factory):
-    """The real app served by uvicorn on a loopback port, for the browser tests."""
+@contextmanager
+def serve(app, port: int | None = None):
+    """``app`` served by uvicorn on a loopback port (a thread) while the block runs; yields its URL."""
     import uvicorn
 
-    from paperboy.web.app import create_app
-
-    path = tmp_path_factory.mktemp("live") / "paperboy.db"
-    path.write_bytes(slice_db.read_bytes())
-    port = free_port()
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -178,6 +174,43 @@ def live_server(slice_db, tmp_path_factory):
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def run_concurrently(fn, n: int = 2, timeout: float = 120) -> list:
+    """``fn()`` in ``n`` threads released at the same moment; their results (an error is raised)."""
+    start = threading.Barrier(n)
+    results, errors = [], []
+
+    def run():
+        try:
+            start.wait()
+            results.append(fn())
+        except Exception as e:  # re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    if errors:
+        raise errors[0]
+    assert len(results) == n, "a thread did not finish in time"
+    return results
+
+
+@pytest.fixture(scope="session")
+def live_server(slice_db, tmp_path_factory):
+    """The real app served by uvicorn on a loopback port, for the browser tests."""
+    from paperboy.web.app import create_app
+
+    path = tmp_path_factory.mktemp("live") / "paperboy.db"
+    path.write_bytes(slice_db.read_bytes())
+    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
+    with serve(app) as url:
+        yield url

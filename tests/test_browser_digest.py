@@ -3,14 +3,13 @@ preferences, unsubscribe — with the mail going through a real SMTP server on l
 
 import email
 import re
-import threading
 import time
 from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import ARTIFACTS, free_port
+from conftest import ARTIFACTS, free_port, serve
 from test_browser import CHROMIUM, browser  # noqa: F401 - the shared browser fixture
 from test_mail import Recorder
 
@@ -22,8 +21,6 @@ pytestmark = [
 
 @pytest.fixture
 def digest_site(slice_db, tmp_path):
-    import uvicorn
-
     from paperboy.config import Settings
     from paperboy.web.app import create_app
 
@@ -35,17 +32,11 @@ def digest_site(slice_db, tmp_path):
     settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s", base_url=f"http://127.0.0.1:{port}",
                         smtp_host="127.0.0.1", smtp_port=smtp.port, mail_from="Paperboy <digest@example.org>").resolved()  # fmt: skip
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the site did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", smtp.handler, app
-    server.should_exit = True
-    thread.join(timeout=10)
-    smtp.stop()
+    try:
+        with serve(app, port) as url:
+            yield url, smtp.handler, app
+    finally:
+        smtp.stop()
 
 
 def wait_for_mail(handler, n, timeout=20):

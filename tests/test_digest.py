@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
-from conftest import ROOT, free_port, slice_database_url
+from conftest import ROOT, free_port, run_concurrently, slice_database_url
 from fake_embedder import FakeEmbedder
 from paperboy.config import Settings
 from paperboy.digest import subscriptions as subs
@@ -164,7 +164,7 @@ def test_headers_and_both_parts_of_a_digest(sqlite_site, tmp_path):
     text, html = mail.get_body(("plain",)), mail.get_body(("html",))
     assert text.get_content_charset() == html.get_content_charset() == "utf-8"
     text, html = text.get_content().replace("\r\n", "\n"), html.get_content()
-    assert "Ranked by the upvotes of this site's readers" in text and f"https://papers.example.org/papers/" in text
+    assert "Ranked by the upvotes of this site's readers" in text and "https://papers.example.org/papers/" in text
     assert unsub[1:-1] in text and unsub[1:-1] in html  # a visible unsubscribe link too
     assert 'style="' in html and "<math" not in html
     from paperboy.digest.compose import tex_to_text
@@ -262,22 +262,7 @@ def test_two_concurrent_senders_send_each_reader_once(sqlite_site, tmp_path):
     emails = [f"r{i}@example.org" for i in range(60)]
     add_active(engine, settings, emails)
     handler.delay = 0.002
-    start = threading.Barrier(2)
-    reports, errors = [], []
-
-    def sender():
-        try:
-            start.wait()
-            reports.append(send_edition(engine, settings, DAY, search=search_for(engine, tmp_path), connections=2))
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=sender) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors
+    reports = run_concurrently(lambda: send_edition(engine, settings, DAY, search=search_for(engine, tmp_path), connections=2))
     assert Counter(m["To"] for m in messages(handler)) == Counter(emails)
     assert sum(r.queued for r in reports) == 60 and sum(r.delivery.sent for r in reports) == 60
 
@@ -342,6 +327,13 @@ def _env(settings) -> dict:
     return env
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 class Gate(Recorder):
     """A recorder that lets the test act (kill the sender) when it has accepted ``at`` messages."""
 
@@ -376,8 +368,14 @@ def test_kill_9_in_mid_run_then_a_rerun_finishes_the_edition(tmp_path, request):
         send = [*cmd, "digest", "send", "--edition", "2026-06-30", "--connections", str(connections)]
         proc = subprocess.Popen(send, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert gate.reached.wait(timeout=120), proc.communicate(timeout=5)
+        children = _children(proc.pid)  # the delivery process
+        assert children
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in children):  # it dies with its parent
+            assert time.monotonic() < deadline, f"delivery processes {children} outlived the killed sender"
+            time.sleep(0.05)
         at_kill = len(gate.envelopes)
         assert at_kill < n  # it really was killed in mid-run
         rerun = subprocess.run(send, env=env, capture_output=True, text=True, timeout=300)

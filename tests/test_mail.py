@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email
-import threading
 from email import policy
 
 import pytest
@@ -14,7 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import func, select, update
 
-from conftest import free_port
+from conftest import free_port, run_concurrently
 from paperboy.config import Settings
 from paperboy.mail import DeliveryReport, MailError, compose, deliver_pending, enqueue, send_message
 from paperboy.store.schema import outbox
@@ -293,22 +292,7 @@ def test_two_concurrent_deliverers_send_each_mail_once(engine, smtp):
     n = 40
     queue(engine, n)
     smtp.handler.delay = 0.002  # keep both deliverers busy at the same time
-    start = threading.Barrier(2)
-    reports, errors = [], []
-
-    def deliverer():
-        try:
-            start.wait()
-            reports.append(deliver_pending(engine, smtp.settings))
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=deliverer) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not errors
+    reports = run_concurrently(lambda: deliver_pending(engine, smtp.settings), timeout=30)
     assert len(smtp.handler.envelopes) == n
     assert sorted(e.rcpt_tos[0] for e in smtp.handler.envelopes) == sorted(f"user{i}@example.org" for i in range(n))
     assert sum(r.sent for r in reports) == n and sum(r.failed for r in reports) == 0

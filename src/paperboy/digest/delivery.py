@@ -32,19 +32,24 @@ def subscriber_of(key: str) -> tuple[str, int] | None:
 class DigestHooks(DeliveryHooks):
     def __init__(self, bounce_limit: int = 3):
         self.bounce_limit = bounce_limit
+        self.bouncing: set[int] = set()  # subscribers of claimed rows with refusals on record
 
     def wanted(self, conn: Connection, rows: list) -> set[int]:
         ours = {row.id: subscriber_of(row.idempotency_key) for row in rows}
         ids = {s[1] for s in ours.values() if s}
-        states = dict(conn.execute(select(subscribers.c.id, subscribers.c.status).where(subscribers.c.id.in_(ids))).all()) if ids else {}
+        query = select(subscribers.c.id, subscribers.c.status, subscribers.c.bounces).where(subscribers.c.id.in_(ids))
+        found = conn.execute(query).all() if ids else []
+        states = {sid: status for sid, status, _ in found}
+        self.bouncing.update(sid for sid, _, bounces in found if bounces)
         return {row_id for row_id, s in ours.items() if s is None or states.get(s[1]) == _WANTED[s[0]]}
 
     def delivered(self, conn: Connection, row) -> None:
         from paperboy.digest.subscriptions import record_delivery
 
         ours = subscriber_of(row.idempotency_key)
-        if ours:
+        if ours and ours[1] in self.bouncing:  # only then is there a count to reset (no write per mail)
             record_delivery(conn, ours[1])
+            self.bouncing.discard(ours[1])
 
     def bounced(self, conn: Connection, row, error: str) -> None:
         from paperboy.digest.subscriptions import record_bounce

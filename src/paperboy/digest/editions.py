@@ -173,7 +173,8 @@ class Prepared:
         svc = self.search
         if svc is not None:
             svc.refresh()
-            voted = conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id).order_by(votes.c.created_at.desc()).limit(200)).scalars().all()
+            voted = conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id)
+                                 .order_by(votes.c.created_at.desc()).limit(200)).scalars().all()  # fmt: skip
             cat, vectors = svc.catalog, svc.vectors
             if voted and cat is not None and vectors is not None and len(cat):
                 if self._vectors is None:

@@ -19,6 +19,10 @@ on an SMTP connection at the kill — at most one per connection, with the same 
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
+import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -128,62 +132,131 @@ def send_edition(
     wait_seconds: float | None = None,
     on_queue: Callable[[int, int], None] | None = None,
     on_outcome: Callable[[str], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    separate_process: bool = True,
 ) -> SendReport:
     """Queue the edition and deliver it, waiting (at most ``wait_seconds``; default: long enough for
     every retry and an expired lease) until each of its rows is final. See the module.
 
-    Rendering and delivery overlap: readers are rendered and queued in batches by one thread while
-    the SMTP sessions send what is already queued (they wait on the network, rendering on the CPU).
+    Rendering and delivery overlap, on both cores: this process renders and queues readers in
+    batches while a delivery process (``separate_process``; else a thread) sends what is already
+    queued over the SMTP sessions. The delivery process dies with this one (Linux's parent-death
+    signal), so a ``kill -9`` stops both at once and the at-most-one-per-connection rule holds.
     """
     prefix = edition_key_prefix(edition)
     connections = connections or settings.smtp_connections
     if wait_seconds is None:
         wait_seconds = settings.mail_lease_seconds + sum(settings.mail_retry_seconds * 2**i for i in range(settings.mail_max_attempts)) + 60
-    batch_ready, queued = threading.Event(), threading.Event()
-    result: dict = {}
+    if separate_process:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked locks or model threads
+        queued, batch_ready, outcomes = context.Event(), context.Event(), context.Queue()
+        worker = context.Process(target=_delivery_process, name=f"digest-deliver:{edition.key}", daemon=True,
+                                 args=(settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds))  # fmt: skip
+    else:
+        queued, batch_ready, outcomes = threading.Event(), threading.Event(), queue.SimpleQueue()
+        worker = threading.Thread(target=_delivery_worker, name=f"digest-deliver:{edition.key}", daemon=True,
+                                  args=(engine, settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds))  # fmt: skip
+    worker.start()
+    finished: dict = {}
+    reader = threading.Thread(target=_read_outcomes, args=(outcomes, on_outcome, finished, worker), daemon=True)
+    reader.start()
 
     def on_batch(done: int, total: int) -> None:
         batch_ready.set()
         if on_queue is not None:
             on_queue(done, total)
 
-    def produce() -> None:
-        try:
-            result["report"] = enqueue_edition(engine, settings, edition, search=search, progress=on_batch)
-        except BaseException as e:  # re-raised below, in the caller's thread
-            result["error"] = e
-        finally:
-            queued.set()
-            batch_ready.set()
-
-    producer = threading.Thread(target=produce, name=f"digest-render:{edition.key}", daemon=True)
-    producer.start()
-    delivery = DeliveryReport()
-    deadline = None
-    while True:
-        delivery += deliver_pending(engine, settings, limit=None, connections=connections, key_prefix=prefix, progress=on_outcome)
-        if not queued.is_set():
-            batch_ready.wait(timeout=1.0)
-            batch_ready.clear()
-            continue
-        if "error" in result:
-            break
-        deadline = deadline or time.monotonic() + wait_seconds
-        left, earliest = pending_count(engine, prefix)
-        if not left or time.monotonic() >= deadline:
-            break
-        # Rows backing off after a 4xx, or held by another (live or dead) sender: look again when
-        # the earliest of them may be taken.
-        pause = (earliest - clock.now()).total_seconds() if earliest else 1.0
-        sleep(min(max(pause, 0.05) + 0.05, max(0.0, deadline - time.monotonic()), 5.0))
-    producer.join()
-    if "error" in result:
-        raise result["error"]
-    report = result["report"]
-    report.delivery = delivery
-    report.still_pending = left
+    try:
+        report = enqueue_edition(engine, settings, edition, search=search, progress=on_batch)
+    except BaseException:
+        _stop(worker)
+        raise
+    finally:
+        queued.set()
+        batch_ready.set()
+    reader.join()
+    worker.join()
+    if "error" in finished or "report" not in finished:
+        raise RuntimeError(f"the delivery of edition {edition.key} failed: {finished.get('error', 'it stopped without a report')}")
+    report.delivery, report.still_pending = finished["report"], finished["left"]
     return report
+
+
+def _stop(worker) -> None:
+    if isinstance(worker, threading.Thread):
+        return  # it sees `queued` set and stops after its current pass
+    worker.kill()
+    worker.join()
+
+
+def _read_outcomes(outcomes, on_outcome, finished: dict, worker) -> None:
+    """Pass the delivery's outcomes to ``on_outcome`` (the progress bar) until its final report."""
+    while True:
+        try:
+            item = outcomes.get(timeout=1.0)
+        except queue.Empty:
+            if not worker.is_alive():
+                finished["error"] = f"the delivery stopped ({getattr(worker, 'exitcode', None)})"
+                return
+            continue
+        if isinstance(item, str):
+            if on_outcome is not None:
+                on_outcome(item)
+        elif item[0] == "done":
+            finished["report"], finished["left"] = DeliveryReport(**item[1]), item[2]
+            return
+        else:
+            finished["error"] = item[1]
+            return
+
+
+def _delivery_process(settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds) -> None:
+    """The delivery process's body: its own engine, the same loop as the thread."""
+    _die_with_parent()
+    from paperboy.store.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        _delivery_worker(engine, settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds)
+    finally:
+        engine.dispose()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent's kill leaves this one to finish its batch
+        pass
+    if os.getppid() == 1:  # the parent died before the request was made
+        os._exit(1)
+
+
+def _delivery_worker(engine, settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds) -> None:
+    """Deliver the edition's rows as they are queued; once all are queued, until each is final."""
+    try:
+        delivery, left = DeliveryReport(), 0
+        deadline = None
+        while True:
+            delivery += deliver_pending(engine, settings, limit=None, connections=connections, key_prefix=prefix, progress=outcomes.put)
+            if not queued.is_set():
+                batch_ready.wait(timeout=1.0)
+                batch_ready.clear()
+                continue
+            deadline = deadline or time.monotonic() + wait_seconds
+            left, earliest = pending_count(engine, prefix)
+            if not left or time.monotonic() >= deadline:
+                break
+            # Rows backing off after a 4xx, or held by another (live or dead) sender: look again
+            # when the earliest of them may be taken.
+            pause = (earliest - clock.now()).total_seconds() if earliest else 1.0
+            time.sleep(min(max(pause, 0.05) + 0.05, max(0.0, deadline - time.monotonic()), 5.0))
+        outcomes.put(("done", dataclasses.asdict(delivery), left))
+    except BaseException as e:
+        outcomes.put(("error", f"{type(e).__name__}: {e}"))
+        raise
 
 
 def preview(engine: Engine, settings, edition: Edition, *, search=None, email: str | None = None, user=None):
