@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -160,12 +160,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def serve(app):
-    """Serve ``app`` with uvicorn on a free loopback port, in a thread; yields its base URL."""
+@contextmanager
+def serve(app, port: int | None = None):
+    """``app`` served by uvicorn on a loopback port (a thread) while the block runs; yields its URL."""
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -179,6 +179,29 @@ def serve(app):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def run_concurrently(fn, n: int = 2, timeout: float = 120) -> list:
+    """``fn()`` in ``n`` threads released at the same moment; their results (an error is raised)."""
+    start = threading.Barrier(n)
+    results, errors = [], []
+
+    def run():
+        try:
+            start.wait()
+            results.append(fn())
+        except Exception as e:  # re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    if errors:
+        raise errors[0]
+    assert len(results) == n, "a thread did not finish in time"
+    return results
 
 
 @pytest.fixture(scope="session")

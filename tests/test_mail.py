@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email
-import threading
 from email import policy
 
 import pytest
@@ -14,7 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import func, select, update
 
-from conftest import free_port
+from conftest import free_port, run_concurrently
 from paperboy.config import Settings
 from paperboy.mail import DeliveryReport, MailError, compose, deliver_pending, enqueue, send_message
 from paperboy.store.schema import outbox
@@ -27,11 +26,21 @@ class Recorder:
         self.envelopes = []
         self.logins = []  # who the client authenticated as, per mail (None: no login)
         self.delay = 0.0
+        self.refuse = {}  # address -> SMTP answers to give its RCPT, first to last ("550 …", "451 …")
+        self.sessions = set()  # one entry per SMTP connection that sent mail
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        answers = self.refuse.get(address)
+        if answers:
+            return answers.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             await asyncio.sleep(self.delay)
         self.envelopes.append(envelope)
+        self.sessions.add(id(session))
         self.logins.append(session.auth_data.login if session.authenticated else None)
         return "250 Message accepted for delivery"
 
@@ -177,7 +186,7 @@ def test_enqueue_belongs_to_the_callers_transaction(engine):
 
 def test_deliver_pending_sends_each_queued_mail_exactly_once(engine, smtp):
     with engine.begin() as conn:
-        enqueue(conn, key="digest:2026-06-30:user:7", to="u7@example.org", subject="Your papers", text="t",
+        enqueue(conn, key="notice:2026-06-30:user:7", to="u7@example.org", subject="Your papers", text="t",
                 html="<p>h</p>", headers={"List-Unsubscribe": "<https://example.org/unsub/7>"})  # fmt: skip
     queue(engine, 2)
     assert deliver_pending(engine, smtp.settings) == DeliveryReport(sent=3)
@@ -224,17 +233,29 @@ def test_a_mail_fails_for_good_after_max_attempts(engine, smtp, down):
     assert smtp.handler.envelopes == []
 
 
-def test_a_refused_mail_does_not_stop_the_others(engine, smtp):
-    queue(engine, 3)
+def test_a_refused_recipient_does_not_stop_the_others_and_is_never_retried(engine, smtp):
+    queue(engine, 4)
+    smtp.handler.refuse = {"user1@example.org": ["550 5.1.1 no such user"], "user2@example.org": ["451 4.3.0 try later"]}
+    report = deliver_pending(engine, smtp.settings, retry_seconds=60)
+    assert report == DeliveryReport(sent=2, failed=1, bounced=1)
+    assert [r.status for r in rows(engine)] == ["sent", "bounced", "queued", "sent"]
+    assert "550 5.1.1 no such user" in rows(engine)[1].last_error and "451" in rows(engine)[2].last_error
+    assert rows(engine)[2].lease_until > now() + dt.timedelta(seconds=50)  # backing off
+    assert deliver_pending(engine, smtp.settings) == DeliveryReport()
+    # Once the back-off is over the 451 is tried again (and now accepted); the 550 never is.
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.status == "queued").values(lease_until=now() - dt.timedelta(seconds=1)))
+    assert deliver_pending(engine, smtp.settings) == DeliveryReport(sent=1)
+    assert sorted(e.rcpt_tos[0] for e in smtp.handler.envelopes) == ["user0@example.org", "user2@example.org", "user3@example.org"]
+    assert len(smtp.handler.sessions) == 2  # one SMTP connection per run, reused for every mail
 
-    def picky(settings, msg):
-        if msg["To"] == "user1@example.org":
-            raise MailError("550 no such user")
-        send_message(settings, msg)
 
-    assert deliver_pending(engine, smtp.settings, sender=picky) == DeliveryReport(sent=2, failed=1)
-    assert [r.status for r in rows(engine)] == ["sent", "queued", "sent"]
-    assert rows(engine)[1].last_error == "MailError: 550 no such user"
+def test_parallel_connections_each_send_many_mails(engine, smtp):
+    queue(engine, 30)
+    report = deliver_pending(engine, smtp.settings, connections=3, batch=4)
+    assert report == DeliveryReport(sent=30)
+    assert sorted(e.rcpt_tos[0] for e in smtp.handler.envelopes) == sorted(f"user{i}@example.org" for i in range(30))
+    assert 1 < len(smtp.handler.sessions) <= 3
 
 
 def test_a_leased_row_is_left_alone_until_its_lease_expires(engine, smtp):
@@ -271,22 +292,7 @@ def test_two_concurrent_deliverers_send_each_mail_once(engine, smtp):
     n = 40
     queue(engine, n)
     smtp.handler.delay = 0.002  # keep both deliverers busy at the same time
-    start = threading.Barrier(2)
-    reports, errors = [], []
-
-    def deliverer():
-        try:
-            start.wait()
-            reports.append(deliver_pending(engine, smtp.settings))
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=deliverer) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not errors
+    reports = run_concurrently(lambda: deliver_pending(engine, smtp.settings), timeout=30)
     assert len(smtp.handler.envelopes) == n
     assert sorted(e.rcpt_tos[0] for e in smtp.handler.envelopes) == sorted(f"user{i}@example.org" for i in range(n))
     assert sum(r.sent for r in reports) == n and sum(r.failed for r in reports) == 0

@@ -45,6 +45,20 @@ class Settings:
     smtp_password: str = setting("PAPERBOY_SMTP_PASSWORD", "", "SMTP password")
     smtp_security: str = setting("PAPERBOY_SMTP_SECURITY", "none", "none, starttls or ssl")
     mail_from: str = setting("PAPERBOY_MAIL_FROM", "Paperboy <paperboy@localhost>", "From: address of mail the site sends")
+    smtp_connections: int = setting("PAPERBOY_SMTP_CONNECTIONS", 4, "SMTP connections a delivery run uses in parallel (each reused for many messages)")
+    mail_max_attempts: int = setting("PAPERBOY_MAIL_MAX_ATTEMPTS", 5, "tries per message before it is marked failed (temporary 4xx answers, dropped connections)")
+    mail_retry_seconds: int = setting("PAPERBOY_MAIL_RETRY_SECONDS", 60, "wait before a temporarily refused message is tried again (doubles with each try)", minimum=0)
+    mail_lease_seconds: int = setting("PAPERBOY_MAIL_LEASE_SECONDS", 120, "a deliverer's hold on the messages it claimed; after a crash another takes them this long after")
+    mail_bounce_limit: int = setting("PAPERBOY_MAIL_BOUNCE_LIMIT", 3, "permanent (5xx) refusals in a row after which a digest address is disabled")
+    dkim_domain: str = setting("PAPERBOY_DKIM_DOMAIN", "", "DKIM signing domain (d=); empty: mail is not signed")
+    dkim_selector: str = setting("PAPERBOY_DKIM_SELECTOR", "", "DKIM selector (s=), whose public key is published at SELECTOR._domainkey.DOMAIN")
+    dkim_key_file: str = setting("PAPERBOY_DKIM_KEY_FILE", "", "PEM file with the DKIM private key (RSA)")
+    # Digests
+    digest_at: str = setting("PAPERBOY_DIGEST_AT", "22:00", "when the worker sends the daily digest (HH:MM in PAPERBOY_DAILY_TZ; after the evening ingest)")
+    digest_weekday: str = setting("PAPERBOY_DIGEST_WEEKDAY", "friday", "day the weekly digest goes out (after that day's daily digest time)")
+    digest_trending: int = setting("PAPERBOY_DIGEST_TRENDING", 10, "trending papers in a digest unless the reader picks another number")
+    digest_personal: int = setting("PAPERBOY_DIGEST_PERSONAL", 5, "personal picks in a digest unless the reader picks another number", minimum=0)
+    digest_confirm_hours: int = setting("PAPERBOY_DIGEST_CONFIRM_HOURS", 72, "how long a subscription's confirmation link works")
     # arXiv
     arxiv_api_url: str = setting("PAPERBOY_ARXIV_API_URL", "https://export.arxiv.org/api/query", "arXiv API endpoint")
     arxiv_oai_url: str = setting("PAPERBOY_ARXIV_OAI_URL", "https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH endpoint")
@@ -90,6 +104,9 @@ class Settings:
         if self.smtp_security not in ("none", "starttls", "ssl"):
             raise ValueError("PAPERBOY_SMTP_SECURITY must be none, starttls or ssl")
         self.daily_schedule()  # raises for a bad time, zone or holiday
+        self.digest_schedule()
+        if bool(self.dkim_domain) != bool(self.dkim_selector) or (self.dkim_domain and not self.dkim_key_file):
+            raise ValueError("DKIM signing needs PAPERBOY_DKIM_DOMAIN, PAPERBOY_DKIM_SELECTOR and PAPERBOY_DKIM_KEY_FILE together")
         if self.arxiv_interval < 3 and not all(is_loopback_url(u) for u in (self.arxiv_api_url, self.arxiv_oai_url, self.arxiv_rss_url)):
             raise ValueError("PAPERBOY_ARXIV_INTERVAL: arXiv asks for at least 3 seconds between requests (less only for loopback test servers)")
         return Settings(**{**{f.name: getattr(self, f.name) for f in fields(self)},
@@ -121,6 +138,20 @@ class Settings:
         except ValueError:
             raise ValueError("PAPERBOY_ARXIV_HOLIDAYS must be comma-separated YYYY-MM-DD dates") from None
         return at, self.daily_tz, holidays
+
+
+    def digest_schedule(self) -> tuple[dt.time, int]:
+        """(time of day in ``daily_tz``, weekly weekday with Monday=0) of the digests, checked."""
+        try:
+            at = dt.time.fromisoformat(self.digest_at)
+        except ValueError:
+            raise ValueError(f"PAPERBOY_DIGEST_AT must be a HH:MM time, not {self.digest_at!r}") from None
+        days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+        name = self.digest_weekday.strip().lower()
+        matches = [i for i, d in enumerate(days) if len(name) >= 3 and d.startswith(name)]
+        if len(matches) != 1:
+            raise ValueError(f"PAPERBOY_DIGEST_WEEKDAY must be a day of the week (monday … sunday), not {self.digest_weekday!r}")
+        return at, matches[0]
 
 
 def is_loopback_url(url: str) -> bool:

@@ -55,6 +55,11 @@ RULES: dict[str, Rule] = {
     # to what a token does, so a token cannot vote or comment faster than the forms.
     "api-token": Rule(600, 60),
     "token-user": Rule(30, 60 * 60),  # making and revoking tokens
+    # Digest subscriptions: the form per client address; confirmation mails per mailbox (silent:
+    # the form answers the same, so it can neither flood an inbox nor tell who subscribes).
+    "digest-subscribe-ip": Rule(10, 60 * 60),
+    "digest-subscribe-address": Rule(3, 24 * 60 * 60),
+    "digest-preferences": Rule(30, 60 * 60),  # per subscription
 }
 
 

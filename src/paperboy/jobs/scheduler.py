@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +51,15 @@ DEFAULT_TZ = "America/New_York"
 _ANNOUNCEMENT_WEEKDAYS = frozenset({6, 0, 1, 2, 3})
 
 Job = Callable[[dt.date], Any]
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """Runs the worker does at times of their own: ``due(now)`` gives the (run key, body) pairs due
+    now, ``next_at(now)`` the next time one may be (the worker wakes then)."""
+
+    due: Callable[[dt.datetime], list[tuple[str, Callable[[], Any]]]]
+    next_at: Callable[[dt.datetime], dt.datetime]
 
 
 def is_announcement_day(day: dt.date, holidays: Iterable[dt.date] = ()) -> bool:
@@ -271,6 +281,7 @@ def run_worker(
     stop: threading.Event | None = None,
     sleep_step: float = 60.0,
     embed_new: Callable[[], Any] | None = None,
+    scheduled: Sequence["Scheduled"] = (),
 ) -> list[RunResult]:
     """Run the daily jobs at the scheduled time, for ever (or one pass with ``once``).
 
@@ -281,8 +292,10 @@ def run_worker(
     to :func:`search_index_step` when ``settings`` is given. Between runs, every ``sleep_step``
     seconds, it looks for papers newer than it has seen (one cheap ``max(id)``) and, if there are,
     runs ``embed_new`` (default :func:`embed_new_papers_step`) under a lease keyed by that id, so
-    one worker does it. With ``once``: one pass (daily run, then new papers), then return (suits
-    cron). Returns what each attempt did.
+    one worker does it. ``scheduled`` adds runs at their own times (the digests): each pass runs
+    what they say is due, once across workers, and wakes for the next. With ``once``: one pass
+    (daily run, scheduled runs, then new papers), then return (suits cron). Returns what each
+    attempt did.
     """
     holidays = frozenset(holidays)
     holder = holder or default_holder()
@@ -349,6 +362,30 @@ def run_worker(
                         attempts[key] = max_attempts
             if key in retry_at and attempts[key] < max_attempts:
                 wake = min(wake, retry_at[key])
+        for extra in scheduled:
+            for key, body in extra.due(current):
+                tries = attempts.get(key, 0)
+                if tries >= max_attempts or current < retry_at.get(key, current):
+                    continue
+                attempts[key] = tries + 1
+                result = run_once(engine, key, body, holder=holder, lease_seconds=lease_seconds,
+                                  describe=lambda value: _short(value))  # fmt: skip
+                if result.claimed:
+                    results.append(result)
+                if result.status == "failed":
+                    retry_at[key] = clock() + dt.timedelta(seconds=retry_delay)
+                    wake = min(wake, retry_at[key])
+                elif result.claimed:
+                    attempts[key] = max_attempts
+                else:
+                    run = get_run(engine, key)
+                    if run is not None and run.status == "running":
+                        attempts[key] = tries
+                        retry_at[key] = run.lease_until + dt.timedelta(seconds=1)
+                        wake = min(wake, retry_at[key])
+                    else:
+                        attempts[key] = max_attempts
+            wake = min(wake, extra.next_at(current).astimezone(utc))
         embed_new_papers()
         if once:
             break

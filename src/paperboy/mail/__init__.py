@@ -9,4 +9,4 @@ from paperboy.mail.message import compose
 from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue
 from paperboy.mail.smtp import MailError, send_message
 
-__all__ = ["compose", "send_message", "MailError", "enqueue", "deliver_pending", "DeliveryReport"]
+__all__ = ["DeliveryReport", "MailError", "compose", "deliver_pending", "enqueue", "send_message"]

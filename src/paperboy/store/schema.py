@@ -224,16 +224,73 @@ outbox = Table(
     Column("idempotency_key", String(200), nullable=False, unique=True),
     Column("to_addr", String(254), nullable=False),
     Column("subject", String(300), nullable=False),
-    Column("body_text", Text, nullable=False),
-    Column("body_html", Text),
-    Column("headers", Text),  # JSON object of extra headers, e.g. List-Unsubscribe
-    Column("status", String(16), nullable=False),  # queued, sending, sent, failed
+    # queued, sending, sent; failed (out of attempts), bounced (the server refused the recipient for
+    # good: 5xx), cancelled (the recipient no longer wants it, e.g. unsubscribed after it was queued)
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("lease_until", UTCDateTime()),
     Column("sent_at", UTCDateTime()),
+    # Which claim holds a 'sending' row: a deliverer claims rows in batches and records, renews and
+    # finishes only the rows its own claim still holds.
+    Column("claimed_by", String(64)),
     Index("ix_outbox_queue", "status", "created_at"),
+)
+
+# What an outbox row sends, kept apart from its delivery state: a claim or a 'sent' mark updates
+# the narrow row above, and SQLite rewrites a whole row on UPDATE — with a 20 KB digest in it, 35
+# times the work (measured: 0.52 ms against 0.015 ms per update and commit).
+outbox_bodies = Table(
+    "outbox_bodies",
+    metadata,
+    Column("outbox_id", Integer, ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("headers", Text),  # JSON object of extra headers, e.g. List-Unsubscribe
+)
+
+
+# --- digests -----------------------------------------------------------------------------------
+
+# Who gets the e-mail digest. An address is mailed nothing but its confirmation link until it is
+# confirmed (double opt-in); ``token_version`` is signed into every link, so bumping it (or changing
+# the address, or deleting the row) makes every earlier link stop working.
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("email_key", String(254), nullable=False, unique=True),  # lower-cased: one row per mailbox
+    Column("name", String(200)),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), unique=True),
+    # pending (not confirmed yet), active, unsubscribed, bounced (disabled after too many 5xx answers)
+    Column("status", String(16), nullable=False),
+    Column("frequency", String(8), nullable=False),  # daily, weekly
+    Column("trending_count", Integer, nullable=False),
+    Column("personal_count", Integer, nullable=False),
+    Column("keywords", Text, nullable=False, server_default=""),  # one query per line
+    Column("authors", Text, nullable=False, server_default=""),  # one name per line
+    Column("categories", Text, nullable=False, server_default=""),  # space-separated arXiv codes
+    Column("more_like_votes", Boolean, nullable=False, server_default=false()),
+    Column("token_version", Integer, nullable=False, server_default="0"),
+    Column("bounces", Integer, nullable=False, server_default="0"),  # permanent refusals since the last delivery
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime()),
+    Column("unsubscribed_at", UTCDateTime()),
+    Index("ix_subscribers_status", "status", "frequency", "id"),
+)
+
+# Which papers a subscriber was sent, written in the same transaction as the edition's outbox row,
+# so no later edition repeats a paper and a rerun of an edition repeats nothing.
+digest_deliveries = Table(
+    "digest_deliveries",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("edition", String(16), nullable=False),  # 2026-06-30 (daily) or 2026-W27 (weekly)
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 

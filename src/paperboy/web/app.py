@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from paperboy import api
     from paperboy.api.cors import PublicCORS
     from paperboy.search.service import SearchService
-    from paperboy.web import account_pages, community_pages, errors, pages, search_pages, token_pages
+    from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages, token_pages
 
     def load_embedder():
         from paperboy.search.embed import load_embedder as load
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(token_pages.router)
     app.include_router(community_pages.router)
     app.include_router(search_pages.router)
+    app.include_router(digest_pages.router)
     app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
     errors.install(app)
 
@@ -152,7 +153,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self.headers
+                own = list(message.get("headers", []))
+                # A response with a policy of its own (the digest preview: a mail's inline styles,
+                # no scripts at all) keeps it; a second CSP header would only narrow the first.
+                extra = [h for h in self.headers if h[0] != b"content-security-policy"] if any(
+                    k.lower() == b"content-security-policy" for k, _ in own) else self.headers  # fmt: skip
+                message["headers"] = own + extra
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -100,6 +100,8 @@ def _fragment(env, name: str, args: dict, state: FillState, viewer) -> str:
         return str(m.comment_owner_tools(args["comment_id"], args["body"], viewer)) if user and user.id == args["author_id"] else ""
     if name == "claim":
         return str(m.claim_form(args["arxiv_id"], args["choices"], viewer)) if user and args["choices"] else ""
+    if name == "digest-subscribe":
+        return str(m.digest_subscribe(viewer))
     raise KeyError(f"unknown personal fragment {name!r}")
 
 
@@ -162,4 +164,6 @@ def _memo_key(name: str, args: dict, state: FillState, viewer, user_id):
         return (name, args["comment_id"], user_id == args["author_id"])
     if name == "claim":
         return (name, args["arxiv_id"], user_id is not None)
+    if name == "digest-subscribe":
+        return (name, user_id)  # a member's carries their address
     return None
