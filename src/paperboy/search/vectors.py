@@ -45,6 +45,10 @@ def store_embeddings(conn: Connection, model: str, items: list[tuple[int, str, n
         insert(paper_embeddings),
         [{"paper_id": pid, "model": model, "text_hash": h, "vector": np.asarray(v, "<f4").tobytes()} for pid, h, v in items],
     )
+    if conn.dialect.name == "postgresql":  # the same vectors as pgvector's type, for search inside PostgreSQL
+        from paperboy.search.pg_index import write_vectors
+
+        write_vectors(conn, model, items)
 
 
 def read_embeddings(conn: Connection, model: str, since_seq: int = 0):
