@@ -93,12 +93,15 @@ class PostgresServer:
             raise PostgresUnavailable(f"{' '.join(args[:2])} failed: {r.stdout}{r.stderr}")
 
     def start(self, **settings: str) -> PostgresServer:
-        """initdb + start; ``settings`` are extra server settings (``shared_buffers="1GB"``)."""
+        """initdb (unless ``base`` already holds a cluster: benchmarks keep theirs) + start;
+        ``settings`` are extra server settings (``shared_buffers="1GB"``)."""
         self.base.mkdir(parents=True, exist_ok=True)
         if self._as_user:
             shutil.chown(self.base, RUN_AS)
             os.chmod(self.base, 0o700)
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        if not (self.data / "PG_VERSION").exists():
+            shutil.rmtree(self.data, ignore_errors=True)  # a half-made cluster from an interrupted initdb
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
         options = {
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": str(self.base),
@@ -112,9 +115,10 @@ class PostgresServer:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"), "-o", flags, "-w", "-t", "60", "start")
         return self
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "immediate") -> None:
+        """``immediate`` for throw-away test clusters; ``fast`` for one that is kept (a clean shutdown)."""
         try:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
         except PostgresUnavailable:
             pass
 

@@ -176,6 +176,12 @@ def test_hidden_papers_never_come_back_through_any_path(worker_indexed, tmp_path
         monkeypatch.setattr(pg, "EXACT_LIMIT", limit)
         for kw in (True, False):
             assert "2606.30212" not in ids(service.search("constacyclic codes symbol-pair cat:cs.IT", keyword=kw, per_page=100))
+    for cache in (0, 10_000):  # no filter: hidden ids known here, or checked by the database
+        monkeypatch.setattr(pg, "HIDDEN_CACHE", cache)
+        service.refresh(force=True)
+        assert (service.hidden is None) == (cache == 0)
+        found = service.search("constacyclic codes symbol-pair", per_page=100)
+        assert found.total > 0 and "2606.30212" not in ids(found)
     assert hidden not in [pid for pid, _ in service.related(hidden + 1, k=50)]
 
 

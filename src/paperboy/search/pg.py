@@ -45,7 +45,7 @@ from paperboy.search.text import analyze, words
 from paperboy.store import repo
 from paperboy.store.schema import paper_authors, paper_categories, paper_embeddings, papers, site_state
 
-__all__ = ["DELTA_WARN", "EXACT_LIMIT", "PgSearch"]
+__all__ = ["DELTA_WARN", "EXACT_LIMIT", "HIDDEN_CACHE", "PgSearch"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ EF_SEARCH_MAX = 1000
 #: Papers indexed in this process beyond the database's keyword index before it says so in the log:
 #: `paperboy index` (the worker's daily step) has not run for a long while, or never.
 DELTA_WARN = 50_000
+#: Hidden papers (moderation) are few: up to this many, their ids are kept here and dropped from
+#: unfiltered keyword candidates without asking the database; beyond it the database checks.
+HIDDEN_CACHE = 10_000
 
 
 class _Vector(UserDefinedType):
@@ -93,6 +96,7 @@ class PgSearch(LazyEmbedder):
         self.delta: KeywordIndex | None = None  # papers newer than the generation, indexed here
         self.delta_upto = 0
         self.has_vectors = False
+        self.hidden: np.ndarray | None = None  # ids of hidden papers, when there are few
         self.observer: Observer | None = None
 
     # -- operations ----------------------------------------------------------------------------
@@ -137,6 +141,8 @@ class PgSearch(LazyEmbedder):
                     if len(delta) > DELTA_WARN:
                         log.warning("%d papers are not in the database's keyword index and were indexed in this process; "
                                     "run `paperboy index` (the worker does it daily)", len(delta))  # fmt: skip
+                hidden = conn.execute(select(papers.c.id).where(papers.c.hidden_at.is_not(None)).limit(HIDDEN_CACHE + 1)).scalars().all()
+                self.hidden = np.asarray(hidden, np.int64) if len(hidden) <= HIDDEN_CACHE else None
                 embedder = self.embedder
                 self.has_vectors = embedder is not None and conn.execute(
                     select(literal(1)).select_from(paper_embeddings)
@@ -210,11 +216,13 @@ class PgSearch(LazyEmbedder):
         hit = np.flatnonzero(summed)
         return hit + lo, summed[hit]
 
-    def _keyword(self, conn, text_: str, allowed: np.ndarray | None, conds) -> tuple[np.ndarray, np.ndarray]:
-        """The best :data:`CANDIDATES` keyword matches that pass the filter, best first."""
+    def _keyword(self, conn, text_: str, allowed: np.ndarray | None, conds, filtered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The best :data:`CANDIDATES` keyword matches that pass the filter, best first (``filtered``:
+        ``conds`` holds more than visibility)."""
         ids, scores = self._keyword_scores(conn, text_)
-        if allowed is not None:
-            keep = np.isin(ids, allowed)
+        hidden = self.hidden
+        if allowed is not None or (not filtered and hidden is not None):
+            keep = np.isin(ids, allowed) if allowed is not None else ~np.isin(ids, hidden)
             ids, scores = ids[keep], scores[keep]
             return _best(ids, scores, CANDIDATES)
         # Broad filter (or visibility only): rank, then check the best in growing slices until enough pass.
@@ -305,7 +313,7 @@ class PgSearch(LazyEmbedder):
                 text_ = q.searchable
                 if text_:
                     allowed = self._allowed(conn, q, conds)
-                    kw_ids, kw_scores = self._keyword(conn, text_, allowed, conds) if keyword else (np.empty(0, np.int64), np.empty(0, np.float32))
+                    kw_ids, kw_scores = self._keyword(conn, text_, allowed, conds, q.has_filters) if keyword else (np.empty(0, np.int64), np.empty(0, np.float32))
                     embedder = self.embedder if semantic else None
                     result.semantic = embedder is not None and self.has_vectors
                     if result.semantic:

@@ -10,7 +10,8 @@
   :mod:`paperboy.search.pg`). Document frequencies drift as papers arrive: each rebuild (the
   worker's daily index step) re-scores everything with the new statistics.
 * **Dense**: ``paper_embeddings.embedding`` (pgvector, no fixed dimension), written with the
-  ``vector`` bytes in the same transaction; one HNSW index per model (cosine) over
+  ``vector`` bytes in the same row (both are kept: the bytes are what the portable schema, the
+  embedded backend and ``migrate-data`` read); one HNSW index per model (cosine) over
   ``embedding::vector(dim)``, partial on the model, made once there are vectors to index — after
   that PostgreSQL keeps it current as rows arrive.
 
@@ -61,8 +62,8 @@ __all__ = [
     "search_generations",
     "search_postings",
     "vector_literal",
+    "insert_embeddings",
     "write_keyword_generation",
-    "write_vectors",
 ]
 
 pg_metadata = MetaData()
@@ -147,14 +148,15 @@ def write_keyword_generation(engine: Engine, index: KeywordIndex) -> int:
 # -- dense -------------------------------------------------------------------------------------------
 
 
-def write_vectors(conn: Connection, model: str, items) -> None:
-    """Set ``embedding`` for freshly written ``(paper id, text hash, vector)`` rows of ``model``
-    (called by :func:`~paperboy.search.vectors.store_embeddings` in its transaction, PostgreSQL only)."""
-    if not items:
-        return
+def insert_embeddings(conn: Connection, rows: list[dict]) -> None:
+    """Insert ``paper_embeddings`` rows (their ``vector`` bytes) with ``embedding`` set from the same
+    bytes — :func:`~paperboy.search.vectors.store_embeddings` on PostgreSQL, in its transaction."""
     conn.execute(
-        text("UPDATE paper_embeddings SET embedding = CAST(:embedding AS vector) WHERE paper_id = :pid AND model = :model"),
-        [{"embedding": vector_literal(v), "pid": pid, "model": model} for pid, _, v in items],
+        text(
+            "INSERT INTO paper_embeddings (paper_id, model, text_hash, vector, embedding)"
+            " VALUES (:paper_id, :model, :text_hash, :vector, CAST(:embedding AS vector))"
+        ),
+        [dict(row, embedding=vector_literal(np.frombuffer(row["vector"], "<f4"))) for row in rows],
     )
 
 

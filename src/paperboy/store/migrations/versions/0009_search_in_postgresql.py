@@ -55,6 +55,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("generation", "term", name="pk_search_postings"),
     )
+    # Out of line and uncompressed: a query reads whole postings, and decompressing megabytes of ids
+    # and floats (which compress poorly) would cost more than the bytes saved.
+    op.execute("ALTER TABLE search_postings ALTER COLUMN paper_ids SET STORAGE EXTERNAL, ALTER COLUMN impacts SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
