@@ -68,14 +68,44 @@ def database_url(arg: str | None, name: str) -> str | None:
     sys.path.insert(0, str(ROOT / "tests"))
     from postgres_server import PostgresServer
 
-    server = PostgresServer(OUT / "pgserver").start(**BENCH_POSTGRES)
-    atexit.register(server.stop, "fast")
     import psycopg
 
-    with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
+    base = OUT / "pgserver"
+    server = PostgresServer(base)
+    port = _running_port(server.data)
+    if port is None:  # not running yet; else another benchmark started it, and they share it
+        port = server.start(**BENCH_POSTGRES).port
+    server.port = port
+    atexit.register(_stop_if_last, server)
+    with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
-    return server.url(name)
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
+
+
+def _stop_if_last(server) -> None:
+    """Stop the shared benchmark server unless another benchmark is still connected to it."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
+            others = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+    except psycopg.OperationalError:
+        return  # already stopped
+    if not others:
+        server.stop("fast")
+
+
+def _running_port(data: Path) -> int | None:
+    """The port of the server running on ``data`` (its postmaster.pid: pid, data dir, start, port), if any."""
+    try:
+        lines = (data / "postmaster.pid").read_text().splitlines()
+        os.kill(int(lines[0]), 0)
+        return int(lines[3])
+    except (FileNotFoundError, IndexError, ValueError, ProcessLookupError, PermissionError):
+        return None
 
 
 def built(engine) -> bool:

@@ -53,9 +53,11 @@ log = logging.getLogger(__name__)
 #: sides search exactly within them; above it the HNSW index is asked for more neighbours than needed
 #: and the filter applied after (pgvector 0.6 filters after the index scan). See docs/benchmarks.md.
 EXACT_LIMIT = 20_000
-#: Nearest neighbours asked of the HNSW index per neighbour wanted, then up to pgvector's ceiling
-#: for ``hnsw.ef_search`` before the exact path answers instead.
+#: Nearest neighbours asked of the HNSW index (``hnsw.ef_search``, also how many it returns) per
+#: neighbour wanted under a broad filter, then up to pgvector's ceiling before the exact path answers.
+#: Without a filter (only hidden papers to drop) it is asked for :data:`EF_SEARCH` (≥ k + a margin).
 DENSE_OVERFETCH = 4
+EF_SEARCH = 200
 EF_SEARCH_MAX = 1000
 #: Papers indexed in this process beyond the database's keyword index before it says so in the log:
 #: `paperboy index` (the worker's daily step) has not run for a long while, or never.
@@ -261,7 +263,7 @@ class PgSearch(LazyEmbedder):
         if exclude is not None:
             conds = [*conds, papers.c.id != exclude]
         if allowed is None:
-            fetch = DENSE_OVERFETCH * k
+            fetch = DENSE_OVERFETCH * k if len(conds) > 1 else max(EF_SEARCH, k + 20)
             while True:
                 ef = min(max(fetch, 40), EF_SEARCH_MAX)
                 conn.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef)}"))

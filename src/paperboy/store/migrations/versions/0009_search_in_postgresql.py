@@ -33,6 +33,10 @@ def upgrade() -> None:
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS vector")
     op.execute("ALTER TABLE paper_embeddings ADD COLUMN embedding vector")
+    # A row holds the vector twice (bytes and pgvector's type), which is over PostgreSQL's 2 kB TOAST
+    # threshold at 384 dimensions: keep pgvector's copy in the row (MAIN) and move the bytes out
+    # (EXTERNAL), so searching — which reads `embedding` for every result — never fetches TOAST.
+    op.execute("ALTER TABLE paper_embeddings ALTER COLUMN vector SET STORAGE EXTERNAL, ALTER COLUMN embedding SET STORAGE MAIN")
     op.create_table(
         "search_generations",
         sa.Column("generation", sa.Integer(), nullable=False),
