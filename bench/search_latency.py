@@ -87,6 +87,8 @@ def build(db_dir: Path, copies: int, dim: int, model: str, real_vectors: bool, e
     started = time.perf_counter()
     if real_vectors:
         embed_pending(engine, embedder)
+    elif url:
+        copy_random_vectors(engine, model, dim)
     else:
         store_random_vectors(engine, model, dim)
     print(f"vectors stored in {time.perf_counter() - started:.1f} s")
@@ -127,6 +129,36 @@ def replicate_in_sql(engine, copies: int) -> None:
                     f" FROM {table.name} t JOIN papers o ON o.id = t.paper_id JOIN papers n ON n.arxiv_id = {new_id} WHERE {originals}"
                 ), {"c": c})  # fmt: skip
         print(f"copy {c} made")
+
+
+def copy_random_vectors(engine, model: str, dim: int) -> None:
+    """PostgreSQL: the same random vectors as :func:`store_random_vectors`, loaded with COPY — a
+    million rows written through ``store_embeddings`` (text-formatted vectors, batched INSERTs) take
+    most of an hour on 2 cores; what is searched is the same rows."""
+    import io
+
+    from sqlalchemy import select
+
+    from paperboy.store.schema import papers
+
+    rng = np.random.default_rng(0)
+    with engine.connect() as conn:
+        ids = conn.execute(select(papers.c.id)).scalars().all()
+    raw = engine.raw_connection()
+    try:
+        for start in range(0, len(ids), 20_000):
+            chunk = ids[start : start + 20_000]
+            vectors = rng.standard_normal((len(chunk), dim)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            text_vectors = io.StringIO()
+            np.savetxt(text_vectors, vectors, fmt="%.9g", delimiter=",")
+            lines = text_vectors.getvalue().splitlines()
+            with raw.cursor() as cur, cur.copy("COPY paper_embeddings (paper_id, model, text_hash, vector, embedding) FROM STDIN") as copy:
+                for pid, v, line in zip(chunk, vectors, lines):
+                    copy.write_row((pid, model, "synthetic", v.astype("<f4").tobytes(), f"[{line}]"))
+            raw.commit()
+    finally:
+        raw.close()
 
 
 def store_random_vectors(engine, model: str, dim: int) -> None:

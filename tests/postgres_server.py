@@ -10,7 +10,8 @@ fsync off (a test database need not survive a power cut), and a clean stop — p
 start-up shares one server per data folder between processes and stops it at interpreter exit,
 which a session-wide fixture does not need. PostgreSQL refuses to run as root, so under root the
 server runs as an unprivileged system user (``paperboy-pg``, created here with ``useradd`` when
-missing), which must be able to read the wheel's binaries.
+missing); if that user cannot reach the wheel's binaries (a venv under a private home folder), they
+are copied once to the temporary folder instead of loosening the folders above the venv.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,20 +62,42 @@ def _unprivileged_user() -> str:
     return RUN_AS
 
 
-def _readable_by_others(path: Path) -> None:
-    """The server runs as another user: it must traverse every folder above the wheel's binaries
-    and read the wheel's files (a venv made by root with a restrictive umask may not allow it)."""
-    for folder in [path, *path.parents]:
-        mode = folder.stat().st_mode
-        if mode & 0o005 != 0o005:
-            folder.chmod(mode | stat.S_IROTH | stat.S_IXOTH)
-    for root, dirs, files in os.walk(path.parent):  # pginstall/{bin,lib,share}
+def _others_can_run(bin_dir: Path) -> bool:
+    """Whether another user can reach and run the binaries (every folder above them o+x, the tree o+r)."""
+    if any(folder.stat().st_mode & stat.S_IXOTH == 0 for folder in [bin_dir, *bin_dir.parents]):
+        return False
+    for root, dirs, files in os.walk(bin_dir.parent):  # pginstall/{bin,lib,share}
         for name in dirs + files:
-            p = Path(root, name)
-            mode = p.stat().st_mode
-            want = mode | stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) or mode & stat.S_IXUSR else 0)
-            if want != mode:
-                p.chmod(want)
+            mode = Path(root, name).stat().st_mode
+            if not mode & stat.S_IROTH or (stat.S_ISDIR(mode) and not mode & stat.S_IXOTH):
+                return False
+    return True
+
+
+def _runnable_copy(bin_dir: Path) -> Path:
+    """The binaries where the unprivileged user can run them: in place if it can, else a copy under
+    the temporary folder (34 MB, made once) — rather than opening up the folders above a venv."""
+    if _others_can_run(bin_dir):
+        return bin_dir
+    stamp = f"{bin_dir.stat().st_ino}-{int((bin_dir / 'postgres').stat().st_mtime)}"
+    target = Path(tempfile.gettempdir()) / f"paperboy-pgserver-{stamp}"
+    if not (target / "pgserver" / "pginstall" / "bin" / "postgres").is_file():
+        # The wheel's layout is kept: its binaries find their libraries at $ORIGIN/../../../pgserver.libs.
+        partial = Path(tempfile.mkdtemp(prefix="paperboy-pgserver-"))
+        shutil.copytree(bin_dir.parent, partial / "pgserver" / "pginstall", symlinks=True)
+        libs = bin_dir.parents[2] / "pgserver.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, partial / "pgserver.libs", symlinks=True)
+        for root, dirs, files in os.walk(partial):
+            for name in [".", *dirs, *files]:
+                p = Path(root, name)
+                if not p.is_symlink():
+                    p.chmod(p.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if p.is_dir() or p.stat().st_mode & stat.S_IXUSR else 0))
+        try:
+            partial.rename(target)
+        except OSError:  # another test run made it meanwhile
+            shutil.rmtree(partial, ignore_errors=True)
+    return target / "pgserver" / "pginstall" / "bin"
 
 
 class PostgresServer:
@@ -85,7 +109,7 @@ class PostgresServer:
         self._as_user: list[str] = []
         if os.geteuid() == 0:
             self._as_user = ["runuser", "-u", _unprivileged_user(), "--"]
-            _readable_by_others(self.bin)
+            self.bin = _runnable_copy(self.bin)
 
     def _run(self, *args: str) -> None:
         r = subprocess.run([*self._as_user, *args], capture_output=True, text=True, timeout=120)
