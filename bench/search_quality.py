@@ -6,7 +6,12 @@ each query goes through ``SearchService.search`` — the function behind /search
 keyword only, dense only, hybrid. Reports nDCG@10 and Recall@100 on the test qrels (300 queries).
 Fusion knobs are chosen on the *train* qrels (809 queries) with ``--tune``; test is never tuned on.
 
-Usage: python bench/search_quality.py [--tune] [--model PATH]
+``--database-url`` runs the same on PostgreSQL (search/pg.py: BM25 postings and pgvector inside the
+database, HNSW index built as `paperboy index` builds it): a URL, or ``pgserver`` for a local
+PostgreSQL 16 + pgvector server kept under bench/out/pgserver. The vectors are taken from the SQLite
+run's database when it has them (same model, same texts), else embedded again.
+
+Usage: python bench/search_quality.py [--tune] [--model PATH] [--database-url URL|pgserver]
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import OUT, SHARED, machine
+from common import OUT, SHARED, built, database_url, machine, mark_built
 
 SCIFACT = SHARED / "data" / "beir" / "scifact"
 
@@ -42,16 +47,16 @@ def ndcg_at(run: list[str], rel: dict[str, int], k: int = 10) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def build(data_dir: Path, embedder):
+def build(data_dir: Path, embedder, url: str | None = None):
     """The SciFact database, built once per model under bench/out/ and reused (embedding is the slow part)."""
     from paperboy.papers.model import PaperRecord
-    from paperboy.search.indexer import embed_pending, rebuild_keyword_index
+    from paperboy.search.indexer import embed_pending, rebuild_ann, rebuild_keyword_index
     from paperboy.store import repo
     from paperboy.store.db import make_engine, upgrade
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    fresh = not (data_dir / "paperboy.db").exists()
-    engine = make_engine(f"sqlite:///{data_dir / 'paperboy.db'}")
+    engine = make_engine(url or f"sqlite:///{data_dir / 'paperboy.db'}")
+    fresh = not built(engine) if url else not (data_dir / "paperboy.db").exists()
     upgrade(engine)
     corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
     id_of = {}
@@ -64,10 +69,39 @@ def build(data_dir: Path, embedder):
         with engine.begin() as conn:
             repo.upsert_papers(conn, records)
         rebuild_keyword_index(engine, data_dir)
+        if url:
+            copy_vectors(engine, data_dir.parent / data_dir.name.removeprefix("pg-") / "paperboy.db", embedder.name)
     started = time.perf_counter()
     report = embed_pending(engine, embedder, batch_size=64)
     rate = report.embedded / (time.perf_counter() - started) if report.embedded else 0.0
+    if url and fresh:
+        rebuild_ann(engine, data_dir, embedder.name)  # pgvector's HNSW index, as `paperboy index` makes it
+        mark_built(engine)
     return engine, id_of, rate
+
+
+def copy_vectors(engine, sqlite_path: Path, model: str) -> None:
+    """The SQLite run's vectors for the same papers (matched by arXiv id) and model, if it has them."""
+    from sqlalchemy import select
+
+    from paperboy.search.vectors import store_embeddings
+    from paperboy.store.db import make_engine, write_transaction
+    from paperboy.store.schema import paper_embeddings, papers
+
+    if not sqlite_path.exists():
+        return
+    source = make_engine(f"sqlite:///{sqlite_path}")
+    with source.connect() as conn:
+        rows = conn.execute(
+            select(papers.c.arxiv_id, paper_embeddings.c.text_hash, paper_embeddings.c.vector)
+            .join(papers, papers.c.id == paper_embeddings.c.paper_id).where(paper_embeddings.c.model == model)
+        ).all()  # fmt: skip
+    source.dispose()
+    with engine.connect() as conn:
+        pid = dict(conn.execute(select(papers.c.arxiv_id, papers.c.id)).all())
+    with write_transaction(engine) as conn:
+        store_embeddings(conn, model, [(pid[a], h, np.frombuffer(v, "<f4")) for a, h, v in rows if a in pid])
+    print(f"took {len(rows):,} vectors from {sqlite_path}")
 
 
 def evaluate(service, id_of, queries, judged, **mode) -> tuple[float, float, float]:
@@ -90,16 +124,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tune", action="store_true", help="score RRF and a grid of keyword weights on train qrels")
     parser.add_argument("--model", default=None, help="a local embedding model folder instead of the packaged default")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL: a URL, or 'pgserver' to start one under bench/out/pgserver")
     args = parser.parse_args()
     embedder = load_embedder(args.model)
     # Each query is embedded once, however many fusion settings are tried (the cache is the bench's).
     embed_query = functools.lru_cache(maxsize=None)(embedder.embed_query)
     embedder.embed_query = embed_query
     queries = {json.loads(line)["_id"]: json.loads(line)["text"] for line in open(SCIFACT / "queries.jsonl")}
-    data_dir = OUT / f"scifact-{re.sub(r'[^A-Za-z0-9_.@-]+', '_', embedder.name)}"
-    engine, id_of, rate = build(data_dir, embedder)
+    name = f"scifact-{re.sub(r'[^A-Za-z0-9_.@-]+', '_', embedder.name)}"
+    url = database_url(args.database_url, re.sub(r"[^a-z0-9_]+", "_", name.lower())[:60])
+    data_dir = OUT / (f"pg-{name}" if url else name)
+    engine, id_of, rate = build(data_dir, embedder, url)
     service = SearchService(engine, data_dir, embedder_loader=lambda: embedder)
     print(f"machine: {machine()}")
+    print(f"search backend: {service.status()['backend']}")
     print(f"model: {embedder.name}" + (f"; embedded the 5,183 SciFact abstracts at {rate:,.1f} docs/s" if rate else " (vectors reused from an earlier run)"))
     if args.tune:
         train = qrels("train")

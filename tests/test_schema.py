@@ -1,5 +1,6 @@
 """The Alembic migrations build exactly the schema the code declares, and schema states are told apart."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -8,9 +9,51 @@ from paperboy.store.db import SchemaState, make_engine, schema_status, upgrade
 from paperboy.store.schema import metadata
 
 
+def _not_postgresql_only(obj, name, type_, reflected, compare_to) -> bool:
+    """What migration 0009 adds on PostgreSQL only (search/pg_index.py) is checked on its own below."""
+    from paperboy.search.pg_index import EMBEDDING_COLUMN, pg_metadata
+
+    if type_ == "table":
+        return name not in pg_metadata.tables
+    if type_ == "column":
+        return (obj.table.name, name) != EMBEDDING_COLUMN and obj.table.name not in pg_metadata.tables
+    return obj.table.name not in pg_metadata.tables
+
+
+# pgvector's type is reflected (then excluded or checked by name) without SQLAlchemy knowing it.
+VECTOR_REFLECTED = pytest.mark.filterwarnings("ignore:Did not recognize type 'vector'")
+
+
+@VECTOR_REFLECTED
 def test_migrations_match_the_declared_schema(engine):
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        context = MigrationContext.configure(conn, opts={"include_object": _not_postgresql_only})
+        assert compare_metadata(context, metadata) == []
+
+
+@VECTOR_REFLECTED
+def test_postgresql_only_search_schema(engine):
+    """On PostgreSQL: pgvector, the embedding column and the keyword postings tables, as declared;
+    on SQLite: none of them (the embedded backend keeps its indexes in files)."""
+    from sqlalchemy import inspect
+
+    from paperboy.search.pg_index import pg_metadata
+
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        if engine.dialect.name != "postgresql":
+            assert not tables & set(pg_metadata.tables)
+            assert "embedding" not in {c["name"] for c in inspect(conn).get_columns("paper_embeddings")}
+            return
+        keep = lambda obj, name, type_, *_: (obj.table.name if type_ != "table" else name) in pg_metadata.tables  # noqa: E731
+        context = MigrationContext.configure(conn, opts={"include_object": keep})
+        assert compare_metadata(context, pg_metadata) == []
+        assert set(pg_metadata.tables) <= tables
+        assert conn.exec_driver_sql("SELECT extversion FROM pg_extension WHERE extname = 'vector'").scalar() >= "0.6"
+        kind = conn.exec_driver_sql(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'paper_embeddings'::regclass AND attname = 'embedding'"
+        ).scalar()
+        assert kind == "vector"  # no fixed dimension: each model has its own
 
 
 def test_schema_states(tmp_path):

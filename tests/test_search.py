@@ -194,7 +194,7 @@ def test_related_papers_without_a_model_come_from_the_title_words(db):
     with engine.connect() as conn:
         paper = repo.get_paper(conn, "2606.30212")
     related = service.related(paper.id, k=5)
-    assert service.vectors is None and len(related) == 5 and paper.id not in [pid for pid, _ in related]
+    assert not service.status()["semantic"] and len(related) == 5 and paper.id not in [pid for pid, _ in related]
     scores = [s for _, s in related]
     assert scores == sorted(scores, reverse=True) and scores[0] <= 1 + 3 * 0.03  # BM25 scaled to the best, plus authors
 
@@ -267,6 +267,8 @@ def test_cli_search_json(slice_db, tmp_path):
     assert data["results"][0]["id"] == "2606.30212" and len(data["results"]) <= 3
 
 
+# The embedded backend's usearch graph (on PostgreSQL the graph is pgvector's: test_search_pg.py).
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_hnsw_graph_path_agrees_with_exact_search_and_respects_filters(indexed, tmp_path):
     """Force the graph on a small corpus: results match exact search; new vectors and filters are handled."""
     from paperboy.search.indexer import rebuild_ann
@@ -284,6 +286,7 @@ def test_hnsw_graph_path_agrees_with_exact_search_and_respects_filters(indexed, 
     assert len(broad.papers) == 50 and all(p.announced >= dt.date(2026, 6, 29) for p in broad.papers)
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_the_graph_is_rebuilt_only_when_a_tenth_of_the_vectors_are_newer_than_it(indexed):
     from paperboy.search.indexer import ann_path, rebuild_ann
 

@@ -275,6 +275,8 @@ def index(
 ) -> None:
     """Bring the search indexes up to date: embed papers that have no vector yet, rebuild the keyword index
     and, from 200,000 vectors up, the vector graph (HNSW) once a tenth of the vectors are newer than it.
+    On PostgreSQL the keyword index is written into the database and pgvector's HNSW index is made once
+    (PostgreSQL keeps it current): web nodes read both from there.
 
     Incremental and resumable: a killed run loses at most one batch; run it again to carry on.
     """

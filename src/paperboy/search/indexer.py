@@ -123,9 +123,15 @@ def keyword_documents(conn: Connection, after_id: int = 0) -> Iterator[tuple[int
 
 def rebuild_keyword_index(engine: Engine, data_dir: str | Path) -> KeywordIndex:
     """Build the keyword index over every paper and swap it in; search processes take it on their next
-    refresh (the search version moves)."""
+    refresh (the search version moves). On PostgreSQL the index goes into the database (a new
+    generation of :mod:`paperboy.search.pg_index`), not into a file: web nodes read it from there."""
     with engine.connect() as conn:
         index = build_keyword_index(keyword_documents(conn))
+    if engine.dialect.name == "postgresql":
+        from paperboy.search.pg_index import write_keyword_generation
+
+        write_keyword_generation(engine, index)  # moves the search version itself
+        return index
     index.save(keyword_index_path(data_dir))
     with write_transaction(engine) as conn:
         conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
@@ -142,7 +148,13 @@ def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors
     the current graph (if any) lacks at least :data:`ANN_STALE_SHARE` of them (``force``: always).
 
     Returns how many vectors went into the graph (0: too few for a graph, or the graph is fresh enough).
+
+    On PostgreSQL the graph is pgvector's HNSW index, which PostgreSQL keeps current by itself: this
+    fills ``embedding`` where it is missing and creates the index once (any number of vectors);
+    returns how many vectors it indexed when it built it, else 0.
     """
+    if engine.dialect.name == "postgresql":
+        return _ensure_pg_vectors(engine, model)
     import json
 
     import numpy as np
@@ -186,3 +198,20 @@ def embedding_progress(conn) -> dict:
             .where(paper_embeddings.c.model == model, visible)
         ).scalar_one()  # fmt: skip
     return {"embedding_model": model, "embedded": embedded, "visible_papers": total}
+
+
+def _ensure_pg_vectors(engine: Engine, model: str) -> int:
+    from paperboy.search.pg_index import backfill_vectors, ensure_vector_index
+
+    backfill_vectors(engine, model)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(func.count(), func.max(func.length(paper_embeddings.c.vector))).where(paper_embeddings.c.model == model)
+        ).one()  # fmt: skip
+    if not row[0]:
+        return 0  # no vector yet: the dimension is not known; the next run makes the index
+    if not ensure_vector_index(engine, model, row[1] // 4):
+        return 0
+    with write_transaction(engine) as conn:
+        conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
+    return int(row[0])

@@ -17,7 +17,7 @@ from paperboy.search.catalog import Catalog
 from paperboy.search.vectors import VectorIndex
 from paperboy.store.schema import paper_authors, papers
 
-__all__ = ["AUTHOR_BONUS", "MAX_SHARED_AUTHORS", "KeywordSearch", "related_papers"]
+__all__ = ["AUTHOR_BONUS", "MAX_SHARED_AUTHORS", "KeywordSearch", "author_nudge", "related_papers"]
 
 AUTHOR_BONUS = 0.03
 MAX_SHARED_AUTHORS = 3
@@ -48,7 +48,14 @@ def related_papers(
         cols, sims = cols[: k * 4], (scores[: k * 4] / (scores[0] if len(scores) else 1.0))
     if not len(cols):
         return []
-    ids = [int(catalog.ids[c]) for c in cols]
+    return author_nudge(conn, paper_id, [int(catalog.ids[c]) for c in cols], sims, k)
+
+
+def author_nudge(conn: Connection, paper_id: int, ids: list[int], sims, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best of the candidates ``ids`` (similarities ``sims``) once each gets
+    :data:`AUTHOR_BONUS` per author it shares with ``paper_id`` — shared by both search backends."""
+    if not ids:
+        return []
     mine = set(conn.execute(select(paper_authors.c.name_key).where(paper_authors.c.paper_id == paper_id)).scalars())
     shared: dict[int, int] = {}
     if mine:

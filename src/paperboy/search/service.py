@@ -1,6 +1,9 @@
 """The search service: one object per process that answers searches and "related papers".
 
-It keeps, in memory and in step with the database, the :class:`Catalog` (filters and sorts), the
+``SearchService(engine, …)`` is the embedded backend on SQLite and the PostgreSQL backend
+(:class:`~paperboy.search.pg.PgSearch`, indexes inside the database) on PostgreSQL: both are
+search backends (:class:`~paperboy.search.backend.SearchBackend`). The embedded backend keeps,
+in memory and in step with the database, the :class:`Catalog` (filters and sorts), the
 BM25 :class:`KeywordIndex` (loaded from its file, plus papers added since, indexed on the fly) and
 the :class:`VectorIndex`. Before each search it reads the database's content/search versions (one
 query) and catches up if they moved, so any number of processes stay consistent.
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine, select
 
+from paperboy.search.backend import LazyEmbedder, Observer, observed, phrase_filter
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
 from paperboy.search.embedder import Embedder
 from paperboy.search.fusion import Fusion, fuse
@@ -29,7 +33,7 @@ from paperboy.search.related import related_papers
 from paperboy.search.text import words
 from paperboy.search.vectors import VectorIndex, _load_onnxruntime_first, read_embeddings
 from paperboy.store import repo
-from paperboy.store.schema import paper_authors, papers, site_state
+from paperboy.store.schema import paper_authors, site_state
 
 __all__ = ["SearchService", "SearchResults", "SORTS"]
 
@@ -62,7 +66,15 @@ class SearchResults:
         return max(1, -(-self.total // self.per_page))
 
 
-class SearchService:
+class SearchService(LazyEmbedder):
+    def __new__(cls, engine: Engine, data_dir: str | Path, embedder_loader: Callable[[], Embedder] | None = None):
+        """The backend that fits ``engine``: on PostgreSQL, :class:`~paperboy.search.pg.PgSearch`."""
+        if cls is SearchService and engine.dialect.name == "postgresql":
+            from paperboy.search.pg import PgSearch
+
+            return PgSearch(engine, data_dir, embedder_loader)
+        return super().__new__(cls)
+
     def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader: Callable[[], Embedder] | None = None):
         self.engine = engine
         self.data_dir = Path(data_dir)
@@ -78,23 +90,25 @@ class SearchService:
         self.keyword: KeywordIndex | None = None
         self.delta: KeywordIndex | None = None
         self.vectors: VectorIndex | None = None
+        self.observer: Observer | None = None
+
+    # -- operations (see search/backend.py) ----------------------------------------------------
+
+    def ready(self) -> bool:
+        return self._versions is not None
+
+    def status(self) -> dict:
+        return {
+            "backend": "embedded",
+            "ready": self.ready(),
+            "papers": len(self.catalog) if self.catalog is not None else 0,
+            "keyword_papers": (len(self.keyword) if self.keyword is not None else 0) + (len(self.delta) if self.delta is not None else 0),
+            "vectors": int(self.vectors.present.sum()) if self.vectors is not None else 0,
+            "graph": self.vectors is not None and self.vectors.ann is not None,
+            "semantic": self._embedder is not None,
+        }
 
     # -- keeping up with the database ----------------------------------------------------------
-
-    @property
-    def embedder(self) -> Embedder | None:
-        if self._embedder is None and not self._embedder_failed:
-            try:
-                if self._embedder_loader is not None:
-                    self._embedder = self._embedder_loader()
-                else:
-                    from paperboy.search.embed import load_embedder
-
-                    self._embedder = load_embedder()
-            except Exception as e:  # no model installed: keyword search still works
-                log.warning("semantic search unavailable: %s", e)
-                self._embedder_failed = True
-        return self._embedder
 
     def refresh(self) -> None:
         """Catch up with the database if anything moved since the last call (cheap when nothing did)."""
@@ -245,22 +259,15 @@ class SearchService:
         """One page of results. ``semantic``/``keyword`` switch a side off (for benchmarks and fallbacks);
         ``fusion`` combines the two sides' candidates (benchmarks compare :func:`~paperboy.search.fusion.rrf`
         or ``partial(fuse, keyword_weight=w)`` with the default)."""
-        q = parse_query(raw)
-        per_page = max(1, min(per_page, MAX_PAGE_SIZE))
-        result = SearchResults(query=q, page=max(1, page), per_page=per_page, sort=sort if sort in SORTS else "relevance")
-        result.notes.extend(q.notes)
-        if q.arxiv_id:
-            result.redirect = f"/papers/{q.arxiv_id}"
+        with observed(self, "search"):
+            return self._search(raw, categories=categories, author=author, after=after, before=before, sort=sort, page=page,
+                                per_page=per_page, semantic=semantic, keyword=keyword, fusion=fusion)  # fmt: skip
+
+    def _search(self, raw, *, categories, author, after, before, sort, page, per_page, semantic, keyword, fusion) -> SearchResults:
+        q, result = parse_request(raw, categories=categories, author=author, after=after, before=before, sort=sort, page=page, per_page=per_page)
+        if result.redirect or q.empty:
             return result
-        q.categories += [c for c in (categories or []) if c]
-        if author:
-            q.authors.append(author)
-        q.after = q.after or after
-        q.before = q.before or before
-        if q.empty:
-            if not result.notes:
-                result.notes.append("Type some words to search, or use author:, cat:, after: and before:.")
-            return result
+        per_page = result.per_page
         self.refresh()
         with self._lock, self.engine.connect() as conn:
             cat = self.catalog
@@ -304,17 +311,34 @@ class SearchService:
         """Keep the candidates whose title or abstract contains every phrase, word for word."""
         if not len(cols):
             return cols
-        wanted = [" ".join(words(p)) for p in phrases if words(p)]
-        ids = [int(self.catalog.ids[c]) for c in cols[:CANDIDATES]]
-        texts = {pid: " " + " ".join(words(t + " " + a)) + " " for pid, t, a in conn.execute(
-            select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id.in_(ids)))}  # fmt: skip
-        keep = [c for c, pid in zip(cols[:CANDIDATES], ids) if all(f" {w} " in texts.get(pid, "") for w in wanted)]
-        return np.asarray(keep, np.int64)
+        keep = phrase_filter(conn, self.catalog.ids[cols[:CANDIDATES]], phrases)
+        return cols[:CANDIDATES][np.asarray(keep, bool)]
 
     # -- related papers ------------------------------------------------------------------------
 
     def related(self, paper_id: int, k: int = 8) -> list[tuple[int, float]]:
         """:func:`~paperboy.search.related.related_papers` over this process's indexes, brought up to date first."""
-        self.refresh()
-        with self._lock, self.engine.connect() as conn:
-            return related_papers(conn, self.catalog, self.vectors, self._keyword, paper_id, k)
+        with observed(self, "related"):
+            self.refresh()
+            with self._lock, self.engine.connect() as conn:
+                return related_papers(conn, self.catalog, self.vectors, self._keyword, paper_id, k)
+
+
+def parse_request(raw: str, *, categories, author, after, before, sort, page, per_page) -> tuple[ParsedQuery, SearchResults]:
+    """The query and the (still empty) results every backend starts from: the query parsed, the form's
+    filters added, page bounds applied; ``result.redirect`` set for an arXiv id, a note for an empty query."""
+    q = parse_query(raw)
+    per_page = max(1, min(per_page, MAX_PAGE_SIZE))
+    result = SearchResults(query=q, page=max(1, page), per_page=per_page, sort=sort if sort in SORTS else "relevance")
+    result.notes.extend(q.notes)
+    if q.arxiv_id:
+        result.redirect = f"/papers/{q.arxiv_id}"
+        return q, result
+    q.categories += [c for c in (categories or []) if c]
+    if author:
+        q.authors.append(author)
+    q.after = q.after or after
+    q.before = q.before or before
+    if q.empty and not result.notes:
+        result.notes.append("Type some words to search, or use author:, cat:, after: and before:.")
+    return q, result

@@ -41,10 +41,13 @@ def store_embeddings(conn: Connection, model: str, items: list[tuple[int, str, n
             paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_([pid for pid, _, _ in items])
         )
     )
-    conn.execute(
-        insert(paper_embeddings),
-        [{"paper_id": pid, "model": model, "text_hash": h, "vector": np.asarray(v, "<f4").tobytes()} for pid, h, v in items],
-    )
+    rows = [{"paper_id": pid, "model": model, "text_hash": h, "vector": np.asarray(v, "<f4").tobytes()} for pid, h, v in items]
+    if conn.dialect.name == "postgresql":  # also as pgvector's type, for search inside PostgreSQL
+        from paperboy.search.pg_index import insert_embeddings
+
+        insert_embeddings(conn, rows)
+    else:
+        conn.execute(insert(paper_embeddings), rows)
 
 
 def read_embeddings(conn: Connection, model: str, since_seq: int = 0):

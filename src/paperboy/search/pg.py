@@ -1,0 +1,393 @@
+"""The PostgreSQL search backend: the database holds and serves every index, the process holds none.
+
+:class:`PgSearch` answers the same queries as the embedded backend
+(:class:`~paperboy.search.service.SearchService` on SQLite), with the same ranking:
+
+* **Keyword**: BM25 from the impact postings of :mod:`paperboy.search.pg_index` — each query reads
+  the rows of its own terms (paper ids + precomputed impacts, one row per term) and sums them, as
+  the embedded backend sums rows of its in-memory matrix. So the scores are the embedded BM25's
+  (PostgreSQL's ``ts_rank`` scores SciFact 0.563 against BM25's 0.693: ranking stays ours; the
+  database holds it). Papers added since the newest generation are indexed in this process, the
+  embedded backend's "delta" (a day's papers between the worker's rebuilds, not the corpus).
+* **Dense**: pgvector, cosine, over the per-model HNSW index; exact (a scan of the allowed rows)
+  when a filter lets few papers through, see :data:`EXACT_LIMIT`.
+* **Filters and sorts** in SQL: every filter (visibility, categories, authors, dates) is one set of
+  conditions on ``papers``. A selective filter is resolved first into the allowed paper ids (both
+  sides then search only those: exact, never an empty page); a broad one is checked on the
+  candidates after ranking, fetching more until enough pass. So no filter empties a page when
+  matches exist.
+
+Fusion (:mod:`~paperboy.search.fusion`), query syntax (:mod:`~paperboy.search.query`), phrases
+(:func:`~paperboy.search.backend.phrase_filter`), the author nudge of related papers
+(:func:`~paperboy.search.related.author_nudge`) and :class:`~paperboy.search.service.SearchResults`
+are the embedded backend's, not copies. A web node needs nothing in its data directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import ARRAY, BigInteger, Engine, Float, any_, bindparam, cast, func, literal, literal_column, select, text
+from sqlalchemy.types import UserDefinedType
+
+from paperboy.search.backend import LazyEmbedder, Observer, observed, phrase_filter
+from paperboy.search.fusion import Fusion, fuse
+from paperboy.search.indexer import keyword_documents
+from paperboy.search.keyword import KeywordIndex, build_keyword_index
+from paperboy.search.pg_index import model_literal, search_generations, search_postings, vector_literal
+from paperboy.search.related import author_nudge
+from paperboy.search.service import CANDIDATES, DENSE_CANDIDATES, SearchResults, parse_request
+from paperboy.search.text import analyze, words
+from paperboy.store import repo
+from paperboy.store.schema import paper_authors, paper_categories, paper_embeddings, papers, site_state
+
+__all__ = ["DELTA_WARN", "EXACT_LIMIT", "HIDDEN_CACHE", "PgSearch"]
+
+log = logging.getLogger(__name__)
+
+#: A filter that lets at most this many papers through is resolved into their ids first, and both
+#: sides search exactly within them; above it the HNSW index is asked for more neighbours than needed
+#: and the filter applied after (pgvector 0.6 filters after the index scan). See docs/benchmarks.md.
+EXACT_LIMIT = 20_000
+#: Nearest neighbours asked of the HNSW index (``hnsw.ef_search``, also how many it returns) per
+#: neighbour wanted under a broad filter, then up to pgvector's ceiling before the exact path answers.
+#: Without a filter (only hidden papers to drop) it is asked for :data:`EF_SEARCH` (≥ k + a margin).
+DENSE_OVERFETCH = 4
+EF_SEARCH = 200
+EF_SEARCH_MAX = 1000
+#: Papers indexed in this process beyond the database's keyword index before it says so in the log:
+#: `paperboy index` (the worker's daily step) has not run for a long while, or never.
+DELTA_WARN = 50_000
+#: Hidden papers (moderation) are few: up to this many, their ids are kept here and dropped from
+#: unfiltered keyword candidates without asking the database; beyond it the database checks.
+HIDDEN_CACHE = 10_000
+
+
+class _Vector(UserDefinedType):
+    """pgvector's ``vector(dim)``, for casts in queries (the column itself has no fixed dimension)."""
+
+    cache_ok = True
+
+    def __init__(self, dim: int):
+        self.dim = int(dim)
+
+    def get_col_spec(self, **kw) -> str:
+        return f"vector({self.dim})"
+
+
+def _ids_param(ids) -> object:
+    """``= ANY(array)``: an index probe per id — for the at most ~1,100 candidates of one page."""
+    return any_(bindparam(None, [int(i) for i in ids], type_=ARRAY(BigInteger)))
+
+
+def _in_ids(column, ids):
+    """``column IN (SELECT unnest(array))``: a semi-join the planner can hash — for thousands of ids,
+    where ``= ANY`` on a scan tests each row against the whole array (measured: 10,000 ids, 1.6 s)."""
+    return column.in_(select(func.unnest(bindparam(None, [int(i) for i in ids], type_=ARRAY(BigInteger)))).scalar_subquery())
+
+
+class PgSearch(LazyEmbedder):
+    """The PostgreSQL backend (see the module docstring); made by ``SearchService(engine, …)``."""
+
+    def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader=None):
+        self.engine = engine
+        self.data_dir = Path(data_dir)  # unused: nothing is read from it (kept for the shared signature)
+        self._embedder_loader = embedder_loader
+        self._lock = threading.RLock()
+        self._versions: tuple[int, int] | None = None
+        self.generation: int | None = None  # newest complete keyword generation
+        self.generation_max_id = 0  # papers up to this id are in it
+        self.generation_papers = 0
+        self.delta: KeywordIndex | None = None  # papers newer than the generation, indexed here
+        self.delta_upto = 0
+        self.has_vectors = False
+        self.hidden: np.ndarray | None = None  # ids of hidden papers, when there are few
+        self.observer: Observer | None = None
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return self._versions is not None
+
+    def status(self) -> dict:
+        return {
+            "backend": "postgresql",
+            "ready": self.ready(),
+            "keyword_generation": self.generation,
+            "keyword_papers": self.generation_papers + (len(self.delta) if self.delta is not None else 0),
+            "delta_papers": len(self.delta) if self.delta is not None else 0,
+            "vectors": self.has_vectors,
+            "semantic": self._embedder is not None,
+        }
+
+    # -- keeping up with the database ----------------------------------------------------------
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Catch up if the content or search version moved (one small query when nothing did)."""
+        with self.engine.connect() as conn:
+            versions = dict(conn.execute(select(site_state.c.key, site_state.c.value).where(site_state.c.key.in_(("content", "search")))).all())
+            current = (versions.get("content", 0), versions.get("search", 0))
+            with self._lock:
+                if current == self._versions and not force:
+                    return
+                gen = conn.execute(
+                    select(search_generations.c.generation, search_generations.c.max_paper_id, search_generations.c.papers)
+                    .where(search_generations.c.complete).order_by(search_generations.c.generation.desc()).limit(1)
+                ).first()  # fmt: skip
+                generation, base, count = (gen[0], gen[1], gen[2]) if gen else (None, 0, 0)
+                if generation != self.generation or self.delta_upto < base:
+                    self.generation, self.generation_max_id, self.generation_papers = generation, base, count
+                    self.delta, self.delta_upto = None, base
+                newest = conn.execute(select(func.max(papers.c.id))).scalar() or 0
+                if newest > self.delta_upto:
+                    # Rebuilt whole (not appended to): its statistics are its own, as the embedded delta's.
+                    delta = build_keyword_index(keyword_documents(conn, base))
+                    self.delta, self.delta_upto = (delta if len(delta) else None), newest
+                    if len(delta) > DELTA_WARN:
+                        log.warning("%d papers are not in the database's keyword index and were indexed in this process; "
+                                    "run `paperboy index` (the worker does it daily)", len(delta))  # fmt: skip
+                hidden = conn.execute(select(papers.c.id).where(papers.c.hidden_at.is_not(None)).limit(HIDDEN_CACHE + 1)).scalars().all()
+                self.hidden = np.asarray(hidden, np.int64) if len(hidden) <= HIDDEN_CACHE else None
+                embedder = self.embedder
+                self.has_vectors = embedder is not None and conn.execute(
+                    select(literal(1)).select_from(paper_embeddings)
+                    .where(paper_embeddings.c.model == embedder.name, text("paper_embeddings.embedding IS NOT NULL")).limit(1)
+                ).first() is not None  # fmt: skip
+                self._versions = current
+
+    # -- filters -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _conditions(q) -> list:
+        """The query's filters as conditions on ``papers`` (visibility always)."""
+        conds = [papers.c.hidden_at.is_(None)]
+        if q.categories:
+            in_category = select(paper_categories.c.paper_id).where(paper_categories.c.scheme == "arxiv", paper_categories.c.code.in_(q.categories))
+            conds.append(papers.c.id.in_(in_category))
+        if q.after:
+            conds.append(papers.c.announced >= q.after)
+        if q.before:
+            conds.append(papers.c.announced < q.before)
+        for author in q.authors:  # every word of each author:, in any name of the paper (as the embedded backend)
+            needles = [w for w in words(author) if w]
+            if needles:
+                conds.append(papers.c.id.in_(select(paper_authors.c.paper_id).where(paper_authors.c.name_key.like("%" + "%".join(needles) + "%"))))
+        return conds
+
+    @staticmethod
+    def _allowed(conn, q, conds) -> np.ndarray | None:
+        """The ids a selective filter allows (sorted), or ``None`` for a broad one (or none)."""
+        if not q.has_filters:
+            return None
+        ids = conn.execute(select(papers.c.id).where(*conds).limit(EXACT_LIMIT + 1)).scalars().all()
+        return np.sort(np.asarray(ids, np.int64)) if len(ids) <= EXACT_LIMIT else None
+
+    @staticmethod
+    def _passing(conn, ids: np.ndarray, conds) -> np.ndarray:
+        """Which of ``ids`` pass ``conds``, as a boolean mask aligned with ``ids``."""
+        if not len(ids):
+            return np.zeros(0, bool)
+        ok = conn.execute(select(papers.c.id).where(_in_ids(papers.c.id, ids) if len(ids) > 2_000 else papers.c.id == _ids_param(ids), *conds)).scalars().all()
+        return np.isin(ids, np.asarray(ok, np.int64))
+
+    # -- keyword -------------------------------------------------------------------------------
+
+    def _keyword_scores(self, conn, text_: str) -> tuple[np.ndarray, np.ndarray]:
+        """(paper ids, BM25 scores) of every paper matching a term (unordered, unfiltered)."""
+        terms = Counter(analyze(text_))
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        if terms and self.generation is not None:
+            newest = select(func.max(search_generations.c.generation)).where(search_generations.c.complete).scalar_subquery()
+            rows = conn.execute(
+                select(search_postings.c.generation, search_postings.c.term, search_postings.c.paper_ids, search_postings.c.impacts)
+                .where(search_postings.c.generation == newest, search_postings.c.term.in_(list(terms)))
+            ).all()  # fmt: skip
+            if rows and rows[0][0] != self.generation:  # a new generation landed since the last refresh
+                self.refresh(force=True)
+                return self._keyword_scores(conn, text_)
+            for _, term, ids, impacts in rows:
+                parts.append((np.frombuffer(ids, "<u4").astype(np.int64), np.frombuffer(impacts, "<f4") * np.float32(terms[term])))
+        if terms and self.delta is not None:
+            cols, scores = self.delta.scores(self.delta.query_terms(text_))
+            parts.append((self.delta.paper_ids[cols], scores))
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        lo = min(int(p[0][0]) for p in parts)  # each part's ids ascend
+        hi = max(int(p[0][-1]) for p in parts)
+        summed = np.zeros(hi - lo + 1, np.float32)  # transient, one float per id in the matches' span
+        for ids, scores in parts:
+            summed[ids - lo] += scores  # ids are unique within a part
+        hit = np.flatnonzero(summed)
+        return hit + lo, summed[hit]
+
+    def _keyword(self, conn, text_: str, allowed: np.ndarray | None, conds, filtered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The best :data:`CANDIDATES` keyword matches that pass the filter, best first (``filtered``:
+        ``conds`` holds more than visibility)."""
+        ids, scores = self._keyword_scores(conn, text_)
+        hidden = self.hidden
+        if allowed is not None or (not filtered and hidden is not None):
+            keep = np.isin(ids, allowed) if allowed is not None else ~np.isin(ids, hidden)
+            ids, scores = ids[keep], scores[keep]
+            return _best(ids, scores, CANDIDATES)
+        # Broad filter (or visibility only): rank, then check the best in growing slices until enough pass.
+        first = min(len(ids), 2 * CANDIDATES)
+        head_ids, head_scores = _best(ids, scores, first)
+        ok = self._passing(conn, head_ids, conds)
+        out_ids, out_scores = [head_ids[ok]], [head_scores[ok]]
+        have = int(ok.sum())
+        if have < CANDIDATES and first < len(ids):
+            order = np.argsort(-scores, kind="stable")
+            order = order[~np.isin(ids[order], head_ids)]  # what the first slice did not check
+            start, step = 0, 4 * first
+            while have < CANDIDATES and start < len(order):
+                chunk = order[start : start + step]
+                ok = self._passing(conn, ids[chunk], conds)
+                out_ids.append(ids[chunk][ok])
+                out_scores.append(scores[chunk][ok])
+                have += int(ok.sum())
+                start, step = start + step, step * 4
+        ids, scores = np.concatenate(out_ids), np.concatenate(out_scores)
+        return ids[:CANDIDATES], scores[:CANDIDATES]
+
+    # -- dense ---------------------------------------------------------------------------------
+
+    def _distance(self, conn, query_vector: np.ndarray):
+        """(the ``<=>`` expression against the model's index, the model condition) for this query."""
+        dim = self.embedder.dim
+        embedding = cast(literal_column("paper_embeddings.embedding"), _Vector(dim))
+        q = cast(bindparam(None, vector_literal(query_vector)), _Vector(dim))
+        model = paper_embeddings.c.model == literal_column(model_literal(conn, self.embedder.name))
+        return embedding.op("<=>", return_type=Float())(q), model
+
+    def _dense(self, conn, qv: np.ndarray, allowed: np.ndarray | None, conds, k: int, exclude: int | None = None):
+        """(paper ids, cosine similarities) of the ``k`` nearest allowed papers, best first."""
+        dist, model = self._distance(conn, qv)
+        if exclude is not None:
+            conds = [*conds, papers.c.id != exclude]
+        rows = []
+        if allowed is None:
+            fetch = DENSE_OVERFETCH * k if len(conds) > 1 else max(EF_SEARCH, k + 20)
+            while True:
+                ef = min(max(fetch, 40), EF_SEARCH_MAX)
+                conn.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef)}"))
+                near = select(paper_embeddings.c.paper_id, dist.label("d")).where(model).order_by(dist).limit(fetch).subquery()
+                rows = conn.execute(
+                    select(near.c.paper_id, near.c.d).join(papers, papers.c.id == near.c.paper_id).where(*conds).order_by(near.c.d).limit(k)
+                ).all()  # fmt: skip
+                if len(rows) >= k or fetch >= EF_SEARCH_MAX:
+                    break
+                fetch = EF_SEARCH_MAX
+        if allowed is not None or len(rows) < k:
+            # A selective filter, or one that passes too few of the nearest: scan the rows it allows,
+            # exactly. The filter is given as its SQL conditions (their indexes find the rows), and
+            # `+ 0` sorts exactly instead of through the HNSW index (which would filter after).
+            rows = conn.execute(
+                select(paper_embeddings.c.paper_id, dist.label("d")).join(papers, papers.c.id == paper_embeddings.c.paper_id)
+                .where(model, *conds).order_by(dist + 0).limit(k)
+            ).all()  # fmt: skip
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        sims = np.nan_to_num(1.0 - np.fromiter((r[1] for r in rows), np.float64, len(rows)), nan=0.0).astype(np.float32)
+        return ids, sims
+
+    def _similarities(self, conn, qv: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the query to each of ``ids`` (0 for a paper without a vector)."""
+        if not len(ids):
+            return np.zeros(0, np.float32)
+        dist, model = self._distance(conn, qv)
+        found = dict(conn.execute(select(paper_embeddings.c.paper_id, dist).where(model, paper_embeddings.c.paper_id == _ids_param(ids))).all())
+        return np.nan_to_num(np.array([1.0 - found[i] if found.get(i) is not None else 0.0 for i in ids.tolist()], np.float64), nan=0.0)
+
+    # -- search --------------------------------------------------------------------------------
+
+    def search(self, raw: str, *, categories=None, author=None, after=None, before=None, sort: str = "relevance", page: int = 1,
+               per_page: int = 20, semantic: bool = True, keyword: bool = True, fusion: Fusion = fuse) -> SearchResults:  # fmt: skip
+        """Same arguments and results as :meth:`SearchService.search <paperboy.search.service.SearchService.search>`."""
+        with observed(self, "search"):
+            q, result = parse_request(raw, categories=categories, author=author, after=after, before=before, sort=sort, page=page, per_page=per_page)
+            if result.redirect or q.empty:
+                return result
+            self.refresh()
+            with self.engine.connect() as conn:
+                conds = self._conditions(q)
+                text_ = q.searchable
+                if text_:
+                    allowed = self._allowed(conn, q, conds)
+                    kw_ids, kw_scores = self._keyword(conn, text_, allowed, conds, q.has_filters) if keyword else (np.empty(0, np.int64), np.empty(0, np.float32))
+                    embedder = self.embedder if semantic else None
+                    result.semantic = embedder is not None and self.has_vectors
+                    if result.semantic:
+                        qv = embedder.embed_query(text_)
+                        dense_ids, dense_sims = self._dense(conn, qv, allowed, conds, DENSE_CANDIDATES)
+                        ids, _ = fusion(kw_ids, kw_scores, lambda c: self._similarities(conn, qv, np.asarray(c, np.int64)), dense_ids, dense_sims)
+                    else:
+                        ids = kw_ids
+                    ids = np.asarray(ids, np.int64)
+                    if q.phrases and len(ids):
+                        ids = ids[:CANDIDATES][np.asarray(phrase_filter(conn, ids[:CANDIDATES], q.phrases), bool)]
+                    if result.sort in ("date", "upvotes") and len(ids):
+                        ids = self._sorted(conn, ids, result.sort)
+                    result.total = len(ids)
+                    start = (result.page - 1) * result.per_page
+                    page_ids = [int(i) for i in ids[start : start + result.per_page]]
+                else:  # filters only: everything they allow, newest first (as the embedded backend)
+                    if result.sort == "relevance":
+                        result.sort = "date"
+                    result.total = conn.execute(select(func.count()).select_from(papers).where(*conds)).scalar()
+                    order = [papers.c.announced.desc().nulls_last(), papers.c.id]
+                    if result.sort == "upvotes":
+                        order.insert(0, papers.c.upvotes.desc())
+                    page_ids = conn.execute(
+                        select(papers.c.id).where(*conds).order_by(*order).offset((result.page - 1) * result.per_page).limit(result.per_page)
+                    ).scalars().all()  # fmt: skip
+                result.papers = [p for p in repo.get_papers(conn, page_ids) if p.hidden_at is None]
+            return result
+
+    @staticmethod
+    def _sorted(conn, ids: np.ndarray, sort: str) -> np.ndarray:
+        """``ids`` newest first or most voted first (stable: relevance order among equals, as embedded)."""
+        info = {pid: (day.toordinal() if day else -1, votes) for pid, day, votes in conn.execute(
+            select(papers.c.id, papers.c.announced, papers.c.upvotes).where(papers.c.id == _ids_param(ids)))}  # fmt: skip
+        key = np.array([info.get(int(i), (-1, 0))[0 if sort == "date" else 1] for i in ids], np.int64)
+        return ids[np.argsort(-key, kind="stable")]
+
+    # -- related papers ------------------------------------------------------------------------
+
+    def related(self, paper_id: int, k: int = 8) -> list[tuple[int, float]]:
+        """The papers most like ``paper_id`` (pgvector, or BM25 on its title without a vector), with
+        the shared-author nudge of :func:`~paperboy.search.related.author_nudge`; ``[]`` if unknown."""
+        with observed(self, "related"):
+            self.refresh()
+            with self.engine.connect() as conn:
+                title = conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar()
+                if title is None:
+                    return []
+                conds = [papers.c.hidden_at.is_(None)]
+                own = None
+                embedder = self.embedder
+                if embedder is not None and self.has_vectors:
+                    own = conn.execute(
+                        select(text("paper_embeddings.embedding::text")).select_from(paper_embeddings)
+                        .where(paper_embeddings.c.paper_id == paper_id, paper_embeddings.c.model == embedder.name)
+                    ).scalar()  # fmt: skip
+                if own is not None:
+                    vector = np.asarray([float(x) for x in own.strip("[]").split(",")], np.float32)
+                    ids, sims = self._dense(conn, vector, None, conds, 4 * k, exclude=paper_id)
+                else:
+                    ids, scores = self._keyword(conn, title, None, [*conds, papers.c.id != paper_id])
+                    ids, scores = ids[: 4 * k], scores[: 4 * k]
+                    sims = scores / (scores[0] if len(scores) else 1.0)
+                return author_nudge(conn, paper_id, [int(i) for i in ids], sims, k)
+
+
+def _best(ids: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` highest-scoring (ids, scores), best first."""
+    if len(ids) > n:
+        top = np.argpartition(-scores, n - 1)[:n]
+        ids, scores = ids[top], scores[top]
+    order = np.argsort(-scores, kind="stable")
+    return ids[order], scores[order]
