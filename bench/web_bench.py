@@ -37,6 +37,11 @@ request = function()
   i = i + 1
   return wrk.format("GET", paths[(i %% #paths) + 1])
 end
+""" + "\n"
+DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("p95-us %d\\n", latency:percentile(95)))
+end
 """
 
 
@@ -59,15 +64,27 @@ def wait_up(base: str) -> None:
     raise SystemExit("server did not start")
 
 
-def wrk(url: str, duration: int, connections: int, script: str | None = None) -> dict:
+def wrk(url: str, duration: int, connections: int, script: str | None = None, cookie: str | None = None) -> dict:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
-    if script:
-        cmd += ["-s", script]
+    if not script:
+        fd, script = tempfile.mkstemp(suffix=".lua")
+        with open(fd, "w") as f:
+            f.write(DONE)
+    cmd += ["-s", script]
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {p: _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1)) for p in ("50", "90", "99")}
+    lat["95"] = _p95(out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": lat["50"], "p90": lat["90"], "p99": lat["99"], "non2xx": int(errors.group(1)) if errors else 0}
+    return {"rps": rps, "p50": lat["50"], "p90": lat["90"], "95": lat["95"], "p99": lat["99"], "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def _p95(out: str) -> float | None:
+    """wrk prints p50/75/90/99; the scripts' done() prints p95 (DONE)."""
+    m = re.search(r"p95-us (\d+)", out)
+    return int(m.group(1)) / 1000 if m else None
 
 
 def _ms(text: str) -> float:
@@ -83,7 +100,7 @@ def fetch_ms(url: str) -> float:
 
 def lua_script(paths: list[str], directory: Path) -> str:
     path = directory / f"paths-{len(paths)}-{abs(hash(tuple(paths)))}.lua"
-    path.write_text(LUA % ", ".join(f'"{p}"' for p in paths))
+    path.write_text(LUA % ", ".join(f'"{p}"' for p in paths) + DONE)
     return str(path)
 
 
@@ -94,7 +111,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="PAPERBOY_PAGE_CACHE_MB=0: every request renders")
     parser.add_argument("--api", action="store_true", help="the JSON API's scenarios (with the day page as baseline)")
+    parser.add_argument("--members", action="store_true",
+                        help="issue #13: each page logged out and logged in, in turns; the search page; the server's memory")
+    parser.add_argument("--data", default="full", help="the bench database under bench/out/ (search-1x-real has real vectors)")
     args = parser.parse_args()
+    if args.members:
+        return members_bench(args)
 
     data = OUT / "full"
     db = full_corpus_db(data)
@@ -112,7 +134,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [*PAPERBOY, "serve", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"],
+        [*PAPERBOY, "serve", "--no-worker", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"],
         env=dict(env_for(data), **({"PAPERBOY_PAGE_CACHE_MB": "0"} if args.no_cache else {})),
     )
     try:
@@ -166,6 +188,117 @@ def main() -> None:
     what = ("/api/papers/{id}", "/api/daily_papers?date=") if args.api else ("paper page", "feed page")
     print(f"cold (uncached) render, one request at a time: {what[0]} p50 {q(cold_paper, 50):.1f} ms, p95 {q(cold_paper, 95):.1f} ms "
           f"({len(cold_paper):,} pages); {what[1]} p50 {q(cold_feed, 50):.1f} ms, p95 {q(cold_feed, 95):.1f} ms ({len(cold_feed):,} pages)")
+
+
+QUERIES = [
+    "graph neural networks for molecules", "diffusion models for video generation", "large language model reasoning",
+    "retrieval augmented generation", "reinforcement learning from human feedback", "vision transformers",
+    "speech recognition low resource languages", "federated learning privacy", "protein structure prediction",
+    "neural radiance fields", "mixture of experts", "contrastive learning representations", "code generation benchmark",
+    "autonomous driving perception", "medical image segmentation", "time series forecasting transformers",
+    "knowledge distillation", "adversarial robustness", "multimodal large language models", "quantization of llms",
+    "symbol-pair distance constacyclic codes", "graph transformers", "text to image alignment", "robot manipulation policies",
+    "in-context learning", "tokenization", "long context attention", "hallucination detection", "machine translation",
+    "recommendation systems", "sparse autoencoders interpretability", "agents tool use", "point cloud segmentation",
+    "optical flow estimation", "few-shot learning", "bayesian optimization", "causal inference", "speculative decoding",
+    "state space models", "3d gaussian splatting",
+]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn's workers), in MB."""
+    total = 0
+    pids = [pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def members_bench(args) -> None:
+    """Logged-out and logged-in visitors in one run (pairs of wrk runs, in turns), the search page
+    with real queries at 8 connections, and the server's resident memory sampled throughout."""
+    import threading
+
+    data = OUT / args.data
+    db = full_corpus_db(data)
+    env = env_for(data)
+    subprocess.run([*PAPERBOY, "user", "create", "benchmember", "bench@example.org", "--password-stdin"], env=env,
+                   input="correct horse battery staple\n", text=True, capture_output=True)  # fmt: skip (already there: fine)
+    conn = sqlite3.connect(db)
+    paper_ids = [r[0] for r in conn.execute("SELECT arxiv_id FROM papers ORDER BY random() LIMIT 2000")]
+    conn.close()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([*PAPERBOY, "serve", "--no-worker", "--port", str(port), "--workers", str(args.workers),
+                               "--log-level", "warning"], env=env)  # fmt: skip
+    memory: list[tuple[float, float]] = []
+    stop = threading.Event()
+    try:
+        wait_up(base)
+        urllib.request.urlopen(base + "/search?q=warm", timeout=900).read()
+        import http.cookiejar
+
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = opener.open(base + "/login").read().decode()
+        token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
+        from urllib.parse import urlencode
+
+        opener.open(base + "/login", urlencode({"login": "benchmember", "password": "correct horse battery staple",
+                                                "csrf_token": token}).encode())  # fmt: skip
+        session = next(c.value for c in jar if c.name == "pb_session")
+        cookie = f"pb_session={session}"
+        start = time.monotonic()
+
+        def sample():
+            while not stop.wait(1.0):
+                memory.append((time.monotonic() - start, rss_mb(server.pid)))
+
+        threading.Thread(target=sample, daemon=True).start()
+        results = []
+        with tempfile.TemporaryDirectory() as tmp:
+            papers_script = lua_script([f"/papers/{i}" for i in paper_ids], Path(tmp))
+            search_script = lua_script([f"/search?q={q.replace(' ', '+')}" for q in QUERIES], Path(tmp))
+            for path in [f"/papers/{i}" for i in paper_ids]:  # fill the cache, as the other scenarios do
+                urllib.request.urlopen(base + path).read()
+            scenarios = [
+                ("day page /papers/date/2026-06-30", base + "/papers/date/2026-06-30", None, args.connections),
+                ("paper page /papers/2606.30212", base + "/papers/2606.30212", None, args.connections),
+                (f"{len(paper_ids):,} different paper pages", base, papers_script, args.connections),
+                (f"search page, {len(QUERIES)} real queries in rotation, 8 connections", base, search_script, 8),
+            ]
+            for name, url, script, connections in scenarios:
+                for who, c in (("logged out", None), ("logged in", cookie)):
+                    wrk(url, 2, connections, script, c)  # warm-up
+                for who, c in (("logged out", None), ("logged in", cookie), ("logged out", None), ("logged in", cookie)):
+                    results.append((name, who, wrk(url, args.duration, connections, script, c)))
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"machine: {machine()}")
+    print(f"server: paperboy serve --no-worker --workers {args.workers} (SQLite, {args.data}); wrk -t2 -d{args.duration}s on the same machine, "
+          "each scenario logged out and logged in twice, in turns")
+    print()
+    print("| scenario | visitor | requests/s | p50 ms | p95 ms | p99 ms | non-2xx |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, who, r in results:
+        p95 = f"{r['95']:.1f}" if r.get("95") is not None else "—"
+        print(f"| {name} | {who} | {r['rps']:,.0f} | {r['p50']:.1f} | {p95} | {r['p99']:.1f} | {r['non2xx']} |")
+    if memory:
+        values = [m for _, m in memory]
+        print()
+        print(f"resident memory of the server (all its processes), sampled each second over {memory[-1][0]:.0f} s: "
+              f"first {values[0]:.0f} MB, max {max(values):.0f} MB, last {values[-1]:.0f} MB")
 
 
 if __name__ == "__main__":
