@@ -191,14 +191,11 @@ def serve(
 def _background_worker(no_backfill: bool):
     """``paperboy worker --background`` beside the web server: its own process (embedding would hold
     the web process's interpreter), at a lower priority and on one core, so pages stay fast."""
-    import os
     import subprocess
 
-    env = dict(os.environ)
-    if no_backfill:
-        env["PAPERBOY_BACKFILL_DAYS"] = "0"
+    command = [sys.executable, "-m", "paperboy.cli", "worker", "--background"] + (["--no-backfill"] if no_backfill else [])
     err.print("background work: embedding new papers, the scheduled ingest and mail (paperboy worker --background; --no-worker to skip)")
-    return subprocess.Popen([sys.executable, "-m", "paperboy.cli", "worker", "--background"], env=env)
+    return subprocess.Popen(command)
 
 
 def _stop(process, timeout: float = 60.0) -> None:
@@ -508,6 +505,7 @@ def ingest_arxiv(
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run the latest due daily run (if nobody has) and exit.")] = False,
     background: Annotated[bool, typer.Option("--background", help="Run as `paperboy serve` runs it: lower priority, one core for embedding.")] = False,
+    no_backfill: Annotated[bool, typer.Option("--no-backfill", help="On an empty database, start empty instead of fetching the last days from arXiv.")] = False,
 ) -> None:
     """Run scheduled jobs: the daily ingest after each arXiv announcement (PAPERBOY_DAILY_AT in
     PAPERBOY_DAILY_TZ), then search indexing; in between, embed papers that arrive (imports,
@@ -523,9 +521,12 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+    import dataclasses
+
     settings = _settings()
+    if no_backfill:
+        settings = dataclasses.replace(settings, backfill_days=0)
     if background:
-        import dataclasses
         import os
 
         os.nice(10)  # the web server's requests come first
