@@ -8,9 +8,9 @@ lost connection, Ctrl-C) is continued by running it again with ``resume=True``: 
 twice and nothing is missed. Keys are compared in byte order on both databases (``COLLATE "C"`` on
 PostgreSQL, SQLite's BINARY), so text keys resume at the same place whichever side is which.
 
-After the copy: PostgreSQL's id sequences are moved past the copied ids (new rows do not collide),
-``paper_embeddings.embedding`` (pgvector) is filled from the copied bytes, and the row counts of
-every table are compared. The search indexes are **not** copied: SQLite's are files beside the
+On a PostgreSQL target ``paper_embeddings.embedding`` (pgvector) is written from the copied bytes
+in the same rows. After the copy, PostgreSQL's id sequences are moved past the copied ids (new rows
+do not collide) and the row counts of every table are compared. The search indexes are **not** copied: SQLite's are files beside the
 database, PostgreSQL's keyword index (``search_generations``/``search_postings``) is derived data —
 run ``paperboy index`` on the target afterwards (the worker's daily run also rebuilds it).
 
@@ -109,6 +109,20 @@ def _after(table: Table, dialect: str, key: tuple):
 
 
 def _insert_batch(conn, table: Table, rows: list[dict]) -> None:
+    if table is paper_embeddings and conn.dialect.name == "postgresql":
+        # pgvector's copy of the vector in the same row, from the same bytes (search/pg_index.py)
+        import numpy as np
+
+        from paperboy.search.pg_index import vector_literal
+
+        conn.execute(
+            text(
+                "INSERT INTO paper_embeddings (seq, paper_id, model, text_hash, vector, embedding)"
+                " VALUES (:seq, :paper_id, :model, :text_hash, :vector, CAST(:embedding AS vector))"
+            ),
+            [dict(row, embedding=vector_literal(np.frombuffer(row["vector"], "<f4"))) for row in rows],
+        )
+        return
     conn.execute(insert(table), rows)
 
 
@@ -128,30 +142,26 @@ def _copy_seeded(source: Engine, target: Engine, table: Table) -> int:
 
 def _copy_table(source: Engine, target: Engine, table: Table, batch: int, progress) -> int:
     last = _last_key(target, table)
-    keys = _ordered(table, source.dialect.name)
+    dialect = source.dialect.name
     copied = 0
     with source.connect() as conn:
         total = _count(conn, table)
-        query = select(table).order_by(*keys)
+        query = select(table).order_by(*_ordered(table, dialect))
+        done = 0
         if last is not None:
-            done = _count_upto(conn, table, source.dialect.name, last)
-            query = query.where(_after(table, source.dialect.name, last))
-        else:
-            done = 0
+            done = _count_upto(conn, table, dialect, last)
+            query = query.where(_after(table, dialect, last))
         progress(table.name, done, total)
-        # Keyset pages, each read anew: no cursor stays open across the target's commits.
-        while True:
-            rows = [dict(r._mapping) for r in conn.execute(query.limit(batch))]
-            if not rows:
-                break
+        # One ordered read per table, streamed (a server-side cursor on PostgreSQL): sorted once,
+        # whatever the table's size; each batch is committed on the target as it arrives.
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+        for part in result.partitions(batch):
+            rows = [dict(r._mapping) for r in part]
             with write_transaction(target) as tconn:
                 _insert_batch(tconn, table, rows)
             copied += len(rows)
             done += len(rows)
             progress(table.name, done, total)
-            last = tuple(rows[-1][c.name] for c in table.primary_key.columns)
-            query = select(table).order_by(*keys).where(_after(table, source.dialect.name, last))
-            conn.rollback()  # end the read transaction between pages (SQLite: lets WAL checkpoint)
     return copied
 
 
@@ -184,7 +194,8 @@ def _reset_sequences(target: Engine) -> list[str]:
 
 
 def _fill_vectors(target: Engine) -> int:
-    """pgvector's copy of each copied embedding (the bytes are what the portable schema holds)."""
+    """pgvector's copy of any embedding that has only its bytes (the copy writes both; this catches
+    rows a target got otherwise, e.g. copied by an earlier version of this command)."""
     if target.dialect.name != "postgresql":
         return 0
     from paperboy.search.pg_index import backfill_vectors
