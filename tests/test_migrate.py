@@ -119,12 +119,21 @@ def test_the_site_works_on_the_target_votes_count_and_new_ids_follow_the_copied_
 
     from paperboy.web.app import create_app
 
+    from fake_embedder import FakeEmbedder
+    from paperboy.search.indexer import rebuild_keyword_index
+    from paperboy.search.service import SearchService
+
     target = postgres.create_database("migrate_site")
     migrate_data(source_url, target)
+    worker = make_engine(target)
+    rebuild_keyword_index(worker, tmp_path / "worker")  # `paperboy index` after the move (search indexes are not copied)
+    worker.dispose()
     settings = Settings(database_url=target, data_dir=str(tmp_path), secret_key="test-secret").resolved()
     app = create_app(settings)
+    app.state.search = SearchService(app.state.engine, tmp_path, embedder_loader=FakeEmbedder)
     with TestClient(app) as c:
         engine = app.state.engine
+        assert "2606.30212" in c.get("/search", params={"q": "symbol pair distance constacyclic codes"}).text
         with engine.connect() as conn:
             arxiv_id, before = conn.execute(select(papers.c.arxiv_id, papers.c.upvotes).order_by(papers.c.id).offset(20).limit(1)).one()
             max_comment = conn.execute(select(func.max(comments.c.id))).scalar()

@@ -12,7 +12,8 @@ On a PostgreSQL target ``paper_embeddings.embedding`` (pgvector) is written from
 in the same rows. After the copy, PostgreSQL's id sequences are moved past the copied ids (new rows
 do not collide) and the row counts of every table are compared. The search indexes are **not** copied: SQLite's are files beside the
 database, PostgreSQL's keyword index (``search_generations``/``search_postings``) is derived data —
-run ``paperboy index`` on the target afterwards (the worker's daily run also rebuilds it).
+run ``paperboy index`` on the target afterwards (until then each PostgreSQL web node indexes every
+paper in its own memory; the worker's daily run also rebuilds it).
 
 Stop the site (web and worker) before migrating: rows written to the source during the copy may
 be missed.
