@@ -6,6 +6,7 @@ the compose plugin); systemd units are parsed and `systemd-analyze verify` runs 
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import shutil
@@ -111,6 +112,29 @@ def test_the_dockerfile_installs_paperboy_and_serves_it():
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
     for needed in ("pyproject.toml", "README.md", "src/"):  # what `pip install .` reads
         assert f"!{needed}" in ignore
+
+
+def _reverse_proxies(node) -> list[dict]:
+    if isinstance(node, dict):
+        found = [node] if node.get("handler") == "reverse_proxy" else []
+        return found + [h for v in node.values() for h in _reverse_proxies(v)]
+    if isinstance(node, list):
+        return [h for v in node for h in _reverse_proxies(v)]
+    return []
+
+
+@pytest.mark.parametrize("caddyfile", [DEPLOY / "Caddyfile", SYSTEMD / "Caddyfile"], ids=["compose", "systemd"])
+def test_caddy_accepts_the_caddyfiles(caddyfile):
+    caddy = shutil.which("caddy")
+    if not caddy:
+        pytest.skip("caddy is not installed here (Debian: apt-get install caddy)")
+    r = subprocess.run([caddy, "adapt", "--adapter", "caddyfile", "--config", str(caddyfile)], capture_output=True, text=True,
+                       env=dict(os.environ, SITE_DOMAIN="papers.example.org"), timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (proxy,) = _reverse_proxies(json.loads(r.stdout))
+    upstreams, _ = caddy_upstreams(caddyfile)
+    assert [u["dial"] for u in proxy["upstreams"]] == upstreams  # what the other tests read is what Caddy reads
+    assert proxy["health_checks"]["active"]["uri"] == "/healthz"
 
 
 def _compose_plugin() -> str | None:
