@@ -188,6 +188,46 @@ def test_a_crash_mid_copy_is_resumed_to_the_same_result(source_url, postgres, mo
     assert again.copied == 0 and again.ok
 
 
+def test_a_killed_command_is_resumed_by_running_it_again(source_url, postgres):
+    """A real crash: the command is SIGKILLed while copying (one row per transaction, so the kill
+    lands mid-table), then the same command with --resume finishes the copy."""
+    import signal
+    import time
+
+    target = postgres.create_database("migrate_kill")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
+    proc = subprocess.Popen([sys.executable, "-m", "paperboy.cli", "migrate-data", "--from", source_url, "--to", target, "--batch", "1"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    eng = make_engine(target)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # wait for the copy to be inside paper_authors (the schema is made first, by the command)
+            assert proc.poll() is None, proc.stderr.read().decode()
+            with eng.connect() as conn:
+                ready = conn.execute(text("SELECT to_regclass('paper_authors') IS NOT NULL")).scalar()
+                if ready and conn.execute(text("SELECT count(*) FROM paper_authors")).scalar() > 0:
+                    break
+            assert time.monotonic() < deadline, "the copy never reached paper_authors"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        with eng.connect() as conn:
+            partial = conn.execute(text("SELECT count(*) FROM paper_authors")).scalar()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+        eng.dispose()
+    expected = contents(source_url)
+    assert 0 < partial < len(expected["paper_authors"])
+    assert cli("--from", source_url, "--to", target).returncode == 1  # not without --resume
+    resumed = cli("--from", source_url, "--to", target, "--resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)["tables"]
+    assert report["papers"]["copied"] == 0 and report["paper_authors"]["copied"] == len(expected["paper_authors"]) - partial
+    assert contents(target) == expected
+
+
 def test_postgresql_back_to_sqlite_keeps_text_keys_in_order(source_url, postgres, tmp_path):
     """Text primary keys (sessions, rate limits, checkpoints) resume in the same byte order both ways."""
     middle = postgres.create_database("migrate_back")
