@@ -38,9 +38,9 @@ def fake():
 
 
 def settings_for(fake, tmp_path, **kw) -> Settings:
-    return Settings(data_dir=str(tmp_path), arxiv_oai_url=fake.oai_url, arxiv_rss_url=fake.url, arxiv_api_url=fake.api_url,
-                    hf_base_url=fake.url, arxiv_interval=0.0, hf_interval=0.0, daily_categories=CATEGORIES,
-                    smtp_host="127.0.0.1", smtp_port=1, **kw).resolved()  # fmt: skip
+    return Settings(**{"data_dir": str(tmp_path), "arxiv_oai_url": fake.oai_url, "arxiv_rss_url": fake.url,
+                       "arxiv_api_url": fake.api_url, "hf_base_url": fake.url, "arxiv_interval": 0.0, "hf_interval": 0.0,
+                       "daily_categories": CATEGORIES, "smtp_host": "127.0.0.1", "smtp_port": 1, **kw}).resolved()  # fmt: skip
 
 
 def client_for(fake) -> OaiClient:
@@ -149,3 +149,102 @@ def test_a_backfill_cut_short_keeps_what_it_fetched_and_a_rerun_carries_on(engin
         assert resumed == ["tok-2", "tok-3"]
     assert ids(engine, dt.date(2007, 4, 5)) == KEPT
     assert (state(engine).status, state(engine).papers, state(engine).days_done) == ("done", 4, 4)
+
+
+def test_the_worker_sends_the_outbox_at_every_poll(engine, fake, tmp_path):
+    """Sign-up, reset and confirmation mail go out from the worker, without `paperboy mail deliver`:
+    at its first pass, and at a later poll for mail queued while it waits."""
+    import threading
+
+    from aiosmtpd.controller import Controller
+
+    from conftest import free_port
+    from paperboy.mail import enqueue
+    from paperboy.store.db import write_transaction
+
+    got = threading.Condition()
+    received: list[str] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            with got:
+                received.extend(envelope.rcpt_tos)
+                got.notify_all()
+            return "250 OK"
+
+    def queue(to: str) -> None:
+        with write_transaction(engine) as conn:
+            assert enqueue(conn, key=f"signup:{to}", to=to, subject="Confirm your address", text="Click.")
+
+    smtp = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        settings = settings_for(fake, tmp_path, ingest=False, smtp_port=smtp.port, worker_poll_seconds=1)
+        queue("first@example.org")
+        worker_once(engine, settings, fake)
+        assert received == ["first@example.org"]
+        # A running worker: mail queued while it sleeps goes out at its next poll.
+        stop = threading.Event()
+        polls = threading.Semaphore(0)
+
+        def frozen():
+            polls.release()
+            return NOW
+
+        worker = threading.Thread(target=run_worker_from_settings, args=(engine, settings),
+                                  kwargs=dict(stop=stop, now=frozen, embedder=FakeEmbedder()))  # fmt: skip
+        worker.start()
+        try:
+            assert polls.acquire(timeout=20)  # it is running
+            queue("second@example.org")
+            with got:
+                assert got.wait_for(lambda: len(received) == 2, timeout=30), received
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+        assert received == ["first@example.org", "second@example.org"]
+    finally:
+        smtp.stop()
+
+
+def test_the_home_page_shows_the_backfill_as_it_goes(engine, fake, tmp_path):
+    """From the database row (every web process sees it), through the page cache (the row's changes
+    move the content version): empty site → "Fetching … 2 of 7 days, 2 papers…" → the feed."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from paperboy.ingest.backfill import first_run_backfill
+    from paperboy.web.app import create_app
+
+    settings = settings_for(fake, tmp_path, database_url=engine.url.render_as_string(hide_password=False),
+                            secret_key="test-secret")  # fmt: skip
+    recorded, at_page_2, go_on = fake.routes["/oai"], threading.Event(), threading.Event()
+
+    def oai(params):
+        if params.get("resumptionToken") == "tok-2" and not go_on.is_set():
+            at_page_2.set()  # page 1 and its progress are stored by now
+            assert go_on.wait(30)
+        return recorded(params)
+
+    fake.routes["/oai"] = oai
+    with TestClient(create_app(settings)) as web:
+        before = web.get("/").text
+        assert "No papers yet" in before and "Fetching" not in before
+        assert web.get("/").text == before  # cached
+        worker = threading.Thread(target=first_run_backfill, args=(engine, settings),
+                                  kwargs=dict(today=NOW.date(), client=client_for(fake)))  # fmt: skip
+        worker.start()
+        try:
+            assert at_page_2.wait(30)
+            page = web.get("/").text
+            assert "Fetching the last 7 days from arXiv: 2 of 7 days, 2 papers…" in page
+            assert "0704.0716" in page  # the home page is the newest day so far, 6 April
+            day = web.get("/papers/date/2007-04-10").text  # a day of the window with nothing yet
+            assert "Fetching the last 7 days from arXiv: 2 of 7 days, 2 papers…" in day
+            assert "Fetching" not in web.get("/papers/date/2007-04-06").text  # a day with papers, not home
+        finally:
+            go_on.set()
+            worker.join(timeout=30)
+        after = web.get("/").text
+        assert "Fetching" not in after and "0704.1586" in after  # done: the newest day, 13 April
