@@ -387,3 +387,33 @@ def test_votes_and_hides_are_caught_up_inline_without_touching_the_old_snapshot(
         repo.bump_content_version(conn)
     assert "2606.30212" not in ids(service.search("constacyclic codes symbol-pair", semantic=False))
     assert not service.catching_up()  # no new papers: no background work, even with small_change=0
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_the_search_page_never_caches_an_old_snapshots_results_under_new_versions(db):
+    """During a background catch-up the page shows the old snapshot's results; once it is swapped
+    in, the same URL shows the new papers (the cached copy is per snapshot, not only per version)."""
+    import threading
+
+    engine, data_dir = db
+    started, go = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        assert go.wait(30)
+
+    app = create_app(Settings(database_url=str(engine.url), data_dir=str(data_dir), secret_key="k").resolved())
+    app.state.search = SearchService(app.state.engine, data_dir, embedder_loader=FakeEmbedder, small_change=3,
+                                     before_background=hold)  # fmt: skip
+    with TestClient(app) as web:
+        assert "2607.00001" not in web.get("/search", params={"q": "qwertyuiop"}).text
+        _add_papers(engine, 10, "qwertyuiop")
+        try:
+            during = web.get("/search", params={"q": "qwertyuiop"}).text
+            assert started.wait(30)
+        finally:
+            go.set()
+        assert "2607.00001" not in during
+        assert app.state.search.wait_for_catch_up(30)
+        after = web.get("/search", params={"q": "qwertyuiop"}).text
+        assert "2607.00001" in after and "2607.00010" in after

@@ -143,6 +143,12 @@ class SearchService(LazyEmbedder):
     def vectors(self) -> VectorIndex | None:
         return self._state.vectors if self._state is not None else None
 
+    def snapshot_key(self) -> str:
+        """Names the snapshot queries answer from now (its content and search versions): a cache
+        of results keyed by it never keeps an old snapshot's answers under newer versions."""
+        s = self._state
+        return f"{s.versions[0]}.{s.versions[2]}" if s is not None else ""
+
     # -- operations (see search/backend.py) ----------------------------------------------------
 
     def ready(self) -> bool:
