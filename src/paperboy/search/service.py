@@ -183,6 +183,7 @@ class SearchService(LazyEmbedder):
             old = self._state
             if current == old.versions or not self._catching_up.acquire(blocking=False):
                 return
+            handed_over = False
             try:
                 old = self._state  # another thread may have swapped meanwhile
                 if current == old.versions:
@@ -190,12 +191,12 @@ class SearchService(LazyEmbedder):
                 if self._is_big(conn, old, current):
                     self._background = threading.Thread(target=self._catch_up_in_background, name="search-catch-up", daemon=True)
                     self._background.start()  # it releases the lock when done
+                    handed_over = True
                     return
                 self._state = self._build(conn, old, current)
-            except BaseException:
-                self._catching_up.release()
-                raise
-            self._catching_up.release()
+            finally:
+                if not handed_over:
+                    self._catching_up.release()
 
     def catching_up(self) -> bool:
         """Whether a background catch-up is under way."""
