@@ -132,7 +132,7 @@ def test_a_backfill_cut_short_keeps_what_it_fetched_and_a_rerun_carries_on(engin
     assert {r.run_key: r.status for r in results}[FIRST_RUN_KEY] == "failed"
     assert get_run(engine, FIRST_RUN_KEY).status == "failed"
     cut = state(engine)
-    assert cut.status == "running"
+    assert cut.status == "stopped" and cut.running  # not done: the next pass carries on
     if fail_at == 1:  # the first page of set math was stored: 0471 (5 April) and 0716 (6 April)
         assert ids(engine, dt.date(2007, 4, 5)) == KEPT[:2]
         assert (cut.days_done, cut.papers, cut.pages) == (2, 2, 1)
@@ -248,3 +248,22 @@ def test_the_home_page_shows_the_backfill_as_it_goes(engine, fake, tmp_path):
             worker.join(timeout=30)
         after = web.get("/").text
         assert "Fetching" not in after and "0704.1586" in after  # done: the newest day, 13 April
+
+
+def test_the_home_page_says_when_the_backfill_stopped(engine, fake, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from paperboy.ingest.backfill import first_run_backfill
+    from paperboy.ingest.http import ServiceUnavailable
+    from paperboy.web.app import create_app
+
+    settings = settings_for(fake, tmp_path, database_url=engine.url.render_as_string(hide_password=False),
+                            secret_key="test-secret")  # fmt: skip
+    fake.script = [None, Fault(status=503)]
+    with TestClient(create_app(settings)) as web:
+        with pytest.raises(ServiceUnavailable):
+            first_run_backfill(engine, settings, today=NOW.date(), client=client_for(fake))
+        page = web.get("/").text
+        assert "Fetching the last 7 days from arXiv stopped at 2 of 7 days, 2 papers: arXiv did not answer." in page
+        first_run_backfill(engine, settings, today=NOW.date(), client=client_for(fake))
+        assert "Fetching" not in web.get("/").text

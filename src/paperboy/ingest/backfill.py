@@ -155,7 +155,7 @@ FIRST_RUN = "first-run"
 class FirstRun:
     """The ``backfill_state`` row: the first run's plan and how far it has got."""
 
-    status: str  # running, done
+    status: str  # running, stopped (a failure: a rerun carries on), done
     first_day: dt.date
     last_day: dt.date
     from_date: dt.date
@@ -168,7 +168,12 @@ class FirstRun:
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        """Not finished: under way, or stopped by a failure and to be carried on."""
+        return self.status != "done"
+
+    @property
+    def stopped(self) -> bool:
+        return self.status == "stopped"
 
     def plan(self) -> BackfillPlan:
         return BackfillPlan(self.categories, self.first_day, self.from_date, tuple(dict.fromkeys(oai_set(c) for c in self.categories)))
@@ -206,7 +211,7 @@ def _record_progress(engine: Engine, *, pages: int | None = None, status: str | 
             values["pages"] = pages
         if status is not None:
             values["status"] = status
-            values["finished_at"] = now if status == "done" else None
+            values["finished_at"] = now if status != "running" else None
         conn.execute(update(backfill_state).where(backfill_state.c.key == FIRST_RUN).values(**values))
         bump_content_version(conn)
         return first_run_state(conn)
@@ -267,16 +272,25 @@ def first_run_backfill(engine: Engine, settings, *, today: dt.date | None = None
                      f"{now.papers:,}", current[0], records)  # fmt: skip
 
     report = BackfillReport(plan.first_day, sets=list(plan.sets))
-    for set_spec in plan.sets:
-        point = get_checkpoint(engine, plan.key(set_spec))
-        if point is not None and point.complete:  # harvested before a crash in a later set
-            continue
-        current[:] = [set_spec]
-        part = backfill(engine, settings, client=client, progress=progress,
-                        plan=BackfillPlan(plan.categories, plan.first_day, plan.from_date, (set_spec,)))  # fmt: skip
-        report.new += part.new
-        report.records += part.records
-        report.pages += part.pages
+    if state.stopped:
+        _record_progress(engine, status="running")
+    try:
+        for set_spec in plan.sets:
+            point = get_checkpoint(engine, plan.key(set_spec))
+            if point is not None and point.complete:  # harvested before a crash in a later set
+                continue
+            current[:] = [set_spec]
+            part = backfill(engine, settings, client=client, progress=progress,
+                            plan=BackfillPlan(plan.categories, plan.first_day, plan.from_date, (set_spec,)))  # fmt: skip
+            report.new += part.new
+            report.records += part.records
+            report.pages += part.pages
+    except Exception:
+        try:  # the page says it stopped (the worker tries again later), not that it is fetching
+            _record_progress(engine, status="stopped")
+        except Exception:
+            log.exception("backfill: could not record that it stopped")
+        raise
     done = _record_progress(engine, status="done")
     log.info("backfill finished: %d of %d days, %s papers", done.days_done, done.days, f"{done.papers:,}")
     return {**report.as_dict(), "days_done": done.days_done, "papers": done.papers}

@@ -333,7 +333,7 @@ backfill_state = Table(
     "backfill_state",
     metadata,
     Column("key", String(64), primary_key=True),
-    Column("status", String(16), nullable=False),  # running, done
+    Column("status", String(16), nullable=False),  # running, stopped (by a failure), done
     Column("first_day", Date, nullable=False),  # the earliest listing day wanted
     Column("last_day", Date, nullable=False),  # the newest (the day the backfill started)
     Column("from_date", Date, nullable=False),  # the OAI ``from`` of the harvests
