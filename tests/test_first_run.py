@@ -267,3 +267,24 @@ def test_the_home_page_says_when_the_backfill_stopped(engine, fake, tmp_path):
         assert "Fetching the last 7 days from arXiv stopped at 2 of 7 days, 2 papers: arXiv did not answer." in page
         first_run_backfill(engine, settings, today=NOW.date(), client=client_for(fake))
         assert "Fetching" not in web.get("/").text
+
+
+def test_an_expired_resumption_token_starts_that_set_again(engine, fake, tmp_path):
+    """A rerun long after a crash: arXiv no longer knows the stored token (its recorded
+    badResumptionToken answer), so that set is harvested again from the start; nothing is lost."""
+    from paperboy.ingest.backfill import first_run_backfill
+    from paperboy.ingest.http import ServiceUnavailable
+    from paperboy.store.db import write_transaction
+    from paperboy.store.schema import harvest_checkpoints
+
+    settings = settings_for(fake, tmp_path, daily_categories="math.AG,math.MP")  # one set: math
+    fake.script = [None, Fault(status=503)]
+    with pytest.raises(ServiceUnavailable):
+        first_run_backfill(engine, settings, today=NOW.date(), client=client_for(fake))
+    with write_transaction(engine) as conn:
+        assert conn.execute(harvest_checkpoints.update().values(resumption_token="tok-expired")).rowcount == 1
+    seen = len(oai_tokens(fake))
+    report = first_run_backfill(engine, settings, today=NOW.date(), client=client_for(fake))
+    assert oai_tokens(fake)[seen:] == ["tok-expired", None, "tok-2", "tok-3"]
+    assert report["papers"] == 2 and ids(engine, dt.date(2007, 4, 5)) == ["0704.0716", "0704.0874"]
+    assert state(engine).status == "done"
