@@ -87,7 +87,7 @@ def test_serve_with_migrate_sets_up_the_database_and_serves(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, PAPERBOY_DATA_DIR=str(tmp_path))
+    env = dict(os.environ, PAPERBOY_DATA_DIR=str(tmp_path), PAPERBOY_INGEST="off")  # its worker: no arXiv in tests
     proc = subprocess.Popen(
         [sys.executable, "-m", "paperboy.cli", "serve", "--migrate", "--port", str(port), "--log-level", "warning"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

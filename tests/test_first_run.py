@@ -288,3 +288,27 @@ def test_an_expired_resumption_token_starts_that_set_again(engine, fake, tmp_pat
     assert oai_tokens(fake)[seen:] == ["tok-expired", None, "tok-2", "tok-3"]
     assert report["papers"] == 2 and ids(engine, dt.date(2007, 4, 5)) == ["0704.0716", "0704.0874"]
     assert state(engine).status == "done"
+
+
+def test_a_stopping_worker_ends_the_backfill_after_a_page_and_the_next_start_carries_on(engine, fake, tmp_path):
+    """SIGTERM (`paperboy serve` shutting down) sets the worker's stop event: the backfill stops after
+    the page it is storing instead of holding the shutdown for the rest of the harvest."""
+    import threading
+
+    settings = settings_for(fake, tmp_path, daily_categories="math.AG,math.MP")
+    stop = threading.Event()
+    recorded = fake.routes["/oai"]
+
+    def oai(params):
+        stop.set()  # SIGTERM arrives while the first page is on its way
+        return recorded(params)
+
+    fake.routes["/oai"] = oai
+    results = run_worker_from_settings(engine, settings, once=True, stop=stop, now=lambda: NOW, oai_client=client_for(fake),
+                                       embedder=FakeEmbedder())  # fmt: skip
+    assert [(r.run_key, r.status) for r in results if r.run_key == FIRST_RUN_KEY] == [(FIRST_RUN_KEY, "failed")]
+    assert oai_tokens(fake) == [None] and state(engine).status == "running" and state(engine).papers == 1
+    assert [r["path"] for r in fake.requests] == ["/oai"]  # nor the daily run: it stopped
+    fake.routes["/oai"] = recorded
+    worker_once(engine, settings, fake)
+    assert oai_tokens(fake) == [None, "tok-2", "tok-3"] and state(engine).status == "done"

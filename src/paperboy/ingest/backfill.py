@@ -31,7 +31,7 @@ from paperboy.store.repo import bump_content_version
 from paperboy.store.schema import backfill_state, papers
 
 __all__ = ["BackfillPlan", "plan_backfill", "backfill", "backfill_progress", "oai_set", "needs_backfill",
-           "first_run_backfill", "first_run_state", "FirstRun", "FIRST_RUN"]  # fmt: skip
+           "first_run_backfill", "first_run_state", "FirstRun", "FIRST_RUN", "BackfillInterrupted"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -240,14 +240,19 @@ def _start(engine: Engine, settings, today: dt.date) -> FirstRun | None:
         return first_run_state(conn)
 
 
-def first_run_backfill(engine: Engine, settings, *, today: dt.date | None = None,
-                       client: OaiClient | None = None) -> dict | None:  # fmt: skip
+class BackfillInterrupted(RuntimeError):
+    """The worker was asked to stop: the backfill stopped after a page (a rerun carries on)."""
+
+
+def first_run_backfill(engine: Engine, settings, *, today: dt.date | None = None, client: OaiClient | None = None,
+                       stop=None) -> dict | None:  # fmt: skip
     """The first run's backfill (the worker runs it under a lease, see ``jobs/daily.py``).
 
     On an empty database of an instance that ingests (``PAPERBOY_INGEST``, ``PAPERBOY_BACKFILL_DAYS``
     > 0), records the plan in ``backfill_state`` and harvests it; a database that already has papers
     (an import) and no such row is left alone. A rerun after a crash or a failure (arXiv away) takes
-    the recorded plan and carries on where the harvests stopped; a finished one is a no-op. Returns
+    the recorded plan and carries on where the harvests stopped; a finished one is a no-op. ``stop``
+    (an event) set ends it after the page being stored (:class:`BackfillInterrupted`). Returns
     what was done (``None``: nothing to do)."""
     if not settings.ingest or settings.backfill_days <= 0:  # --no-backfill: not even an unfinished one
         return None
@@ -270,6 +275,8 @@ def first_run_backfill(engine: Engine, settings, *, today: dt.date | None = None
         if now is not None:
             log.info("backfill: %d of %d days, %s papers so far (%s: %d records read)", now.days_done, now.days,
                      f"{now.papers:,}", current[0], records)  # fmt: skip
+        if stop is not None and stop.is_set():
+            raise BackfillInterrupted("the worker is stopping; the backfill carries on at its next start")
 
     report = BackfillReport(plan.first_day, sets=list(plan.sets))
     if state.stopped:
@@ -285,6 +292,8 @@ def first_run_backfill(engine: Engine, settings, *, today: dt.date | None = None
             report.new += part.new
             report.records += part.records
             report.pages += part.pages
+    except BackfillInterrupted:
+        raise  # the site is going down with its worker: carried on at the next start
     except Exception:
         try:  # the page says it stopped (the worker tries again later), not that it is fetching
             _record_progress(engine, status="stopped")

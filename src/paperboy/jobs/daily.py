@@ -81,18 +81,19 @@ def digest_schedule(engine: Engine, settings) -> Scheduled:
     )
 
 
-def first_run_schedule(engine: Engine, settings, *, client=None) -> Scheduled:
+def first_run_schedule(engine: Engine, settings, *, client=None, stop: threading.Event | None = None) -> Scheduled:
     """The first run's backfill as a run of the worker's own: due at every pass until it is done
     (by this worker or another), once across workers (lease ``first-run-backfill``); a failed one
     (arXiv away) is tried again ``PAPERBOY_JOB_RETRY_SECONDS`` later and carries on where it stopped.
-    ``client``: an OAI-PMH client to use instead of one made from the settings (tests)."""
+    ``client``: an OAI-PMH client to use instead of one made from the settings (tests); ``stop``: the
+    worker's stop event, which ends the backfill after the page it is storing."""
     import datetime as dt
 
     from paperboy.ingest.backfill import first_run_backfill
 
     def due(now):
         def body():
-            return first_run_backfill(engine, settings, today=now.astimezone(dt.timezone.utc).date(), client=client)
+            return first_run_backfill(engine, settings, today=now.astimezone(dt.timezone.utc).date(), client=client, stop=stop)
 
         return [(FIRST_RUN_KEY, body)]
 
@@ -125,7 +126,8 @@ def run_worker_from_settings(engine: Engine, settings, *, once: bool = False, st
     client and the embedding model (tests)."""
     at, tz, holidays = settings.daily_schedule()
     ingest = settings.ingest
-    first = [first_run_schedule(engine, settings, client=oai_client)] if ingest and settings.backfill_days > 0 else []
+    stop = stop or threading.Event()
+    first = [first_run_schedule(engine, settings, client=oai_client, stop=stop)] if ingest and settings.backfill_days > 0 else []
     extra = {"now": now} if now is not None else {}
     if embedder is not None:
         from paperboy.jobs.scheduler import embed_new_papers_step, search_index_step

@@ -385,6 +385,8 @@ def run_worker(
         due = latest_due_run(current, at, tz, holidays=holidays) if daily else None
         wake = next_daily_run(current, at, tz, announcement_days_only=True, holidays=holidays).astimezone(utc)
         wake = run_scheduled(first, current, wake)
+        if first and stop.is_set():  # asked to stop during the first runs (a backfill): not the daily run too
+            break
         if due is not None:
             day, _ = due
             key = daily_run_key(day)
