@@ -204,11 +204,22 @@ async def feed(request: Request, period: Period | None) -> Response:
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
         view = feed_view(conn, period, category=category, page=page, size=size)
+        is_home = request.url.path == "/"
+        # The first run's backfill, while it runs: its progress is a database row whose every change
+        # moves the content version, so the cached page showing it is redone with it.
+        fetching = _first_run(conn) if is_home or not view.papers else None
         if view.period is None:
-            return PageSpec("empty.html", {})
-        return PageSpec("feed.html", {**_fields(view), "chips": CHIPS, "is_home": request.url.path == "/"}, by_votes=True)
+            return PageSpec("empty.html", {"fetching": fetching})
+        return PageSpec("feed.html", {**_fields(view), "chips": CHIPS, "is_home": is_home, "fetching": fetching}, by_votes=True)
 
     return await cached_page(request, build)
+
+
+def _first_run(conn: Connection):
+    from paperboy.ingest.backfill import first_run_state
+
+    state = first_run_state(conn)
+    return state if state is not None and state.running else None
 
 
 def _fields(view) -> dict:
