@@ -421,3 +421,40 @@ def test_dkim_signs_the_list_unsubscribe_headers_and_verifies(sqlite_site, tmp_p
     assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record if name == b"pb1._domainkey.papers.example.org." else None)
     tampered = raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: nothing")
     assert not dkim.verify(tampered, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_more_like_my_upvotes_picks_the_nearest_papers_on_both_databases(site, tmp_path):
+    """An account holder's "more like the papers I upvoted": the day's papers nearest the mean of
+    their upvoted papers' stored vectors (read from the database, so PostgreSQL's search works too)."""
+    import numpy as np
+
+    from community_helpers import make_user
+    from paperboy.community.votes import vote
+    from paperboy.search.indexer import embed_pending
+    from paperboy.store.schema import paper_embeddings
+
+    engine, settings, handler = site
+    embedder = FakeEmbedder()
+    embed_pending(engine, embedder, batch_size=500)
+    user = make_user(engine, "reader", email="reader@example.org")
+    with engine.connect() as conn:
+        day_ids = conn.execute(select(papers.c.id).where(papers.c.announced == DAY.start).order_by(papers.c.id)).scalars().all()
+        liked = conn.execute(select(papers.c.arxiv_id).where(papers.c.id.in_(day_ids[:2]))).scalars().all()
+    with write_transaction(engine) as conn:
+        for arxiv_id in liked:
+            vote(conn, user.id, arxiv_id, up=True)
+    add_active(engine, settings, ["reader@example.org"], user_id=user.id, trending_count=1, personal_count=2, more_like_votes=True)
+    send_edition(engine, settings, DAY, search=SearchService(engine, str(tmp_path), embedder_loader=lambda: embedder))
+
+    [mail] = messages(handler, "reader@example.org")
+    text = mail.get_body(("plain",)).get_content()
+    assert text.count("[like papers you upvoted]") == 2
+    with engine.connect() as conn:
+        vectors = dict(conn.execute(select(paper_embeddings.c.paper_id, paper_embeddings.c.vector)
+                                    .where(paper_embeddings.c.model == embedder.name, paper_embeddings.c.paper_id.in_(day_ids))).all())  # fmt: skip
+        sent = conn.execute(select(digest_deliveries.c.paper_id).join(subscribers)
+                            .where(subscribers.c.email_key == "reader@example.org")).scalars().all()  # fmt: skip
+    centre = np.mean([np.frombuffer(vectors[pid], "<f4") for pid in day_ids[:2]], axis=0)
+    others = sorted((pid for pid in day_ids[2:] if pid in vectors), key=lambda pid: -float(np.frombuffer(vectors[pid], "<f4") @ centre))
+    personal = [pid for pid in sent if pid not in day_ids[:2]]  # the trending pick is an upvoted paper (their votes)
+    assert len(sent) == 3 and set(personal) == set(others[:2])  # the nearest two, never the papers one upvoted

@@ -33,7 +33,7 @@ from paperboy.errors import Invalid
 from paperboy.jobs.scheduler import is_announcement_day
 from paperboy.search.text import words
 from paperboy.store import repo
-from paperboy.store.schema import digest_deliveries, papers, votes
+from paperboy.store.schema import digest_deliveries, paper_embeddings, papers, votes
 
 __all__ = ["Edition", "Pick", "Prepared", "daily_edition", "is_edition_day", "parse_edition", "picks", "prepare", "weekly_edition"]
 
@@ -165,40 +165,46 @@ class Prepared:
 
     def like_votes(self, conn: Connection, user_id: int) -> list[int]:
         """The period's papers nearest (cosine, stored embeddings) to the mean of the reader's
-        upvoted papers' vectors; [] without votes, vectors or search."""
+        upvoted papers' vectors; [] without votes, vectors or search.
+
+        The vectors are read from ``paper_embeddings`` for the search's model, not from a search
+        backend's memory: the same on SQLite and on PostgreSQL (whose search keeps none in memory).
+        """
         key = ("likes", str(user_id))
         if key in self.interests:
             return self.interests[key]
         found: list[int] = []
-        svc = self.search
-        if svc is not None:
-            svc.refresh()
+        model = getattr(getattr(self.search, "embedder", None), "name", None) if self.search is not None else None
+        if model is not None:
             voted = conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id)
                                  .order_by(votes.c.created_at.desc()).limit(200)).scalars().all()  # fmt: skip
-            snap = svc.snapshot if hasattr(svc, "snapshot") else svc  # one snapshot: catalog and vectors aligned
-            cat, vectors = (snap.catalog, snap.vectors) if snap is not None else (None, None)
-            if voted and cat is not None and vectors is not None and len(cat):
+            if voted:
                 if self._vectors is None:
-                    pool = np.asarray(sorted(self.all_ranked), np.int64)
-                    cols = cat.columns(pool) if len(pool) else np.empty(0, np.int64)
-                    ok = (cols < len(cat)) & (cat.ids[np.minimum(cols, len(cat) - 1)] == pool) if len(pool) else np.empty(0, bool)
-                    cols, pool = cols[ok], pool[ok]
-                    keep = vectors.present[cols]
-                    self._vectors = (pool[keep], vectors.matrix[cols[keep]])
-                vids = np.asarray(sorted(voted), np.int64)
-                vcols = cat.columns(vids)
-                ok = (vcols < len(cat)) & (cat.ids[np.minimum(vcols, len(cat) - 1)] == vids)
-                vcols = vcols[ok]
-                vcols = vcols[vectors.present[vcols]]
+                    self._vectors = stored_vectors(conn, model, sorted(self.all_ranked))
                 pool_ids, matrix = self._vectors
-                if len(vcols) and len(pool_ids):
-                    centre = vectors.matrix[vcols].mean(axis=0)
-                    sims = matrix @ centre
+                _, mine_matrix = stored_vectors(conn, model, voted)
+                if len(mine_matrix) and len(pool_ids):
+                    sims = matrix @ mine_matrix.mean(axis=0)
                     order = np.argsort(-sims, kind="stable")[:CANDIDATES]
                     mine = set(voted)
                     found = [int(pool_ids[i]) for i in order if int(pool_ids[i]) not in mine]
         self.interests[key] = found
         return found
+
+
+def stored_vectors(conn: Connection, model: str, paper_ids) -> tuple[np.ndarray, np.ndarray]:
+    """(paper ids, their unit vectors as rows) of those of ``paper_ids`` embedded with ``model``."""
+    ids, rows = [], []
+    paper_ids = list(paper_ids)
+    for start in range(0, len(paper_ids), 1000):
+        chunk = paper_ids[start : start + 1000]
+        for pid, blob in conn.execute(select(paper_embeddings.c.paper_id, paper_embeddings.c.vector)
+                                      .where(paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(chunk))):  # fmt: skip
+            ids.append(pid)
+            rows.append(np.frombuffer(blob, "<f4"))
+    if not rows:
+        return np.empty(0, np.int64), np.empty((0, 0), np.float32)
+    return np.asarray(ids, np.int64), np.vstack(rows)
 
 
 def prepare(conn: Connection, settings, edition: Edition, *, search=None, trending_max: int = 30) -> Prepared:
