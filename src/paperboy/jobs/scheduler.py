@@ -364,6 +364,8 @@ def run_worker(
                 wake = min(wake, retry_at[key])
         for extra in scheduled:
             for key, body in extra.due(current):
+                if stop.is_set():  # SIGTERM during the run before: start nothing new
+                    break
                 tries = attempts.get(key, 0)
                 if tries >= max_attempts or current < retry_at.get(key, current):
                     continue
@@ -386,6 +388,8 @@ def run_worker(
                     else:
                         attempts[key] = max_attempts
             wake = min(wake, extra.next_at(current).astimezone(utc))
+        if stop.is_set():
+            break
         embed_new_papers()
         if once:
             break
