@@ -122,3 +122,147 @@ def test_metrics_count_requests_by_route_template_cache_search_mail_and_the_queu
     assert value(final, "paperboy_outbox_messages", status="queued") == 0
     assert value(final, "paperboy_mail_total", outcome="sent") - sent_before == 1
     assert value(final, "paperboy_jobs_running", lease="live") == 0
+
+
+# --- real processes ------------------------------------------------------------------------------
+
+def _env(url: str, data_dir: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(PAPERBOY_DATABASE_URL=url, PAPERBOY_DATA_DIR=str(data_dir), PAPERBOY_SECRET_KEY="ops-secret",
+               PYTHONPATH=str(ROOT / "src"), **{k: str(v) for k, v in extra.items()})  # fmt: skip
+    return env
+
+
+def _wait(condition, timeout: float, what: str, proc=None):
+    """Poll ``condition()`` until it is true (returning it) or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: the process exited ({proc.returncode}) first")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Served:
+    """``paperboy serve --no-worker`` as a real process on a loopback port."""
+
+    def __init__(self, env: dict, tmp: Path, *args: str, name: str = "serve"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.out, self.err = tmp / f"{name}.out", tmp / f"{name}.err"
+        cmd = [sys.executable, "-m", "paperboy.cli", "serve", "--no-worker", "--port", str(self.port), *args]
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        _wait(self._healthy, 90, f"{cmd} to answer", self.proc)
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def accepting(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def logs(self) -> str:
+        return self.err.read_text() + self.out.read_text()
+
+
+def test_two_web_workers_report_summed_metrics_log_json_and_clean_up(tmp_path, request):
+    url = slice_database_url("sqlite", tmp_path, request)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = _env(url, tmp_path, PAPERBOY_LOG_FORMAT="json", TMPDIR=scratch)
+    server = Served(env, tmp_path, "--workers", "2")
+    try:
+        folder = _wait(lambda: list(scratch.glob("paperboy-metrics-*")), 10, "the metrics folder")[0]
+        sent = 0
+
+        def both_workers_counted() -> bool:
+            nonlocal sent
+            with httpx.Client() as c:  # a new connection each: the two processes share the listening socket
+                assert c.get(server.url + "/papers/2606.30212").status_code == 200
+            sent += 1
+            # Each process renders the page once for its own cache: two misses, two processes.
+            return value(metrics(server.url), "paperboy_page_cache_requests_total", result="miss") >= 2
+
+        _wait(both_workers_counted, 60, "both web processes to have answered", server.proc)
+        assert len(list(folder.glob("histogram_*.db"))) >= 2  # a file per process
+        samples = metrics(server.url)
+        assert route_count(samples, "/papers/{arxiv_id:arxiv_new}") == sent  # every process's requests, added up
+        hits = value(samples, "paperboy_page_cache_requests_total", result="hit")
+        misses = value(samples, "paperboy_page_cache_requests_total", result="miss")
+        assert hits + misses == sent and misses == 2
+    finally:
+        assert server.stop() == 0, server.logs()
+    assert not list(scratch.glob("paperboy-metrics-*"))  # the folder goes with the server
+    access = [json.loads(line) for line in server.out.read_text().splitlines() if line.startswith("{")]
+    papers_seen = [e for e in access if e.get("path") == "/papers/2606.30212"]
+    assert len(papers_seen) == sent and all(e["status"] == 200 and e["method"] == "GET" and e["level"] == "info" for e in papers_seen)
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in access)
+    for line in server.err.read_text().splitlines():  # uvicorn's and Paperboy's own lines are JSON too
+        entry = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= set(entry), line
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path, postgres):
+    """The request is held inside the server by a table lock the test holds; SIGTERM; once the
+    server has stopped accepting, the lock goes — and the request is still answered."""
+    url = postgres.create_database("graceful")
+    engine = make_engine(url)
+    from paperboy.store.db import upgrade
+
+    upgrade(engine)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    server = Served(_env(url, tmp_path, PAPERBOY_GRACEFUL_SHUTDOWN_SECONDS=60, TMPDIR=scratch), tmp_path)
+    assert list(scratch.glob("paperboy-metrics-*"))
+    answer = {}
+    try:
+        # Alive at once; ready once search has warmed up (the model loads in the background).
+        _wait(lambda: httpx.get(server.url + "/readyz", timeout=10).status_code == 200, 120, "/readyz to say ready", server.proc)
+        with engine.connect() as lock:
+            lock.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+
+            def ask():
+                try:
+                    answer["response"] = httpx.get(server.url + "/readyz", timeout=60)
+                except Exception as e:
+                    answer["error"] = e
+
+            asking = threading.Thread(target=ask)
+            asking.start()
+            with engine.connect() as watch:
+                def waiting() -> bool:
+                    found = watch.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                               "AND query LIKE '%alembic_version%' AND pid <> pg_backend_pid()")).scalar()  # fmt: skip
+                    watch.rollback()  # a transaction sees one snapshot of pg_stat_activity
+                    return bool(found)
+                _wait(waiting, 30, "the request to wait on the lock", server.proc)
+            server.proc.send_signal(signal.SIGTERM)
+            _wait(lambda: not server.accepting(), 30, "the server to stop accepting")
+            assert server.proc.poll() is None and "response" not in answer  # still waiting for the request
+            lock.rollback()
+        asking.join(timeout=60)
+        assert answer.get("response") is not None, answer
+        assert answer["response"].status_code == 200, answer["response"].text
+        assert server.proc.wait(timeout=60) == 0, server.logs()  # a requested stop, cleaned up after
+        assert not list(scratch.glob("paperboy-metrics-*"))
+    finally:
+        server.stop()
+        engine.dispose()

@@ -171,6 +171,7 @@ def serve(
     """Run the web site, and beside it (unless --no-worker) the background work a one-machine site
     needs: embedding papers for search by meaning, the scheduled ingest (PAPERBOY_INGEST), mail."""
     import shutil
+    import signal
     import tempfile
 
     from paperboy.config import metrics_dir, set_metrics_dir
@@ -181,12 +182,26 @@ def serve(
     if "prometheus_client" not in sys.modules and not metrics_dir():
         made_metrics_dir = tempfile.mkdtemp(prefix="paperboy-metrics-")
         set_metrics_dir(made_metrics_dir)
+    # uvicorn answers SIGTERM gracefully (no new connections, requests in flight finish), then
+    # raises the signal again under the handler that was there before it: this one, so that the
+    # clean-up below (the background worker, the metrics folder) still runs and the exit is 0.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         _serve(host, port, workers, migrate, log_level, no_worker, no_backfill)
+    except _Terminated:
+        pass
     finally:
         if made_metrics_dir is not None:
             set_metrics_dir(None)
             shutil.rmtree(made_metrics_dir, ignore_errors=True)
+
+
+class _Terminated(Exception):
+    """SIGTERM reached ``serve`` itself (after uvicorn's graceful shutdown, or before it started)."""
+
+
+def _terminated(*_) -> None:
+    raise _Terminated
 
 
 def _serve(host, port, workers, migrate, log_level, no_worker, no_backfill) -> None:
