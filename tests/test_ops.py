@@ -266,3 +266,154 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path, postgres):
     finally:
         server.stop()
         engine.dispose()
+
+
+# --- the worker: SIGTERM, racing workers, a killed worker ------------------------------------------
+
+from fake_arxiv import Fault, serve_fake_arxiv  # noqa: E402
+from paperboy.store.db import upgrade  # noqa: E402
+
+LISTING_PATH = "/rss/cs.LG+cs.AI+cs.CL+stat.ML"
+
+
+@pytest.fixture
+def fake():
+    with serve_fake_arxiv() as f:
+        yield f
+
+
+def _worker_env(url: str, tmp: Path, fake, smtp_port: int = 9, **extra) -> dict:
+    return _env(url, tmp, PAPERBOY_ARXIV_RSS_URL=fake.url, PAPERBOY_HF_URL=fake.url, PAPERBOY_ARXIV_API_URL=fake.api_url,
+                PAPERBOY_ARXIV_OAI_URL=fake.oai_url, PAPERBOY_ARXIV_INTERVAL="0.01", PAPERBOY_HF_INTERVAL="0",
+                PAPERBOY_DAILY_CATEGORIES="cs.LG,cs.AI,cs.CL,stat.ML", PAPERBOY_BACKFILL_DAYS="0", PAPERBOY_SMTP_HOST="127.0.0.1",
+                PAPERBOY_SMTP_PORT=smtp_port, PAPERBOY_MAIL_RETRY_SECONDS="0", PAPERBOY_MAIL_LEASE_SECONDS="5",
+                PAPERBOY_BASE_URL="https://papers.example.org", PAPERBOY_MAIL_FROM="Paperboy <digest@papers.example.org>",
+                PAPERBOY_EMBEDDING_THREADS="1", **extra)  # fmt: skip
+
+
+def _worker(env: dict, tmp: Path, name: str, *args: str):
+    out, err = open(tmp / f"{name}.out", "wb"), open(tmp / f"{name}.err", "wb")
+    with out, err:
+        return subprocess.Popen([sys.executable, "-m", "paperboy.cli", "worker", *args], env=env, stdout=out, stderr=err)
+
+
+def _runs(engine, prefix: str) -> list:
+    with engine.connect() as conn:
+        return conn.execute(select(job_runs).where(job_runs.c.run_key.startswith(prefix))).all()
+
+
+def _listing_requests(fake) -> int:
+    return sum(1 for r in fake.requests if r["path"] == LISTING_PATH)
+
+
+def test_sigterm_lets_the_worker_finish_its_job_and_start_no_other(tmp_path, fake):
+    url = f"sqlite:///{tmp_path / 'worker.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    release = threading.Event()
+    fake.always = Fault(hold=release)  # the daily run's first request waits until the test lets it go
+    proc = _worker(_worker_env(url, tmp_path, fake), tmp_path, "worker")
+    try:
+        _wait(lambda: _listing_requests(fake) >= 1, 60, "the daily run to be under way", proc)
+        assert [r.status for r in _runs(engine, "daily-ingest:")] == ["running"]
+        proc.send_signal(signal.SIGTERM)  # without a handler the process would die here, its run left 'running'
+        fake.always = None
+        release.set()
+        assert proc.wait(timeout=180) == 0, (tmp_path / "worker.err").read_text()
+        runs = _runs(engine, "daily-ingest:")
+        assert [r.status for r in runs] == ["done"], runs
+        assert _runs(engine, "digest-send:") == [] and _runs(engine, "embed-new:") == []  # nothing begun after the signal
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(papers)).scalar() > 0  # the held listing was ingested
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        engine.dispose()
+
+
+def _subscribers(engine, url: str, tmp_path: Path, n: int) -> list[str]:
+    """``n`` confirmed subscribers, half daily and half weekly."""
+    from test_digest import add_active
+
+    settings = Settings(database_url=url, data_dir=str(tmp_path), secret_key="ops-secret", base_url="https://papers.example.org").resolved()
+    daily = [f"daily{i}@example.org" for i in range(n // 2)]
+    weekly = [f"weekly{i}@example.org" for i in range(n - n // 2)]
+    add_active(engine, settings, daily, frequency="daily")
+    add_active(engine, settings, weekly, frequency="weekly")
+    return daily + weekly
+
+
+def test_three_workers_started_together_run_the_daily_ingest_once_and_mail_each_reader_once(tmp_path, postgres, fake, smtp):
+    url = postgres.create_database("three_workers")
+    engine = make_engine(url)
+    upgrade(engine)
+    readers = _subscribers(engine, url, tmp_path, 20)
+    env = _worker_env(url, tmp_path, fake, smtp.port)
+    procs = [_worker(env, tmp_path, f"worker{i}", "--once") for i in range(3)]
+    try:
+        for i, p in enumerate(procs):
+            assert p.wait(timeout=300) == 0, (tmp_path / f"worker{i}.err").read_text()
+        daily = _runs(engine, "daily-ingest:")
+        assert len(daily) == 1 and daily[0].status == "done", daily
+        assert _listing_requests(fake) == 1  # the listing was fetched by one worker, once
+        digests = _runs(engine, "digest-send:")
+        assert sorted(r.run_key.split(":")[1][:2] for r in digests) == ["20", "20"] and {r.status for r in digests} == {"done"}
+        copies = Counter(rcpt for e in smtp.handler.envelopes for rcpt in e.rcpt_tos)
+        assert copies == Counter({r: 1 for r in readers}), copies  # every reader, once
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "sent")).scalar() == len(readers)
+        holders = {r.holder for r in daily + digests}
+        assert holders  # (which worker did what is up to the race; that each happened once is the point)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        engine.dispose()
+
+
+def test_a_worker_killed_in_mid_job_has_its_run_taken_over_when_the_lease_runs_out(tmp_path, postgres, fake):
+    """The first worker is held in mid-run by a lock the test holds on ``papers`` (it has fetched
+    the listing and waits to write it: no request slot of the shared rate limiter is held, so the
+    kill stalls nobody but itself), then SIGKILLed; a second worker takes the run over once the
+    3-second lease has run out, and finishes it."""
+    url = postgres.create_database("killed_worker")
+    engine = make_engine(url)
+    upgrade(engine)
+    env = _worker_env(url, tmp_path, fake, PAPERBOY_JOB_LEASE_SECONDS="3", PAPERBOY_WORKER_POLL_SECONDS="1")
+    first = second = None
+    try:
+        with engine.connect() as lock:
+            lock.execute(text("LOCK TABLE papers IN EXCLUSIVE MODE"))  # reads go on; the ingest's writes wait
+            first = _worker(env, tmp_path, "first", "--once")
+            with engine.connect() as watch:
+                def waiting() -> bool:
+                    found = watch.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                               "AND datname = current_database() AND pid <> pg_backend_pid()")).scalar()  # fmt: skip
+                    watch.rollback()  # a transaction sees one snapshot of pg_stat_activity
+                    return bool(found)
+                _wait(waiting, 90, "the first worker's ingest to wait on the lock", first)
+            (run,) = _runs(engine, "daily-ingest:")
+            assert run.status == "running" and _listing_requests(fake) == 1
+            first.send_signal(signal.SIGKILL)
+            assert first.wait(timeout=30) == -signal.SIGKILL
+            lock.rollback()
+        second = _worker(env, tmp_path, "second")  # a long-running worker: it looks again when the lease would end
+        _wait(lambda: [r.status for r in _runs(engine, "daily-ingest:")] == ["done"], 180, "the second worker to finish the run", second)
+        (done,) = _runs(engine, "daily-ingest:")
+        assert done.run_key == run.run_key and done.holder != run.holder
+        assert done.started_at >= run.lease_until  # taken over only once the dead worker's lease had run out
+        assert _listing_requests(fake) == 2  # the killed worker's fetch, then the second worker's
+        log = (tmp_path / "second.err").read_text()
+        assert f"job taken over run_key={run.run_key} from={run.holder} (expired lease)" in log, log
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(papers)).scalar() > 0
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=120) == 0, (tmp_path / "second.err").read_text()
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        engine.dispose()
