@@ -417,3 +417,79 @@ def test_a_worker_killed_in_mid_job_has_its_run_taken_over_when_the_lease_runs_o
                 p.kill()
                 p.wait()
         engine.dispose()
+
+
+# --- votes through two web processes on one PostgreSQL database --------------------------------------
+
+def test_fifty_members_voting_at_once_through_two_web_processes_leave_exact_counts(tmp_path, request):
+    """Two ``paperboy serve`` processes on one PostgreSQL database; 50 logged-in members (sessions
+    made in the database: 50 log-ins from one address would meet the log-in limit), each with the
+    CSRF token its page gave it, vote at once, every request to the other server than the last:
+    an upvote twice on A (counted once), up-down-up on B for half of them and up-down for the
+    rest, up-down on C. Counts: A +50, B +25, C +0, and the rows agree."""
+    from paperboy.accounts.sessions import create_session
+    from paperboy.accounts.users import create_user
+    from paperboy.store.schema import users, votes
+
+    url = slice_database_url("postgresql", tmp_path, request)
+    engine = make_engine(url)
+    ids = ["2606.30212"]
+    with engine.connect() as conn:
+        ids += conn.execute(select(papers.c.arxiv_id).where(papers.c.hidden_at.is_(None), papers.c.arxiv_id != ids[0])
+                            .order_by(papers.c.id).limit(2)).scalars().all()  # fmt: skip
+        before = dict(conn.execute(select(papers.c.arxiv_id, papers.c.upvotes).where(papers.c.arxiv_id.in_(ids))).all())
+    a, b, c = ids
+
+    def vote_rows() -> set[tuple[str, str]]:
+        with engine.connect() as conn:
+            return set(conn.execute(select(users.c.username, papers.c.arxiv_id).join(votes, votes.c.user_id == users.c.id)
+                                    .join(papers, papers.c.id == votes.c.paper_id).where(users.c.username.startswith("voter"))).all())  # fmt: skip
+
+    n = 50
+    tokens = []
+    with write_transaction(engine) as conn:
+        for i in range(n):
+            user = create_user(conn, f"voter{i}", f"voter{i}@example.org", "correct horse battery staple")
+            tokens.append(create_session(conn, user.id))
+    env = _env(url, tmp_path)
+    servers = [Served(env, tmp_path, name="web1"), Served(env, tmp_path, name="web2")]
+    try:
+        start = threading.Barrier(n)
+        failures: list = []
+
+        def member(i: int) -> None:
+            try:
+                with httpx.Client(cookies={"pb_session": tokens[i]}, timeout=60) as client:
+                    page = client.get(f"{servers[i % 2].url}/papers/{a}")
+                    assert page.status_code == 200 and f"voter{i}" in page.text
+                    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+                    plan = [(a, "1"), (a, "1"), (b, "1"), (b, "0")] + ([(b, "1")] if i % 2 == 0 else []) + [(c, "1"), (c, "0")]
+                    start.wait(timeout=120)
+                    for k, (paper, up) in enumerate(plan):
+                        server = servers[(i + k) % 2]
+                        r = client.post(f"{server.url}/papers/{paper}/vote", data={"up": up, "csrf_token": csrf}, headers={"HX-Request": "true"})
+                        assert r.status_code == 200, (r.status_code, r.text[:300])
+                        assert ('aria-pressed="true"' in r.text) == (up == "1"), r.text[:300]  # the answer shows the toggle
+            except Exception as e:  # reported below
+                failures.append((i, e))
+
+        threads = [threading.Thread(target=member, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert not failures, failures[:3]
+        with engine.connect() as conn:
+            after = dict(conn.execute(select(papers.c.arxiv_id, papers.c.upvotes).where(papers.c.arxiv_id.in_(ids))).all())
+        assert after[a] - before[a] == n and after[b] - before[b] == n // 2 and after[c] == before[c], (before, after)
+        # Every member's final state, row by row: A, B for the even ones, never C.
+        assert vote_rows() == {(f"voter{i}", a) for i in range(n)} | {(f"voter{i}", b) for i in range(0, n, 2)}
+        # Each member's page on either server says what they did (their fragments are never cached).
+        with httpx.Client(cookies={"pb_session": tokens[1]}, timeout=30) as odd:
+            for server in servers:
+                html = odd.get(f"{server.url}/papers/{b}").text
+                assert f'aria-label="Upvote ({after[b]} upvotes)"' in html  # voter1 ended B not voted
+    finally:
+        for s in servers:
+            s.stop()
+        engine.dispose()
