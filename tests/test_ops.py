@@ -312,7 +312,7 @@ def test_sigterm_lets_the_worker_finish_its_job_and_start_no_other(tmp_path, fak
     upgrade(engine)
     release = threading.Event()
     fake.always = Fault(hold=release)  # the daily run's first request waits until the test lets it go
-    proc = _worker(_worker_env(url, tmp_path, fake), tmp_path, "worker")
+    proc = _worker(_worker_env(url, tmp_path, fake, PAPERBOY_LOG_FORMAT="json"), tmp_path, "worker")
     try:
         _wait(lambda: _listing_requests(fake) >= 1, 60, "the daily run to be under way", proc)
         assert [r.status for r in _runs(engine, "daily-ingest:")] == ["running"]
@@ -325,6 +325,9 @@ def test_sigterm_lets_the_worker_finish_its_job_and_start_no_other(tmp_path, fak
         assert _runs(engine, "digest-send:") == [] and _runs(engine, "embed-new:") == []  # nothing begun after the signal
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(papers)).scalar() > 0  # the held listing was ingested
+        log = [json.loads(line) for line in (tmp_path / "worker.err").read_text().splitlines()]  # JSON logs: every line an object
+        assert any(e["logger"] == "paperboy.jobs.leases" and e["message"].startswith("job done run_key=daily-ingest:") for e in log)
+        assert all({"time", "level", "logger", "message"} <= set(e) for e in log)
     finally:
         if proc.poll() is None:
             proc.kill()
