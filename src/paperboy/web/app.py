@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -57,8 +57,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
-        from paperboy import metrics
-
         return Response(metrics.render(app.state.engine), media_type=metrics.CONTENT_TYPE_LATEST, headers=_NO_STORE)
 
     from paperboy import api
