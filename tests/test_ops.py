@@ -361,13 +361,18 @@ def test_three_workers_started_together_run_the_daily_ingest_once_and_mail_each_
         assert len(daily) == 1 and daily[0].status == "done", daily
         assert _listing_requests(fake) == 1  # the listing was fetched by one worker, once
         digests = _runs(engine, "digest-send:")
-        assert sorted(r.run_key.split(":")[1][:2] for r in digests) == ["20", "20"] and {r.status for r in digests} == {"done"}
+        # One daily and one weekly edition were due (the worker catches up with the latest of each), each sent once.
+        assert sorted("weekly" if "-W" in r.run_key else "daily" for r in digests) == ["daily", "weekly"], digests
+        assert {r.status for r in digests} == {"done"}
         copies = Counter(rcpt for e in smtp.handler.envelopes for rcpt in e.rcpt_tos)
         assert copies == Counter({r: 1 for r in readers}), copies  # every reader, once
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "sent")).scalar() == len(readers)
-        holders = {r.holder for r in daily + digests}
-        assert holders  # (which worker did what is up to the race; that each happened once is the point)
+        # Every worker went for each run; one claimed it, the other two were told it was taken.
+        logs = [(tmp_path / f"worker{i}.err").read_text() for i in range(3)]
+        for key in [daily[0].run_key] + [r.run_key for r in digests]:
+            assert sum(f"job claimed run_key={key} " in log for log in logs) == 1, key
+            assert sum(f"job skipped run_key={key}:" in log for log in logs) == 2, key
     finally:
         for p in procs:
             if p.poll() is None:
