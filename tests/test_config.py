@@ -47,6 +47,8 @@ def test_only_config_reads_the_environment():
     ({"PAPERBOY_DAILY_TZ": "Mars/Olympus"}, "unknown time zone"),
     ({"PAPERBOY_ARXIV_HOLIDAYS": "Christmas"}, "YYYY-MM-DD"),
     ({"PAPERBOY_ARXIV_INTERVAL": "1"}, "at least 3 seconds"),
+    ({"PAPERBOY_LOG_FORMAT": "xml"}, "PAPERBOY_LOG_FORMAT must be text or json"),
+    ({"PAPERBOY_GRACEFUL_SHUTDOWN_SECONDS": "-1"}, "PAPERBOY_GRACEFUL_SHUTDOWN_SECONDS must be at least 0"),
 ])  # fmt: skip
 def test_bad_settings_say_which_variable_is_wrong(tmp_path, env, message):
     with pytest.raises(ValueError, match=message):

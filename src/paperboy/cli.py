@@ -170,6 +170,41 @@ def serve(
 ) -> None:
     """Run the web site, and beside it (unless --no-worker) the background work a one-machine site
     needs: embedding papers for search by meaning, the scheduled ingest (PAPERBOY_INGEST), mail."""
+    import shutil
+    import signal
+    import tempfile
+
+    from paperboy.config import metrics_dir, set_metrics_dir
+
+    # Metrics of every process (web workers, the background worker) go to files in one folder made
+    # for this run, named before prometheus_client is imported anywhere (see paperboy/metrics.py).
+    made_metrics_dir = None
+    if "prometheus_client" not in sys.modules and not metrics_dir():
+        made_metrics_dir = tempfile.mkdtemp(prefix="paperboy-metrics-")
+        set_metrics_dir(made_metrics_dir)
+    # uvicorn answers SIGTERM gracefully (no new connections, requests in flight finish), then
+    # raises the signal again under the handler that was there before it: this one, so that the
+    # clean-up below (the background worker, the metrics folder) still runs and the exit is 0.
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _serve(host, port, workers, migrate, log_level, no_worker, no_backfill)
+    except _Terminated:
+        pass
+    finally:
+        if made_metrics_dir is not None:
+            set_metrics_dir(None)
+            shutil.rmtree(made_metrics_dir, ignore_errors=True)
+
+
+class _Terminated(Exception):
+    """SIGTERM reached ``serve`` itself (after uvicorn's graceful shutdown, or before it started)."""
+
+
+def _terminated(*_) -> None:
+    raise _Terminated
+
+
+def _serve(host, port, workers, migrate, log_level, no_worker, no_backfill) -> None:
     import uvicorn
 
     from paperboy.web.server import uvicorn_options
@@ -519,11 +554,12 @@ def worker(
 
     from paperboy.jobs.daily import run_worker_from_settings
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
     import dataclasses
 
+    from paperboy.logs import configure
+
     settings = _settings()
+    configure(settings, logging.INFO)
     if no_backfill:
         settings = dataclasses.replace(settings, backfill_days=0)
     if background:
@@ -534,6 +570,7 @@ def worker(
     engine = _engine()
     _require_schema(engine, False)
     stop = threading.Event()
+    # SIGTERM: finish the job under way (its lease is marked done or failed), start no other, exit.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         results = run_worker_from_settings(engine, settings, once=once, stop=stop)

@@ -14,7 +14,10 @@ import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-__all__ = ["Settings", "get_settings", "default_data_dir"]
+__all__ = ["Settings", "get_settings", "default_data_dir", "metrics_dir", "set_metrics_dir"]
+
+#: Read by ``prometheus_client`` itself when imported: where each process writes its counts.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def default_data_dir() -> Path:
@@ -38,6 +41,9 @@ class Settings:
     page_size: int = setting("PAPERBOY_PAGE_SIZE", 50, "papers per feed page")
     comment_page_size: int = setting("PAPERBOY_COMMENT_PAGE_SIZE", 50, "comments per page under a paper")
     page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 256, "memory for rendered pages per web process (0: off)", minimum=0)
+    # Operations
+    log_format: str = setting("PAPERBOY_LOG_FORMAT", "text", "text, or json: one JSON object per line (time, level, logger, message; access logs add the request's fields) from serve and worker")
+    graceful_shutdown_seconds: int = setting("PAPERBOY_GRACEFUL_SHUTDOWN_SECONDS", 30, "on SIGTERM, how long serve lets requests in flight finish before closing them", minimum=0)
     # Mail (password resets, digests)
     smtp_host: str = setting("PAPERBOY_SMTP_HOST", "localhost", "SMTP server")
     smtp_port: int = setting("PAPERBOY_SMTP_PORT", 25, "SMTP port")
@@ -101,6 +107,8 @@ class Settings:
         data_dir = Path(self.data_dir) if self.data_dir else default_data_dir()
         url = self.database_url or f"sqlite:///{data_dir / 'paperboy.db'}"
         key = self.secret_key or _stored_secret(data_dir)
+        if self.log_format not in ("text", "json"):
+            raise ValueError("PAPERBOY_LOG_FORMAT must be text or json")
         if self.smtp_security not in ("none", "starttls", "ssl"):
             raise ValueError("PAPERBOY_SMTP_SECURITY must be none, starttls or ssl")
         self.daily_schedule()  # raises for a bad time, zone or holiday
@@ -197,6 +205,20 @@ def _stored_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
     return key
+
+
+def metrics_dir() -> str | None:
+    """The folder ``paperboy serve`` made for multiprocess metrics, if this process runs under it."""
+    return os.environ.get(METRICS_DIR_VARIABLE) or None
+
+
+def set_metrics_dir(path: str | None) -> None:
+    """Name (or, with ``None``, forget) the multiprocess metrics folder for this process and the
+    processes it starts; must happen before ``prometheus_client`` is first imported."""
+    if path is None:
+        os.environ.pop(METRICS_DIR_VARIABLE, None)
+    else:
+        os.environ[METRICS_DIR_VARIABLE] = path
 
 
 def get_settings() -> Settings:

@@ -36,6 +36,7 @@ from paperboy.digest.editions import Edition, Prepared, delivered_before, picks,
 from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _subscriber, subscriber_for_user
 from paperboy.errors import NotFound
 from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue_many, pending_count
+from paperboy.metrics import EDITIONS
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, subscribers
 
@@ -176,8 +177,10 @@ def send_edition(
     reader.join()
     worker.join()
     if "error" in finished or "report" not in finished:
+        EDITIONS.labels("failed").inc()
         raise RuntimeError(f"the delivery of edition {edition.key} failed: {finished.get('error', 'it stopped without a report')}")
     report.delivery, report.still_pending = finished["report"], finished["left"]
+    EDITIONS.labels("done").inc()
     return report
 
 

@@ -355,6 +355,8 @@ def run_worker(
     def run_scheduled(items: Sequence[Scheduled], current: dt.datetime, wake: dt.datetime) -> dt.datetime:
         for extra in items:
             for key, body in extra.due(current):
+                if stop.is_set():  # SIGTERM during the run before: start nothing new
+                    break
                 tries = attempts.get(key, 0)
                 if tries >= max_attempts or current < retry_at.get(key, current):
                     continue
@@ -410,6 +412,8 @@ def run_worker(
             if key in retry_at and attempts[key] < max_attempts:
                 wake = min(wake, retry_at[key])
         wake = run_scheduled(scheduled, current, wake)
+        if stop.is_set():
+            break
         embed_new_papers()
         poll()  # mail the runs above queued goes out now, not a poll later
         if once:

@@ -47,6 +47,7 @@ from dataclasses import dataclass, fields
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from paperboy import clock
+from paperboy.metrics import mail_outcome
 from paperboy.mail.message import DkimSigner, address_of, check_address, check_header, message_bytes, sender_domain
 from paperboy.mail.smtp import MailError, SmtpConnection
 from paperboy.store.db import write_transaction
@@ -266,6 +267,7 @@ class _Session:
 
     def _count(self, what: str) -> None:
         self.counts[what] += 1
+        mail_outcome(what)
         if self.progress is not None and what != "skipped":
             self.progress(what)
 

@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-__all__ = ["make_engine", "write_transaction", "retrying", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError"]
+__all__ = ["make_engine", "write_transaction", "retrying", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError", "head_revision", "current_revision"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -139,6 +139,23 @@ def _alembic_config(engine: Engine) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
+
+
+def head_revision() -> str:
+    """The newest migration this code knows (read from the scripts once per process)."""
+    if not _head:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        _head.append(ScriptDirectory.from_config(cfg).get_current_head())
+    return _head[0]
+
+
+_head: list[str] = []
+
+
+def current_revision(conn) -> str | None:
+    """The schema revision the database is at (``None``: never migrated). One query."""
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

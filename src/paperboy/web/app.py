@@ -10,12 +10,12 @@ import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from paperboy import __version__
+from paperboy import __version__, metrics
 from paperboy.config import Settings, get_settings
 from paperboy.memory import release_free_memory
 from paperboy.store.db import make_engine
@@ -42,12 +42,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
-        try:
-            with app.state.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as e:  # report, don't crash: this is what load balancers poll
-            return JSONResponse({"status": "error", "database": type(e).__name__}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+        """Liveness: the process answers (no database query: a database outage is /readyz's to report)."""
+        return JSONResponse({"status": "ok", "version": __version__}, headers=_NO_STORE)
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Readiness: the database answers, its schema is at head, search has loaded; 503 naming what is not."""
+        checks = readiness(app.state.engine, app.state.search)
+        ok = all(c["ok"] for c in checks.values())
+        body = {"status": "ready" if ok else "unready", "checks": checks}
+        if not ok:
+            body["failed"] = [name for name, c in checks.items() if not c["ok"]]
+        return JSONResponse(body, status_code=200 if ok else 503, headers=_NO_STORE)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_page() -> Response:
+        return Response(metrics.render(app.state.engine), media_type=metrics.CONTENT_TYPE_LATEST, headers=_NO_STORE)
 
     from paperboy import api
     from paperboy.api.cors import PublicCORS
@@ -60,6 +70,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return load(settings.embedding_model or None, threads=settings.embedding_threads)
 
     app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder)
+    app.state.search.observer = metrics.observe_search
 
 
     app.include_router(pages.hot)  # the feeds and new-style paper ids: most requests, matched first
@@ -72,7 +83,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(pages.router)  # last: the catch-all /papers/{arxiv_id:path}
     errors.install(app)
 
-    return SecurityHeaders(HeadAsGet(PublicCORS(app)), hsts=settings.https)
+    return SecurityHeaders(HeadAsGet(PublicCORS(metrics.MetricsMiddleware(app))), hsts=settings.https)
 
 
 @asynccontextmanager
@@ -96,6 +107,35 @@ async def _lifespan(app: FastAPI):
     warm_up.join(timeout=60)
     if app.state.owns_engine:
         app.state.engine.dispose()
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def readiness(engine: Engine, search) -> dict[str, dict]:
+    """The checks behind ``/readyz``: each ``{"ok": bool, …detail}``. One connection, one query
+    (the schema's revision); the migrations' head is read from the scripts once per process."""
+    from paperboy.store.db import current_revision, head_revision
+
+    checks: dict[str, dict] = {}
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+        checks["database"] = {"ok": True}
+    except Exception as e:
+        checks["database"] = {"ok": False, "error": type(e).__name__}
+        current = None
+    if checks["database"]["ok"]:
+        head = head_revision()
+        checks["migrations"] = {"ok": current == head, "current": current, "head": head}
+    else:
+        checks["migrations"] = {"ok": False, "error": "database unreachable"}
+    try:
+        status = search.status()
+        checks["search"] = {"ok": bool(search.ready()), "backend": status.get("backend")}
+    except Exception as e:
+        checks["search"] = {"ok": False, "error": type(e).__name__}
+    return checks
 
 
 def _freeze_heap() -> None:

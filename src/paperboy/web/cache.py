@@ -25,6 +25,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from paperboy.metrics import CACHE_HIT, CACHE_MISS
 from paperboy.web.personal import split
 
 __all__ = ["CachedPage", "PageCache", "COUNT_LAG"]
@@ -97,10 +98,12 @@ class PageCache:
             ):
                 self._entries.move_to_end(key)
                 self.hits += 1
+                CACHE_HIT.inc()
                 return page
             if page is not None:
                 self._drop(key)
             self.misses += 1
+            CACHE_MISS.inc()
             return None
 
     def put(self, key: str, version: int, status: int, body: bytes, media_type: str, votes: int = 0, comments: int = 0,

@@ -12,8 +12,14 @@ __all__ = ["uvicorn_options"]
 
 def uvicorn_options(settings, *, host: str, port: int, workers: int = 1, log_level: str = "info") -> dict:
     """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` (without the app)."""
+    from paperboy.logs import uvicorn_log_config
+
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    log_config = uvicorn_log_config(settings, log_level)
     return {
+        **({"log_config": log_config} if log_config is not None else {}),
+        # SIGTERM: stop accepting, let requests in flight finish (at most this long), then exit.
+        "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
         "host": host,
         "port": port,
         "workers": workers,
