@@ -40,9 +40,28 @@ def test_feed_orders_by_upvotes_then_stably(client):
         repo.bump_content_version(conn)
         top = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 7").scalar()
         second = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 3").scalar()
-        rest = [r[0] for r in conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 ORDER BY arxiv_id LIMIT 48")]
-    ids = cards(client.get("/papers/date/2026-06-30").text)
-    assert ids == [top, second] + rest
+        # HF's counts break ties between equal votes; a paper HF lists with 0 upvotes beats one it does not list
+        hf = [r[0] for r in conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 ORDER BY arxiv_id LIMIT 3")]
+        repo.set_hf_upvotes(conn, {hf[0]: 0, hf[1]: 40, hf[2]: 5})
+        rest = [r[0] for r in conn.exec_driver_sql(
+            "SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 AND hf_upvotes IS NULL ORDER BY arxiv_id DESC LIMIT 45")]
+    text = client.get("/papers/date/2026-06-30").text
+    ids = cards(text)
+    assert ids == [top, second, hf[1], hf[2], hf[0]] + rest  # then newest (highest arXiv id) first, never id ascending
+    assert '<span class="rank">1.</span>' in text and '<span class="rank">50.</span>' in text
+    page2 = client.get("/papers/date/2026-06-30?page=2").text
+    assert '<span class="rank">51.</span>' in page2 and '<span class="rank">1.</span>' not in page2
+
+
+def test_week_without_votes_opens_with_the_newest_day(client):
+    """A week with no votes: the latest announcement day's papers first (latest ids first), not the oldest arXiv ids."""
+    with client.engine.connect() as conn:
+        expected = [r[0] for r in conn.exec_driver_sql(
+            "SELECT arxiv_id FROM papers WHERE announced BETWEEN '2026-06-29' AND '2026-07-05' AND hidden_at IS NULL "
+            "ORDER BY announced DESC, arxiv_id DESC LIMIT 50")]
+        oldest = conn.exec_driver_sql("SELECT min(arxiv_id) FROM papers WHERE announced BETWEEN '2026-06-29' AND '2026-07-05'").scalar()
+    ids = cards(client.get("/papers/week/2026-W27").text)
+    assert ids == expected and oldest not in ids
 
 
 def test_a_busy_day_is_paginated(client):

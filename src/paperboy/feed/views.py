@@ -45,6 +45,12 @@ class FeedView:
 def feed_view(conn: Connection, period: Period | None, *, category: str | None = None, page: int = 1, size: int = 50) -> FeedView:
     """Papers of ``period`` (the latest day with papers when None), best first, ``size`` a page.
 
+    Best first is :data:`paperboy.store.repo.FEED_RANK`: most upvotes here; ties by Hugging Face's
+    upvotes where mirrored (papers HF does not list after those it does); then newest first — the
+    later announcement day, then the later arXiv id. So a week or month with few votes opens with
+    what HF readers liked and the latest work, never with the oldest arXiv ids. Ranks shown on cards
+    are ``offset + 1, offset + 2, …`` of this order.
+
     :class:`NotFound` for a page past the last one.
     """
     if period is None:

@@ -109,6 +109,9 @@ def _render_shared(request: Request, build: Build, key: str, url: str):
     anonymous = assemble(env, split(marked), recorder.specs, FillState(None, url))
     paper_ids = [args["paper_id"] for name, args in recorder.specs if name == "vote"]
     keys = [args["arxiv_id"] for name, args in recorder.specs if name == "vote"]
+    if spec.by_votes:  # what breaks ties between equal vote counts (repo.FEED_RANK), in page order
+        shown = {p.id: p for p in spec.context.get("papers", ())}
+        keys = [(p.arxiv_id, p.hf_upvotes, p.announced) if (p := shown.get(pid)) else (k, None, None) for pid, k in zip(paper_ids, keys)]
     return request.app.state.page_cache.put(
         key, current.content, 200, anonymous.encode(), "text/html; charset=utf-8", current.votes, current.comments,
         activity_version=current.activity, marked=marked, specs=recorder.specs, paper_ids=paper_ids,
@@ -128,9 +131,10 @@ def _render_direct(request: Request, build: Build, viewer: Viewer, url: str) -> 
 
 
 def _reordered(page, counts: dict[int, int]) -> bool:
-    """Whether the page's papers, most upvoted first (ties by arXiv id), are no longer in its order."""
+    """Whether the page's papers, ranked by the feed's rule (``repo.FEED_RANK``: votes, then Hugging
+    Face's votes, then newest first), are no longer in its order with these counts."""
     shown = list(zip(page.paper_ids, page.arxiv_ids))
-    return sorted(shown, key=lambda p: (-counts.get(p[0], 0), p[1])) != shown
+    return sorted(shown, key=lambda p: repo.feed_rank_key(counts.get(p[0], 0), p[1][1], p[1][2], p[1][0])) != shown
 
 
 async def _fresh_counts(request: Request, page, votes_version: int) -> dict[int, int]:
