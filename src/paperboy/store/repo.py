@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 from markupsafe import Markup
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from paperboy import clock
 from paperboy.errors import NotFound
@@ -501,6 +501,32 @@ FEED_ORDERS = {
     "feed": FEED_RANK,
     "newest": (papers.c.announced.desc(), papers.c.submitted_at.desc(), papers.c.arxiv_id.desc()),
 }
+
+
+def feed_neighbours(conn: Connection, paper: Paper) -> tuple[int, int | None, int | None]:
+    """On ``paper``'s announcement day, in the feed's order (:data:`FEED_RANK`): how many papers rank
+    above it, and the row ids of the papers just above and just below it (None at either end)."""
+    day = paper.announced
+    hf = func.coalesce(papers.c.hf_upvotes, NOT_ON_HF)
+    mine = NOT_ON_HF if paper.hf_upvotes is None else paper.hf_upvotes
+    where = feed_conditions(day, day)
+    # Within one day the announcement day ties, so the rank is votes, HF's votes, then arXiv id (descending).
+    above = or_(
+        papers.c.upvotes > paper.upvotes,
+        and_(papers.c.upvotes == paper.upvotes, hf > mine),
+        and_(papers.c.upvotes == paper.upvotes, hf == mine, papers.c.arxiv_id > paper.arxiv_id),
+    )
+    below = or_(
+        papers.c.upvotes < paper.upvotes,
+        and_(papers.c.upvotes == paper.upvotes, hf < mine),
+        and_(papers.c.upvotes == paper.upvotes, hf == mine, papers.c.arxiv_id < paper.arxiv_id),
+    )
+    count = conn.execute(select(func.count()).select_from(papers).where(*where, above)).scalar_one()
+    previous = conn.execute(
+        select(papers.c.id).where(*where, above).order_by(papers.c.upvotes, hf, papers.c.arxiv_id).limit(1)
+    ).scalar()
+    after = conn.execute(select(papers.c.id).where(*where, below).order_by(*FEED_RANK).limit(1)).scalar()
+    return count, previous, after
 
 
 def feed_conditions(start: dt.date | None, end: dt.date | None, *, submitted_by: int | None = None) -> list:

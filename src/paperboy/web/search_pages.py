@@ -100,14 +100,14 @@ def _related(request: Request, arxiv_id: str, k: int):
     related = service.related(paper.id, k)
     with engine.connect() as conn:
         by_id = {p.id: p for p in repo.get_papers(conn, [pid for pid, _ in related])}
-    return paper, [(by_id[pid], score) for pid, score in related if pid in by_id]
+    return paper, [(by_id[pid], score) for pid, score in related if pid in by_id], getattr(related, "by_keyword", False)
 
 
 @router.get("/papers/{arxiv_id:path}/related", include_in_schema=False)
 async def related_fragment(request: Request, arxiv_id: str) -> Response:
     """Related papers as HTML: a fragment for htmx (the paper page loads it), else a small page."""
     viewer = await get_viewer(request)
-    paper, related = await run_in_threadpool(_related, request, arxiv_id, 8)
+    paper, related, by_keyword = await run_in_threadpool(_related, request, arxiv_id, 8)
     template = "_related.html" if request.headers.get("hx-request") == "true" else "related.html"
-    html = render(request, template, viewer, paper=paper, related=related)
+    html = render(request, template, viewer, paper=paper, related=related, by_keyword=by_keyword)
     return finish(request, HTMLResponse(html))
