@@ -87,11 +87,14 @@
     return link.getAttribute("href");
   }
   // Back on a feed at a card's anchor (#p-…): that card's link takes focus, so j/k go on from it.
-  if (window.location.hash.length > 1) {
-    var landed = document.getElementById(window.location.hash.slice(1));
+  // After "load": Chromium clears focus when it scrolls to a fragment that cannot take focus itself.
+  function focusLanded() {
+    var landed = window.location.hash.length > 1 && document.getElementById(window.location.hash.slice(1));
     var landedLink = landed && landed.matches("[data-paper]") && landed.querySelector("[data-paper-link]");
-    if (landedLink) landedLink.focus({ preventScroll: true });
+    if (landedLink && document.activeElement !== landedLink) landedLink.focus({ preventScroll: true });
   }
+  if (document.readyState === "complete") focusLanded();
+  else window.addEventListener("load", function () { window.requestAnimationFrame(focusLanded); });
   // Comment deletion asks first: with JavaScript a confirm(); without, the <details> is the confirm step.
   document.addEventListener("click", function (event) {
     var summary = event.target.closest && event.target.closest("details[data-confirm-delete] > summary");
