@@ -201,7 +201,7 @@ def test_cached_pages_change_as_soon_as_the_data_does(client):
     before = client.get("/papers/date/2026-06-30")
     etag = before.headers["etag"]
     assert client.get("/papers/date/2026-06-30", headers={"If-None-Match": etag}).status_code == 304
-    new = PaperRecord(arxiv_id="2606.00001", title="A brand new paper", abstract="Fresh.", authors=["N. Ew"],
+    new = PaperRecord(arxiv_id="2606.99999", title="A brand new paper", abstract="Fresh.", authors=["N. Ew"],  # the newest id: first among equal votes
                       categories=["cs.CL"], announced=dt.date(2026, 6, 30))  # fmt: skip
     with client.engine.begin() as conn:
         repo.upsert_papers(conn, [new])
