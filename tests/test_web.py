@@ -41,7 +41,8 @@ def test_feed_orders_by_upvotes_then_stably(client):
         top = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 7").scalar()
         second = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 3").scalar()
         # HF's counts break ties between equal votes; a paper HF lists with 0 upvotes beats one it does not list
-        hf = [r[0] for r in conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 ORDER BY arxiv_id LIMIT 3")]
+        hf = [r[0] for r in conn.exec_driver_sql(
+            "SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 ORDER BY arxiv_id LIMIT 3")]
         repo.set_hf_upvotes(conn, {hf[0]: 0, hf[1]: 40, hf[2]: 5})
         rest = [r[0] for r in conn.exec_driver_sql(
             "SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 AND hf_upvotes IS NULL ORDER BY arxiv_id DESC LIMIT 45")]
@@ -201,7 +202,8 @@ def test_cached_pages_change_as_soon_as_the_data_does(client):
     before = client.get("/papers/date/2026-06-30")
     etag = before.headers["etag"]
     assert client.get("/papers/date/2026-06-30", headers={"If-None-Match": etag}).status_code == 304
-    new = PaperRecord(arxiv_id="2606.99999", title="A brand new paper", abstract="Fresh.", authors=["N. Ew"],  # the newest id: first among equal votes
+    # the newest id: first among equal votes
+    new = PaperRecord(arxiv_id="2606.99999", title="A brand new paper", abstract="Fresh.", authors=["N. Ew"],
                       categories=["cs.CL"], announced=dt.date(2026, 6, 30))  # fmt: skip
     with client.engine.begin() as conn:
         repo.upsert_papers(conn, [new])
@@ -267,7 +269,8 @@ def test_page_of_pages_and_date_picker_at_the_top(client):
     assert r.status_code == 303 and r.headers["location"] == "/papers/date/2026-06-29"
     r = client.get("/papers/date", params={"day": "2026-07-01", "kind": "week", "cat": "cs.CL"}, follow_redirects=False)
     assert r.headers["location"] == "/papers/week/2026-W27?cat=cs.CL"
-    assert client.get("/papers/date", params={"day": "2026-07-01", "kind": "month"}, follow_redirects=False).headers["location"] == "/papers/month/2026-07"
+    r = client.get("/papers/date", params={"day": "2026-07-01", "kind": "month"}, follow_redirects=False)
+    assert r.headers["location"] == "/papers/month/2026-07"
     assert client.get("/papers/date", params={"day": "yesterday"}).status_code == 404
     assert client.get("/papers/date", params={"day": "2026-07-01", "kind": "year"}).status_code == 400
     week = client.get("/papers/week/2026-W27").text
@@ -288,3 +291,10 @@ def test_paper_page_knows_its_place_on_the_day(client):
     assert f'href="/papers/date/2026-06-30#p-{pages[0][0].replace("/", "-")}" data-key="u"' in first
     boundary = client.get(f"/papers/{pages[1][0]}").text  # rank 51: its previous paper is the last of page 1
     assert f'href="/papers/{pages[0][-1]}" data-key="k"' in boundary and "?page=2#" in boundary
+
+
+def test_feed_link_previews_are_plain_text(client):
+    text = client.get("/papers/date/2026-06-30?cat=cs.IT").text
+    metas = dict(re.findall(r'<meta (?:property|name)="((?:og|twitter):[a-z_]+)" content="([^"]*)"', text))
+    assert metas["og:title"] == "Daily Papers · Tue, 30 Jun 2026 · cs.IT" and metas["og:url"].endswith("/papers/date/2026-06-30?cat=cs.IT")
+    assert metas["og:description"].startswith("25 papers in cs.IT, led by") and "$" not in metas["og:description"]
