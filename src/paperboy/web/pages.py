@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from paperboy.community.votes import voted_ids
 from paperboy.errors import Invalid, NotFound
@@ -29,6 +30,27 @@ from paperboy.web.personal import FillState, Recorder, assemble, split
 from paperboy.web.views import render
 
 router = APIRouter()
+# The pages most requests are for, matched before every other route (the app checks routes in
+# order, and the paper page's catch-all comes last): a new-style arXiv id as its own convertor.
+hot = APIRouter()
+
+
+class _NewStyleId(Convertor):
+    regex = r"\d{4}\.\d{4,5}(?:v\d+)?"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _Period(_NewStyleId):
+    regex = r"[^/.]+"  # no dot: /papers/date/2026-06-30.bib is the citations' route
+
+
+register_url_convertor("arxiv_new", _NewStyleId())
+register_url_convertor("period", _Period())
 
 MAX_PAGE = 10_000
 CHIPS = 12  # category chips shown above a feed; the rest are in a "more" list
@@ -150,7 +172,7 @@ def _render_shared(request: Request, build: Build, key: str, url: str):
         shown = {p.id: p for p in spec.context.get("papers", ())}
         keys = [(p.arxiv_id, p.hf_upvotes, p.announced) if (p := shown.get(pid)) else (k, None, None) for pid, k in zip(paper_ids, keys)]
     return request.app.state.page_cache.put(
-        key, current.content, 200, anonymous.encode(), "text/html; charset=utf-8", current.votes, current.comments,
+        key, current.content, 200, anonymous, "text/html; charset=utf-8", current.votes, current.comments,
         activity_version=current.activity, marked=marked, specs=recorder.specs, paper_ids=paper_ids,
         paper_id=spec.paper.id if spec.paper else None, activity=spec.paper.activity if spec.paper else None,
         by_votes=spec.by_votes, arxiv_ids=keys,
@@ -235,12 +257,12 @@ def _fields(view) -> dict:
     return {f.name: getattr(view, f.name) for f in fields(view)}
 
 
-@router.get("/", include_in_schema=False)
+@hot.get("/", include_in_schema=False)
 async def home(request: Request) -> Response:
     return await feed(request, None)
 
 
-@router.get("/papers/date", include_in_schema=False)
+@hot.get("/papers/date", include_in_schema=False)
 async def go_to_date(request: Request) -> Response:
     """The feeds' date picker (a GET form: works without JavaScript): ``?day=2026-06-30`` (and
     ``kind=week|month``, ``cat=``) goes to the day, week or month holding that day."""
@@ -253,17 +275,17 @@ async def go_to_date(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-@router.get("/papers/date/{day}", include_in_schema=False)
+@hot.get("/papers/date/{day:period}", include_in_schema=False)
 async def feed_day(request: Request, day: str) -> Response:
     return await feed(request, _period("day", day))
 
 
-@router.get("/papers/week/{week}", include_in_schema=False)
+@hot.get("/papers/week/{week:period}", include_in_schema=False)
 async def feed_week(request: Request, week: str) -> Response:
     return await feed(request, _period("week", week))
 
 
-@router.get("/papers/month/{month}", include_in_schema=False)
+@hot.get("/papers/month/{month:period}", include_in_schema=False)
 async def feed_month(request: Request, month: str) -> Response:
     return await feed(request, _period("month", month))
 
@@ -275,7 +297,7 @@ def _period(kind, text: str) -> Period:
         raise NotFound(str(e)) from None
 
 
-@router.get("/papers/trending", include_in_schema=False)
+@hot.get("/papers/trending", include_in_schema=False)
 async def trending_page(request: Request) -> Response:
     page = _page_number(request)
     size = request.app.state.settings.page_size
@@ -286,7 +308,8 @@ async def trending_page(request: Request) -> Response:
     return await cached_page(request, build, layouts=True)
 
 
-@router.get("/papers/{arxiv_id:path}", include_in_schema=False)
+@hot.get("/papers/{arxiv_id:arxiv_new}", include_in_schema=False)
+@router.get("/papers/{arxiv_id:path}", include_in_schema=False)  # old-style ids (cs/0101001), anything else: 404
 async def paper_page(request: Request, arxiv_id: str) -> Response:
     try:
         parsed = parse_arxiv_id(arxiv_id)
