@@ -79,8 +79,10 @@ def test_keyboard_only_navigation_from_feed_to_paper(page, live_server):
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server}{first}")
     page.keyboard.press("u")  # back up to the paper's day
-    page.wait_for_url(re.compile(r".*/papers/date/\d{4}-\d\d-\d\d$"))
-    # The skip link is the first thing Tab reaches.
+    page.wait_for_url(re.compile(r".*/papers/date/\d{4}-\d\d-\d\d(\?page=\d+)?#p-[\w.-]+$"))  # at the paper's card
+    page.wait_for_function("href => document.activeElement.getAttribute('href') === href", arg=first)  # back at its card
+    # The skip link is the first thing Tab reaches on a fresh page.
+    page.goto(f"{live_server}/papers/date/2026-06-30")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
 

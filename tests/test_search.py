@@ -179,6 +179,7 @@ def test_related_papers(indexed):
         paper = repo.get_paper(conn, "2606.30212")
     related = service.related(paper.id, k=5)
     assert len(related) == 5 and paper.id not in [pid for pid, _ in related]
+    assert related.by_keyword is False  # found by the papers' vectors: close in topic
     scores = [s for _, s in related]
     assert scores == sorted(scores, reverse=True)
 
@@ -195,6 +196,7 @@ def test_related_papers_without_a_model_come_from_the_title_words(db):
         paper = repo.get_paper(conn, "2606.30212")
     related = service.related(paper.id, k=5)
     assert not service.status()["semantic"] and len(related) == 5 and paper.id not in [pid for pid, _ in related]
+    assert related.by_keyword is True  # only title words in common: pages must not show these as close matches
     scores = [s for _, s in related]
     assert scores == sorted(scores, reverse=True) and scores[0] <= 1 + 3 * 0.03  # BM25 scaled to the best, plus authors
 
@@ -251,6 +253,7 @@ def test_related_api_and_fragment(web):
     assert web.get("/api/papers/2101.00001/related").status_code == 404
     fragment = web.get("/papers/2606.30212/related", headers={"HX-Request": "true"}).text
     assert "<html" not in fragment and fragment.count("<li>") == 8
+    assert 'data-related-basis="keyword"' not in fragment  # every paper here has a vector
 
 
 def test_cli_search_json(slice_db, tmp_path):

@@ -291,3 +291,87 @@ def test_math_results_are_cached():
     hits = _render_cached.cache_info().hits
     assert render_math(text) is first
     assert _render_cached.cache_info().hits == hits + 1
+
+
+# --- \pmod, \bmod, \mod (issue 14) ---
+
+
+def test_pmod_parentheses_do_not_stretch_to_the_row():
+    html = str(render_math(r"$\frac{a}{b} \equiv c \pmod{n}$"))
+    # the fence parentheses around "mod n" are marked not to stretch to the fraction's height
+    assert '<mo stretchy="false">(</mo><mi>mod</mi>' in html
+    assert html.count('<mo stretchy="false">)</mo>') == 1 and "<mo>)</mo>" not in html and "<mo>(</mo>" not in html
+    assert '<mspace width="0.444em"></mspace><mo stretchy="false">(</mo>' in html  # TeX's inline \mkern8mu
+    display = str(render_math(r"$$a \equiv b \pmod{n}$$"))
+    assert '<mspace width="1em"></mspace><mo stretchy="false">(</mo>' in display  # 18mu in display
+    assert_inert(html)
+
+
+def test_pmod_keeps_inner_parentheses_paired():
+    html = str(render_math(r"$x \pmod{(p+1)}$"))
+    assert html.count('stretchy="false"') == 4  # outer pair (ours) and inner pair (latex2mathml's)
+    assert html.endswith('<mo stretchy="false">)</mo></mrow></math>')
+
+
+@pytest.mark.parametrize("tex", [r"$a \bmod n$", r"$a \mod n$"])
+def test_bmod_and_mod_are_upright_words_without_brackets(tex):
+    html = str(render_math(tex))
+    assert ">mod<" in html and "(" not in html and "<mi>m</mi>" not in html
+
+
+# --- plain text for <title> and link previews ---
+
+
+@pytest.mark.parametrize(
+    "title, plain",
+    [
+        (r"Schr\"odinger bridges for $\mathcal{O}(n^2)$ attention", "Schrödinger bridges for 𝒪(n^2) attention"),
+        (r"\emph{Fast} $\alpha$-divergence at 50\% cost", "Fast α-divergence at 50% cost"),
+        (r"$\mathbb{R}^d$ embeddings:  a \textbf{bold} claim", "ℝ^d embeddings: a bold claim"),
+        ("Costs $5 and $10", "Costs $5 and $10"),
+        ("A plain\n  title", "A plain title"),
+        (r"$\alpha-divergence with an unclosed dollar", r"\alpha-divergence with an unclosed dollar"),
+    ],
+)
+def test_plain_text_has_no_dollars_or_tex_commands(title, plain):
+    from paperboy.papers.tex import plain_text
+
+    assert plain_text(title) == plain
+
+
+def test_plain_text_is_bounded():
+    import time
+
+    from paperboy.papers.tex import plain_text
+
+    start = time.perf_counter()
+    plain_text("\\[" * 10_000 + "$x$" * 5_000)
+    assert time.perf_counter() - start < 2
+
+
+# --- math in user comments: the same sanitiser ---
+
+
+def test_comment_math_renders_like_abstracts_and_stays_inert():
+    from paperboy.community.comments import render_comment
+
+    html = str(render_comment("Nice: $\\alpha \\leq \\beta$ <b>bold</b>\nsee https://example.org/x costs $5 and $10"))
+    assert "<math display=\"inline\">" in html and "α" in html and "&lt;b&gt;" in html
+    assert '<a href="https://example.org/x" rel="nofollow ugc noopener">' in html and "<br>" in html
+    assert "costs $5 and $10" in html  # money is not math
+    evil = str(render_comment(r"$\href{javascript:alert(1)}{x}$ $\style{color:red}{y}$ $\text{<script>}$"))
+    assert "<script" not in evil and "href=" not in evil and "style=" not in evil
+
+
+def test_comment_math_never_spans_lines():
+    from paperboy.community.comments import render_comment
+
+    html = str(render_comment("a $x\nand y$ b"))
+    assert "<math" not in html and html.count("<br>") == 1  # each line alone: "$x" and "y$" open nothing
+    assert html.startswith("a ") and html.endswith("and y$ b")
+
+
+def test_comment_without_math_is_shown_as_typed():
+    from paperboy.community.comments import render_comment
+
+    assert str(render_comment(r"C:\_dir and 100\%")) == r"C:\_dir and 100\%"

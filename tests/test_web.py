@@ -40,9 +40,29 @@ def test_feed_orders_by_upvotes_then_stably(client):
         repo.bump_content_version(conn)
         top = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 7").scalar()
         second = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 3").scalar()
-        rest = [r[0] for r in conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 ORDER BY arxiv_id LIMIT 48")]
-    ids = cards(client.get("/papers/date/2026-06-30").text)
-    assert ids == [top, second] + rest
+        # HF's counts break ties between equal votes; a paper HF lists with 0 upvotes beats one it does not list
+        hf = [r[0] for r in conn.exec_driver_sql(
+            "SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 ORDER BY arxiv_id LIMIT 3")]
+        repo.set_hf_upvotes(conn, {hf[0]: 0, hf[1]: 40, hf[2]: 5})
+        rest = [r[0] for r in conn.exec_driver_sql(
+            "SELECT arxiv_id FROM papers WHERE announced = '2026-06-30' AND upvotes = 0 AND hf_upvotes IS NULL ORDER BY arxiv_id DESC LIMIT 45")]
+    text = client.get("/papers/date/2026-06-30").text
+    ids = cards(text)
+    assert ids == [top, second, hf[1], hf[2], hf[0]] + rest  # then newest (highest arXiv id) first, never id ascending
+    assert '<span class="rank">1.</span>' in text and '<span class="rank">50.</span>' in text
+    page2 = client.get("/papers/date/2026-06-30?page=2").text
+    assert '<span class="rank">51.</span>' in page2 and '<span class="rank">1.</span>' not in page2
+
+
+def test_week_without_votes_opens_with_the_newest_day(client):
+    """A week with no votes: the latest announcement day's papers first (latest ids first), not the oldest arXiv ids."""
+    with client.engine.connect() as conn:
+        expected = [r[0] for r in conn.exec_driver_sql(
+            "SELECT arxiv_id FROM papers WHERE announced BETWEEN '2026-06-29' AND '2026-07-05' AND hidden_at IS NULL "
+            "ORDER BY announced DESC, arxiv_id DESC LIMIT 50")]
+        oldest = conn.exec_driver_sql("SELECT min(arxiv_id) FROM papers WHERE announced BETWEEN '2026-06-29' AND '2026-07-05'").scalar()
+    ids = cards(client.get("/papers/week/2026-W27").text)
+    assert ids == expected and oldest not in ids
 
 
 def test_a_busy_day_is_paginated(client):
@@ -182,7 +202,8 @@ def test_cached_pages_change_as_soon_as_the_data_does(client):
     before = client.get("/papers/date/2026-06-30")
     etag = before.headers["etag"]
     assert client.get("/papers/date/2026-06-30", headers={"If-None-Match": etag}).status_code == 304
-    new = PaperRecord(arxiv_id="2606.00001", title="A brand new paper", abstract="Fresh.", authors=["N. Ew"],
+    # the newest id: first among equal votes
+    new = PaperRecord(arxiv_id="2606.99999", title="A brand new paper", abstract="Fresh.", authors=["N. Ew"],
                       categories=["cs.CL"], announced=dt.date(2026, 6, 30))  # fmt: skip
     with client.engine.begin() as conn:
         repo.upsert_papers(conn, [new])
@@ -198,3 +219,82 @@ def test_pages_are_gzipped_for_clients_that_accept_it(client):
     assert zipped.headers["content-encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["vary"]
     assert zipped.text == plain.text  # httpx decodes it: the same page
     assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+
+
+def test_paper_page_title_and_link_previews_are_plain_text(client):
+    r = client.get("/papers/2606.26434")  # "Deletion-Correcting Codes for the $\ell$-Symbol Read Channel"
+    title = re.search(r"<title>(.*?)</title>", r.text).group(1)
+    assert title == "Deletion-Correcting Codes for the ℓ-Symbol Read Channel — Paperboy"
+    metas = dict(re.findall(r'<meta (?:property|name)="((?:og|twitter):[a-z_]+)" content="([^"]*)"', r.text))
+    assert metas["og:title"] == metas["twitter:title"] == "Deletion-Correcting Codes for the ℓ-Symbol Read Channel"
+    assert metas["og:type"] == "article" and metas["twitter:card"] == "summary"
+    assert metas["og:url"].startswith("http") and metas["og:url"].endswith("/papers/2606.26434")
+    assert "$" not in metas["og:description"] and "\\" not in metas["og:description"]
+    assert "<math" in r.text.split("</title>")[1]  # the page itself still shows MathML
+
+
+def test_keyword_only_related_papers_are_labelled(client):
+    """Without a model every related paper comes from title words: the fragment says so instead of calling them close."""
+    fragment = client.get("/papers/2606.30212/related", headers={"HX-Request": "true"}).text
+    assert 'data-related-basis="keyword"' in fragment and "Keyword matches" in fragment and "<li>" in fragment
+
+
+def test_layout_choice_is_a_cookie_and_its_own_shared_cache_entry(client):
+    cards_page = client.get("/papers/date/2026-06-30")
+    assert '<html lang="en" class="layout-cards">' in cards_page.text
+    assert 'href="/layout/compact?next=/papers/date/2026-06-30"' in cards_page.text.replace("%2F", "/")
+    r = client.get("/layout/compact", params={"next": "/papers/date/2026-06-30"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/papers/date/2026-06-30"
+    assert "pb_layout=compact" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
+    compact = client.get("/papers/date/2026-06-30")  # the client keeps the cookie
+    assert '<html lang="en" class="layout-compact">' in compact.text and cards(compact.text) == cards(cards_page.text)
+    client.cookies.delete("pb_layout")
+    again = client.get("/papers/date/2026-06-30")  # the cached compact copy never reaches a cards visitor
+    assert '<html lang="en" class="layout-cards">' in again.text
+    client.cookies.set("pb_layout", "compact")
+    assert 'class="layout-compact"' in client.get("/papers/date/2026-06-30").text
+    client.cookies.set("pb_layout", "<script>")
+    assert 'class="layout-cards"' in client.get("/papers/date/2026-06-30").text
+    assert client.get("/layout/huge").status_code == 404
+    evil = client.get("/layout/cards", params={"next": "//evil.example/"}, follow_redirects=False)
+    assert evil.headers["location"] == "/"
+
+
+def test_page_of_pages_and_date_picker_at_the_top(client):
+    text = client.get("/papers/date/2026-06-30?page=2").text
+    top = text.split('<ol class="feed"')[0]
+    assert "Page 2 of 11" in top and 'href="/papers/date/2026-06-30?page=3"' in top and 'href="/papers/date/2026-06-30?page=1"' in top
+    assert '<form class="date-picker" method="get" action="/papers/date">' in top and 'type="date" value="2026-06-30"' in top
+    r = client.get("/papers/date", params={"day": "2026-06-29"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/papers/date/2026-06-29"
+    r = client.get("/papers/date", params={"day": "2026-07-01", "kind": "week", "cat": "cs.CL"}, follow_redirects=False)
+    assert r.headers["location"] == "/papers/week/2026-W27?cat=cs.CL"
+    r = client.get("/papers/date", params={"day": "2026-07-01", "kind": "month"}, follow_redirects=False)
+    assert r.headers["location"] == "/papers/month/2026-07"
+    assert client.get("/papers/date", params={"day": "yesterday"}).status_code == 404
+    assert client.get("/papers/date", params={"day": "2026-07-01", "kind": "year"}).status_code == 400
+    week = client.get("/papers/week/2026-W27").text
+    assert '<input type="hidden" name="kind" value="week">' in week
+
+
+def test_paper_page_knows_its_place_on_the_day(client):
+    """Back to the day links to the page holding the paper, at its card; previous/next follow the feed's order."""
+    pages = [cards(client.get(f"/papers/date/2026-06-30?page={n}").text) for n in (1, 2, 3)]
+    middle = pages[2][10]  # rank 111: page 3
+    text = client.get(f"/papers/{middle}").text
+    anchor = "p-" + middle.replace("/", "-")
+    assert f'href="/papers/date/2026-06-30?page=3#{anchor}" data-key="u"' in text and "#111 of the day" in text
+    assert f'href="/papers/{pages[2][9]}" data-key="k" rel="prev"' in text
+    assert f'href="/papers/{pages[2][11]}" data-key="j" rel="next"' in text
+    first = client.get(f"/papers/{pages[0][0]}").text
+    assert 'data-key="k"' not in first and f'href="/papers/{pages[0][1]}" data-key="j"' in first
+    assert f'href="/papers/date/2026-06-30#p-{pages[0][0].replace("/", "-")}" data-key="u"' in first
+    boundary = client.get(f"/papers/{pages[1][0]}").text  # rank 51: its previous paper is the last of page 1
+    assert f'href="/papers/{pages[0][-1]}" data-key="k"' in boundary and "?page=2#" in boundary
+
+
+def test_feed_link_previews_are_plain_text(client):
+    text = client.get("/papers/date/2026-06-30?cat=cs.IT").text
+    metas = dict(re.findall(r'<meta (?:property|name)="((?:og|twitter):[a-z_]+)" content="([^"]*)"', text))
+    assert metas["og:title"] == "Daily Papers · Tue, 30 Jun 2026 · cs.IT" and metas["og:url"].endswith("/papers/date/2026-06-30?cat=cs.IT")
+    assert metas["og:description"].startswith("25 papers in cs.IT, led by") and "$" not in metas["og:description"]

@@ -1,4 +1,4 @@
-"""Comments on papers: plain text only, shown with URLs turned into links and nothing else.
+"""Comments on papers: plain text only, shown with URLs turned into links and TeX math as MathML.
 
 Bodies are stored exactly as typed (trimmed) and escaped when rendered (:func:`render_comment`),
 so no HTML from a comment ever reaches a page. Authors edit and delete their own comments;
@@ -19,6 +19,7 @@ from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.errors import Forbidden, Invalid, NotFound
 from paperboy.papers.normalize import strip_bidi_controls
+from paperboy.papers.tex import has_math, render_math
 from paperboy.store.repo import find_paper, touch_paper
 from paperboy.store.schema import comments, papers, users
 
@@ -156,21 +157,34 @@ _TRAILING = ".,;:!?)]}'\""
 
 
 def render_comment(body: str) -> Markup:
-    """Escape everything; turn http(s) URLs into links (rel="nofollow ugc noopener"); keep line breaks.
+    """Escape everything; turn http(s) URLs into links (rel="nofollow ugc noopener"); keep line breaks;
+    render ``$…$`` / ``\\(…\\)`` math as MathML, like abstracts.
 
-    Only ``http``/``https`` become links, so ``javascript:`` and ``data:`` stay inert text.
+    Only ``http``/``https`` become links, so ``javascript:`` and ``data:`` stay inert text. Math goes
+    through the abstracts' sanitiser (:func:`paperboy.papers.tex.render_math`: allowlisted MathML,
+    every text node escaped, bounded in length and in the number of formulas) one line at a time, so
+    a formula never spans lines and a stray ``$`` cannot swallow the rest of the comment. Text
+    without math is shown exactly as typed (no TeX escapes undone).
     """
+    return Markup("<br>\n".join(_render_line(line) for line in body.split("\n")))
+
+
+def _render_line(line: str) -> str:
     out: list[str] = []
     last = 0
-    for m in _URL.finditer(body):
+    for m in _URL.finditer(line):
         url = m.group(0)
         while url and url[-1] in _TRAILING:
             url = url[:-1]
         if not url:
             continue
-        out.append(str(escape(body[last : m.start()])))
+        out.append(_text(line[last : m.start()]))
         safe = escape(url)
         out.append(f'<a href="{safe}" rel="nofollow ugc noopener">{safe}</a>')
         last = m.start() + len(url)
-    out.append(str(escape(body[last:])))
-    return Markup("".join(out).replace("\n", "<br>\n"))
+    out.append(_text(line[last:]))
+    return "".join(out)
+
+
+def _text(text: str) -> str:
+    return str(render_math(text)) if has_math(text) else str(escape(text))

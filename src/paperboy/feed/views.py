@@ -23,7 +23,7 @@ from paperboy.feed.trending import trending
 from paperboy.store import repo
 
 __all__ = ["FeedView", "feed_view", "TrendingView", "trending_view", "PaperView", "paper_view", "DailyList", "daily_list",
-           "DAILY_SORTS", "paper_details"]  # fmt: skip
+           "DAILY_SORTS", "paper_details", "DayPlace", "day_place"]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -44,6 +44,12 @@ class FeedView:
 
 def feed_view(conn: Connection, period: Period | None, *, category: str | None = None, page: int = 1, size: int = 50) -> FeedView:
     """Papers of ``period`` (the latest day with papers when None), best first, ``size`` a page.
+
+    Best first is :data:`paperboy.store.repo.FEED_RANK`: most upvotes here; ties by Hugging Face's
+    upvotes where mirrored (papers HF does not list after those it does); then newest first — the
+    later announcement day, then the later arXiv id. So a week or month with few votes opens with
+    what HF readers liked and the latest work, never with the oldest arXiv ids. Ranks shown on cards
+    are ``offset + 1, offset + 2, …`` of this order.
 
     :class:`NotFound` for a page past the last one.
     """
@@ -128,6 +134,28 @@ def paper_view(conn: Connection, arxiv_id: str, *, moderator: bool = False, comm
         verified=verified_authors(conn, paper.id),
         submitter=get_user(conn, paper.submitted_by) if paper.submitted_by else None,
     )
+
+
+@dataclass(slots=True)
+class DayPlace:
+    """Where a paper stands on its day's feed (all categories, the feed's order): its 1-based rank,
+    the feed page that shows it, and its neighbours there — for the paper page's "back to the day"
+    (the right page, at the paper's card) and previous/next paper links."""
+
+    rank: int
+    page: int
+    previous: repo.Paper | None = None
+    next: repo.Paper | None = None
+
+
+def day_place(conn: Connection, paper: repo.Paper, size: int = 50) -> DayPlace | None:
+    """:class:`DayPlace` of ``paper`` on the day it was announced; None for a paper on no feed."""
+    if paper.announced is None or paper.hidden_at is not None:
+        return None
+    before, previous, after = repo.feed_neighbours(conn, paper)
+    rank = before + 1
+    by_id = {p.id: p for p in repo.get_papers(conn, [pid for pid in (previous, after) if pid is not None])}
+    return DayPlace(rank, (rank - 1) // size + 1, by_id.get(previous), by_id.get(after))
 
 
 # --- the list behind Hugging Face's /api/daily_papers ---------------------------------------------

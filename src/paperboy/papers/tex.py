@@ -27,7 +27,7 @@ from xml.etree.ElementTree import Element
 from latex2mathml.converter import convert_to_element
 from markupsafe import Markup, escape
 
-__all__ = ["render_math", "math_text", "has_math", "stored_math", "MATH_VERSION"]
+__all__ = ["render_math", "math_text", "plain_text", "has_math", "stored_math", "MATH_VERSION"]
 
 # Anything that can start math. Text without it takes the fast path.
 _MATH_START = re.compile(r"\$|\\[(\[]")
@@ -55,7 +55,8 @@ _CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]{1,8}|[0-9]{1,8});")
 MAX_MATH_CHARS = 2000
 MAX_MATH_SEGMENTS = 200
 #: Bumped when rendering changes, so stored renderings (papers.title_html …) are made again.
-MATH_VERSION = 1
+#: 2: ``\pmod``'s parentheses no longer stretch to the height of everything before them.
+MATH_VERSION = 2
 
 # MathML elements latex2mathml produces (MathML Core plus menclose/mstyle). Others become mrow.
 _ELEMENTS = frozenset(
@@ -151,12 +152,42 @@ def math_text(text: str) -> str:
     return "".join(out)
 
 
+# A TeX command or group outside math ("\\'e", "\\emph{...}") that plain text should not show as written.
+_TEXT_COMMAND = re.compile(r"\\[A-Za-z'`^\"~=.]|[{}]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` as plain text without TeX, for where no markup can go at all: the browser tab's
+    ``<title>``, link previews (Open Graph, Twitter cards), ``<meta name="description">``.
+
+    Like :func:`math_text`, and also: ``$`` delimiters gone, TeX commands and groups outside math
+    turned into their characters (``Schr\\"odinger`` → ``Schrödinger``, ``\\emph{x}`` → ``x``, via
+    pylatexenc), whitespace collapsed. Bounded like :func:`render_math` (the same scanner).
+    """
+    if not _MATH_START.search(text) and not _TEXT_COMMAND.search(text):
+        return " ".join(_TEXT_ESCAPE.sub(r"\1", text).split())
+    out: list[str] = []
+    for kind, value, _block, source in _pieces(text):
+        if kind == "math":
+            out.append(_latex_text(value, value))
+        elif kind == "raw":
+            out.append(value.lstrip("$").removeprefix("\\(").removeprefix("\\["))
+        elif "%" not in value and _TEXT_COMMAND.search(value):
+            out.append(_latex_text(value, value, math=False))  # "%" would start a TeX comment: left as it is
+        else:
+            out.append(value)
+    return " ".join("".join(out).split())
+
+
 @lru_cache(maxsize=4096)
-def _latex_text(latex: str, source: str) -> str:
+def _latex_text(latex: str, source: str, math: bool = True) -> str:
     from pylatexenc.latex2text import LatexNodes2Text
 
     try:
-        return " ".join(LatexNodes2Text(math_mode="text", strict_latex_spaces=True).latex_to_text(latex).split()) or source
+        converted = LatexNodes2Text(math_mode="text", strict_latex_spaces=True).latex_to_text(latex)
+        if not math:  # text between math keeps its edge spaces ("a $x$ b")
+            return converted if converted.strip() else source
+        return " ".join(converted.split()) or source
     except Exception:  # pylatexenc raises several types on malformed input
         return source
 
@@ -221,11 +252,39 @@ def _math(latex: str, block: bool) -> str | None:
     """Convert TeX to sanitised MathML, or ``None`` when latex2mathml cannot."""
     try:
         root = convert_to_element(latex.strip(), display="block" if block else "inline")
+        _unstretch_mod(root)
         out: list[str] = []
         _serialise(root, out, is_root=True)
     except Exception:  # latex2mathml raises many types (and RecursionError on deep nesting)
         return None
     return "".join(out)
+
+
+def _unstretch_mod(root: Element) -> None:
+    """``\\pmod{n}``: latex2mathml writes ``<mo>(</mo><mi>mod</mi>…<mo>)</mo>`` among the row's other
+    children, and a fence ``mo`` stretches to its row's height — so "a/b (mod n)" got parentheses as
+    tall as the fraction. TeX's ``\\pmod`` parentheses never stretch: say so (``stretchy="false"``),
+    and inline math gets TeX's narrower space before them."""
+    def text(el: Element) -> str:  # latex2mathml writes "(" as "&#x00028;"
+        return _CHAR_REF.sub(_char, el.text or "").strip()
+
+    for el in root.iter():
+        kids = list(el)
+        for i, kid in enumerate(kids[:-1]):
+            if kid.tag == "mo" and text(kid) == "(" and kids[i + 1].tag == "mi" and text(kids[i + 1]) == "mod":
+                kid.set("stretchy", "false")
+                if i and kids[i - 1].tag == "mspace" and root.get("display") != "block":
+                    kids[i - 1].set("width", "0.444em")  # TeX: \mkern8mu before the "(" in text style, 18mu in display
+                depth = 0
+                for later in kids[i + 1 :]:
+                    text_ = text(later) if later.tag == "mo" else ""
+                    if text_ == "(":
+                        depth += 1
+                    elif text_ == ")":
+                        if depth == 0:
+                            later.set("stretchy", "false")
+                            break
+                        depth -= 1
 
 
 def _serialise(el: Element, out: list[str], is_root: bool = False) -> None:

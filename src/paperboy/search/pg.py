@@ -39,7 +39,7 @@ from paperboy.search.fusion import Fusion, fuse
 from paperboy.search.indexer import keyword_documents
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.pg_index import model_literal, search_generations, search_postings, vector_literal
-from paperboy.search.related import author_nudge
+from paperboy.search.related import Related, author_nudge
 from paperboy.search.service import CANDIDATES, DENSE_CANDIDATES, SearchResults, parse_request
 from paperboy.search.text import analyze, words
 from paperboy.store import repo
@@ -381,7 +381,7 @@ class PgSearch(LazyEmbedder):
                     ids, scores = self._keyword(conn, title, None, [*conds, papers.c.id != paper_id])
                     ids, scores = ids[: 4 * k], scores[: 4 * k]
                     sims = scores / (scores[0] if len(scores) else 1.0)
-                return author_nudge(conn, paper_id, [int(i) for i in ids], sims, k)
+                return Related(author_nudge(conn, paper_id, [int(i) for i in ids], sims, k), by_keyword=own is None)
 
 
 def _best(ids: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

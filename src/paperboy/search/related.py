@@ -17,12 +17,22 @@ from paperboy.search.catalog import Catalog
 from paperboy.search.vectors import VectorIndex
 from paperboy.store.schema import paper_authors, papers
 
-__all__ = ["AUTHOR_BONUS", "MAX_SHARED_AUTHORS", "KeywordSearch", "author_nudge", "related_papers"]
+__all__ = ["AUTHOR_BONUS", "MAX_SHARED_AUTHORS", "KeywordSearch", "Related", "author_nudge", "related_papers"]
 
 AUTHOR_BONUS = 0.03
 MAX_SHARED_AUTHORS = 3
 #: ``(text, mask) -> (columns, BM25 scores)`` of the matching papers allowed by ``mask``, best first.
 KeywordSearch = Callable[[str, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class Related(list):
+    """(paper id, score) pairs, best first, that also say how they were found: ``by_keyword`` when the
+    paper has no vector and these only share words with its title (BM25) — not close matches in
+    topic, and pages must not show them as such."""
+
+    def __init__(self, items=(), *, by_keyword: bool = False):
+        super().__init__(items)
+        self.by_keyword = by_keyword
 
 
 def related_papers(
@@ -40,15 +50,16 @@ def related_papers(
         return []
     mask = ~catalog.hidden
     mask[col] = False
-    if vectors is not None and vectors.present[col]:
+    by_keyword = not (vectors is not None and vectors.present[col])
+    if not by_keyword:
         cols, sims = vectors.top(vectors.matrix[col], mask, k * 4, catalog.ids)
     else:
         title = conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar() or ""
         cols, scores = keyword_search(title, mask)
         cols, sims = cols[: k * 4], (scores[: k * 4] / (scores[0] if len(scores) else 1.0))
     if not len(cols):
-        return []
-    return author_nudge(conn, paper_id, [int(catalog.ids[c]) for c in cols], sims, k)
+        return Related(by_keyword=by_keyword)
+    return Related(author_nudge(conn, paper_id, [int(catalog.ids[c]) for c in cols], sims, k), by_keyword=by_keyword)
 
 
 def author_nudge(conn: Connection, paper_id: int, ids: list[int], sims, k: int) -> list[tuple[int, float]]:

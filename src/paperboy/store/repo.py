@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 from markupsafe import Markup
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from paperboy import clock
 from paperboy.errors import NotFound
@@ -448,12 +448,85 @@ def _in_category(stmt, category: str | None):
     )
 
 
-#: Orders of :func:`feed_page`: "feed" is the pages' (most upvoted first, then by id); "newest" is
-#: the latest feed day first, the latest submission or arXiv id first within a day.
+#: Where a paper that is not on Hugging Face's Daily Papers sorts among HF counts: below a paper HF
+#: lists with no upvotes (being picked for HF's list is itself a signal).
+NOT_ON_HF = -1
+
+#: The feed's ranking rule — what "top papers" of a day, week or month means (see :func:`feed_rank_key`):
+#:
+#: 1. most upvotes here first;
+#: 2. ties: most Hugging Face Daily Papers upvotes first, where HF's counts are mirrored
+#:    (``hf_upvotes``; a paper HF does not list counts as :data:`NOT_ON_HF`, below HF's zero);
+#: 3. still tied: newest first — the later announcement day, then the later arXiv id (arXiv numbers
+#:    submissions in order, so a higher id within a day is a later submission).
+#:
+#: Never the bare id ascending: with few votes that put a month's oldest ids (even a 2020 paper
+#: announced again) at the top.
+FEED_RANK = (
+    papers.c.upvotes.desc(),
+    func.coalesce(papers.c.hf_upvotes, NOT_ON_HF).desc(),
+    papers.c.announced.desc(),
+    papers.c.arxiv_id.desc(),
+)
+
+
+def feed_rank_key(upvotes: int, hf_upvotes: int | None, announced: dt.date | None, arxiv_id: str) -> tuple:
+    """:data:`FEED_RANK` as a Python sort key (ascending sorts best first), for re-sorting a page
+    whose vote counts moved (``web/pages.py``). Same rule, same ties, as the SQL order."""
+    return (-upvotes, -(NOT_ON_HF if hf_upvotes is None else hf_upvotes), -(announced.toordinal() if announced else 0),
+            _Desc(arxiv_id))  # fmt: skip
+
+
+class _Desc(str):
+    """A string that sorts in reverse (for :func:`feed_rank_key`'s arXiv id, newest first)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other):
+        return str.__gt__(self, other)
+
+    def __gt__(self, other):
+        return str.__lt__(self, other)
+
+    def __le__(self, other):
+        return str.__ge__(self, other)
+
+    def __ge__(self, other):
+        return str.__le__(self, other)
+
+
+#: Orders of :func:`feed_page`: "feed" is the pages' (:data:`FEED_RANK`); "newest" is the latest feed
+#: day first, the latest submission or arXiv id first within a day.
 FEED_ORDERS = {
-    "feed": (papers.c.upvotes.desc(), papers.c.arxiv_id),
+    "feed": FEED_RANK,
     "newest": (papers.c.announced.desc(), papers.c.submitted_at.desc(), papers.c.arxiv_id.desc()),
 }
+
+
+def feed_neighbours(conn: Connection, paper: Paper) -> tuple[int, int | None, int | None]:
+    """On ``paper``'s announcement day, in the feed's order (:data:`FEED_RANK`): how many papers rank
+    above it, and the row ids of the papers just above and just below it (None at either end)."""
+    day = paper.announced
+    hf = func.coalesce(papers.c.hf_upvotes, NOT_ON_HF)
+    mine = NOT_ON_HF if paper.hf_upvotes is None else paper.hf_upvotes
+    where = feed_conditions(day, day)
+    # Within one day the announcement day ties, so the rank is votes, HF's votes, then arXiv id (descending).
+    above = or_(
+        papers.c.upvotes > paper.upvotes,
+        and_(papers.c.upvotes == paper.upvotes, hf > mine),
+        and_(papers.c.upvotes == paper.upvotes, hf == mine, papers.c.arxiv_id > paper.arxiv_id),
+    )
+    below = or_(
+        papers.c.upvotes < paper.upvotes,
+        and_(papers.c.upvotes == paper.upvotes, hf < mine),
+        and_(papers.c.upvotes == paper.upvotes, hf == mine, papers.c.arxiv_id < paper.arxiv_id),
+    )
+    count = conn.execute(select(func.count()).select_from(papers).where(*where, above)).scalar_one()
+    previous = conn.execute(
+        select(papers.c.id).where(*where, above).order_by(papers.c.upvotes, hf, papers.c.arxiv_id).limit(1)
+    ).scalar()
+    after = conn.execute(select(papers.c.id).where(*where, below).order_by(*FEED_RANK).limit(1)).scalar()
+    return count, previous, after
 
 
 def feed_conditions(start: dt.date | None, end: dt.date | None, *, submitted_by: int | None = None) -> list:
@@ -482,7 +555,11 @@ def feed_page(
     order: str = "feed",
 ) -> FeedPage:
     """Papers announced between ``start`` and ``end`` (inclusive; None: no bound), in ``order``
-    (see :data:`FEED_ORDERS`), optionally only those ``submitted_by`` a user."""
+    (see :data:`FEED_ORDERS`), optionally only those ``submitted_by`` a user.
+
+    The default order ranks a day's, week's or month's top papers: most upvoted here first, ties by
+    Hugging Face's upvotes where mirrored (a paper not on HF below HF's zero), then newest first
+    (announcement day, then arXiv id, both descending) — never by the bare id (:data:`FEED_RANK`)."""
     where = feed_conditions(start, end, submitted_by=submitted_by)
     ids = feed_ids(conn, where, category=category, order=order, limit=limit, offset=offset)
     total = conn.execute(_in_category(select(func.count()).select_from(papers).where(*where), category)).scalar_one()

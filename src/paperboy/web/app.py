@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.owns_engine = engine is None  # closed at shutdown (a server's connections are not left to the OS)
     app.state.templates = make_environment()
+    app.state.templates.globals["base_url"] = settings.base_url  # absolute links: citation and Open Graph meta
     app.state.page_cache = PageCache(max_bytes=settings.page_cache_mb * 1024 * 1024)
     app.state.sessions = SessionCache()
     app.state.vote_sets = VoteSets()

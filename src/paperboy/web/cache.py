@@ -54,8 +54,8 @@ class CachedPage:
     paper_ids: tuple[int, ...] = ()
     paper_id: int | None = None  # a paper's own page: valid while that paper's activity is `activity`
     activity: int | None = None
-    by_votes: bool = False  # papers shown most upvoted first, ties by arXiv id (``arxiv_ids``, in page order)
-    arxiv_ids: tuple[str, ...] = ()
+    by_votes: bool = False  # papers shown in the feed's order (repo.FEED_RANK); ``arxiv_ids`` then holds
+    arxiv_ids: tuple = ()  # (arXiv id, HF upvotes, announced) per paper, in page order — the rank's tie-breaks
     memo: dict = field(default_factory=dict, repr=False)  # fragments (web.personal.assemble)
     fresh_counts: tuple[int, dict] | None = field(default=None, repr=False)  # (votes version, counts)
 

@@ -8,6 +8,7 @@ personal — account links, vote states, forms — is filled in per request (``w
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 from dataclasses import dataclass, fields
 
 from fastapi import APIRouter, Request
@@ -18,13 +19,13 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from paperboy.community.votes import voted_ids
 from paperboy.errors import Invalid, NotFound
-from paperboy.feed.periods import BadPeriod, Period, parse_period
-from paperboy.feed.views import feed_view, paper_view, trending_view
+from paperboy.feed.periods import BadPeriod, Period, parse_period, period_of
+from paperboy.feed.views import day_place, feed_view, paper_view, trending_view
 from paperboy.papers.bibtex import bibtex_entry
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.store import repo
-from paperboy.web.context import Viewer, finish, get_viewer, versions
+from paperboy.web.context import Viewer, finish, get_viewer, safe_next, versions
 from paperboy.web.personal import FillState, Recorder, assemble, split
 from paperboy.web.views import render
 
@@ -69,7 +70,33 @@ class PageSpec:
 Build = Callable[[Connection, bool], PageSpec]  # build(conn, moderator)
 
 
-async def cached_page(request: Request, build: Build, *, vary: str = "") -> Response:
+# --- layouts: cards or a compact list, per visitor, without JavaScript ------------------------------
+
+LAYOUT_COOKIE = "pb_layout"
+LAYOUTS = ("cards", "compact")
+
+
+def layout_of(request: Request) -> str:
+    """The visitor's chosen layout ("cards" unless their ``pb_layout`` cookie says "compact").
+
+    Not personal data: one of two values, and each is its own shared cache entry (see
+    :func:`cached_page`), so a compact page is never served to someone who chose cards."""
+    return "compact" if request.cookies.get(LAYOUT_COOKIE) == "compact" else "cards"
+
+
+@router.get("/layout/{name}", include_in_schema=False)
+async def choose_layout(request: Request, name: str) -> Response:
+    """Remember a layout in a cookie and go back (a plain link: works without JavaScript). Only a
+    display preference changes, nothing on the server, so a link (GET) is enough."""
+    if name not in LAYOUTS:
+        raise NotFound("There are two layouts: cards and compact.")
+    response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    response.set_cookie(LAYOUT_COOKIE, name, max_age=365 * 86400, httponly=True, samesite="lax",
+                        secure=request.app.state.settings.https)  # fmt: skip
+    return response
+
+
+async def cached_page(request: Request, build: Build, *, vary: str = "", layouts: bool = False) -> Response:
     """Serve a page that is the same for everyone but its personal fragments (``web/personal.py``).
 
     The shared rendering is cached (``web/cache.py``); logged-out visitors get its stored copy (one
@@ -77,12 +104,18 @@ async def cached_page(request: Request, build: Build, *, vary: str = "") -> Resp
     from a per-process set, fresh vote counts when votes have moved — without rendering anything.
     Admins, who see hidden papers and moderation tools, get a page rendered for them each time.
     Rendering runs in the thread pool, so a slow page never stalls the hits behind it.
+
+    ``layouts``: the page comes in the visitor's layout (:func:`layout_of`), which is part of the
+    cache key — one shared entry per layout, never one per visitor.
     """
     viewer = await get_viewer(request)
+    layout = layout_of(request) if layouts else "cards"
+    if layout != "cards":
+        vary = f"{vary}#layout={layout}"
     engine = request.app.state.engine
     url = _request_url(request)
     if viewer.is_admin:
-        return finish(request, HTMLResponse(await run_in_threadpool(_render_direct, request, build, viewer, url),
+        return finish(request, HTMLResponse(await run_in_threadpool(_render_direct, request, build, viewer, url, layout),
                                             headers={"Cache-Control": "private, no-cache"}))  # fmt: skip
     cache = request.app.state.page_cache
     key = request.url.path + "?" + request.url.query + (f"#{vary}" if vary else "")
@@ -115,6 +148,10 @@ def _request_url(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
+def _layout(request: Request, key: str) -> str:
+    return "compact" if key.endswith("#layout=compact") else "cards"
+
+
 def _render_shared(request: Request, build: Build, key: str, url: str):
     """Render the page for nobody in particular and keep it: the marked rendering, and the copy a
     logged-out visitor gets (its marks filled for nobody)."""
@@ -127,10 +164,13 @@ def _render_shared(request: Request, build: Build, key: str, url: str):
         spec = build(conn, False)
     recorder = Recorder()
     marked = env.get_template(spec.template).render(request_path=request.url.path, request_url=url, viewer=None,
-                                                   _personal=recorder, **spec.context)  # fmt: skip
+                                                   _personal=recorder, layout=_layout(request, key), **spec.context)  # fmt: skip
     anonymous = assemble(env, split(marked), recorder.specs, FillState(None, url))
     paper_ids = [args["paper_id"] for name, args in recorder.specs if name == "vote"]
     keys = [args["arxiv_id"] for name, args in recorder.specs if name == "vote"]
+    if spec.by_votes:  # what breaks ties between equal vote counts (repo.FEED_RANK), in page order
+        shown = {p.id: p for p in spec.context.get("papers", ())}
+        keys = [(p.arxiv_id, p.hf_upvotes, p.announced) if (p := shown.get(pid)) else (k, None, None) for pid, k in zip(paper_ids, keys)]
     return request.app.state.page_cache.put(
         key, current.content, 200, anonymous, "text/html; charset=utf-8", current.votes, current.comments,
         activity_version=current.activity, marked=marked, specs=recorder.specs, paper_ids=paper_ids,
@@ -139,20 +179,21 @@ def _render_shared(request: Request, build: Build, key: str, url: str):
     )  # fmt: skip
 
 
-def _render_direct(request: Request, build: Build, viewer: Viewer, url: str) -> str:
+def _render_direct(request: Request, build: Build, viewer: Viewer, url: str, layout: str = "cards") -> str:
     """The page rendered for this viewer (an admin): hidden papers and comments, moderation tools."""
     with request.app.state.engine.connect() as conn:
         spec = build(conn, True)
         result = spec.context.get("result")  # a search page's results
         papers = [*spec.context.get("papers", ()), *(result.papers if result is not None else ()), *([spec.paper] if spec.paper else [])]
         voted = voted_ids(conn, viewer.user.id, [p.id for p in papers]) if viewer.user else set()
-    return render(request, spec.template, viewer, voted=voted, **spec.context)
+    return render(request, spec.template, viewer, voted=voted, layout=layout, **spec.context)
 
 
 def _reordered(page, counts: dict[int, int]) -> bool:
-    """Whether the page's papers, most upvoted first (ties by arXiv id), are no longer in its order."""
+    """Whether the page's papers, ranked by the feed's rule (``repo.FEED_RANK``: votes, then Hugging
+    Face's votes, then newest first), are no longer in its order with these counts."""
     shown = list(zip(page.paper_ids, page.arxiv_ids))
-    return sorted(shown, key=lambda p: (-counts.get(p[0], 0), p[1])) != shown
+    return sorted(shown, key=lambda p: repo.feed_rank_key(counts.get(p[0], 0), p[1][1], p[1][2], p[1][0])) != shown
 
 
 async def _fresh_counts(request: Request, page, votes_version: int) -> dict[int, int]:
@@ -212,7 +253,7 @@ async def feed(request: Request, period: Period | None) -> Response:
             return PageSpec("empty.html", {"fetching": fetching})
         return PageSpec("feed.html", {**_fields(view), "chips": CHIPS, "is_home": is_home, "fetching": fetching}, by_votes=True)
 
-    return await cached_page(request, build)
+    return await cached_page(request, build, layouts=True)
 
 
 def _first_run(conn: Connection):
@@ -230,6 +271,19 @@ def _fields(view) -> dict:
 @hot.get("/", include_in_schema=False)
 async def home(request: Request) -> Response:
     return await feed(request, None)
+
+
+@hot.get("/papers/date", include_in_schema=False)
+async def go_to_date(request: Request) -> Response:
+    """The feeds' date picker (a GET form: works without JavaScript): ``?day=2026-06-30`` (and
+    ``kind=week|month``, ``cat=``) goes to the day, week or month holding that day."""
+    kind = request.query_params.get("kind") or "day"
+    if kind not in ("day", "week", "month"):
+        raise Invalid("kind is day, week or month")
+    day = _period("day", request.query_params.get("day") or "")
+    category = _category(request)
+    target = period_of(kind, day.start).path + (f"?cat={quote(category)}" if category else "")
+    return RedirectResponse(target, status_code=303)
 
 
 @hot.get("/papers/date/{day:period}", include_in_schema=False)
@@ -262,7 +316,7 @@ async def trending_page(request: Request) -> Response:
     def build(conn: Connection, moderator: bool) -> PageSpec:
         return PageSpec("trending.html", _fields(trending_view(conn, page=page, size=size)))
 
-    return await cached_page(request, build)
+    return await cached_page(request, build, layouts=True)
 
 
 @hot.get("/papers/{arxiv_id:arxiv_new}", include_in_schema=False)
@@ -276,10 +330,12 @@ async def paper_page(request: Request, arxiv_id: str) -> Response:
         return RedirectResponse(f"/papers/{parsed.id}", status_code=301)
     cpage = _page_number(request, "cpage")
     per_page = request.app.state.settings.comment_page_size
+    size = request.app.state.settings.page_size
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
         view = paper_view(conn, parsed.id, moderator=moderator, comment_page=cpage, comments_per_page=per_page)
         return PageSpec("paper.html", {**_fields(view), "claimable": view.claimable, "cpage": cpage,
-                                       "bibtex": bibtex_entry(view.paper)}, paper=view.paper)  # fmt: skip
+                                       "bibtex": bibtex_entry(view.paper), "place": day_place(conn, view.paper, size)},
+                        paper=view.paper)  # fmt: skip
 
     return await cached_page(request, build)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from paperboy.errors import Invalid
 from paperboy.papers.normalize import ARXIV_CATEGORY
+from paperboy.search.related import Related
 from paperboy.search.service import SORTS
 from paperboy.store import repo
 from paperboy.web.context import finish, get_viewer, versions
@@ -95,7 +96,8 @@ async def search_page(request: Request) -> Response:
 
 
 def _related(request: Request, arxiv_id: str, k: int):
-    """(paper, [(related paper, score)]) for a visible paper; NotFound otherwise."""
+    """(paper, [(related paper, score)]) for a visible paper; NotFound otherwise. The list is a
+    :class:`~paperboy.search.related.Related`: ``by_keyword`` says the papers only share title words."""
     engine = request.app.state.engine
     service = request.app.state.search
     with engine.connect() as conn:
@@ -103,7 +105,8 @@ def _related(request: Request, arxiv_id: str, k: int):
     related = service.related(paper.id, k)
     with engine.connect() as conn:
         by_id = {p.id: p for p in repo.get_papers(conn, [pid for pid, _ in related])}
-    return paper, [(by_id[pid], score) for pid, score in related if pid in by_id]
+    found = [(by_id[pid], score) for pid, score in related if pid in by_id]
+    return paper, Related(found, by_keyword=getattr(related, "by_keyword", False))
 
 
 @router.get("/papers/{arxiv_id:path}/related", include_in_schema=False)
@@ -112,5 +115,5 @@ async def related_fragment(request: Request, arxiv_id: str) -> Response:
     viewer = await get_viewer(request)
     paper, related = await run_in_threadpool(_related, request, arxiv_id, 8)
     template = "_related.html" if request.headers.get("hx-request") == "true" else "related.html"
-    html = render(request, template, viewer, paper=paper, related=related)
+    html = render(request, template, viewer, paper=paper, related=related, by_keyword=related.by_keyword)
     return finish(request, HTMLResponse(html))

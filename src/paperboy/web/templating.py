@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from paperboy.community.comments import render_comment
 from paperboy.feed.periods import period_of
-from paperboy.papers.tex import render_math
+from paperboy.papers.tex import plain_text, render_math
 from paperboy.search.snippets import snippet
 from paperboy.web.personal import personal, without_marks
 
@@ -51,6 +51,7 @@ def make_environment() -> Environment:
         finalize=without_marks,
     )
     env.filters["math"] = render_math
+    env.filters["plain"] = plain_text  # TeX as plain text: <title>, link previews
     env.filters["comment"] = render_comment
     env.filters["day"] = _day
     env.filters["count"] = _count

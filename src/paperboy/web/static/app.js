@@ -38,38 +38,141 @@
     links[next].focus();
     links[next].scrollIntoView({ block: "center" });
   }
+  // --- reading tools (issue 14): abstracts, voting, paper pages, a help that lists what works here ---
+  function currentCard() {
+    var el = document.activeElement;
+    return el && el.closest ? el.closest("[data-paper]") : null;
+  }
+  function abstracts() { return Array.prototype.slice.call(document.querySelectorAll("details[data-abstract]")); }
+  var expandAll = document.querySelector("[data-expand-all]");
+  function setAll(open) {
+    abstracts().forEach(function (d) { d.open = open; });
+    if (expandAll) {
+      expandAll.setAttribute("aria-pressed", open ? "true" : "false");
+      expandAll.textContent = open ? "Collapse all abstracts" : "Expand all abstracts";
+    }
+  }
+  function toggleAll() {
+    var list = abstracts();
+    setAll(!list.every(function (d) { return d.open; }));
+  }
+  if (expandAll && abstracts().length) {
+    expandAll.hidden = false;
+    expandAll.addEventListener("click", toggleAll);
+  }
+  function toggleFocusedAbstract() {
+    var card = currentCard();
+    var details = card && card.querySelector("details[data-abstract]");
+    if (details) details.open = !details.open;
+    return !!details;
+  }
+  function voteControl() {
+    var card = currentCard();
+    if (card) return card.querySelector(".vote-button");
+    return document.querySelector(".paper-actions .vote-button");
+  }
+  // "u" on a paper page: back to the feed page you came from (its page, category, week …) at this
+  // paper's card; without such a referrer, to the day's page that holds the paper (the server's link).
+  var FEED_PATH = /^\/(papers\/(date|week|month)\/[^/]+)?$/;
+  function backLink() {
+    var link = document.querySelector('[data-key="u"]');
+    if (!link) return null;
+    var anchor = link.getAttribute("data-anchor");
+    try {
+      var from = new URL(document.referrer);
+      if (anchor && from.origin === window.location.origin && FEED_PATH.test(from.pathname)) {
+        return from.pathname + from.search + "#" + anchor;
+      }
+    } catch (e) { /* no referrer */ }
+    return link.getAttribute("href");
+  }
+  // Back on a feed at a card's anchor (#p-…): that card's link takes focus, so j/k go on from it.
+  // After "load": Chromium clears focus when it scrolls to a fragment that cannot take focus itself.
+  function focusLanded() {
+    var landed = window.location.hash.length > 1 && document.getElementById(window.location.hash.slice(1));
+    var landedLink = landed && landed.matches("[data-paper]") && landed.querySelector("[data-paper-link]");
+    if (landedLink && document.activeElement !== landedLink) landedLink.focus({ preventScroll: true });
+  }
+  if (document.readyState === "complete") focusLanded();
+  else window.addEventListener("load", function () { window.requestAnimationFrame(focusLanded); });
+  // Comment deletion asks first: with JavaScript a confirm(); without, the <details> is the confirm step.
+  document.addEventListener("click", function (event) {
+    var summary = event.target.closest && event.target.closest("details[data-confirm-delete] > summary");
+    if (!summary) return;
+    event.preventDefault();
+    var form = summary.parentElement.querySelector("form");
+    if (form && window.confirm("Delete this comment for good?")) form.requestSubmit();
+  });
+
+  // What each key does on this page: only keys that have something to act on are listed.
+  function shortcuts() {
+    var rows = [];
+    var onFeed = paperLinks().length > 0;
+    var nextPaper = document.querySelector('[data-key="j"]'), prevPaper = document.querySelector('[data-key="k"]');
+    if (onFeed) rows.push(["j / k", "next / previous paper"], ["Enter", "open the focused paper"]);
+    else if (nextPaper || prevPaper) {
+      rows.push([nextPaper && prevPaper ? "j / k" : nextPaper ? "j" : "k",
+                 (nextPaper && prevPaper ? "next / previous" : nextPaper ? "next" : "previous") + " paper of the same day"]);
+    }
+    if (abstracts().length) rows.push(["o", "open or close the focused paper's abstract"]);
+    if (expandAll && !expandAll.hidden) rows.push(["e", "expand or collapse all abstracts"]);
+    if (onFeed && document.querySelector("[data-paper] .vote-button")) rows.push(["v", "upvote the focused paper"]);
+    else if (document.querySelector(".paper-actions .vote-button")) rows.push(["v", "upvote this paper"]);
+    ["p", "n"].forEach(function (key) {
+      var link = document.querySelector('[data-key="' + key + '"]');
+      if (link) rows.push([key, (key === "p" ? "previous: " : "next: ") + link.textContent.replace(/[←→]/g, "").trim()]);
+    });
+    if (document.querySelector('[data-key="u"]')) rows.push(["u", "back to the day's papers, at this one"]);
+    if (document.querySelector("[data-search-box]")) rows.push(["/", "search"]);
+    rows.push(["?", "this help"], ["Esc", "close"]);
+    return rows;
+  }
   var help;
   function showHelp() {
     if (!help) {
       help = document.createElement("dialog");
       help.className = "help";
-      help.setAttribute("aria-label", "Keyboard shortcuts");
-      var rows = [["j / k", "next / previous paper"], ["Enter", "open the focused paper"], ["p / n", "previous / next day, week or month"],
-                  ["u", "from a paper, back to its day"], ["/", "search"], ["?", "this help"], ["Esc", "close"]];
-      var table = document.createElement("table");
-      rows.forEach(function (r) {
-        var tr = table.insertRow();
-        var k = document.createElement("kbd"); k.textContent = r[0];
-        tr.insertCell().appendChild(k);
-        tr.insertCell().textContent = r[1];
-      });
-      var h = document.createElement("h2"); h.textContent = "Keyboard shortcuts";
-      var close = document.createElement("button"); close.className = "button"; close.textContent = "Close";
-      close.addEventListener("click", function () { help.close(); });
-      help.append(h, table, close);
+      help.setAttribute("aria-labelledby", "help-title");
       document.body.appendChild(help);
     }
+    help.textContent = "";
+    var table = document.createElement("table");
+    shortcuts().forEach(function (r) {
+      var tr = table.insertRow();
+      var k = document.createElement("kbd"); k.textContent = r[0];
+      tr.insertCell().appendChild(k);
+      tr.insertCell().textContent = r[1];
+    });
+    var h = document.createElement("h2"); h.id = "help-title"; h.textContent = "Keyboard shortcuts on this page";
+    var close = document.createElement("button"); close.className = "button"; close.type = "button"; close.textContent = "Close";
+    close.addEventListener("click", function () { help.close(); });
+    help.append(h, table, close);
     help.showModal();
+  }
+  function go(key) {
+    var target = document.querySelector('[data-key="' + key + '"]');
+    if (!target) return false;
+    window.location.href = key === "u" ? backLink() : target.href;
+    return true;
   }
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey || typing(event)) return;
+    if (help && help.open && event.key !== "Escape") return;
     var target;
     switch (event.key) {
-      case "j": move(1); break;
-      case "k": move(-1); break;
+      case "j": case "k":
+        if (paperLinks().length) move(event.key === "j" ? 1 : -1);
+        else if (!go(event.key)) return;
+        break;
+      case "o": if (!toggleFocusedAbstract()) return; break;
+      case "e": if (expandAll && !expandAll.hidden) toggleAll(); else return; break;
+      case "v":
+        target = voteControl();
+        if (!target) return;
+        target.click();
+        break;
       case "p": case "n": case "u":
-        target = document.querySelector('[data-key="' + event.key + '"]');
-        if (target) window.location.href = target.href;
+        if (!go(event.key)) return;
         break;
       case "?": showHelp(); break;
       case "/":
