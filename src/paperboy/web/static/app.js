@@ -8,6 +8,55 @@
     if (meta) event.detail.headers["X-CSRF-Token"] = meta.content;
   });
 
+  // --- UI-A (issue #14): upvotes keep focus and announce the count; the phone header's search toggle ---
+  // An in-place upvote swaps the form (htmx outerHTML): focus goes back to the new button if it was
+  // on the old one, and the new count is announced in the polite live region #vote-status.
+  var votePending = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.matches && form.matches("form[data-vote]")) {
+      votePending = { id: form.getAttribute("data-vote"), focused: form.contains(document.activeElement) };
+    }
+  });
+  document.addEventListener("htmx:load", function (event) {
+    var form = event.detail.elt;
+    if (!votePending || !form || !form.matches || !form.matches("form[data-vote]") || form.getAttribute("data-vote") !== votePending.id) return;
+    var button = form.querySelector("button");
+    if (votePending.focused && button) button.focus();
+    var status = document.getElementById("vote-status");
+    if (status && button) {
+      var count = button.querySelector(".vote-count").textContent;
+      var done = button.getAttribute("aria-pressed") === "true" ? "Upvoted" : "Upvote removed";
+      status.textContent = done + ": " + count + (count === "1" ? " upvote" : " upvotes");
+    }
+    votePending = null;
+  });
+
+  // The search icon of the phone header: without JS a link to /search, with it a toggle for the box.
+  var searchToggle = document.querySelector("[data-search-toggle]");
+  var header = document.querySelector(".site-header");
+  function openSearch(open) {
+    header.classList.toggle("search-open", open);
+    searchToggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) document.getElementById("header-q").focus();
+  }
+  if (searchToggle && header) {
+    searchToggle.setAttribute("role", "button");
+    searchToggle.setAttribute("aria-controls", "header-search");
+    searchToggle.setAttribute("aria-expanded", "false");
+    searchToggle.addEventListener("click", function (event) {
+      event.preventDefault();
+      openSearch(!header.classList.contains("search-open"));
+    });
+    searchToggle.addEventListener("keydown", function (event) {
+      if (event.key === " ") { event.preventDefault(); searchToggle.click(); }
+    });
+    document.getElementById("header-search").addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && header.classList.contains("search-open")) { openSearch(false); searchToggle.focus(); }
+    });
+  }
+  // --- end UI-A ---
+
   // Copy buttons: <button data-copy="#selector"> copies that element's text.
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     if (!navigator.clipboard) return;
@@ -33,8 +82,12 @@
   function move(step) {
     var links = paperLinks();
     if (!links.length) return;
-    var i = links.indexOf(document.activeElement);
-    var next = i === -1 ? (step > 0 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, i + step));
+    // The paper focus is in (its title link, its vote button, the card itself after "Skip to papers").
+    var active = document.activeElement;
+    var card = active && active.closest ? active.closest("[data-paper]") : null;
+    var i = card ? links.indexOf(card.querySelector("[data-paper-link]")) : -1;
+    if (i !== -1 && active === card) i -= step > 0 ? 1 : 0; // on the card itself: j opens its own link
+    var next = i === -1 && !card ? (step > 0 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, i + step));
     links[next].focus();
     links[next].scrollIntoView({ block: "center" });
   }
@@ -74,7 +127,8 @@
       case "?": showHelp(); break;
       case "/":
         target = document.querySelector("[data-search-box]");
-        if (target) target.focus();
+        if (target && searchToggle && !target.offsetParent) openSearch(true); // the phone header's box is hidden
+        else if (target) target.focus();
         break;
       default: return;
     }
