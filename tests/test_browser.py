@@ -80,9 +80,9 @@ def test_keyboard_only_navigation_from_feed_to_paper(page, live_server):
     page.wait_for_url(f"{live_server}{first}")
     page.keyboard.press("u")  # back up to the paper's day
     page.wait_for_url(re.compile(r".*/papers/date/\d{4}-\d\d-\d\d$"))
-    # The skip link is the first thing Tab reaches.
+    # A skip link is the first thing Tab reaches: on a feed, the one to its papers.
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    assert page.evaluate("document.activeElement.textContent") == "Skip to papers"
 
 
 def test_fits_a_phone_and_follows_dark_mode(browser, live_server):
