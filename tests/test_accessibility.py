@@ -223,6 +223,8 @@ def test_phone_header_is_one_row_that_scrolls_away(browser, site, member, scheme
     name = "Log out" if scheme == "dark" else "Log in"
     assert page.locator(".account-panel").get_by_role("button" if scheme == "dark" else "link", name=name, exact=True).is_visible()
     _shot(page, f"a11y-phone-{scheme}-account-menu")
+    page.keyboard.press("Escape")
+    assert not page.locator(".account-panel").is_visible()
     page.goto(f"{site}/papers/{PAPER}")
     _shot(page, f"a11y-phone-{scheme}-paper")
     context.close()
@@ -337,5 +339,5 @@ def test_voting_keeps_focus_announces_the_count_and_j_continues(browser, site, m
     pressed = inline.get_attribute("aria-pressed")
     inline.click()
     page.locator(f'.paper-actions form.vote-inline button[aria-pressed="{"false" if pressed == "true" else "true"}"]').wait_for()
-    assert page.evaluate("document.activeElement.closest('form').classList.contains('vote-inline')")
+    page.wait_for_function("document.activeElement.matches('.paper-actions form.vote-inline button')")  # focus is back on it
     context.close()

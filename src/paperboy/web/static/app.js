@@ -55,6 +55,16 @@
       if (event.key === "Escape" && header.classList.contains("search-open")) { openSearch(false); searchToggle.focus(); }
     });
   }
+  // The phone header's account menu (a <details>): Escape or a click elsewhere closes it.
+  var accountMenu = document.querySelector(".account-menu");
+  if (accountMenu) {
+    document.addEventListener("click", function (event) {
+      if (accountMenu.open && !accountMenu.contains(event.target)) accountMenu.open = false;
+    });
+    accountMenu.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && accountMenu.open) { accountMenu.open = false; accountMenu.querySelector("summary").focus(); }
+    });
+  }
   // --- end UI-A ---
 
   // Copy buttons: <button data-copy="#selector"> copies that element's text.
