@@ -306,6 +306,26 @@ def test_skip_to_papers_lands_on_the_first_card(browser, site):  # noqa: F811
     context.close()
 
 
+@pytest.mark.parametrize("viewport", ["laptop", "phone"])
+def test_few_tab_presses_to_the_first_paper(browser, site, viewport):  # noqa: F811
+    context = _context(browser, viewport)
+    page = context.new_page()
+    page.goto(f"{site}/papers/date/2026-06-30?page=1")
+    presses = 0
+    while not page.evaluate("!!document.activeElement.closest('[data-paper]')"):
+        page.keyboard.press("Tab")
+        presses += 1
+        assert presses <= 22, "more than 22 Tab presses to reach the first paper (there were 29; 18 now, room for a control or two)"
+    # The category chips are one stop; the arrow keys move along them.
+    page.locator(".chips > a.chip").first.focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement === document.querySelectorAll('.chips > a.chip')[1]")
+    assert page.evaluate("[...document.querySelectorAll('.chips > a.chip')].filter(c => c.tabIndex === 0).length") == 1
+    page.keyboard.press("End")
+    assert page.evaluate("document.activeElement === [...document.querySelectorAll('.chips > a.chip')].pop()")
+    context.close()
+
+
 def test_voting_keeps_focus_announces_the_count_and_j_continues(browser, site, member):  # noqa: F811
     context = _context(browser, "laptop", state=member)
     page = context.new_page()

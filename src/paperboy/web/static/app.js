@@ -65,6 +65,25 @@
       if (event.key === "Escape" && accountMenu.open) { accountMenu.open = false; accountMenu.querySelector("summary").focus(); }
     });
   }
+  // Category chips: one Tab stop (the current chip) instead of a dozen on the way to the papers;
+  // ←/→, Home and End move between them (without JS every chip is a Tab stop, as before).
+  document.querySelectorAll(".chips").forEach(function (bar) {
+    var chips = Array.prototype.slice.call(bar.querySelectorAll(":scope > a.chip"));
+    if (chips.length < 2) return;
+    var current = bar.querySelector(":scope > a.chip[aria-current]") || chips[0];
+    chips.forEach(function (chip) { chip.tabIndex = chip === current ? 0 : -1; });
+    bar.addEventListener("keydown", function (event) {
+      var i = chips.indexOf(document.activeElement);
+      if (i === -1 || event.altKey || event.ctrlKey || event.metaKey) return;
+      var j = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: chips.length - 1 }[event.key];
+      if (j === undefined) return;
+      j = Math.max(0, Math.min(chips.length - 1, j));
+      chips[i].tabIndex = -1;
+      chips[j].tabIndex = 0;
+      chips[j].focus();
+      event.preventDefault();
+    });
+  });
   // --- end UI-A ---
 
   // Copy buttons: <button data-copy="#selector"> copies that element's text.
