@@ -88,7 +88,7 @@ def test_subscribe_confirm_change_preferences_and_unsubscribe(browser, digest_si
 
     # Keyboard only: tab to the unsubscribe button and press it.
     page.locator("button.button-danger").focus()
-    with page.expect_navigation():  # wait for the form's navigation itself, not the page already loaded
+    with page.expect_navigation():  # the form posts and the answer replaces the page
         page.keyboard.press("Enter")
     assert "gets no more digests" in page.locator("[role=status]").inner_text()
     assert not errors, errors

@@ -13,8 +13,8 @@ from conftest import FIXTURES, corpus_lines
 from paperboy.store.db import make_engine
 
 
-def run(args, data_dir, **kw):
-    env = dict(os.environ, PAPERBOY_DATA_DIR=str(data_dir))
+def run(args, data_dir, env_extra=None, **kw):
+    env = dict(os.environ, PAPERBOY_DATA_DIR=str(data_dir), **(env_extra or {}))
     env.pop("PAPERBOY_DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "paperboy.cli", *args], env=env, capture_output=True, text=True, timeout=120, **kw
@@ -87,7 +87,7 @@ def test_serve_with_migrate_sets_up_the_database_and_serves(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, PAPERBOY_DATA_DIR=str(tmp_path))
+    env = dict(os.environ, PAPERBOY_DATA_DIR=str(tmp_path), PAPERBOY_INGEST="off")  # its worker: no arXiv in tests
     proc = subprocess.Popen(
         [sys.executable, "-m", "paperboy.cli", "serve", "--migrate", "--port", str(port), "--log-level", "warning"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -136,3 +136,35 @@ def test_mail_deliver_with_nothing_queued(tmp_path):
     assert run(["db", "upgrade"], tmp_path).returncode == 0
     r = run(["mail", "deliver"], tmp_path)
     assert r.returncode == 0 and "sent 0" in r.stdout
+
+
+def test_worker_once_backfills_an_empty_database_unless_no_backfill(tmp_path):
+    """`paperboy worker --once` (what `paperboy serve` runs beside the site) against the loopback arXiv:
+    on an empty database it records and runs the first run's backfill over OAI-PMH; `--no-backfill`
+    asks OAI nothing. (The real clock: the recorded 2007 records fall outside the window, so the
+    window's papers are tested with a frozen clock in test_first_run.py.)"""
+    from fake_arxiv import serve_fake_arxiv
+    from paperboy.store.schema import backfill_state
+
+    with serve_fake_arxiv() as fake:
+        env = {"PAPERBOY_ARXIV_OAI_URL": fake.oai_url, "PAPERBOY_ARXIV_RSS_URL": fake.url, "PAPERBOY_HF_URL": fake.url,
+               "PAPERBOY_ARXIV_API_URL": fake.api_url, "PAPERBOY_ARXIV_INTERVAL": "0", "PAPERBOY_HF_INTERVAL": "0",
+               "PAPERBOY_DAILY_CATEGORIES": "math.AG", "PAPERBOY_SMTP_HOST": "127.0.0.1", "PAPERBOY_SMTP_PORT": "1"}  # fmt: skip
+        runs = {}
+        for name, args in (("empty", []), ("no-backfill", ["--no-backfill"])):
+            data = tmp_path / name
+            assert run(["db", "upgrade"], data).returncode == 0
+            seen = len(fake.requests)
+            done = run(["worker", "--once", *args], data, env_extra=env)
+            runs[name] = (done, [r for r in fake.requests[seen:] if r["path"] == "/oai"])
+            engine = make_engine(f"sqlite:///{data / 'paperboy.db'}")
+            with engine.connect() as conn:
+                runs[name] += (conn.execute(backfill_state.select()).all(),)
+            engine.dispose()
+    done, oai, rows = runs["empty"]
+    assert "first-run-backfill: done" in done.stdout, done.stdout + done.stderr
+    assert "backfill finished: 0 of 7 days, 0 papers" in done.stderr
+    assert [r["params"].get("set") for r in oai if "set" in r["params"]] == ["math"] and len(oai) == 3
+    assert [(r.status, r.days, r.categories) for r in rows] == [("done", 7, "math.AG")]
+    done, oai, rows = runs["no-backfill"]
+    assert "first-run-backfill" not in done.stdout and oai == [] and rows == []

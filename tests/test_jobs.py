@@ -335,3 +335,47 @@ def max_paper_id(engine) -> int:
     from paperboy.jobs.scheduler import newest_paper_id
 
     return newest_paper_id(engine)
+
+
+def test_first_runs_come_before_the_daily_run_and_without_daily_there_is_none(engine):
+    """``first`` (the first run's backfill) runs before the daily run of the same pass, once; with
+    ``daily=False`` (PAPERBOY_INGEST off) there is no daily run at all."""
+    from paperboy.jobs.scheduler import Scheduled
+
+    order = []
+    first = Scheduled(due=lambda now: [("first-run-backfill", lambda: order.append("backfill"))],
+                      next_at=lambda now: now + dt.timedelta(days=1))  # fmt: skip
+    results = run_worker(engine, once=True, now=lambda: TUESDAY_EVENING, jobs=[lambda day: order.append("daily")],
+                         index=lambda: None, first=[first])  # fmt: skip
+    assert order == ["backfill", "daily"] and [r.run_key for r in results] == ["first-run-backfill", "daily-ingest:2026-06-30"]
+    run_worker(engine, once=True, now=lambda: TUESDAY_EVENING, jobs=[lambda day: order.append("daily")], first=[first])
+    assert order == ["backfill", "daily"]  # both done: neither again
+    off = []
+    assert run_worker(engine, once=True, now=lambda: et(2026, 7, 1, 21, 0), jobs=[off.append], daily=False) == []
+    assert off == [] and get_run(engine, "daily-ingest:2026-07-01") is None
+
+
+def test_each_poll_steps_run_at_every_pass_and_wake_up_and_their_errors_do_not_stop_the_worker(engine):
+    """The outbox step: called each pass and each polling step; a failing one is logged, the loop goes on."""
+    calls = []
+    woken = threading.Condition()
+    stop = threading.Event()
+
+    def mail():
+        with woken:
+            calls.append("mail")
+            woken.notify_all()
+        if len(calls) == 2:
+            raise ConnectionError("SMTP server away")
+
+    assert claim_run(engine, "daily-ingest:2026-06-30", "earlier", 60) and finish(engine, "daily-ingest:2026-06-30", "earlier", "done")
+    worker = threading.Thread(target=run_worker, args=(engine,), kwargs=dict(now=lambda: et(2026, 7, 1, 12, 0), jobs=[], stop=stop,
+                                                                             sleep_step=0.01, each_poll=[mail]))  # fmt: skip
+    worker.start()
+    try:
+        with woken:
+            assert woken.wait_for(lambda: len(calls) >= 5, timeout=20), calls  # past the failing second call
+    finally:
+        stop.set()
+        worker.join(timeout=20)
+    assert not worker.is_alive()

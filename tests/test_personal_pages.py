@@ -23,7 +23,7 @@ def stored_text(client) -> str:
     for page in list(cache._entries.values()):
         out.append(cache.body(page).decode())
         if page.shared:
-            out.append("".join(cache.parts(page)))
+            out.append("".join(p.decode() if isinstance(p, bytes) else p for p in cache.parts(page)))
     return "\n".join(out)
 
 

@@ -306,3 +306,114 @@ def test_the_graph_is_rebuilt_only_when_a_tenth_of_the_vectors_are_newer_than_it
     embed_pending(engine, service.embedder)
     assert rebuild_ann(engine, service.data_dir, model, min_vectors=1) == n
     assert rebuild_ann(engine, service.data_dir, model, min_vectors=1, force=True) == n
+
+
+# --- catching up without making queries wait (embedded backend) ------------------------------------
+
+def _add_papers(engine, n: int, word: str, start: int = 1) -> None:
+    from paperboy.papers.model import PaperRecord
+
+    with engine.begin() as conn:
+        repo.upsert_papers(conn, [PaperRecord(arxiv_id=f"2607.{start + i:05d}", title=f"{word.title()} lattices {i}", abstract="New.",
+                                              authors=["Q. Uasi"], categories=["cs.CG"], announced=dt.date(2026, 7, 2))
+                                  for i in range(n)])  # fmt: skip
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_big_catch_up_is_built_in_the_background_while_queries_answer_from_the_old_snapshot(db):
+    """A few new papers: the query that notices them indexes them itself and finds them. Many (an
+    import): a background thread builds the new snapshot — held here by a hook — while queries,
+    not waiting, answer from the old one; once it is swapped in, they find the new papers."""
+    import threading
+
+    engine, data_dir = db
+    embedder = FakeEmbedder()
+    embed_pending(engine, embedder, batch_size=500)
+    started, go = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        assert go.wait(30)
+
+    service = SearchService(engine, data_dir, embedder_loader=lambda: embedder, small_change=3, before_background=hold)
+    assert service.search("zyxwvut", semantic=False).total == 0
+    _add_papers(engine, 2, "zyxwvut")  # small: inline
+    assert service.search("zyxwvut", semantic=False).total == 2
+    assert not started.is_set() and not service.catching_up()
+    old = service.snapshot
+    papers_before = len(old.catalog)
+    _add_papers(engine, 10, "qwertyuiop", start=100)  # big: in the background
+    try:
+        first = service.search("qwertyuiop", semantic=False)
+        assert started.wait(30)
+        again = service.search("qwertyuiop", semantic=False)  # answered while the rebuild is held
+        assert service.catching_up() and not go.is_set()
+        assert first.total == again.total == 0 and service.snapshot is old
+        assert service.search("zyxwvut", semantic=False).total == 2  # the old snapshot still answers in full
+        assert service.status()["catching_up"]
+    finally:
+        go.set()
+    assert service.wait_for_catch_up(30) and not service.catching_up()
+    assert service.search("qwertyuiop", semantic=False).total == 10
+    assert service.snapshot is not old and len(service.snapshot.catalog) == papers_before + 10
+    assert len(old.catalog) == papers_before  # the old snapshot was not changed under its readers
+    # Their twelve vectors, written later, are many too: read in the background, then searched.
+    started.clear()
+    go.clear()
+    embed_pending(engine, embedder)
+    try:
+        before = service.search("qwertyuiop lattices")
+        assert started.wait(30)
+    finally:
+        go.set()
+    assert service.wait_for_catch_up(30)
+    after = service.search("qwertyuiop lattices")
+    assert before.embedded == after.searchable - 12 and after.semantic and after.embedded == after.searchable
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_votes_and_hides_are_caught_up_inline_without_touching_the_old_snapshot(db):
+    engine, data_dir = db
+    service = SearchService(engine, data_dir, embedder_loader=FakeEmbedder, small_change=0)
+    assert ids(service.search("constacyclic codes symbol-pair", semantic=False))[0] == "2606.30212"
+    old = service.snapshot
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE papers SET upvotes = 7 WHERE arxiv_id = '2606.30212'")
+        repo.bump_vote_version(conn)
+    assert ids(service.search("codes", sort="upvotes", semantic=False))[0] == "2606.30212"
+    assert service.snapshot is not old and int(old.catalog.upvotes.max()) == 0  # a new array, the old one as it was
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE papers SET hidden_at = '2026-07-01 00:00:00' WHERE arxiv_id = '2606.30212'")
+        repo.bump_content_version(conn)
+    assert "2606.30212" not in ids(service.search("constacyclic codes symbol-pair", semantic=False))
+    assert not service.catching_up()  # no new papers: no background work, even with small_change=0
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_the_search_page_never_caches_an_old_snapshots_results_under_new_versions(db):
+    """During a background catch-up the page shows the old snapshot's results; once it is swapped
+    in, the same URL shows the new papers (the cached copy is per snapshot, not only per version)."""
+    import threading
+
+    engine, data_dir = db
+    started, go = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        assert go.wait(30)
+
+    app = create_app(Settings(database_url=str(engine.url), data_dir=str(data_dir), secret_key="k").resolved())
+    app.state.search = SearchService(app.state.engine, data_dir, embedder_loader=FakeEmbedder, small_change=3,
+                                     before_background=hold)  # fmt: skip
+    with TestClient(app) as web:
+        assert "2607.00001" not in web.get("/search", params={"q": "qwertyuiop"}).text
+        _add_papers(engine, 10, "qwertyuiop")
+        try:
+            during = web.get("/search", params={"q": "qwertyuiop"}).text
+            assert started.wait(30)
+        finally:
+            go.set()
+        assert "2607.00001" not in during
+        assert app.state.search.wait_for_catch_up(30)
+        after = web.get("/search", params={"q": "qwertyuiop"}).text
+        assert "2607.00001" in after and "2607.00010" in after

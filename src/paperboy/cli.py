@@ -191,14 +191,11 @@ def serve(
 def _background_worker(no_backfill: bool):
     """``paperboy worker --background`` beside the web server: its own process (embedding would hold
     the web process's interpreter), at a lower priority and on one core, so pages stay fast."""
-    import os
     import subprocess
 
-    env = dict(os.environ)
-    if no_backfill:
-        env["PAPERBOY_BACKFILL_DAYS"] = "0"
+    command = [sys.executable, "-m", "paperboy.cli", "worker", "--background"] + (["--no-backfill"] if no_backfill else [])
     err.print("background work: embedding new papers, the scheduled ingest and mail (paperboy worker --background; --no-worker to skip)")
-    return subprocess.Popen([sys.executable, "-m", "paperboy.cli", "worker", "--background"], env=env)
+    return subprocess.Popen(command)
 
 
 def _stop(process, timeout: float = 60.0) -> None:
@@ -508,6 +505,7 @@ def ingest_arxiv(
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run the latest due daily run (if nobody has) and exit.")] = False,
     background: Annotated[bool, typer.Option("--background", help="Run as `paperboy serve` runs it: lower priority, one core for embedding.")] = False,
+    no_backfill: Annotated[bool, typer.Option("--no-backfill", help="On an empty database, start empty instead of fetching the last days from arXiv.")] = False,
 ) -> None:
     """Run scheduled jobs: the daily ingest after each arXiv announcement (PAPERBOY_DAILY_AT in
     PAPERBOY_DAILY_TZ), then search indexing; in between, embed papers that arrive (imports,
@@ -523,9 +521,12 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+    import dataclasses
+
     settings = _settings()
+    if no_backfill:
+        settings = dataclasses.replace(settings, backfill_days=0)
     if background:
-        import dataclasses
         import os
 
         os.nice(10)  # the web server's requests come first
@@ -841,6 +842,43 @@ def subscribers_stats(as_json: Annotated[bool, typer.Option("--json", help="Prin
     mail = stats["digest_mail"]
     out.print("digest mail: " + (", ".join(f"{n:,} {k}" for k, n in sorted(mail.items())) or "none yet")
               + f"; {stats['papers_sent']:,} papers sent in all")  # fmt: skip
+
+
+@app.command("migrate-data")
+def migrate_data_command(
+    source: Annotated[str, typer.Option("--from", help="Database to copy from (SQLAlchemy URL, e.g. sqlite:////var/lib/paperboy/paperboy.db).")],
+    target: Annotated[str, typer.Option("--to", help="Database to copy to (e.g. postgresql+psycopg://paperboy:…@db/paperboy); its schema is upgraded first.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted copy into a target that already holds part of it.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Delete everything the target holds, then copy.")] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per transaction.")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the per-table counts as JSON.")] = False,
+) -> None:
+    """Copy every table from one database to another (SQLite <-> PostgreSQL), resumably, and verify the counts.
+
+    Stop the web and worker processes first. Search indexes are not copied: run `paperboy index` on the target afterwards."""
+    from paperboy.store.migrate import MigrationError, migrate_data
+
+    with Progress(TextColumn("[bold]{task.description:<20}[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} rows"),
+                  TimeRemainingColumn(), console=err, disable=not err.is_terminal) as bar:  # fmt: skip
+        tasks: dict[str, int] = {}
+
+        def progress(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(table, total=total)
+            bar.update(tasks[table], completed=done, total=total)
+
+        try:
+            result = migrate_data(source, target, resume=resume, replace=replace, batch=batch, progress=progress)
+        except MigrationError as e:
+            fail(str(e))
+    if as_json:
+        sys.stdout.write(json.dumps({"tables": {t.table: {"source": t.source_rows, "target": t.target_rows, "copied": t.copied} for t in result.tables},
+                                     "sequences_reset": len(result.sequences_reset), "vectors_filled": result.vectors_filled}) + "\n")  # fmt: skip
+        return
+    for t in result.tables:
+        out.print(f"{t.table:<20} {t.target_rows:>10,} rows" + (f" ({t.copied:,} copied now)" if t.copied != t.target_rows else ""))
+    out.print(f"Copied {result.copied:,} rows; every table's count matches the source. "
+              "Now point PAPERBOY_DATABASE_URL at the target and run `paperboy index` to build its search indexes.")  # fmt: skip
 
 
 def main() -> None:

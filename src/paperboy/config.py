@@ -72,7 +72,7 @@ class Settings:
     arxiv_holidays: str = setting("PAPERBOY_ARXIV_HOLIDAYS", "", "comma-separated YYYY-MM-DD evenings without an arXiv announcement")
     arxiv_interval: float = setting("PAPERBOY_ARXIV_INTERVAL", 3.0, "seconds between requests to each arXiv service, for the whole instance (arXiv asks for 3; less only for a loopback test server)")
     hf_interval: float = setting("PAPERBOY_HF_INTERVAL", 1.0, "seconds between requests to Hugging Face")
-    worker_poll_seconds: int = setting("PAPERBOY_WORKER_POLL_SECONDS", 60, "how often the worker looks for new papers to embed (and for a stop signal)")
+    worker_poll_seconds: int = setting("PAPERBOY_WORKER_POLL_SECONDS", 60, "how often the worker looks for new papers to embed and mail to send (and for a stop signal)")
     job_retry_seconds: int = setting("PAPERBOY_JOB_RETRY_SECONDS", 1800, "wait before a failed daily run is tried again")
     job_lease_seconds: int = setting("PAPERBOY_JOB_LEASE_SECONDS", 900, "a job's lease: another worker takes over a run whose holder is silent this long")
     contact_email: str = setting("PAPERBOY_CONTACT_EMAIL", "", "contact put in the User-Agent sent to arXiv")

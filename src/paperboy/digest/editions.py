@@ -175,7 +175,8 @@ class Prepared:
             svc.refresh()
             voted = conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id)
                                  .order_by(votes.c.created_at.desc()).limit(200)).scalars().all()  # fmt: skip
-            cat, vectors = svc.catalog, svc.vectors
+            snap = svc.snapshot if hasattr(svc, "snapshot") else svc  # one snapshot: catalog and vectors aligned
+            cat, vectors = (snap.catalog, snap.vectors) if snap is not None else (None, None)
             if voted and cat is not None and vectors is not None and len(cat):
                 if self._vectors is None:
                     pool = np.asarray(sorted(self.all_ranked), np.int64)

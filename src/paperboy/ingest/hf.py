@@ -27,7 +27,8 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields, replace
 
 import httpx
 import orjson
@@ -218,16 +219,9 @@ class HfDaySummary:
     changed_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "day": self.day.isoformat(),
-            "entries": self.entries,
-            "new": self.new,
-            "hf_upvotes": self.hf_upvotes,
-            "unchanged": self.unchanged,
-            "withdrawn": self.withdrawn,
-            "dry_run": self.dry_run,
-            "message": self.message,
-        }
+        """The summary as JSON-ready data (``changed_ids`` left out: the CLI prints the first few)."""
+        data = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name != "changed_ids"}
+        return {**data, "day": self.day.isoformat()}
 
 
 def ingest_hf_day(engine: Engine, items: list[HfPaper], day: dt.date, *, dry_run: bool = False) -> HfDaySummary:

@@ -50,6 +50,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from xml.etree.ElementTree import Element
 from zoneinfo import ZoneInfo
 
@@ -358,18 +359,9 @@ class ListingSummary:
     changed_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "day": self.day.isoformat(),
-            "categories": self.categories,
-            "new": self.new,
-            "replaced": self.replaced,
-            "cross": self.cross,
-            "withdrawn": self.withdrawn,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "dry_run": self.dry_run,
-            "message": self.message,
-        }
+        """The summary as JSON-ready data (``changed_ids`` left out: the CLI prints the first few)."""
+        data = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name != "changed_ids"}
+        return {**data, "day": self.day.isoformat()}
 
 
 def ingest_listing(engine: Engine, listing: Listing, *, dry_run: bool = False) -> ListingSummary:

@@ -282,6 +282,9 @@ def run_worker(
     sleep_step: float = 60.0,
     embed_new: Callable[[], Any] | None = None,
     scheduled: Sequence["Scheduled"] = (),
+    first: Sequence["Scheduled"] = (),
+    daily: bool = True,
+    each_poll: Sequence[Callable[[], Any]] = (),
 ) -> list[RunResult]:
     """Run the daily jobs at the scheduled time, for ever (or one pass with ``once``).
 
@@ -296,6 +299,12 @@ def run_worker(
     what they say is due, once across workers, and wakes for the next. With ``once``: one pass
     (daily run, scheduled runs, then new papers), then return (suits cron). Returns what each
     attempt did.
+
+    ``first`` are :class:`Scheduled` runs done before the daily run of each pass (the first run's
+    backfill: it must see the empty database before any listing fills it). Without ``daily`` there
+    is no daily run (``PAPERBOY_INGEST`` off). ``each_poll`` are called every pass and at every
+    wake-up (every ``sleep_step`` seconds): cheap looks for work such as mail waiting in the outbox;
+    their errors are logged and the loop goes on.
     """
     holidays = frozenset(holidays)
     holder = holder or default_holder()
@@ -336,33 +345,15 @@ def run_worker(
     def clock() -> dt.datetime:
         return now().astimezone(utc)  # all arithmetic on instants (wall-clock differences lie on DST days)
 
-    while not stop.is_set():
-        current = clock()
-        due = latest_due_run(current, at, tz, holidays=holidays)
-        wake = next_daily_run(current, at, tz, announcement_days_only=True, holidays=holidays).astimezone(utc)
-        if due is not None:
-            day, _ = due
-            key = daily_run_key(day)
-            tries = attempts.get(key, 0)
-            if tries < max_attempts and current >= retry_at.get(key, current):
-                attempts[key] = tries + 1
-                result = run_daily(engine, day, jobs=jobs, index=index, holder=holder, lease_seconds=lease_seconds)
-                results.append(result)
-                if result.status == "failed":
-                    retry_at[key] = clock() + dt.timedelta(seconds=retry_delay)
-                elif result.claimed:
-                    attempts[key] = max_attempts  # done: nothing more to do for this key here
-                else:
-                    run = get_run(engine, key)
-                    if run is not None and run.status == "running":
-                        # Another worker has it: look again when its lease would run out (it may crash).
-                        attempts[key] = tries
-                        retry_at[key] = run.lease_until + dt.timedelta(seconds=1)
-                    else:
-                        attempts[key] = max_attempts
-            if key in retry_at and attempts[key] < max_attempts:
-                wake = min(wake, retry_at[key])
-        for extra in scheduled:
+    def poll() -> None:
+        for step in each_poll:
+            try:
+                step()
+            except Exception:  # the database or the mail server is away: look again at the next step
+                log.exception("worker step failed step=%s", _name(step))
+
+    def run_scheduled(items: Sequence[Scheduled], current: dt.datetime, wake: dt.datetime) -> dt.datetime:
+        for extra in items:
             for key, body in extra.due(current):
                 tries = attempts.get(key, 0)
                 if tries >= max_attempts or current < retry_at.get(key, current):
@@ -386,7 +377,41 @@ def run_worker(
                     else:
                         attempts[key] = max_attempts
             wake = min(wake, extra.next_at(current).astimezone(utc))
+        return wake
+
+    while not stop.is_set():
+        current = clock()
+        poll()
+        due = latest_due_run(current, at, tz, holidays=holidays) if daily else None
+        wake = next_daily_run(current, at, tz, announcement_days_only=True, holidays=holidays).astimezone(utc)
+        wake = run_scheduled(first, current, wake)
+        if first and stop.is_set():  # asked to stop during the first runs (a backfill): not the daily run too
+            break
+        if due is not None:
+            day, _ = due
+            key = daily_run_key(day)
+            tries = attempts.get(key, 0)
+            if tries < max_attempts and current >= retry_at.get(key, current):
+                attempts[key] = tries + 1
+                result = run_daily(engine, day, jobs=jobs, index=index, holder=holder, lease_seconds=lease_seconds)
+                results.append(result)
+                if result.status == "failed":
+                    retry_at[key] = clock() + dt.timedelta(seconds=retry_delay)
+                elif result.claimed:
+                    attempts[key] = max_attempts  # done: nothing more to do for this key here
+                else:
+                    run = get_run(engine, key)
+                    if run is not None and run.status == "running":
+                        # Another worker has it: look again when its lease would run out (it may crash).
+                        attempts[key] = tries
+                        retry_at[key] = run.lease_until + dt.timedelta(seconds=1)
+                    else:
+                        attempts[key] = max_attempts
+            if key in retry_at and attempts[key] < max_attempts:
+                wake = min(wake, retry_at[key])
+        wake = run_scheduled(scheduled, current, wake)
         embed_new_papers()
+        poll()  # mail the runs above queued goes out now, not a poll later
         if once:
             break
         while not stop.is_set():
@@ -395,6 +420,7 @@ def run_worker(
                 break
             stop.wait(min(remaining, sleep_step))
             if not stop.is_set():
+                poll()
                 embed_new_papers()
     log.info("worker stopped holder=%s", holder)
     return results

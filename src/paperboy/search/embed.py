@@ -45,6 +45,7 @@ Speed settings (``bench/embed_bench.py``, 2-core VM):
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -166,10 +167,7 @@ class OnnxEmbedder:
         if isinstance(onnx_model, bytes):
             # A graph built here (~60 MB) is kept in a private temporary file rather than in memory:
             # the bulk session, made later (indexing only), loads it from there.
-            self._model_file = tempfile.NamedTemporaryFile(prefix="paperboy-model-", suffix=".onnx")
-            self._model_file.write(onnx_model)
-            self._model_file.flush()
-            model = self._model_file.name
+            self._model_file, model = _private_model_file(onnx_model)
         else:
             model = str(onnx_model)
         self._model, self._options, self._bulk, self._lock = model, so, None, threading.Lock()
@@ -283,6 +281,22 @@ class OnnxEmbedder:
         if self.normalize:
             v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         return v.astype(np.float32, copy=False)
+
+
+def _private_model_file(data: bytes):
+    """A temporary file holding ``data`` and the path to load it by. On Linux the file is unlinked at
+    once and reached through ``/proc/self/fd``: a process that is killed (SIGKILL, SIGTERM without
+    clean-up — a web worker stopped by its supervisor) leaves no 60 MB file behind."""
+    f = tempfile.NamedTemporaryFile(prefix="paperboy-model-", suffix=".onnx", delete=False)
+    f.write(data)
+    f.flush()
+    proc = Path(f"/proc/self/fd/{f.fileno()}")
+    if proc.exists():
+        os.unlink(f.name)
+        return f, str(proc)
+    f.close()  # elsewhere: a named file, removed when the process ends normally
+    atexit.register(lambda name=f.name: os.path.exists(name) and os.unlink(name))
+    return None, f.name
 
 
 def _pick_output(outputs, wanted: str | None):

@@ -72,24 +72,49 @@ class VectorIndex:
         self.ann = None  # usearch Index keyed by paper id, or None
         self.ann_seq = 0  # vectors with seq above this are not in the graph
         self.fresh = np.zeros(size, bool)  # columns whose vector arrived after the graph was built
+        self.seqs = np.zeros(size, np.int64)  # each column's vector's seq (0: none)
 
     def resize(self, size: int, keep_cols: np.ndarray | None = None) -> None:
         """Grow (or re-map after the catalog changed) to ``size`` columns."""
-        matrix = np.zeros((size, self.dim), np.float32)
-        present = np.zeros(size, bool)
-        fresh = np.zeros(size, bool)
+        moved = self.remapped(size, keep_cols)
+        self.matrix, self.present, self.fresh, self.seqs = moved.matrix, moved.present, moved.fresh, moved.seqs
+
+    def remapped(self, size: int, keep_cols: np.ndarray | None = None) -> "VectorIndex":
+        """A new index of ``size`` columns holding this one's vectors at ``keep_cols`` (old column →
+        new column, -1: dropped), with the same graph and read position; this one is unchanged."""
+        new = VectorIndex(self.dim, size)
+        new.last_seq, new.ann, new.ann_seq = self.last_seq, self.ann, self.ann_seq
         if keep_cols is not None and len(self.matrix):
             ok = keep_cols >= 0
-            matrix[keep_cols[ok]] = self.matrix[: len(keep_cols)][ok]
-            present[keep_cols[ok]] = self.present[: len(keep_cols)][ok]
-            fresh[keep_cols[ok]] = self.fresh[: len(keep_cols)][ok]
-        self.matrix, self.present, self.fresh = matrix, present, fresh
+            new.matrix[keep_cols[ok]] = self.matrix[: len(keep_cols)][ok]
+            new.present[keep_cols[ok]] = self.present[: len(keep_cols)][ok]
+            new.fresh[keep_cols[ok]] = self.fresh[: len(keep_cols)][ok]
+            new.seqs[keep_cols[ok]] = self.seqs[: len(keep_cols)][ok]
+        return new
+
+    def copy(self) -> "VectorIndex":
+        """An independent copy (the graph, read-only, shared)."""
+        new = VectorIndex(self.dim, 0)
+        new.matrix, new.present, new.fresh, new.seqs = self.matrix.copy(), self.present.copy(), self.fresh.copy(), self.seqs.copy()
+        new.last_seq, new.ann, new.ann_seq = self.last_seq, self.ann, self.ann_seq
+        return new
+
+    def with_graph(self, ann, ann_seq: int) -> "VectorIndex":
+        """This index's vectors (shared, not copied) with another HNSW graph: the columns whose vector
+        is newer than the graph are searched exactly beside it."""
+        new = VectorIndex(self.dim, 0)
+        new.matrix, new.present, new.seqs, new.last_seq = self.matrix, self.present, self.seqs, self.last_seq
+        new.ann, new.ann_seq = ann, ann_seq
+        new.fresh = self.present & (self.seqs > ann_seq)
+        return new
 
     def put(self, cols: np.ndarray, vectors: np.ndarray, seqs: np.ndarray | None = None) -> None:
         self.matrix[cols] = vectors
         self.present[cols] = True
-        if self.ann is not None and seqs is not None:
-            self.fresh[cols[seqs > self.ann_seq]] = True
+        if seqs is not None:
+            self.seqs[cols] = seqs
+            if self.ann is not None:
+                self.fresh[cols[seqs > self.ann_seq]] = True
 
     def top_ann(self, query: np.ndarray, mask: np.ndarray, k: int, ids: np.ndarray):
         """The graph path (see the module docstring); ``None`` when it can't answer on its own."""

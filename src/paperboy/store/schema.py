@@ -326,6 +326,27 @@ harvest_checkpoints = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# The first run's backfill (ingest/backfill.py): one row, "first-run", made when the worker starts
+# on an empty database. It keeps the plan (window, categories) so a rerun after a crash carries on
+# with the same harvests, and the progress the empty home page shows (updated after every page).
+backfill_state = Table(
+    "backfill_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # running, stopped (by a failure), done
+    Column("first_day", Date, nullable=False),  # the earliest listing day wanted
+    Column("last_day", Date, nullable=False),  # the newest (the day the backfill started)
+    Column("from_date", Date, nullable=False),  # the OAI ``from`` of the harvests
+    Column("days", Integer, nullable=False),  # announcement days wanted
+    Column("categories", Text, nullable=False),  # comma-separated
+    Column("days_done", Integer, nullable=False, server_default="0"),  # listing days with papers so far
+    Column("papers", Integer, nullable=False, server_default="0"),  # papers of the window stored so far
+    Column("pages", Integer, nullable=False, server_default="0"),  # OAI pages read, over all sets
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+)
+
 # Politeness shared by every process of the instance: the earliest time the next request to a
 # service (arxiv-api, arxiv-oai, arxiv-rss, hf) may start; taken under a write lock.
 request_slots = Table(

@@ -62,13 +62,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder)
 
 
-    api.install(app)  # first: its /papers/{id}.md, .bib, /feed.atom come before the pages' catch-all
+    app.include_router(pages.hot)  # the feeds and new-style paper ids: most requests, matched first
+    api.install(app)  # then: its /papers/{id}.md, .bib, /feed.atom come before the pages' catch-all
     app.include_router(account_pages.router)
     app.include_router(token_pages.router)
     app.include_router(community_pages.router)
     app.include_router(search_pages.router)
     app.include_router(digest_pages.router)
-    app.include_router(pages.router)  # last: it ends with the catch-all /papers/{arxiv_id:path}
+    app.include_router(pages.router)  # last: the catch-all /papers/{arxiv_id:path}
     errors.install(app)
 
     return SecurityHeaders(HeadAsGet(PublicCORS(app)), hsts=settings.https)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from paperboy.community.votes import voted_ids
 from paperboy.errors import Invalid, NotFound
@@ -28,6 +29,27 @@ from paperboy.web.personal import FillState, Recorder, assemble, split
 from paperboy.web.views import render
 
 router = APIRouter()
+# The pages most requests are for, matched before every other route (the app checks routes in
+# order, and the paper page's catch-all comes last): a new-style arXiv id as its own convertor.
+hot = APIRouter()
+
+
+class _NewStyleId(Convertor):
+    regex = r"\d{4}\.\d{4,5}(?:v\d+)?"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _Period(_NewStyleId):
+    regex = r"[^/.]+"  # no dot: /papers/date/2026-06-30.bib is the citations' route
+
+
+register_url_convertor("arxiv_new", _NewStyleId())
+register_url_convertor("period", _Period())
 
 MAX_PAGE = 10_000
 CHIPS = 12  # category chips shown above a feed; the rest are in a "more" list
@@ -110,7 +132,7 @@ def _render_shared(request: Request, build: Build, key: str, url: str):
     paper_ids = [args["paper_id"] for name, args in recorder.specs if name == "vote"]
     keys = [args["arxiv_id"] for name, args in recorder.specs if name == "vote"]
     return request.app.state.page_cache.put(
-        key, current.content, 200, anonymous.encode(), "text/html; charset=utf-8", current.votes, current.comments,
+        key, current.content, 200, anonymous, "text/html; charset=utf-8", current.votes, current.comments,
         activity_version=current.activity, marked=marked, specs=recorder.specs, paper_ids=paper_ids,
         paper_id=spec.paper.id if spec.paper else None, activity=spec.paper.activity if spec.paper else None,
         by_votes=spec.by_votes, arxiv_ids=keys,
@@ -182,11 +204,22 @@ async def feed(request: Request, period: Period | None) -> Response:
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
         view = feed_view(conn, period, category=category, page=page, size=size)
+        is_home = request.url.path == "/"
+        # The first run's backfill, while it runs: its progress is a database row whose every change
+        # moves the content version, so the cached page showing it is redone with it.
+        fetching = _first_run(conn) if is_home or not view.papers else None
         if view.period is None:
-            return PageSpec("empty.html", {})
-        return PageSpec("feed.html", {**_fields(view), "chips": CHIPS, "is_home": request.url.path == "/"}, by_votes=True)
+            return PageSpec("empty.html", {"fetching": fetching})
+        return PageSpec("feed.html", {**_fields(view), "chips": CHIPS, "is_home": is_home, "fetching": fetching}, by_votes=True)
 
     return await cached_page(request, build)
+
+
+def _first_run(conn: Connection):
+    from paperboy.ingest.backfill import first_run_state
+
+    state = first_run_state(conn)
+    return state if state is not None and state.running else None
 
 
 def _fields(view) -> dict:
@@ -194,22 +227,22 @@ def _fields(view) -> dict:
     return {f.name: getattr(view, f.name) for f in fields(view)}
 
 
-@router.get("/", include_in_schema=False)
+@hot.get("/", include_in_schema=False)
 async def home(request: Request) -> Response:
     return await feed(request, None)
 
 
-@router.get("/papers/date/{day}", include_in_schema=False)
+@hot.get("/papers/date/{day:period}", include_in_schema=False)
 async def feed_day(request: Request, day: str) -> Response:
     return await feed(request, _period("day", day))
 
 
-@router.get("/papers/week/{week}", include_in_schema=False)
+@hot.get("/papers/week/{week:period}", include_in_schema=False)
 async def feed_week(request: Request, week: str) -> Response:
     return await feed(request, _period("week", week))
 
 
-@router.get("/papers/month/{month}", include_in_schema=False)
+@hot.get("/papers/month/{month:period}", include_in_schema=False)
 async def feed_month(request: Request, month: str) -> Response:
     return await feed(request, _period("month", month))
 
@@ -237,7 +270,7 @@ def _period(kind, text: str) -> Period:
         raise NotFound(str(e)) from None
 
 
-@router.get("/papers/trending", include_in_schema=False)
+@hot.get("/papers/trending", include_in_schema=False)
 async def trending_page(request: Request) -> Response:
     page = _page_number(request)
     size = request.app.state.settings.page_size
@@ -248,7 +281,8 @@ async def trending_page(request: Request) -> Response:
     return await cached_page(request, build)
 
 
-@router.get("/papers/{arxiv_id:path}", include_in_schema=False)
+@hot.get("/papers/{arxiv_id:arxiv_new}", include_in_schema=False)
+@router.get("/papers/{arxiv_id:path}", include_in_schema=False)  # old-style ids (cs/0101001), anything else: 404
 async def paper_page(request: Request, arxiv_id: str) -> Response:
     try:
         parsed = parse_arxiv_id(arxiv_id)

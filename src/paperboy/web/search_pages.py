@@ -88,7 +88,10 @@ async def search_page(request: Request) -> Response:
         return PageSpec("search.html", {"q": found.q, "result": found.result, "sort": found.sort, "cat": found.cat,
                                         "author": found.author, "date_from": found.date_from, "date_to": found.date_to})  # fmt: skip
 
-    return await cached_page(request, build, vary=f"search:{versions(request).search}")
+    # Also per snapshot of the embedded backend: while it catches up in the background, results come
+    # from the old snapshot and are kept under its name, not under the versions they do not show yet.
+    snapshot = getattr(request.app.state.search, "snapshot_key", None)
+    return await cached_page(request, build, vary=f"search:{versions(request).search}:{snapshot() if snapshot else ''}")
 
 
 def _related(request: Request, arxiv_id: str, k: int):
