@@ -10,7 +10,6 @@ import base64
 import hashlib
 import io
 import os
-import re
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -294,7 +293,7 @@ def test_skip_to_papers_lands_on_the_first_card(browser, site):  # noqa: F811
     page.wait_for_function("id => { const t = document.getElementById(id).getBoundingClientRect().top; return t > 56 && t < 150; }",
                            arg=first, timeout=5000)  # scrolled to, just below the sticky header
     page.keyboard.press("Tab")  # the third key press reaches the first paper's first control
-    assert page.evaluate(f"document.activeElement.closest('[data-paper]').id") == first
+    assert page.evaluate("document.activeElement.closest('[data-paper]').id") == first
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("j")  # from the card itself, j goes to its own title
     assert page.evaluate("document.activeElement.closest('[data-paper]').id") == first
