@@ -81,10 +81,10 @@ def test_keyboard_only_navigation_from_feed_to_paper(page, live_server):
     page.keyboard.press("u")  # back up to the paper's day
     page.wait_for_url(re.compile(r".*/papers/date/\d{4}-\d\d-\d\d(\?page=\d+)?#p-[\w.-]+$"))  # at the paper's card
     page.wait_for_function("href => document.activeElement.getAttribute('href') === href", arg=first)  # back at its card
-    # The skip link is the first thing Tab reaches on a fresh page.
+    # A skip link is the first thing Tab reaches: on a feed, the one to its papers.
     page.goto(f"{live_server}/papers/date/2026-06-30")
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    assert page.evaluate("document.activeElement.textContent") == "Skip to papers"
 
 
 def test_fits_a_phone_and_follows_dark_mode(browser, live_server):

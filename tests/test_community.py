@@ -118,7 +118,7 @@ def test_comments_are_plain_text_with_links_and_show_on_cards(client):
     assert 'href="javascript' not in html
     assert "1 comment" in html
     day = client.get("/papers/date/2026-06-30?cat=cs.IT").text
-    assert re.search(rf'href="/papers/{PAPER}#comments" aria-label="1 comment"', day)
+    assert re.search(rf'href="/papers/{PAPER}#comments">.*?</svg> 1<span class="visually-hidden"> comment on “', day)  # names its paper
 
 
 def test_edit_and_delete_your_own_comment_but_not_others(client):

@@ -102,6 +102,20 @@ def test_week_and_month_pages(client):
     assert 'href="/papers/month/2026-07" data-key="n"' in month.text
 
 
+def test_header_weekly_and_monthly_links_lead_to_the_latest_week_and_month(client):
+    """Pages without a period of their own (trending, search, log-in, 404) link to /papers/week and
+    /papers/month, which redirect to the period of the latest day with papers (1 July 2026)."""
+    for path in ["/papers/trending", "/search?q=graphs", "/login", "/no-such-page"]:
+        html = client.get(path).text
+        assert re.search(r'href="/papers/week"\s+data-period-link="week"', html), path
+        assert re.search(r'href="/papers/month"\s+data-period-link="month"', html), path
+    assert client.get("/papers/week", follow_redirects=False).headers["location"] == "/papers/week/2026-W27"
+    assert client.get("/papers/month", follow_redirects=False).headers["location"] == "/papers/month/2026-07"
+    day = client.get("/papers/date/2026-06-30").text  # a feed links to its own week and month
+    assert re.search(r'href="/papers/week/2026-W27"\s+data-period-link="week"', day)
+    assert re.search(r'href="/papers/month/2026-06"\s+data-period-link="month"', day)
+
+
 @pytest.mark.parametrize(
     "path",
     ["/papers/date/2026-13-01", "/papers/date/2026-02-30", "/papers/date/yesterday", "/papers/week/2026-W54",

@@ -44,7 +44,8 @@ async def vote(request: Request, arxiv_id: str) -> Response:
     user_id = viewer.user.id
     paper, voted, count = await write(request, lambda conn: cast_vote(conn, user_id, arxiv_id, form.get("up") == "1"))
     if request.headers.get("hx-request") == "true":
-        html = request.app.state.templates.get_template("_personal.html").module.vote_widget(paper.arxiv_id, count, voted, viewer)
+        html = request.app.state.templates.get_template("_personal.html").module.vote_widget(
+            paper.arxiv_id, count, voted, viewer, form.get("inline") == "1", paper.title_markup.striptags())
         return finish(request, HTMLResponse(str(html)))
     return _redirect(safe_next(form.get("next"), f"/papers/{paper.arxiv_id}"))
 

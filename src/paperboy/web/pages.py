@@ -301,6 +301,22 @@ async def feed_month(request: Request, month: str) -> Response:
     return await feed(request, _period("month", month))
 
 
+@router.get("/papers/week", include_in_schema=False)
+@router.get("/papers/month", include_in_schema=False)
+async def latest_period(request: Request) -> Response:
+    """The week or month of the latest day with papers (what the home page shows): the header's
+    Weekly and Monthly links on pages that have no period of their own."""
+    kind = request.url.path.rsplit("/", 1)[1]
+
+    def load():
+        with request.app.state.engine.connect() as conn:
+            return repo.latest_day(conn)
+
+    latest = await run_in_threadpool(load)
+    to = period_of(kind, latest).path if latest else "/"
+    return finish(request, RedirectResponse(to, status_code=302, headers={"Cache-Control": "no-cache"}))
+
+
 def _period(kind, text: str) -> Period:
     try:
         return parse_period(kind, text)

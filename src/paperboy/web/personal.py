@@ -87,7 +87,7 @@ def _fragment(env, name: str, args: dict, state: FillState, viewer) -> str:
     user = viewer.user if viewer is not None else None
     if name == "vote":
         count = state.counts.get(args["paper_id"], args["count"]) if state.counts is not None else args["count"]
-        return str(m.vote_widget(args["arxiv_id"], count, args["paper_id"] in state.voted, viewer, args.get("inline", False)))
+        return str(m.vote_widget(args["arxiv_id"], count, args["paper_id"] in state.voted, viewer, args.get("inline", False), args.get("title", "")))
     if name == "user-nav":
         return str(m.user_nav(viewer, state.request_url))
     if name == "csrf-meta":
