@@ -30,14 +30,21 @@ def _visible_cards(page) -> int:
         const r = c.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }).length""")
 
 
+def open_options(page):
+    """The date picker and the layout are behind one disclosure (a <details>: no JavaScript needed)."""
+    page.locator(".feed-options > summary").click()
+
+
 def test_compact_layout_is_chosen_and_remembered_without_javascript(browser, live_server):  # noqa: F811
     context, page = _context(browser, java_script_enabled=False)
     page.goto(live_server + DAY)
     assert page.evaluate("document.documentElement.className") == "layout-cards"
     cards_seen = _visible_cards(page)
+    open_options(page)
     page.get_by_role("link", name="Compact", exact=True).click()
     page.wait_for_url(live_server + DAY)
     assert page.evaluate("document.documentElement.className") == "layout-compact"
+    open_options(page)
     assert page.get_by_role("link", name="Compact", exact=True).get_attribute("aria-current") == "true"
     compact_seen = _visible_cards(page)
     assert compact_seen >= 2 * cards_seen, (cards_seen, compact_seen)  # denser: at least twice the papers per screen
@@ -45,14 +52,17 @@ def test_compact_layout_is_chosen_and_remembered_without_javascript(browser, liv
     page.screenshot(path=str(ARTIFACTS / "day-compact.png"))
     page.goto(live_server + "/papers/week/2026-W27")  # remembered on other pages
     assert page.evaluate("document.documentElement.className") == "layout-compact"
+    open_options(page)
     page.get_by_role("link", name="Cards", exact=True).click()
     page.wait_for_url(live_server + "/papers/week/2026-W27")
     assert page.evaluate("document.documentElement.className") == "layout-cards"
     # The date picker is a plain GET form.
+    open_options(page)
     page.fill("#feed-day", "2026-06-29")
     page.get_by_role("button", name="Go", exact=True).click()
     page.wait_for_url(live_server + "/papers/week/2026-W27")  # the week holding that day
     page.goto(live_server + DAY)
+    open_options(page)
     page.fill("#feed-day", "2026-06-29")
     page.get_by_role("button", name="Go", exact=True).click()
     page.wait_for_url(live_server + "/papers/date/2026-06-29")
@@ -119,6 +129,7 @@ def test_search_page_keys_do_not_type_into_the_box(browser, live_server):  # noq
     assert page.input_value("#search-q") == "constacyclic codes"
     assert page.evaluate("document.activeElement.hasAttribute('data-paper-link')")
     page.goto(live_server + "/search")  # an empty search page: the box has focus, and typing goes there
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'search-q'")  # autofocus lands after load
     page.keyboard.type("jk")
     assert page.input_value("#search-q") == "jk"
     context.close()

@@ -210,13 +210,13 @@ def stored_vectors(conn: Connection, model: str, paper_ids) -> tuple[np.ndarray,
 def prepare(conn: Connection, settings, edition: Edition, *, search=None, trending_max: int = 30) -> Prepared:
     """The edition's shared part: its papers in trending order and the rule used (see the module)."""
     rows = conn.execute(
-        select(papers.c.id, papers.c.upvotes, papers.c.hf_upvotes, papers.c.arxiv_id, papers.c.primary_category)
+        select(papers.c.id, papers.c.upvotes, papers.c.hf_upvotes, papers.c.arxiv_id, papers.c.primary_category, papers.c.announced)
         .where(papers.c.announced >= edition.start, papers.c.announced <= edition.end,
                papers.c.hidden_at.is_(None), papers.c.withdrawn.is_(False))
     ).all()  # fmt: skip
     voted = any(r.upvotes or r.hf_upvotes for r in rows)
     if voted:
-        ranked = sorted(rows, key=lambda r: (-r.upvotes, -(r.hf_upvotes or 0), r.arxiv_id))
+        ranked = sorted(rows, key=lambda r: repo.feed_rank_key(r.upvotes, r.hf_upvotes, r.announced, r.arxiv_id))  # the feeds' order
         hf = any(r.hf_upvotes for r in rows)
         rule = ("Ranked by the upvotes of this site's readers" + (", then Hugging Face's upvotes." if hf else ".")) if any(
             r.upvotes for r in rows) else "Ranked by Hugging Face's upvotes (nobody here has voted on these yet)."  # fmt: skip

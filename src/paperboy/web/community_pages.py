@@ -19,6 +19,7 @@ from paperboy.community.submissions import submit_paper
 from paperboy.community.votes import vote as cast_vote
 from paperboy.community.votes import voted_ids
 from paperboy.errors import DomainError, Invalid, LoginRequired
+from paperboy.papers.tex import plain_text
 from paperboy.web.context import finish, get_viewer, require_admin, require_csrf, require_user, safe_next, set_flash
 from paperboy.web.errors import status_of
 from paperboy.web.views import page, read, render, write
@@ -45,7 +46,7 @@ async def vote(request: Request, arxiv_id: str) -> Response:
     paper, voted, count = await write(request, lambda conn: cast_vote(conn, user_id, arxiv_id, form.get("up") == "1"))
     if request.headers.get("hx-request") == "true":
         html = request.app.state.templates.get_template("_personal.html").module.vote_widget(
-            paper.arxiv_id, count, voted, viewer, form.get("inline") == "1", paper.title_markup.striptags())
+            paper.arxiv_id, count, voted, viewer, form.get("inline") == "1", plain_text(paper.title))
         return finish(request, HTMLResponse(str(html)))
     return _redirect(safe_next(form.get("next"), f"/papers/{paper.arxiv_id}"))
 

@@ -131,7 +131,7 @@
     abstracts().forEach(function (d) { d.open = open; });
     if (expandAll) {
       expandAll.setAttribute("aria-pressed", open ? "true" : "false");
-      expandAll.textContent = open ? "Collapse all abstracts" : "Expand all abstracts";
+      expandAll.firstChild.firstChild.textContent = open ? "Collapse all" : "Expand all";  // then " abstracts" (hidden on phones)
     }
   }
   function toggleAll() {
