@@ -73,8 +73,32 @@ def site(slice_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("a11y") / "site.db"
     path.write_bytes(slice_db.read_bytes())
     settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="a11y-secret").resolved()
+    _subscribe_reader(settings)
     with serve(create_app(settings)) as url:
         yield url
+
+
+def _subscribe_reader(settings):
+    """A digest reader, so the pages reached by the mailed signed links can be checked too."""
+    from paperboy.digest import subscriptions as subs
+    from paperboy.digest.tokens import make_confirm_token, make_manage_token
+    from paperboy.store.db import make_engine, write_transaction
+
+    engine = make_engine(settings.database_url)
+    with write_transaction(engine) as conn:
+        subs.subscribe(conn, settings, email="reader@example.org", ip="10.9.8.7")
+        pending = subs._get(conn, subs.subscribers.c.email_key == "reader@example.org")
+        subs.subscribe(conn, settings, email="pending@example.org", ip="10.9.8.6")
+        waiting = subs._get(conn, subs.subscribers.c.email_key == "pending@example.org")
+    with write_transaction(engine) as conn:
+        sub = subs.confirm(conn, settings, make_confirm_token(settings.secret_key, pending))
+    engine.dispose()
+    manage = make_manage_token(settings.secret_key, sub)
+    DIGEST_LINKS[:] = [f"/digest/confirm/{make_confirm_token(settings.secret_key, waiting)}",
+                       f"/digest/preferences/{manage}", f"/digest/unsubscribe/{manage}", "/digest/confirm/not-a-token"]  # fmt: skip
+
+
+DIGEST_LINKS: list[str] = []  # filled by the site fixture: confirm, preferences, unsubscribe, a bad link
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +128,7 @@ PUBLIC = [
     f"/papers/{PAPER}/related", "/search", "/search?q=diffusion+models", "/login", "/signup", "/reset",
     "/u/ada", "/no-such-page", "/digest/subscribe",
 ]  # fmt: skip
-MEMBERS = ["/submit", "/settings/tokens", "/digest/settings"]
+MEMBERS = ["/submit", "/settings/tokens", "/digest/settings", "/digest/preview"]
 
 # Every rule, the experimental ones too (label-content-name-mismatch is one); minor ones not counted.
 AXE_RUN = """async () => {
@@ -128,7 +152,7 @@ def test_no_axe_violations_on_any_page(browser, site, member, axe_source, scheme
                                   storage_state=member if logged_in else None)  # fmt: skip
     page = context.new_page()
     found = {}
-    for path in PUBLIC + (MEMBERS if logged_in else []):
+    for path in PUBLIC + DIGEST_LINKS + (MEMBERS if logged_in else []):
         page.goto(site + path)
         if path.startswith(f"/papers/{PAPER}") and path.count("/") == 2:
             page.locator(".related li, .related p").first.wait_for()  # the related papers have loaded

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -108,6 +109,48 @@ def test_serve_with_migrate_sets_up_the_database_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_killed_serve_takes_its_background_worker_with_it(tmp_path):
+    """SIGKILL (an OOM kill, a supervisor's hard stop) gives serve no chance to stop its worker: the
+    kernel does (PR_SET_PDEATHSIG), so no worker runs on alone for a site that is down."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PAPERBOY_DATA_DIR=str(tmp_path), PAPERBOY_INGEST="off")
+    proc = subprocess.Popen([sys.executable, "-m", "paperboy.cli", "serve", "--migrate", "--port", str(port), "--log-level", "warning"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
+                time.sleep(0.2)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        workers = [int(c) for c in children if b"worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(workers) == 1
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def alive(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while alive(workers[0]):
+        assert time.monotonic() < deadline, "the background worker outlived serve"
+        time.sleep(0.1)
 
 
 def test_help_everywhere(tmp_path):

@@ -230,7 +230,12 @@ def _background_worker(no_backfill: bool):
 
     command = [sys.executable, "-m", "paperboy.cli", "worker", "--background"] + (["--no-backfill"] if no_backfill else [])
     err.print("background work: embedding new papers, the scheduled ingest and mail (paperboy worker --background; --no-worker to skip)")
-    return subprocess.Popen(command)
+    import signal
+
+    from paperboy.processes import die_with_parent
+
+    # SIGTERM if serve itself is killed: the worker finishes its step and stops, never runs on alone.
+    return subprocess.Popen(command, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
 
 
 def _stop(process, timeout: float = 60.0) -> None:

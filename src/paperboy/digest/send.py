@@ -37,6 +37,7 @@ from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _s
 from paperboy.errors import NotFound
 from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue_many, pending_count
 from paperboy.metrics import EDITIONS
+from paperboy.processes import die_with_parent
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, subscribers
 
@@ -214,7 +215,7 @@ def _read_outcomes(outcomes, on_outcome, finished: dict, worker) -> None:
 
 def _delivery_process(settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds) -> None:
     """The delivery process's body: its own engine, the same loop as the thread."""
-    _die_with_parent()
+    die_with_parent()
     from paperboy.store.db import make_engine
 
     engine = make_engine(settings.database_url)
@@ -222,19 +223,6 @@ def _delivery_process(settings, prefix, connections, queued, batch_ready, outcom
         _delivery_worker(engine, settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds)
     finally:
         engine.dispose()
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the parent's kill leaves this one to finish its batch
-        pass
-    if os.getppid() == 1:  # the parent died before the request was made
-        os._exit(1)
 
 
 def _delivery_worker(engine, settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds) -> None:
