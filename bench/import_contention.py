@@ -91,7 +91,7 @@ def voting(members: list[Member], papers: list[str], rate: float, stop: threadin
 def summary(latencies: list[float]) -> str:
     if not latencies:
         return "no votes"
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [latencies[0]] * 99
     return f"{len(latencies)} votes: p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms, max {max(latencies):.1f} ms"
 
 

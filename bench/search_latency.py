@@ -251,7 +251,7 @@ def main() -> None:
         embedder.embed_query(q)
         embed_ms.append((time.perf_counter() - start) * 1000)
     for m, values in latencies.items():
-        q = statistics.quantiles(values, n=100)
+        q = statistics.quantiles(values, n=100, method="inclusive")
         print(f"{m} search, warm{', query embedding included' if m != 'keyword' else ''} ({len(values)} queries): "
               f"p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms")  # fmt: skip
     print(f"query embedding alone p50 {statistics.median(embed_ms):.1f} ms")

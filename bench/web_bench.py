@@ -183,7 +183,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in results:
         print(f"| {name} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['non2xx']} |")
-    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1]  # noqa: E731
+    q = lambda xs, p: statistics.quantiles(xs, n=100, method="inclusive")[p - 1]  # noqa: E731
     print()
     what = ("/api/papers/{id}", "/api/daily_papers?date=") if args.api else ("paper page", "feed page")
     print(f"cold (uncached) render, one request at a time: {what[0]} p50 {q(cold_paper, 50):.1f} ms, p95 {q(cold_paper, 95):.1f} ms "

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paperboy import __version__, metrics
 from paperboy.config import Settings, get_settings
-from paperboy.memory import release_free_memory
+from paperboy.memory import limit_malloc_arenas, release_free_memory
 from paperboy.store.db import make_engine
 from paperboy.web.cache import PageCache
 from paperboy.web.context import SessionCache
@@ -29,6 +29,7 @@ __all__ = ["create_app", "app_factory"]
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+    limit_malloc_arenas()  # before the thread pool exists: its threads share two arenas
     app = FastAPI(title="Paperboy", version=__version__, docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
