@@ -47,6 +47,10 @@ bench: install
 	scripts/install-system-deps --bench
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/web_bench.py
+	$(BIN)/python bench/web_bench.py --members
+	$(BIN)/python bench/web_bench.py --api
+	$(BIN)/python bench/import_contention.py --papers 20000
+	$(BIN)/python bench/digest_bench.py
 	$(BIN)/python bench/search_quality.py
 	$(BIN)/python bench/search_latency.py --real-vectors
 	$(BIN)/python bench/known_item.py
