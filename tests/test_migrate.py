@@ -21,6 +21,7 @@ from paperboy.store.migrate import MigrationError, copy_order, migrate_data
 from paperboy.store.schema import (
     api_tokens,
     authorship_claims,
+    backfill_state,
     comments,
     digest_deliveries,
     harvest_checkpoints,
@@ -68,6 +69,9 @@ def populate(engine) -> None:
         conn.execute(insert(harvest_checkpoints).values(key="oai:arXivRaw:cs:2026-06-01:", resumption_token="tok|1001", pages=3, records=2000, updated_at=NOW))
         conn.execute(insert(request_slots).values(service="arxiv-api", next_at=NOW))
         conn.execute(insert(job_runs).values(run_key="daily-ingest:2026-06-30", holder="w1", lease_until=NOW, status="done", started_at=NOW))
+        conn.execute(insert(backfill_state).values(key="first-run", status="done", first_day=dt.date(2026, 6, 22), last_day=dt.date(2026, 6, 30),
+                                                   from_date=dt.date(2026, 6, 21), days=7, categories="cs.CL,cs.LG", days_done=7,
+                                                   papers=1900, pages=4, started_at=NOW, updated_at=NOW))  # fmt: skip
         rng = np.random.default_rng(7)
         vectors = rng.standard_normal((len(pids), 16)).astype("<f4")
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
