@@ -51,7 +51,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # A modest page cache per connection and no memory map: each pooled connection kept up to 64 MiB
     # of pages, and the 256 MiB map put the whole file into the process's resident memory (measured:
     # loading search's catalog went from +190 MB to +24 MB). Rendered pages are cached above the
@@ -67,7 +67,45 @@ def _sqlite_begin(conn) -> None:
     # later tries to write fails at once with SQLITE_BUSY if another writer got in between, which
     # the busy timeout cannot help with. Reads stay deferred so they never wait for writers.
     immediate = conn.get_execution_options().get("immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if not immediate:
+        conn.exec_driver_sql("BEGIN")
+        return
+    _begin_immediate(conn.connection.dbapi_connection)
+
+
+BUSY_TIMEOUT_MS = 10_000  # SQLite's own wait, for everything but taking the write lock
+BUSY_WAIT_SECONDS = BUSY_TIMEOUT_MS / 1000  # how long a writer waits for the write lock before "database is locked"
+_BUSY_STEP = 0.002
+
+
+def _begin_immediate(dbapi_conn) -> None:
+    """``BEGIN IMMEDIATE``, waiting for the write lock in 2 ms steps.
+
+    SQLite's own busy handler sleeps in growing steps (up to 100 ms each) between tries; a vote
+    waiting behind an import, whose next batch takes the lock the moment the last one commits, kept
+    missing the gaps and waited up to a second (bench/import_contention.py). Polling in short steps
+    gives every waiting writer a fair chance at each gap, so it waits about one batch.
+    """
+    import sqlite3
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")  # our loop waits, not SQLite's
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    try:
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() >= deadline:
+                    raise OperationalError("BEGIN IMMEDIATE", None, e) from None  # as SQLAlchemy raises it
+                time.sleep(_BUSY_STEP)
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.close()
 
 
 @contextmanager
