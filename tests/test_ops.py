@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
@@ -30,7 +29,7 @@ from paperboy.mail.outbox import deliver_pending, enqueue
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import job_runs, outbox, papers
 from paperboy.web.app import create_app
-from test_mail import Recorder
+from test_digest import smtp  # noqa: F401 (the loopback SMTP fixture)
 
 
 def metrics(client_or_url) -> dict[tuple, float]:
@@ -84,15 +83,15 @@ def test_readyz_names_what_is_not_ready(tmp_path):
         assert c.get("/healthz").status_code == 200
 
 
+def _lock_waiters(watch, condition: str) -> int:
+    """How many other PostgreSQL sessions wait on a lock (``condition``: more SQL on pg_stat_activity)."""
+    found = watch.execute(text(f"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND {condition} "
+                               "AND pid <> pg_backend_pid()")).scalar()  # fmt: skip
+    watch.rollback()  # a transaction sees one snapshot of pg_stat_activity
+    return found
+
+
 # --- metrics in one process ----------------------------------------------------------------------
-
-@pytest.fixture
-def smtp():
-    controller = Controller(Recorder(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller
-    controller.stop()
-
 
 def test_metrics_count_requests_by_route_template_cache_search_mail_and_the_queue(client, smtp, tmp_path):
     before = metrics(client)
@@ -248,12 +247,7 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path, postgres):
             asking = threading.Thread(target=ask)
             asking.start()
             with engine.connect() as watch:
-                def waiting() -> bool:
-                    found = watch.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                               "AND query LIKE '%alembic_version%' AND pid <> pg_backend_pid()")).scalar()  # fmt: skip
-                    watch.rollback()  # a transaction sees one snapshot of pg_stat_activity
-                    return bool(found)
-                _wait(waiting, 30, "the request to wait on the lock", server.proc)
+                _wait(lambda: _lock_waiters(watch, "query LIKE '%alembic_version%'"), 30, "the request to wait on the lock", server.proc)
             server.proc.send_signal(signal.SIGTERM)
             _wait(lambda: not server.accepting(), 30, "the server to stop accepting")
             assert server.proc.poll() is None and "response" not in answer  # still waiting for the request
@@ -396,12 +390,7 @@ def test_a_worker_killed_in_mid_job_has_its_run_taken_over_when_the_lease_runs_o
             lock.execute(text("LOCK TABLE papers IN EXCLUSIVE MODE"))  # reads go on; the ingest's writes wait
             first = _worker(env, tmp_path, "first", "--once")
             with engine.connect() as watch:
-                def waiting() -> bool:
-                    found = watch.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                               "AND datname = current_database() AND pid <> pg_backend_pid()")).scalar()  # fmt: skip
-                    watch.rollback()  # a transaction sees one snapshot of pg_stat_activity
-                    return bool(found)
-                _wait(waiting, 90, "the first worker's ingest to wait on the lock", first)
+                _wait(lambda: _lock_waiters(watch, "datname = current_database()"), 90, "the first worker's ingest to wait on the lock", first)
             (run,) = _runs(engine, "daily-ingest:")
             assert run.status == "running" and _listing_requests(fake) == 1
             first.send_signal(signal.SIGKILL)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import os
 import queue
 import threading
 import time
