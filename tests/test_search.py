@@ -311,6 +311,63 @@ def test_the_graph_is_rebuilt_only_when_a_tenth_of_the_vectors_are_newer_than_it
     assert rebuild_ann(engine, service.data_dir, model, min_vectors=1, force=True) == n
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_vectors_come_mapped_from_the_shared_file_and_newer_ones_from_the_table(indexed):
+    """Searches answer the same with the vectors file (mapped, so every process on the machine
+    shares its pages) as without it; vectors written after the file — a re-embedded paper, a new
+    paper — come from the table; a deleted paper makes the next refresh rewrite the file."""
+    import mmap
+
+    from paperboy.papers.model import PaperRecord
+    from paperboy.search.indexer import refresh_vector_file, vector_file_path
+
+    service, engine = indexed
+    model = service.embedder.name
+    queries = ["error correcting codes distance", "graph neural networks cat:cs.LG", "quantum circuits after:2026-06-29"]
+    before = [ids(service.search(q, per_page=30)) for q in queries]
+    related_before = service.related(5)
+    assert service.vectors.mapped == 0  # no file yet: every row read from the table
+
+    written = refresh_vector_file(engine, service.data_dir, model)
+    assert written == int(service.vectors.present.sum()) > 1000
+    assert refresh_vector_file(engine, service.data_dir, model) == 0  # up to date: not rewritten
+    service.refresh()
+    service.wait_for_catch_up()
+    vectors = service.vectors
+    assert vectors.mapped == len(service.catalog) and len(vectors.tail) == 0
+    buffer = vectors.base
+    while not isinstance(buffer, mmap.mmap):  # the rows are the file's pages, not a copy
+        buffer = buffer.base
+    assert [ids(service.search(q, per_page=30)) for q in queries] == before
+    assert service.related(5) == related_before
+
+    with engine.begin() as conn:  # one paper re-embedded after the file, one new paper
+        conn.exec_driver_sql("UPDATE papers SET abstract = 'Zyxwvut quasicrystal tilings.' WHERE id = 7")
+    embed_pending(engine, service.embedder)
+    with engine.begin() as conn:
+        repo.upsert_papers(conn, [PaperRecord(arxiv_id="2607.00001", title="Quasicrystal lattices", abstract="Zyxwvut tilings.",
+                                              authors=["Q. Uasi"], categories=["cs.CG"], announced=dt.date(2026, 7, 2))])  # fmt: skip
+    embed_pending(engine, service.embedder)
+    dense = service.search("zyxwvut quasicrystal tilings", keyword=False, per_page=5)
+    assert service.vectors.mapped == len(service.catalog) - 1 and len(service.vectors.tail) == 1
+    with engine.connect() as conn:
+        seventh = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE id = 7").scalar()
+    assert set(ids(dense)[:2]) == {seventh, "2607.00001"}
+    assert vector_file_path(service.data_dir, model).exists()
+
+    with engine.begin() as conn:  # a deleted paper: the file's papers are no longer the catalog's first
+        conn.exec_driver_sql("DELETE FROM papers WHERE id = 3")
+        repo.bump_content_version(conn)
+    service.refresh()  # until the file is rewritten, this process holds its own copy of the rows
+    assert service.vectors.mapped == 0 and len(service.vectors.tail) == len(service.catalog)
+    assert set(ids(service.search("zyxwvut quasicrystal tilings", keyword=False, per_page=5))[:2]) == {seventh, "2607.00001"}
+    assert refresh_vector_file(engine, service.data_dir, model) == written  # the new paper's, less the deleted one
+    service.refresh()
+    service.wait_for_catch_up()
+    assert service.vectors.mapped == len(service.catalog) and len(service.vectors.tail) == 0
+    assert set(ids(service.search("zyxwvut quasicrystal tilings", keyword=False, per_page=5))[:2]) == {seventh, "2607.00001"}
+
+
 # --- catching up without making queries wait (embedded backend) ------------------------------------
 
 def _add_papers(engine, n: int, word: str, start: int = 1) -> None:

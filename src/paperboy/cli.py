@@ -346,11 +346,14 @@ def index(
     seconds = time.perf_counter() - begun
     rate = f" ({report.embedded / seconds:,.1f} papers/s)" if report.embedded else ""
     out.print(f"embeddings ({embedder.name}): {report.embedded:,} new{rate}, {report.up_to_date:,} already up to date")
-    from paperboy.search.indexer import rebuild_ann
+    from paperboy.search.indexer import rebuild_ann, refresh_vector_file
 
     graph = rebuild_ann(engine, settings.data_dir, embedder.name)
     if graph:
         out.print(f"vector graph (HNSW): {graph:,} vectors")
+    shared = refresh_vector_file(engine, settings.data_dir, embedder.name)
+    if shared:
+        out.print(f"vectors file (mapped by the web processes): {shared:,} vectors")
 
 
 def _load_embedder(settings):

@@ -133,7 +133,7 @@ def run_worker_from_settings(engine: Engine, settings, *, once: bool = False, st
         from paperboy.jobs.scheduler import embed_new_papers_step, search_index_step
 
         extra["index"] = search_index_step(engine, settings, lambda: embedder)
-        extra["embed_new"] = embed_new_papers_step(engine, lambda: embedder)
+        extra["embed_new"] = embed_new_papers_step(engine, lambda: embedder, settings.data_dir)
     return run_worker(
         engine, settings, once=once, jobs=daily_jobs(engine, settings) if ingest else [], daily=ingest, at=at, tz=tz,
         holidays=holidays, lease_seconds=settings.job_lease_seconds, retry_delay=settings.job_retry_seconds,

@@ -231,7 +231,7 @@ def search_index_step(engine: Engine, settings, embedder: Callable[[], Any] | No
         from paperboy.search.indexer import rebuild_ann, rebuild_keyword_index
 
         keyword = rebuild_keyword_index(engine, settings.data_dir)
-        report = embed_new_papers_step(engine, embedder)()
+        report = embed_new_papers_step(engine, embedder, settings.data_dir)()
         graph = rebuild_ann(engine, settings.data_dir, embedder().name)  # only at scale, and only when stale
         return {"keyword_papers": len(keyword), **report, "graph": graph}
 
@@ -239,15 +239,27 @@ def search_index_step(engine: Engine, settings, embedder: Callable[[], Any] | No
     return index
 
 
-def embed_new_papers_step(engine: Engine, embedder: Callable[[], Any]) -> Callable[[], dict]:
+def embed_new_papers_step(engine: Engine, embedder: Callable[[], Any], data_dir=None) -> Callable[[], dict]:
     """Embed papers that have no vector yet — part of the index step, and what the worker does
     between daily runs, so papers from an import, a manual ingest or a submission get their vectors
-    within a minute (keyword search sees them at once already)."""
+    within a minute (keyword search sees them at once already). With ``data_dir`` (SQLite), the
+    vectors file the web processes share is rewritten every ``VECTOR_FILE_EVERY`` new vectors and
+    when the run ends."""
 
     def embed_new() -> dict:
-        from paperboy.search.indexer import embed_pending
+        from paperboy.search.indexer import VECTOR_FILE_EVERY, embed_pending, refresh_vector_file
 
-        report = embed_pending(engine, embedder())
+        model = embedder().name
+        written = [0]
+
+        def checkpoint(done: int, total: int) -> None:
+            if done - written[0] >= VECTOR_FILE_EVERY:
+                refresh_vector_file(engine, data_dir, model)
+                written[0] = done
+
+        report = embed_pending(engine, embedder(), progress=checkpoint if data_dir is not None else None)
+        if data_dir is not None:
+            refresh_vector_file(engine, data_dir, model)
         return {"embedded": report.embedded, "up_to_date": report.up_to_date}
 
     embed_new.__name__ = "embed-new"
@@ -312,7 +324,7 @@ def run_worker(
     if settings is not None:
         embedder = embedder_loader(settings)  # one model in memory for both steps
         index = index or search_index_step(engine, settings, embedder)
-        embed_new = embed_new or embed_new_papers_step(engine, embedder)
+        embed_new = embed_new or embed_new_papers_step(engine, embedder, settings.data_dir)
     results: list[RunResult] = []
     seen_paper_id = 0  # newest paper whose embedding this worker has made sure of
     embed_retry_at: dt.datetime | None = None  # after a failure (e.g. no model installed): not every minute

@@ -6,6 +6,8 @@
   carries on where it stopped.
 * Keyword index: rebuilt from the database and swapped in atomically (write, then rename).
 * HNSW graph (large archives only): rebuilt once enough vectors are newer than it.
+* Vectors file: every vector in one file that the web processes memory-map (shared between them),
+  rewritten when embedding finishes a run of new vectors (:func:`refresh_vector_file`).
 
 The index files' paths are defined here; the search service (:mod:`paperboy.search.service`) reads
 them and depends on this module, never the other way round.
@@ -36,7 +38,9 @@ __all__ = [
     "pending_embeddings",
     "rebuild_ann",
     "rebuild_keyword_index",
+    "refresh_vector_file",
     "text_hash",
+    "vector_file_path",
 ]
 
 
@@ -103,6 +107,39 @@ def ann_path(data_dir: str | Path, model: str) -> Path:
     """One graph per model: switching models never reads the other model's vectors."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
     return Path(data_dir) / "search" / f"vectors-{safe}.usearch"
+
+
+def vector_file_path(data_dir: str | Path, model: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
+    return Path(data_dir) / "search" / f"vectors-{safe}.f32"
+
+
+#: While embedding a backlog, the vectors file is rewritten after this many new vectors, so that
+#: search processes hold at most about this many rows of their own (the rest they share, mapped).
+VECTOR_FILE_EVERY = 10_000
+
+
+def refresh_vector_file(engine: Engine, data_dir: str | Path, model: str) -> int:
+    """Rewrite the vectors file of ``model`` if the table has vectors newer than it (SQLite only:
+    on PostgreSQL the database serves the vectors); search processes take it on their next refresh.
+    Returns the vectors written (0: nothing to do)."""
+    from paperboy.search.vectors import vector_file_papers, vector_file_seq, write_vector_file
+
+    if engine.dialect.name == "postgresql":
+        return 0
+    path = vector_file_path(data_dir, model)
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(paper_embeddings.c.seq)).where(paper_embeddings.c.model == model)).scalar()
+        if newest is None:
+            return 0
+        if newest == vector_file_seq(path):  # no newer vector; but a paper deleted since also calls for a new file
+            count, last = vector_file_papers(path)
+            if not count or conn.execute(select(func.count()).select_from(papers).where(papers.c.id <= last)).scalar() == count:
+                return 0
+        written = write_vector_file(conn, path, model)
+    with write_transaction(engine) as conn:
+        conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
+    return written
 
 
 def keyword_documents(conn: Connection, after_id: int = 0) -> Iterator[tuple[int, str, str, list[str]]]:

@@ -52,7 +52,7 @@ def related_papers(
     mask[col] = False
     by_keyword = not (vectors is not None and vectors.present[col])
     if not by_keyword:
-        cols, sims = vectors.top(vectors.matrix[col], mask, k * 4, catalog.ids)
+        cols, sims = vectors.top(vectors.rows([col])[0], mask, k * 4, catalog.ids)
     else:
         title = conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar() or ""
         cols, scores = keyword_search(title, mask)

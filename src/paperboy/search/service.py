@@ -28,7 +28,7 @@ from paperboy.search.backend import LazyEmbedder, Observer, observed, phrase_fil
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
 from paperboy.search.embedder import Embedder
 from paperboy.search.fusion import Fusion, fuse
-from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_path
+from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_path, vector_file_path
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.query import ParsedQuery, parse_query
 from paperboy.search.related import related_papers
@@ -83,6 +83,7 @@ class Snapshot:
     vectors: VectorIndex | None
     kw_mtime: int | None
     ann_mtime: int | None
+    vectors_mtime: int | None = None  # of the vectors file the rows are mapped from
 
 
 class SearchService(LazyEmbedder):
@@ -162,6 +163,7 @@ class SearchService(LazyEmbedder):
             "papers": len(s.catalog) if s is not None else 0,
             "keyword_papers": (len(s.keyword) + (len(s.delta) if s.delta is not None else 0)) if s is not None else 0,
             "vectors": int(s.vectors.present.sum()) if s is not None and s.vectors is not None else 0,
+            "vectors_mapped": s.vectors.mapped if s is not None and s.vectors is not None else 0,
             "graph": s is not None and s.vectors is not None and s.vectors.ann is not None,
             "semantic": self._embedder is not None,
             "catching_up": self.catching_up(),
@@ -233,10 +235,17 @@ class SearchService(LazyEmbedder):
         except FileNotFoundError:
             return False
 
+    def _vector_file_changed(self, old: Snapshot) -> bool:
+        embedder = self._embedder
+        if embedder is None:
+            return False
+        mtime = _mtime(vector_file_path(self.data_dir, embedder.name))
+        return mtime is not None and mtime != old.vectors_mtime
+
     def _is_big(self, conn, old: Snapshot, current: tuple[int, int, int]) -> bool:
-        """Whether catching up from ``old`` is work for the background: a new keyword index file to
-        load, or more than :attr:`small_change` papers to index in memory or vectors to read."""
-        if current[2] != old.versions[2] and self._keyword_file_changed(old):
+        """Whether catching up from ``old`` is work for the background: a new keyword index or
+        vectors file to load, or more than :attr:`small_change` papers to index in memory or vectors to read."""
+        if current[2] != old.versions[2] and (self._keyword_file_changed(old) or self._vector_file_changed(old)):
             return True
         if current[0] != old.versions[0]:
             pending = conn.execute(select(func.count()).select_from(papers).where(papers.c.id > old.keyword.max_paper_id)).scalar() or 0
@@ -269,8 +278,8 @@ class SearchService(LazyEmbedder):
             if current[1] != old.versions[1]:
                 catalog = replace(catalog, upvotes=catalog.upvotes.copy())
                 refresh_votes(conn, catalog)
-        vectors, ann_mtime = self._vectors_for(conn, old, catalog)
-        return Snapshot(current, catalog, keyword, delta, kw_cols, delta_cols, vectors, kw_mtime, ann_mtime)
+        vectors, ann_mtime, vectors_mtime = self._vectors_for(conn, old, catalog)
+        return Snapshot(current, catalog, keyword, delta, kw_cols, delta_cols, vectors, kw_mtime, ann_mtime, vectors_mtime)
 
     def _load_keyword(self, conn) -> tuple[KeywordIndex, int | None]:
         if self.path.exists():
@@ -281,15 +290,28 @@ class SearchService(LazyEmbedder):
                 log.warning("keyword index %s unreadable (%s); rebuilding", self.path, e)
         return build_keyword_index(keyword_documents(conn)), None
 
-    def _vectors_for(self, conn, old: Snapshot | None, catalog: Catalog) -> tuple[VectorIndex | None, int | None]:
-        """The vectors aligned with ``catalog``: the old snapshot's when its papers are the same (new
-        rows are written into it: rows of papers that had none, or a re-embedded paper's), else a
-        re-mapped copy; plus the vectors written since, and a new HNSW graph if there is one."""
+    def _vectors_for(self, conn, old: Snapshot | None, catalog: Catalog) -> tuple[VectorIndex | None, int | None, int | None]:
+        """The vectors aligned with ``catalog``: mapped from a new vectors file if `paperboy index` or
+        the worker wrote one; else the old snapshot's when its papers are the same (new rows are
+        written into it: rows of papers that had none, or a re-embedded paper's), else a re-mapped
+        copy; plus the vectors written since, and a new HNSW graph if there is one."""
         embedder = self.embedder
         if embedder is None:
-            return None, None
+            return None, None, None
         ann_mtime = old.ann_mtime if old is not None else None
-        if old is None or old.vectors is None:
+        vectors_mtime = old.vectors_mtime if old is not None else None
+        file_mtime = _mtime(vector_file_path(self.data_dir, embedder.name))
+        vectors = None
+        if file_mtime is not None and file_mtime != vectors_mtime:
+            try:
+                vectors = VectorIndex.from_file(vector_file_path(self.data_dir, embedder.name), catalog.ids, embedder.dim)
+                vectors_mtime = file_mtime
+            except Exception as e:  # damaged or foreign: the table still has every vector
+                log.warning("vectors file unusable (%s); reading vectors from the database", e)
+        if vectors is not None:
+            if old is not None and old.vectors is not None and old.vectors.ann is not None:
+                vectors = vectors.with_graph(old.vectors.ann, old.vectors.ann_seq)
+        elif old is None or old.vectors is None:
             vectors = VectorIndex(embedder.dim, len(catalog))
         elif catalog.ids is old.catalog.ids or np.array_equal(catalog.ids, old.catalog.ids):
             vectors = old.vectors
@@ -305,6 +327,12 @@ class SearchService(LazyEmbedder):
             ann, ann_seq, ann_mtime = graph
             vectors = vectors.with_graph(ann, ann_seq)
         cols, vecs, seqs = [], [], []
+
+        def put() -> None:  # in chunks: the rows' buffers are freed as they go, not all held at once
+            if cols:
+                vectors.put(np.asarray(cols), np.vstack(vecs), np.asarray(seqs))
+                cols.clear(), vecs.clear(), seqs.clear()
+
         for seq, pid, vector in read_embeddings(conn, embedder.name, vectors.last_seq):
             vectors.last_seq = seq
             col = int(np.searchsorted(catalog.ids, pid))
@@ -312,9 +340,10 @@ class SearchService(LazyEmbedder):
                 cols.append(col)
                 vecs.append(vector)
                 seqs.append(seq)
-        if cols:
-            vectors.put(np.asarray(cols), np.vstack(vecs), np.asarray(seqs))
-        return vectors, ann_mtime
+                if len(cols) >= 5_000:
+                    put()
+        put()
+        return vectors, ann_mtime, vectors_mtime
 
     def _new_graph(self, embedder: Embedder, known_mtime: int | None):
         """(graph, its seq, file mtime) of the HNSW graph `paperboy index` built, if it is new."""
@@ -427,8 +456,7 @@ class SearchService(LazyEmbedder):
                 if result.semantic:
                     qv = embedder.embed_query(text)
                     dense_cols, dense_sims = vectors.top(qv, mask, DENSE_CANDIDATES, cat.ids)
-                    matrix = vectors.matrix
-                    cols, _ = fusion(kw_cols, kw_scores, lambda c: matrix[c] @ qv, dense_cols, dense_sims)
+                    cols, _ = fusion(kw_cols, kw_scores, lambda c: vectors.similarities(c, qv), dense_cols, dense_sims)
                 else:
                     cols = kw_cols
                 if q.phrases:
@@ -466,6 +494,13 @@ class SearchService(LazyEmbedder):
             s = self._state
             with self.engine.connect() as conn:
                 return related_papers(conn, s.catalog, s.vectors, lambda text, mask: self._keyword_in(s, text, mask), paper_id, k)
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def parse_request(raw: str, *, categories, author, after, before, sort, page, per_page) -> tuple[ParsedQuery, SearchResults]:

@@ -2,8 +2,10 @@
 
 The ``paper_embeddings`` table is the truth: a vector is written in the same transaction as its
 text hash, rows cascade away with their paper, and a crash mid-indexing loses at most the batch in
-flight. Each search process keeps a float32 matrix aligned with the :class:`Catalog` columns and
-reads only rows whose ``seq`` is newer than what it has.
+flight. Each search process searches a float32 matrix aligned with the :class:`Catalog` columns:
+the vectors file that the indexer writes next to the keyword index (:func:`write_vector_file`),
+memory-mapped so that every process on the machine shares its pages, plus the rows whose ``seq`` is
+newer than the file's, read from the table into this process.
 
 Search is exact (one matrix-vector product: a few ms for 75,000 × 384 on two cores). When a filter
 leaves few papers, only their rows are multiplied, so a selective filter never yields an empty page.
@@ -16,12 +18,15 @@ graph cannot fill the page, the exact path answers instead — filters never emp
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select
+from pathlib import Path
 
+from sqlalchemy import Connection, delete, func, insert, select
+
+from paperboy.search.arrayfile import read_arrays, write_arrays
 from paperboy.store.db import serialize_writes
-from paperboy.store.schema import paper_embeddings
+from paperboy.store.schema import paper_embeddings, papers
 
-__all__ = ["VectorIndex", "store_embeddings", "read_embeddings", "build_ann", "ANN_MIN_VECTORS"]
+__all__ = ["VectorIndex", "store_embeddings", "read_embeddings", "build_ann", "write_vector_file", "vector_file_papers", "vector_file_seq", "ANN_MIN_VECTORS"]
 
 EMBEDDING_WRITES = 0x454D4244  # advisory lock key ("EMBD"), see store_embeddings
 ANN_MIN_VECTORS = 200_000  # below this, exact search is fast enough and needs no extra file
@@ -62,11 +67,18 @@ def read_embeddings(conn: Connection, model: str, since_seq: int = 0):
 
 
 class VectorIndex:
-    """Unit vectors in rows aligned with catalog columns; rows without a vector are zero."""
+    """Unit vectors in rows aligned with catalog columns; rows without a vector are zero.
 
-    def __init__(self, dim: int, size: int = 0):
+    The rows of the first ``len(base)`` columns come from the vectors file (:func:`write_vector_file`),
+    memory-mapped copy-on-write: every process on the machine reads the same pages, and a row written
+    here (a vector newer than the file) copies only its own page. Papers added after the file was
+    written take the columns after those, in an in-memory ``tail``. Without a file, every row is in
+    the tail, read from the database."""
+
+    def __init__(self, dim: int, size: int = 0, base: np.ndarray | None = None):
         self.dim = dim
-        self.matrix = np.zeros((size, dim), np.float32)
+        self.base = base if base is not None else np.zeros((0, dim), np.float32)
+        self.tail = np.zeros((max(size - len(self.base), 0), dim), np.float32)
         self.present = np.zeros(size, bool)
         self.last_seq = 0
         self.ann = None  # usearch Index keyed by paper id, or None
@@ -74,28 +86,81 @@ class VectorIndex:
         self.fresh = np.zeros(size, bool)  # columns whose vector arrived after the graph was built
         self.seqs = np.zeros(size, np.int64)  # each column's vector's seq (0: none)
 
-    def resize(self, size: int, keep_cols: np.ndarray | None = None) -> None:
-        """Grow (or re-map after the catalog changed) to ``size`` columns."""
-        moved = self.remapped(size, keep_cols)
-        self.matrix, self.present, self.fresh, self.seqs = moved.matrix, moved.present, moved.fresh, moved.seqs
+    def __len__(self) -> int:
+        return len(self.present)
+
+    @property
+    def mapped(self) -> int:
+        """Columns whose rows are read from the vectors file (shared with other processes)."""
+        return len(self.base)
+
+    def rows(self, cols) -> np.ndarray:
+        """The vectors of ``cols``, shape ``(len(cols), dim)``."""
+        cols = np.asarray(cols, np.int64)
+        nb = len(self.base)
+        if not len(self.tail) or (len(cols) and int(cols.max()) < nb):
+            return self.base[cols]
+        if not nb:
+            return self.tail[cols]
+        out = np.empty((len(cols), self.dim), np.float32)
+        in_base = cols < nb
+        out[in_base] = self.base[cols[in_base]]
+        out[~in_base] = self.tail[cols[~in_base] - nb]
+        return out
+
+    def similarities(self, cols, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity of ``query`` to the vectors of ``cols`` (0 where a column has none)."""
+        return self.rows(cols) @ query
+
+    def _all_similarities(self, query: np.ndarray) -> np.ndarray:
+        if not len(self.tail):
+            return self.base @ query
+        if not len(self.base):
+            return self.tail @ query
+        return np.concatenate([self.base @ query, self.tail @ query])
+
+    @classmethod
+    def from_file(cls, path, catalog_ids: np.ndarray, dim: int) -> "VectorIndex":
+        """The index over ``catalog_ids`` with the rows of the vectors file at ``path``: mapped when
+        the file's papers are the catalog's first columns (papers only ever get added, with higher
+        ids, between two writes of the file); else (papers deleted since) copied into memory."""
+        arrays = read_arrays(path, private=True)
+        ids, seqs, matrix = arrays["paper_ids"], arrays["seqs"], arrays["matrix"]
+        if matrix.shape[1:] != (dim,):
+            raise ValueError(f"{path} holds {matrix.shape[1:]} vectors, not ({dim},)")
+        n, nb = len(catalog_ids), len(ids)
+        if nb <= n and np.array_equal(catalog_ids[:nb], ids):
+            index = cls(dim, n, base=matrix)
+            index.present[:nb] = seqs > 0
+            index.seqs[:nb] = seqs
+        else:
+            index = cls(dim, n)
+            cols = np.searchsorted(catalog_ids, ids)
+            ok = (cols < n) & (catalog_ids[np.minimum(cols, max(n - 1, 0))] == ids) & (seqs > 0) if n else np.zeros(nb, bool)
+            index.tail[cols[ok]] = matrix[ok]
+            index.present[cols[ok]] = True
+            index.seqs[cols[ok]] = seqs[ok]
+        index.last_seq = int(arrays["seq"][0])
+        return index
 
     def remapped(self, size: int, keep_cols: np.ndarray | None = None) -> "VectorIndex":
         """A new index of ``size`` columns holding this one's vectors at ``keep_cols`` (old column →
-        new column, -1: dropped), with the same graph and read position; this one is unchanged."""
-        new = VectorIndex(self.dim, size)
-        new.last_seq, new.ann, new.ann_seq = self.last_seq, self.ann, self.ann_seq
-        if keep_cols is not None and len(self.matrix):
+        new column, -1: dropped), with the same graph and read position; this one is unchanged.
+        Papers only added (the usual case) keep the mapped rows; a removed one copies them."""
+        n = len(self)
+        keep_cols = np.arange(n) if keep_cols is None else np.asarray(keep_cols, np.int64)
+        appended = size >= n and len(keep_cols) == n and np.array_equal(keep_cols, np.arange(n))
+        if appended:
+            new = VectorIndex(self.dim, size, base=self.base)
+            new.tail[: len(self.tail)] = self.tail
+            for name in ("present", "fresh", "seqs"):
+                getattr(new, name)[:n] = getattr(self, name)
+        else:
+            new = VectorIndex(self.dim, size)
             ok = keep_cols >= 0
-            new.matrix[keep_cols[ok]] = self.matrix[: len(keep_cols)][ok]
-            new.present[keep_cols[ok]] = self.present[: len(keep_cols)][ok]
-            new.fresh[keep_cols[ok]] = self.fresh[: len(keep_cols)][ok]
-            new.seqs[keep_cols[ok]] = self.seqs[: len(keep_cols)][ok]
-        return new
-
-    def copy(self) -> "VectorIndex":
-        """An independent copy (the graph, read-only, shared)."""
-        new = VectorIndex(self.dim, 0)
-        new.matrix, new.present, new.fresh, new.seqs = self.matrix.copy(), self.present.copy(), self.fresh.copy(), self.seqs.copy()
+            new.tail[keep_cols[ok]] = self.rows(np.flatnonzero(ok))
+            for name in ("present", "fresh", "seqs"):
+                getattr(new, name)[keep_cols[ok]] = getattr(self, name)[: len(keep_cols)][ok]
         new.last_seq, new.ann, new.ann_seq = self.last_seq, self.ann, self.ann_seq
         return new
 
@@ -103,13 +168,18 @@ class VectorIndex:
         """This index's vectors (shared, not copied) with another HNSW graph: the columns whose vector
         is newer than the graph are searched exactly beside it."""
         new = VectorIndex(self.dim, 0)
-        new.matrix, new.present, new.seqs, new.last_seq = self.matrix, self.present, self.seqs, self.last_seq
+        new.base, new.tail, new.present, new.seqs, new.last_seq = self.base, self.tail, self.present, self.seqs, self.last_seq
         new.ann, new.ann_seq = ann, ann_seq
         new.fresh = self.present & (self.seqs > ann_seq)
         return new
 
     def put(self, cols: np.ndarray, vectors: np.ndarray, seqs: np.ndarray | None = None) -> None:
-        self.matrix[cols] = vectors
+        cols = np.asarray(cols, np.int64)
+        nb = len(self.base)
+        in_base = cols < nb
+        if in_base.any():
+            self.base[cols[in_base]] = vectors[in_base]  # copy-on-write: only these pages become private
+        self.tail[cols[~in_base] - nb] = vectors[~in_base]
         self.present[cols] = True
         if seqs is not None:
             self.seqs[cols] = seqs
@@ -126,7 +196,7 @@ class VectorIndex:
         fresh = np.flatnonzero(self.fresh & mask & self.present)
         if len(fresh):
             cols = np.concatenate([cols, fresh])
-            sims = np.concatenate([sims, self.matrix[fresh] @ query])
+            sims = np.concatenate([sims, self.similarities(fresh, query)])
         if len(cols) < min(k, int((mask & self.present).sum())):
             return None
         order = np.argsort(-sims, kind="stable")[:k]
@@ -142,17 +212,58 @@ class VectorIndex:
             found = self.top_ann(query, mask, k, ids)
             if found is not None:
                 return found
+        cols = np.flatnonzero(allowed)
         if n < len(allowed) // 4:  # selective filter: multiply only the rows it allows
-            cols = np.flatnonzero(allowed)
-            sims = self.matrix[cols] @ query
+            sims = self.similarities(cols, query)
         else:
-            sims_all = self.matrix @ query
-            cols = np.flatnonzero(allowed)
-            sims = sims_all[cols]
+            sims = self._all_similarities(query)[cols]
         k = min(k, len(cols))
         best = np.argpartition(-sims, k - 1)[:k]
         best = best[np.argsort(-sims[best], kind="stable")]
         return cols[best], sims[best]
+
+
+def write_vector_file(conn: Connection, path, model: str) -> int:
+    """Write every stored vector of ``model`` to ``path``, one row per paper (all papers, by id; zero
+    rows for papers without a vector), with each row's seq and the newest seq: what search processes
+    map (:meth:`VectorIndex.from_file`) instead of each holding its own copy. Returns the vectors written."""
+    ids = np.asarray(conn.execute(select(papers.c.id).order_by(papers.c.id)).scalars().all(), np.int64)
+    dim = conn.execute(select(func.length(paper_embeddings.c.vector)).where(paper_embeddings.c.model == model).limit(1)).scalar()
+    if not dim:
+        return 0
+    matrix = np.zeros((len(ids), dim // 4), np.float32)
+    seqs = np.zeros(len(ids), np.int64)
+    newest = written = 0
+    complete_upto = None  # a vector of a paper added after the ids were read: the file stops before it
+    for seq, pid, vector in read_embeddings(conn, model):
+        col = int(np.searchsorted(ids, pid))
+        newest = max(newest, seq)
+        if col < len(ids) and ids[col] == pid and len(vector) == matrix.shape[1]:
+            matrix[col], seqs[col] = vector, seq
+            written += 1
+        elif complete_upto is None:
+            complete_upto = seq - 1
+    if complete_upto is not None:
+        newest = min(newest, complete_upto)
+    write_arrays(Path(path), {"paper_ids": ids, "seqs": seqs, "matrix": matrix, "seq": np.asarray([newest], np.int64)})
+    return written
+
+
+def vector_file_papers(path) -> tuple[int, int]:
+    """(papers in the vectors file at ``path``, the highest paper id in it); (0, 0) without one."""
+    try:
+        ids = read_arrays(Path(path))["paper_ids"]
+    except (OSError, ValueError, KeyError):
+        return 0, 0
+    return len(ids), int(ids[-1]) if len(ids) else 0
+
+
+def vector_file_seq(path) -> int | None:
+    """The newest seq in the vectors file at ``path`` (``None``: no readable file)."""
+    try:
+        return int(read_arrays(Path(path))["seq"][0])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def build_ann(pids: np.ndarray, vectors: np.ndarray, path, *, threads: int = 0) -> None:
