@@ -3,7 +3,7 @@ stays within its bytes."""
 
 import gzip
 
-from paperboy.web.cache import HOT_SHARE, PageCache
+from paperboy.web.cache import PageCache
 
 
 def test_entries_are_valid_only_for_their_version():
@@ -35,7 +35,7 @@ def test_only_compressed_copies_are_stored_and_the_hot_area_is_bounded():
     page = cache.put("k", 1, 200, text, "text/html")
     assert page.size < len(text) / 20  # the store counts the gzip copy
     assert gzip.decompress(cache.gzipped(page)) == text and cache.body(page) == text
-    assert cache.hot_bytes <= cache.max_bytes // HOT_SHARE or len(cache._hot) <= 1
+    assert cache.hot_bytes <= cache.hot_limit or len(cache._hot) <= 1
 
 
 def test_etag_differs_with_content_and_version():

@@ -40,7 +40,7 @@ class Settings:
     secret_key: str = setting("PAPERBOY_SECRET_KEY", "", "signs sessions, CSRF and e-mailed tokens; set the same on every machine")
     page_size: int = setting("PAPERBOY_PAGE_SIZE", 50, "papers per feed page")
     comment_page_size: int = setting("PAPERBOY_COMMENT_PAGE_SIZE", 50, "comments per page under a paper")
-    page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 256, "memory for rendered pages per web process (0: off)", minimum=0)
+    page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 64, "memory for rendered pages per web process, compressed (0: off)", minimum=0)
     # Operations
     log_format: str = setting("PAPERBOY_LOG_FORMAT", "text", "text, or json: one JSON object per line (time, level, logger, message; access logs add the request's fields) from serve and worker")
     graceful_shutdown_seconds: int = setting("PAPERBOY_GRACEFUL_SHUTDOWN_SECONDS", 30, "on SIGTERM, how long serve lets requests in flight finish before closing them", minimum=0)

@@ -32,7 +32,8 @@ __all__ = ["CachedPage", "PageCache", "COUNT_LAG"]
 
 COUNT_LAG = 10.0  # seconds a page may show vote or comment counts that have since moved
 VOTE_LAG = COUNT_LAG  # the name older code knows
-HOT_SHARE = 8  # the hot area is at most 1/HOT_SHARE of the cache's bytes
+HOT_SHARE = 8  # the hot area is at most 1/HOT_SHARE of the cache's bytes …
+HOT_MAX = 8 * 1024 * 1024  # … and at most this: the pages requested right now, not a second cache
 
 
 @dataclass(slots=True, eq=False)
@@ -73,10 +74,13 @@ def _gzip(data: bytes) -> bytes:
 
 
 class PageCache:
-    """A least-recently-used map of pages keyed by path + query string, at most ``max_bytes``."""
+    """A least-recently-used map of pages keyed by path + query string, at most ``max_bytes`` in all
+    (the compressed store and the hot area together)."""
 
-    def __init__(self, max_bytes: int = 256 * 1024 * 1024):
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024):
         self.max_bytes = max_bytes
+        self.hot_limit = min(max_bytes // HOT_SHARE, HOT_MAX)
+        self.store_limit = max_bytes - self.hot_limit
         self._entries: OrderedDict[str, CachedPage] = OrderedDict()
         self._bytes = 0
         self._hot: OrderedDict[tuple, object] = OrderedDict()
@@ -124,7 +128,7 @@ class PageCache:
             self._entries[key] = page
             self._bytes += page.size
             self._keep_hot((key, "body"), body)
-            while self._bytes > self.max_bytes and len(self._entries) > 1:
+            while self._bytes > self.store_limit and len(self._entries) > 1:
                 self._drop(next(iter(self._entries)))
         return page
 
@@ -174,8 +178,7 @@ class PageCache:
             self._hot_bytes -= _hot_size(old)
         self._hot[hot_key] = value
         self._hot_bytes += _hot_size(value)
-        limit = self.max_bytes // HOT_SHARE
-        while self._hot_bytes > limit and len(self._hot) > 1:
+        while self._hot_bytes > self.hot_limit and len(self._hot) > 1:
             _, dropped = self._hot.popitem(last=False)
             self._hot_bytes -= _hot_size(dropped)
 
@@ -189,7 +192,7 @@ class PageCache:
 
     @property
     def bytes(self) -> int:
-        """Bytes of the compressed store (the hot area, at most 1/HOT_SHARE of the limit, comes on top)."""
+        """Bytes of the compressed store (at most ``store_limit``; the hot area has ``hot_limit``)."""
         return self._bytes
 
     @property
