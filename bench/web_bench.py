@@ -223,6 +223,28 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+MEMBER = ("benchmember", "bench@example.org", "correct horse battery staple")
+
+
+def create_member(env: dict) -> None:
+    """The benchmarks' member account (already there: fine)."""
+    subprocess.run([*PAPERBOY, "user", "create", MEMBER[0], MEMBER[1], "--password-stdin"], env=env,
+                   input=MEMBER[2] + "\n", text=True, capture_output=True)  # fmt: skip
+
+
+def login_cookie(base: str) -> str:
+    """Log the benchmarks' member in through the login form; the session cookie, as a Cookie header value."""
+    import http.cookiejar
+    from urllib.parse import urlencode
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/login").read().decode()
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
+    opener.open(base + "/login", urlencode({"login": MEMBER[0], "password": MEMBER[2], "csrf_token": token}).encode())
+    return "pb_session=" + next(c.value for c in jar if c.name == "pb_session")
+
+
 def members_bench(args) -> None:
     """Logged-out and logged-in visitors in one run (pairs of wrk runs, in turns), the search page
     with real queries at 8 connections, and the server's resident memory sampled throughout."""
@@ -231,8 +253,7 @@ def members_bench(args) -> None:
     data = OUT / args.data
     db = full_corpus_db(data)
     env = env_for(data)
-    subprocess.run([*PAPERBOY, "user", "create", "benchmember", "bench@example.org", "--password-stdin"], env=env,
-                   input="correct horse battery staple\n", text=True, capture_output=True)  # fmt: skip (already there: fine)
+    create_member(env)
     conn = sqlite3.connect(db)
     paper_ids = [r[0] for r in conn.execute("SELECT arxiv_id FROM papers ORDER BY random() LIMIT 2000")]
     conn.close()
@@ -245,18 +266,7 @@ def members_bench(args) -> None:
     try:
         wait_up(base)
         urllib.request.urlopen(base + "/search?q=warm", timeout=900).read()
-        import http.cookiejar
-
-        jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        page = opener.open(base + "/login").read().decode()
-        token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
-        from urllib.parse import urlencode
-
-        opener.open(base + "/login", urlencode({"login": "benchmember", "password": "correct horse battery staple",
-                                                "csrf_token": token}).encode())  # fmt: skip
-        session = next(c.value for c in jar if c.name == "pb_session")
-        cookie = f"pb_session={session}"
+        cookie = login_cookie(base)
         start = time.monotonic()
 
         def sample():
