@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,10 @@ DELTA_WARN = 50_000
 #: Hidden papers (moderation) are few: up to this many, their ids are kept here and dropped from
 #: unfiltered keyword candidates without asking the database; beyond it the database checks.
 HIDDEN_CACHE = 10_000
+
+
+#: Runs a query's dense side beside its keyword side (one thread per search in flight).
+_SIDES = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pg-dense")
 
 
 class _Vector(UserDefinedType):
@@ -107,6 +112,7 @@ class PgSearch(LazyEmbedder):
         self.has_vectors = False
         self.hidden: np.ndarray | None = None  # ids of hidden papers, when there are few
         self.observer: Observer | None = None
+        self._dense_pool: Engine | None = None
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -317,12 +323,16 @@ class PgSearch(LazyEmbedder):
                 text_ = q.searchable
                 if text_:
                     allowed = self._allowed(conn, q, conds)
-                    kw_ids, kw_scores = self._keyword(conn, text_, allowed, conds, q.has_filters) if keyword else (np.empty(0, np.int64), np.empty(0, np.float32))
                     embedder = self.embedder if semantic else None
                     result.semantic = embedder is not None and self.has_vectors
+                    # The two sides at once: the query's embedding and its HNSW search (on a second
+                    # connection) while this one reads and sums the keyword postings.
+                    dense = _SIDES.submit(self._embed_and_dense, embedder, text_, allowed, conds) if result.semantic else None
+                    try:
+                        kw_ids, kw_scores = self._keyword(conn, text_, allowed, conds, q.has_filters) if keyword else (np.empty(0, np.int64), np.empty(0, np.float32))
+                    finally:
+                        qv, dense_ids, dense_sims = dense.result() if dense is not None else (None, None, None)
                     if result.semantic:
-                        qv = embedder.embed_query(text_)
-                        dense_ids, dense_sims = self._dense(conn, qv, allowed, conds, DENSE_CANDIDATES)
                         ids, _ = fusion(kw_ids, kw_scores, lambda c: self._similarities(conn, qv, np.asarray(c, np.int64)), dense_ids, dense_sims)
                     else:
                         ids = kw_ids
@@ -346,6 +356,29 @@ class PgSearch(LazyEmbedder):
                     ).scalars().all()  # fmt: skip
                 result.papers = [p for p in repo.get_papers(conn, page_ids) if p.hidden_at is None]
             return result
+
+    def _embed_and_dense(self, embedder, text_: str, allowed, conds):
+        """(query vector, ids, similarities) of the dense side, on its own connection."""
+        qv = embedder.embed_query(text_)
+        with self._dense_engine().connect() as conn:
+            return (qv, *self._dense(conn, qv, allowed, conds, DENSE_CANDIDATES))
+
+    def close(self) -> None:
+        """Close the dense sides' connections (the main engine is its owner's to close)."""
+        with self._lock:
+            if self._dense_pool is not None:
+                self._dense_pool.dispose()
+                self._dense_pool = None
+
+    def _dense_engine(self) -> Engine:
+        """A second pool for the dense sides: a search holds one connection of the main pool while
+        its dense side waits for one of these, so a busy main pool can never starve the sides it waits for."""
+        with self._lock:
+            if self._dense_pool is None:
+                from paperboy.store.db import make_engine
+
+                self._dense_pool = make_engine(self.engine.url.render_as_string(hide_password=False))
+            return self._dense_pool
 
     @staticmethod
     def _sorted(conn, ids: np.ndarray, sort: str) -> np.ndarray:

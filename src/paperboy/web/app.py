@@ -110,6 +110,9 @@ async def _lifespan(app: FastAPI):
     # Let it finish before the process goes on to exit: native threads (onnxruntime's) torn down
     # mid-load abort the interpreter ("terminate called without an active exception").
     warm_up.join(timeout=60)
+    close_search = getattr(app.state.search, "close", None)  # the PostgreSQL backend's second pool
+    if close_search is not None:
+        close_search()
     if app.state.owns_engine:
         app.state.engine.dispose()
 
