@@ -207,11 +207,14 @@ class PgSearch(LazyEmbedder):
         terms = Counter(analyze(text_))
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         if terms and self.generation is not None:
-            newest = select(func.max(search_generations.c.generation)).where(search_generations.c.complete).scalar_subquery()
-            rows = conn.execute(
-                select(search_postings.c.generation, search_postings.c.term, search_postings.c.paper_ids, search_postings.c.impacts)
-                .where(search_postings.c.generation == newest, search_postings.c.term.in_(list(terms)))
-            ).all()  # fmt: skip
+            # Read in binary: the postings of common terms run to megabytes, and as text (hex) they
+            # took four times as long to send and decode (measured: 572 KB, 5.9 ms vs 1.5 ms).
+            with conn.connection.driver_connection.cursor(binary=True) as cur:
+                cur.execute(
+                    f"SELECT generation, term, paper_ids, impacts FROM {search_postings.name} WHERE term = ANY(%s) AND generation ="
+                    f" (SELECT max(generation) FROM {search_generations.name} WHERE complete)", (list(terms),)
+                )  # fmt: skip
+                rows = cur.fetchall()
             if rows and rows[0][0] != self.generation:  # a new generation landed since the last refresh
                 self.refresh(force=True)
                 return self._keyword_scores(conn, text_)
@@ -301,11 +304,21 @@ class PgSearch(LazyEmbedder):
         return ids, sims
 
     def _similarities(self, conn, qv: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Cosine similarity of the query to each of ``ids`` (0 for a paper without a vector)."""
+        """Cosine similarity of the query to each of ``ids`` (0 for a paper without a vector).
+
+        Straight through the driver, results in binary: for a query's ~1,000 keyword candidates the
+        SQL expression layer's array binding and row handling cost twice the query itself (measured:
+        10 ms vs 3.3 ms at 75k)."""
         if not len(ids):
             return np.zeros(0, np.float32)
-        dist, model = self._distance(conn, qv)
-        found = dict(conn.execute(select(paper_embeddings.c.paper_id, dist).where(model, paper_embeddings.c.paper_id == _ids_param(ids))).all())
+        dim = int(self.embedder.dim)
+        with conn.connection.driver_connection.cursor(binary=True) as cur:
+            cur.execute(
+                f"SELECT paper_id, embedding::vector({dim}) <=> %s::vector({dim}) FROM {paper_embeddings.name}"
+                f" WHERE model = {model_literal(conn, self.embedder.name)} AND paper_id = ANY(%s)",
+                (vector_literal(qv), [int(i) for i in ids]),
+            )  # fmt: skip
+            found = dict(cur.fetchall())
         return np.nan_to_num(np.array([1.0 - found[i] if found.get(i) is not None else 0.0 for i in ids.tolist()], np.float64), nan=0.0)
 
     # -- search --------------------------------------------------------------------------------
