@@ -198,3 +198,23 @@ def test_ready_status_and_the_timing_hook(worker_indexed, tmp_path):
     assert service.ready() and [op for op, _ in seen] == ["search", "related"] and all(s > 0 for _, s in seen)
     service.observer = lambda *_: 1 / 0  # a broken hook never breaks a search
     assert service.search("codes").total > 0
+
+
+def test_concurrent_searches_never_starve_their_dense_sides_of_connections(worker_indexed, tmp_path):
+    """A hybrid search holds a connection while its dense side (on another thread) runs: with the
+    main pool exhausted by searches in flight, the dense sides still get connections (their own
+    pool), so every search finishes — and with the same results as one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine, embedder = worker_indexed
+    tight = make_engine(engine.url.render_as_string(hide_password=False), pool_size=2, max_overflow=0, pool_timeout=10)
+    service = SearchService(tight, tmp_path, embedder_loader=lambda: embedder)
+    queries = ["error correcting codes distance", "graph neural networks", "quantum circuits", "language models reasoning"] * 4
+    alone = {q: ids(service.search(q)) for q in set(queries)}
+    try:
+        with ThreadPoolExecutor(len(queries)) as pool:
+            together = list(pool.map(lambda q: ids(service.search(q)), queries))
+    finally:
+        service.close()
+        tight.dispose()
+    assert together == [alone[q] for q in queries] and all(together)
