@@ -368,6 +368,37 @@ def test_vectors_come_mapped_from_the_shared_file_and_newer_ones_from_the_table(
     assert set(ids(service.search("zyxwvut quasicrystal tilings", keyword=False, per_page=5))[:2]) == {seventh, "2607.00001"}
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_the_worker_rewrites_the_vectors_file_as_a_backlog_is_embedded(db, monkeypatch):
+    """Embedding a backlog, the worker's step rewrites the shared vectors file every
+    VECTOR_FILE_EVERY new vectors (or a tenth of the backlog, if more) and at the end, so web
+    processes never hold much of their own; the last file has every vector."""
+    from paperboy.jobs.scheduler import embed_new_papers_step
+    from paperboy.search import indexer
+    from paperboy.search.vectors import vector_file_papers
+
+    engine, data_dir = db
+    embedder = FakeEmbedder()
+    sizes = []
+    real_refresh = indexer.refresh_vector_file
+
+    def counting(*args):
+        written = real_refresh(*args)
+        sizes.append(written)
+        return written
+
+    monkeypatch.setattr(indexer, "VECTOR_FILE_EVERY", 300)
+    monkeypatch.setattr(indexer, "refresh_vector_file", counting)
+    report = embed_new_papers_step(engine, lambda: embedder, data_dir)()
+    assert report["embedded"] > 1000
+    files = [n for n in sizes if n]  # 0: the file was already up to date
+    assert len(files) >= 3 and files == sorted(files) and files[0] < report["embedded"]  # mid-run files, growing
+    assert files[-1] == report["embedded"]  # the last one has them all
+    with engine.connect() as conn:
+        papers = conn.exec_driver_sql("SELECT count(*) FROM papers").scalar()
+    assert vector_file_papers(indexer.vector_file_path(data_dir, embedder.name))[0] == papers
+
+
 # --- catching up without making queries wait (embedded backend) ------------------------------------
 
 def _add_papers(engine, n: int, word: str, start: int = 1) -> None:

@@ -243,8 +243,8 @@ def embed_new_papers_step(engine: Engine, embedder: Callable[[], Any], data_dir=
     """Embed papers that have no vector yet — part of the index step, and what the worker does
     between daily runs, so papers from an import, a manual ingest or a submission get their vectors
     within a minute (keyword search sees them at once already). With ``data_dir`` (SQLite), the
-    vectors file the web processes share is rewritten every ``VECTOR_FILE_EVERY`` new vectors and
-    when the run ends."""
+    vectors file the web processes share is rewritten every ``VECTOR_FILE_EVERY`` new vectors (or
+    a tenth of the backlog, if more) and when the run ends."""
 
     def embed_new() -> dict:
         from paperboy.search.indexer import VECTOR_FILE_EVERY, embed_pending, refresh_vector_file
@@ -253,7 +253,8 @@ def embed_new_papers_step(engine: Engine, embedder: Callable[[], Any], data_dir=
         written = [0]
 
         def checkpoint(done: int, total: int) -> None:
-            if done - written[0] >= VECTOR_FILE_EVERY:
+            # A tenth of a big backlog at a time: each write reads every vector (1.5 GB at 1M papers).
+            if done - written[0] >= max(VECTOR_FILE_EVERY, total // 10):
                 refresh_vector_file(engine, data_dir, model)
                 written[0] = done
 

@@ -114,8 +114,9 @@ def vector_file_path(data_dir: str | Path, model: str) -> Path:
     return Path(data_dir) / "search" / f"vectors-{safe}.f32"
 
 
-#: While embedding a backlog, the vectors file is rewritten after this many new vectors, so that
-#: search processes hold at most about this many rows of their own (the rest they share, mapped).
+#: While embedding a backlog, the vectors file is rewritten after this many new vectors (or a tenth
+#: of the backlog, if more), so that search processes hold at most about this many rows of their own
+#: (the rest they share, mapped).
 VECTOR_FILE_EVERY = 10_000
 
 
