@@ -52,14 +52,15 @@ def paths_for(engine) -> list[str]:
     """The rotation: 2,000 random paper pages, the pages of ten busy days, 40 real queries; shuffled."""
     from sqlalchemy import text
 
+    rng = random.Random(0)  # the same rotation in every run on the same database: runs compare
     with engine.connect() as conn:
-        papers = [r[0] for r in conn.execute(text("SELECT arxiv_id FROM papers ORDER BY random() LIMIT 2000"))]
+        papers = rng.sample(sorted(r[0] for r in conn.execute(text("SELECT arxiv_id FROM papers"))), 2000)
         days = [(str(d), n) for d, n in conn.execute(text(
             "SELECT announced, count(*) FROM papers WHERE announced IS NOT NULL GROUP BY announced ORDER BY count(*) DESC LIMIT 10"))]  # fmt: skip
     feeds = [f"/papers/date/{d}?page={p}" for d, n in days for p in range(1, min(n // 50, 5) + 2)]
     searches = [f"/search?q={q.replace(' ', '+')}" for q in QUERIES]
     rotation = [f"/papers/{i}" for i in papers] + feeds * 10 + searches * 10
-    random.Random(0).shuffle(rotation)
+    rng.shuffle(rotation)
     return rotation
 
 

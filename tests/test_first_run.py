@@ -96,9 +96,9 @@ def test_an_empty_database_is_backfilled_then_the_daily_run_follows_and_a_rerun_
     assert len(ids(engine)) > len(KEPT)
     if engine.dialect.name == "sqlite":  # and the vectors file the web processes map, written after embedding
         from paperboy.search.indexer import vector_file_path
-        from paperboy.search.vectors import vector_file_papers
+        from paperboy.search.vectors import vector_file_state
 
-        assert vector_file_papers(vector_file_path(tmp_path, FakeEmbedder.name))[0] == len(ids(engine))
+        assert vector_file_state(vector_file_path(tmp_path, FakeEmbedder.name)).papers == len(ids(engine))
     # A rerun (a restart of the site): nothing fetched from OAI again, nothing run again.
     seen = len(fake.requests)
     again = worker_once(engine, settings, fake)

@@ -375,7 +375,7 @@ def test_the_worker_rewrites_the_vectors_file_as_a_backlog_is_embedded(db, monke
     processes never hold much of their own; the last file has every vector."""
     from paperboy.jobs.scheduler import embed_new_papers_step
     from paperboy.search import indexer
-    from paperboy.search.vectors import vector_file_papers
+    from paperboy.search.vectors import vector_file_state
 
     engine, data_dir = db
     embedder = FakeEmbedder()
@@ -396,7 +396,7 @@ def test_the_worker_rewrites_the_vectors_file_as_a_backlog_is_embedded(db, monke
     assert files[-1] == report["embedded"]  # the last one has them all
     with engine.connect() as conn:
         papers = conn.exec_driver_sql("SELECT count(*) FROM papers").scalar()
-    assert vector_file_papers(indexer.vector_file_path(data_dir, embedder.name))[0] == papers
+    assert vector_file_state(indexer.vector_file_path(data_dir, embedder.name)).papers == papers
 
 
 # --- catching up without making queries wait (embedded backend) ------------------------------------

@@ -124,7 +124,7 @@ def refresh_vector_file(engine: Engine, data_dir: str | Path, model: str) -> int
     """Rewrite the vectors file of ``model`` if the table has vectors newer than it (SQLite only:
     on PostgreSQL the database serves the vectors); search processes take it on their next refresh.
     Returns the vectors written (0: nothing to do)."""
-    from paperboy.search.vectors import vector_file_papers, vector_file_seq, write_vector_file
+    from paperboy.search.vectors import vector_file_state, write_vector_file
 
     if engine.dialect.name == "postgresql":
         return 0
@@ -133,9 +133,9 @@ def refresh_vector_file(engine: Engine, data_dir: str | Path, model: str) -> int
         newest = conn.execute(select(func.max(paper_embeddings.c.seq)).where(paper_embeddings.c.model == model)).scalar()
         if newest is None:
             return 0
-        if newest == vector_file_seq(path):  # no newer vector; but a paper deleted since also calls for a new file
-            count, last = vector_file_papers(path)
-            if not count or conn.execute(select(func.count()).select_from(papers).where(papers.c.id <= last)).scalar() == count:
+        held = vector_file_state(path)
+        if held is not None and newest == held.seq:  # no newer vector; but a paper deleted since also calls for a new file
+            if not held.papers or conn.execute(select(func.count()).select_from(papers).where(papers.c.id <= held.last_id)).scalar() == held.papers:
                 return 0
         written = write_vector_file(conn, path, model)
     with write_transaction(engine) as conn:

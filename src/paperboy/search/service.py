@@ -230,10 +230,8 @@ class SearchService(LazyEmbedder):
         return versions.get("content", 0), versions.get("votes", 0), versions.get("search", 0)
 
     def _keyword_file_changed(self, old: Snapshot) -> bool:
-        try:
-            return self.path.stat().st_mtime_ns != old.kw_mtime
-        except FileNotFoundError:
-            return False
+        mtime = _mtime(self.path)
+        return mtime is not None and mtime != old.kw_mtime
 
     def _vector_file_changed(self, old: Snapshot) -> bool:
         embedder = self._embedder

@@ -17,16 +17,17 @@ graph cannot fill the page, the exact path answers instead — filters never emp
 
 from __future__ import annotations
 
-import numpy as np
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select
 
 from paperboy.search.arrayfile import read_arrays, write_arrays
 from paperboy.store.db import serialize_writes
 from paperboy.store.schema import paper_embeddings, papers
 
-__all__ = ["VectorIndex", "store_embeddings", "read_embeddings", "build_ann", "write_vector_file", "vector_file_papers", "vector_file_seq", "ANN_MIN_VECTORS"]
+__all__ = ["VectorIndex", "store_embeddings", "read_embeddings", "build_ann", "write_vector_file", "vector_file_state", "ANN_MIN_VECTORS"]
 
 EMBEDDING_WRITES = 0x454D4244  # advisory lock key ("EMBD"), see store_embeddings
 ANN_MIN_VECTORS = 200_000  # below this, exact search is fast enough and needs no extra file
@@ -249,19 +250,18 @@ def write_vector_file(conn: Connection, path, model: str) -> int:
     return written
 
 
-def vector_file_papers(path) -> tuple[int, int]:
-    """(papers in the vectors file at ``path``, the highest paper id in it); (0, 0) without one."""
-    try:
-        ids = read_arrays(Path(path))["paper_ids"]
-    except (OSError, ValueError, KeyError):
-        return 0, 0
-    return len(ids), int(ids[-1]) if len(ids) else 0
+class VectorFileState(NamedTuple):
+    seq: int  # the newest vector's seq in the file
+    papers: int  # rows (every paper when it was written)
+    last_id: int  # the highest paper id in it
 
 
-def vector_file_seq(path) -> int | None:
-    """The newest seq in the vectors file at ``path`` (``None``: no readable file)."""
+def vector_file_state(path) -> VectorFileState | None:
+    """What the vectors file at ``path`` holds (its header and ids only); ``None`` without a readable one."""
     try:
-        return int(read_arrays(Path(path))["seq"][0])
+        arrays = read_arrays(Path(path))
+        ids = arrays["paper_ids"]
+        return VectorFileState(int(arrays["seq"][0]), len(ids), int(ids[-1]) if len(ids) else 0)
     except (OSError, ValueError, KeyError):
         return None
 
