@@ -207,7 +207,12 @@ def ensure_vector_index(engine: Engine, model: str, dim: int, *, maintenance_wor
         if conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is not None:
             return 0.0
         started = time.perf_counter()
-        conn.execute(text(f"SET maintenance_work_mem = '{maintenance_work_mem}'"))
+        # Raise the session's memory for the build, never lower it below the server's own setting: a
+        # graph that does not fit is built on disk, several times slower.
+        configured = conn.execute(text("SELECT setting::bigint * 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'")).scalar()
+        wanted = conn.execute(text("SELECT pg_size_bytes(:v)"), {"v": maintenance_work_mem}).scalar()
+        if wanted > configured:
+            conn.execute(text(f"SET maintenance_work_mem = '{maintenance_work_mem}'"))
         conn.execute(
             text(
                 f"CREATE INDEX IF NOT EXISTS {name} ON paper_embeddings USING hnsw ((embedding::vector({int(dim)})) vector_cosine_ops)"
