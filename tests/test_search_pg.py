@@ -98,7 +98,8 @@ def test_keyword_ranking_is_the_embedded_bm25(worker_indexed, slice_db, tmp_path
         assert ids(a) == ids(b), q
     with engine.connect() as conn:
         pid = repo.get_paper(conn, "2606.30212").id
-        got = dict(zip(*on_pg._keyword_scores(conn, "constacyclic codes")))
+        summed = on_pg._keyword_scores(conn, "constacyclic codes")
+        got = {int(i): float(summed[i]) for i in np.flatnonzero(summed)}
     with sqlite.connect() as conn:
         embedded.refresh()
         cols, scores = embedded._keyword("constacyclic codes", np.ones(len(embedded.catalog), bool))
@@ -128,7 +129,7 @@ def test_a_query_that_meets_a_newer_generation_than_it_refreshed_to_catches_up(w
     rebuild_keyword_index(engine, tmp_path)
     with engine.connect() as conn:  # the versions it read are stale, the postings it reads are new
         scores = service._keyword_scores(conn, "codes")
-    assert service.generation > 1 and len(scores[0]) > 0
+    assert service.generation > 1 and np.count_nonzero(scores) > 0
 
 
 def test_the_hnsw_index_serves_dense_queries_and_agrees_with_exact_search(worker_indexed, tmp_path):
@@ -163,6 +164,26 @@ def test_broad_filters_over_the_hnsw_index_fill_the_page_exactly(worker_indexed,
     monkeypatch.setattr(pg, "EXACT_LIMIT", 20_000)
     exact = service.search("learning after:2026-07-01", keyword=False, per_page=100)
     assert len(set(ids(exact)) & set(ids(day))) >= 90  # the index is approximate (and the fake model makes many ties)
+
+
+def test_a_broad_filter_fills_the_keyword_candidates_from_the_next_best_as_the_exact_path_does(worker_indexed, tmp_path, monkeypatch):
+    """Few candidates (5), so the first slice checked (the best 10) leaves most of them to the growing
+    slices after it; they must find what the selective path (the allowed ids first) finds, in its order."""
+    engine, _ = worker_indexed
+    service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    monkeypatch.setattr(pg, "CANDIDATES", 5)
+    checks = []
+    passing = pg.PgSearch._passing
+    monkeypatch.setattr(pg.PgSearch, "_passing", staticmethod(lambda conn, ids_, conds: checks.append(len(ids_)) or passing(conn, ids_, conds)))
+    # "language cat:cs.IT" has fewer matches than candidates: the slices run out of matching papers
+    for query, found in (("learning cat:cs.IT", 5), ("model cat:cs.IT", 5), ("language cat:cs.IT", 2)):
+        exact = service.search(query, semantic=False, per_page=5)
+        monkeypatch.setattr(pg, "EXACT_LIMIT", 0)
+        checks.clear()
+        broad = service.search(query, semantic=False, per_page=5)
+        monkeypatch.setattr(pg, "EXACT_LIMIT", 20_000)
+        assert len(exact.papers) == found and ids(broad) == ids(exact), query
+        assert len(checks) > 1, query  # the first slice was not enough
 
 
 def test_hidden_papers_never_come_back_through_any_path(worker_indexed, tmp_path, monkeypatch):

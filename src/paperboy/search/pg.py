@@ -202,8 +202,11 @@ class PgSearch(LazyEmbedder):
 
     # -- keyword -------------------------------------------------------------------------------
 
-    def _keyword_scores(self, conn, text_: str) -> tuple[np.ndarray, np.ndarray]:
-        """(paper ids, BM25 scores) of every paper matching a term (unordered, unfiltered)."""
+    def _keyword_scores(self, conn, text_: str) -> np.ndarray:
+        """BM25 scores of every paper for the query, indexed by paper id (0: no term matches;
+        unfiltered). Dense, not (ids, scores): a common term's postings run to millions, and adding
+        them into an array by id, then picking the best from it, costs a fraction of gathering the
+        matches into a sparse list (measured, docs/benchmarks.md)."""
         terms = Counter(analyze(text_))
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         if terms and self.generation is not None:
@@ -219,45 +222,44 @@ class PgSearch(LazyEmbedder):
                 self.refresh(force=True)
                 return self._keyword_scores(conn, text_)
             for _, term, ids, impacts in rows:
-                parts.append((np.frombuffer(ids, "<u4").astype(np.int64), np.frombuffer(impacts, "<f4") * np.float32(terms[term])))
+                parts.append((np.frombuffer(ids, "<u4"), np.frombuffer(impacts, "<f4") * np.float32(terms[term])))
         if terms and self.delta is not None:
             cols, scores = self.delta.scores(self.delta.query_terms(text_))
             parts.append((self.delta.paper_ids[cols], scores))
-        parts = [p for p in parts if len(p[0])]
-        if not parts:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        lo = min(int(p[0][0]) for p in parts)  # each part's ids ascend
-        hi = max(int(p[0][-1]) for p in parts)
-        summed = np.zeros(hi - lo + 1, np.float32)  # transient, one float per id in the matches' span
+        size = max((int(ids.max()) + 1 for ids, _ in parts if len(ids)), default=0)
+        summed = np.zeros(size, np.float32)  # transient: 4 MB at 1M papers
         for ids, scores in parts:
-            summed[ids - lo] += scores  # ids are unique within a part
-        hit = np.flatnonzero(summed)
-        return hit + lo, summed[hit]
+            np.add.at(summed, ids, scores)
+        return summed
 
     def _keyword(self, conn, text_: str, allowed: np.ndarray | None, conds, filtered: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The best :data:`CANDIDATES` keyword matches that pass the filter, best first (``filtered``:
         ``conds`` holds more than visibility)."""
-        ids, scores = self._keyword_scores(conn, text_)
+        summed = self._keyword_scores(conn, text_)
+        if allowed is not None:
+            ids = allowed[allowed < len(summed)]
+            ids = ids[summed[ids] > 0]
+            ids, scores = _ranked(ids, summed[ids])
+            return ids[:CANDIDATES], scores[:CANDIDATES]
         hidden = self.hidden
-        if allowed is not None or (not filtered and hidden is not None):
-            keep = np.isin(ids, allowed) if allowed is not None else ~np.isin(ids, hidden)
-            ids, scores = ids[keep], scores[keep]
-            return _best(ids, scores, CANDIDATES)
+        if not filtered and hidden is not None:
+            summed[hidden[hidden < len(summed)]] = 0
+            return _best(summed, CANDIDATES)
         # Broad filter (or visibility only): rank, then check the best in growing slices until enough pass.
-        first = min(len(ids), 2 * CANDIDATES)
-        head_ids, head_scores = _best(ids, scores, first)
+        head_ids, head_scores = _best(summed, 2 * CANDIDATES)
         ok = self._passing(conn, head_ids, conds)
         out_ids, out_scores = [head_ids[ok]], [head_scores[ok]]
         have = int(ok.sum())
-        if have < CANDIDATES and first < len(ids):
-            order = np.argsort(-scores, kind="stable")
-            order = order[~np.isin(ids[order], head_ids)]  # what the first slice did not check
-            start, step = 0, 4 * first
-            while have < CANDIDATES and start < len(order):
-                chunk = order[start : start + step]
-                ok = self._passing(conn, ids[chunk], conds)
-                out_ids.append(ids[chunk][ok])
-                out_scores.append(scores[chunk][ok])
+        if have < CANDIDATES and len(head_ids) == 2 * CANDIDATES:
+            summed[head_ids] = 0  # checked
+            rest = np.flatnonzero(summed)
+            rest, rest_scores = _ranked(rest, summed[rest])
+            start, step = 0, 8 * CANDIDATES
+            while have < CANDIDATES and start < len(rest):
+                chunk, chunk_scores = rest[start : start + step], rest_scores[start : start + step]
+                ok = self._passing(conn, chunk, conds)
+                out_ids.append(chunk[ok])
+                out_scores.append(chunk_scores[ok])
                 have += int(ok.sum())
                 start, step = start + step, step * 4
         ids, scores = np.concatenate(out_ids), np.concatenate(out_scores)
@@ -430,10 +432,22 @@ class PgSearch(LazyEmbedder):
                 return Related(author_nudge(conn, paper_id, [int(i) for i in ids], sims, k), by_keyword=own is None)
 
 
-def _best(ids: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` highest-scoring (ids, scores), best first."""
-    if len(ids) > n:
-        top = np.argpartition(-scores, n - 1)[:n]
-        ids, scores = ids[top], scores[top]
-    order = np.argsort(-scores, kind="stable")
+def _ranked(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) best first, ties by id (so both backends and every run order them alike)."""
+    order = np.lexsort((ids, -scores))
     return ids[order], scores[order]
+
+
+def _best(summed: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best (ids, scores) of a score array indexed by id (only scores > 0), best first;
+    among papers tied at the cut, the lowest ids."""
+    if np.count_nonzero(summed) <= n:
+        ids = np.flatnonzero(summed)
+    else:
+        # The n-th best by partitioning the negated scores at n: with most of the array 0 (tied),
+        # that stayed near 2 ms on every benchmark query at 1M papers, while argpartition, or
+        # partition at len - n, hit select's slow path on some (25-60 ms; docs/benchmarks.md)
+        cut = -np.partition(-summed, n - 1)[n - 1]
+        above = np.flatnonzero(summed > cut)
+        ids = np.concatenate([above, np.flatnonzero(summed == cut)[: n - len(above)]])
+    return _ranked(ids, summed[ids])
