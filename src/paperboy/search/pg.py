@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -341,14 +341,18 @@ class PgSearch(LazyEmbedder):
                     embedder = self.embedder if semantic else None
                     result.semantic = embedder is not None and self.has_vectors
                     # The two sides at once: the query's embedding and its HNSW search (on a second
-                    # connection) while this one reads and sums the keyword postings.
-                    dense = _SIDES.submit(self._embed_and_dense, embedder, text_, allowed, conds) if result.semantic else None
+                    # connection) while this one reads and sums the keyword postings, then looks up
+                    # the keyword candidates' similarities (which fusion needs) as the graph walk goes on.
+                    embedded: Future = Future()
+                    dense = _SIDES.submit(self._embed_and_dense, embedder, text_, allowed, conds, embedded) if result.semantic else None
                     try:
                         kw_ids, kw_scores = self._keyword(conn, text_, allowed, conds, q.has_filters) if keyword else (np.empty(0, np.int64), np.empty(0, np.float32))
+                        kw_sims = self._similarities(conn, embedded.result(), kw_ids) if dense is not None else None
                     finally:
                         qv, dense_ids, dense_sims = dense.result() if dense is not None else (None, None, None)
                     if result.semantic:
-                        ids, _ = fusion(kw_ids, kw_scores, lambda c: self._similarities(conn, qv, np.asarray(c, np.int64)), dense_ids, dense_sims)
+                        known = _known_similarities([(kw_ids, kw_sims), (dense_ids, dense_sims)], lambda c: self._similarities(conn, qv, c))
+                        ids, _ = fusion(kw_ids, kw_scores, known, dense_ids, dense_sims)
                     else:
                         ids = kw_ids
                     ids = np.asarray(ids, np.int64)
@@ -372,9 +376,15 @@ class PgSearch(LazyEmbedder):
                 result.papers = [p for p in repo.get_papers(conn, page_ids) if p.hidden_at is None]
             return result
 
-    def _embed_and_dense(self, embedder, text_: str, allowed, conds):
-        """(query vector, ids, similarities) of the dense side, on its own connection."""
-        qv = embedder.embed_query(text_)
+    def _embed_and_dense(self, embedder, text_: str, allowed, conds, embedded: Future):
+        """(query vector, ids, similarities) of the dense side, on its own connection; the query
+        vector is also handed to ``embedded`` as soon as it is known."""
+        try:
+            qv = embedder.embed_query(text_)
+        except BaseException as exc:
+            embedded.set_exception(exc)
+            raise
+        embedded.set_result(qv)
         with self._dense_engine().connect() as conn:
             return (qv, *self._dense(conn, qv, allowed, conds, DENSE_CANDIDATES))
 
@@ -430,6 +440,23 @@ class PgSearch(LazyEmbedder):
                     ids, scores = ids[: 4 * k], scores[: 4 * k]
                     sims = scores / (scores[0] if len(scores) else 1.0)
                 return Related(author_nudge(conn, paper_id, [int(i) for i in ids], sims, k), by_keyword=own is None)
+
+
+def _known_similarities(known: list[tuple[np.ndarray, np.ndarray]], look_up):
+    """Fusion's ``candidate_sims``: the similarities already known for (ids, sims) pairs, and
+    ``look_up(ids)`` for any others."""
+    table: dict[int, float] = {}
+    for ids, sims in known:
+        table.update(zip(ids.tolist(), np.asarray(sims, np.float64).tolist()))
+
+    def candidate_sims(cols) -> np.ndarray:
+        cols = np.asarray(cols, np.int64).tolist()
+        missing = [c for c in cols if c not in table]
+        if missing:
+            table.update(zip(missing, look_up(np.asarray(missing, np.int64)).tolist()))
+        return np.array([table[c] for c in cols], np.float64)
+
+    return candidate_sims
 
 
 def _ranked(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
