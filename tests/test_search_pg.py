@@ -19,9 +19,10 @@ from paperboy.search import pg
 from paperboy.search.indexer import embed_pending, rebuild_ann, rebuild_keyword_index
 from paperboy.search.pg_index import hnsw_index_name, search_generations, search_postings
 from paperboy.search.service import SearchService
+from paperboy.search.text import analyze
 from paperboy.store import repo
 from paperboy.store.db import make_engine
-from paperboy.store.schema import paper_embeddings
+from paperboy.store.schema import paper_embeddings, papers
 from paperboy.web.app import create_app
 
 
@@ -130,6 +131,42 @@ def test_a_query_that_meets_a_newer_generation_than_it_refreshed_to_catches_up(w
     with engine.connect() as conn:  # the versions it read are stale, the postings it reads are new
         scores = service._keyword_scores(conn, "codes")
     assert service.generation > 1 and np.count_nonzero(scores) > 0
+
+
+def test_long_postings_are_served_from_memory_and_never_across_generations(worker_indexed, tmp_path, monkeypatch):
+    engine, _ = worker_indexed
+    monkeypatch.setattr(pg, "POSTINGS_CACHE_MIN", 0)  # every term's postings count as long
+    service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    first = service.search("constacyclic codes", semantic=False)
+    cached = list(service.postings._items)
+    assert len(first.papers) > 0 and sorted(cached) == sorted(set(analyze("constacyclic codes")))
+    assert service.status()["postings_cached_terms"] == 2 and service.status()["postings_cached_bytes"] > 0
+    with engine.begin() as conn:  # the database's copy goes: only the one in memory can answer
+        conn.execute(search_postings.delete().where(search_postings.c.term.in_(cached)))
+    assert ids(service.search("constacyclic codes", semantic=False)) == ids(first)
+    with engine.begin() as conn:  # a paper without the words gets them, and a new generation is built
+        newcomer = conn.execute(select(papers.c.arxiv_id).where(~papers.c.title.ilike("%constacyclic%"), ~papers.c.abstract.ilike("%constacyclic%"))).scalars().first()
+        conn.execute(papers.update().where(papers.c.arxiv_id == newcomer).values(title=papers.c.title + " constacyclic codes"))
+    rebuild_keyword_index(engine, tmp_path)
+    assert newcomer in ids(service.search("constacyclic codes", semantic=False, per_page=100))
+
+
+def test_the_postings_kept_in_memory_stay_within_their_budget(worker_indexed, tmp_path, monkeypatch):
+    engine, _ = worker_indexed
+    query = "neural network learning"
+    with engine.connect() as conn:
+        size = func.length(search_postings.c.paper_ids) + func.length(search_postings.c.impacts)
+        sizes = conn.execute(select(size).where(search_postings.c.term.in_(analyze(query)))).scalars().all()
+    assert len(sizes) == 3
+    monkeypatch.setattr(pg, "POSTINGS_CACHE_MIN", 0)
+    monkeypatch.setattr(pg, "POSTINGS_CACHE_BYTES", sum(sizes) - 1)  # not all three fit
+    service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    service.search(query, semantic=False)
+    assert 1 <= len(service.postings) < 3 and 0 < service.postings.bytes <= sum(sizes) - 1
+    monkeypatch.setattr(pg, "POSTINGS_CACHE_MIN", max(sizes) + 1)  # none long enough
+    service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    service.search(query, semantic=False)
+    assert len(service.postings) == 0
 
 
 def test_the_hnsw_index_serves_dense_queries_and_agrees_with_exact_search(worker_indexed, tmp_path):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -66,6 +66,13 @@ DELTA_WARN = 50_000
 #: Hidden papers (moderation) are few: up to this many, their ids are kept here and dropped from
 #: unfiltered keyword candidates without asking the database; beyond it the database checks.
 HIDDEN_CACHE = 10_000
+#: Postings of at least :data:`POSTINGS_CACHE_MIN` bytes are kept in this process once read, up to
+#: :data:`POSTINGS_CACHE_BYTES` (least recently used out first; dropped whole when a new keyword
+#: generation lands). A common term's postings run to megabytes at 1M papers, and reading them out of
+#: PostgreSQL (thousands of TOAST chunks) cost more than all the rest of a long query's keyword side;
+#: a term's short postings are read about as fast as they would be looked up (docs/benchmarks.md).
+POSTINGS_CACHE_MIN = 256 << 10
+POSTINGS_CACHE_BYTES = 128 << 20
 
 
 #: Runs a query's dense side beside its keyword side (one thread per search in flight).
@@ -113,6 +120,7 @@ class PgSearch(LazyEmbedder):
         self.hidden: np.ndarray | None = None  # ids of hidden papers, when there are few
         self.observer: Observer | None = None
         self._dense_pool: Engine | None = None
+        self.postings = PostingsCache()
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -128,6 +136,8 @@ class PgSearch(LazyEmbedder):
             "delta_papers": len(self.delta) if self.delta is not None else 0,
             "vectors": self.has_vectors,
             "semantic": self._embedder is not None,
+            "postings_cached_terms": len(self.postings),
+            "postings_cached_bytes": self.postings.bytes,
         }
 
     # -- keeping up with the database ----------------------------------------------------------
@@ -210,19 +220,26 @@ class PgSearch(LazyEmbedder):
         terms = Counter(analyze(text_))
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         if terms and self.generation is not None:
+            generation = self.generation
+            postings = self.postings.get(generation, terms)
             # Read in binary: the postings of common terms run to megabytes, and as text (hex) they
-            # took four times as long to send and decode (measured: 572 KB, 5.9 ms vs 1.5 ms).
+            # took four times as long to send and decode (measured: 572 KB, 5.9 ms vs 1.5 ms). The
+            # outer join yields the newest generation even when every term's postings are cached.
             with conn.connection.driver_connection.cursor(binary=True) as cur:
                 cur.execute(
-                    f"SELECT generation, term, paper_ids, impacts FROM {search_postings.name} WHERE term = ANY(%s) AND generation ="
-                    f" (SELECT max(generation) FROM {search_generations.name} WHERE complete)", (list(terms),)
+                    f"SELECT g.generation, p.term, p.paper_ids, p.impacts"
+                    f" FROM (SELECT max(generation) AS generation FROM {search_generations.name} WHERE complete) g"
+                    f" LEFT JOIN {search_postings.name} p ON p.generation = g.generation AND p.term = ANY(%s)",
+                    ([t for t in terms if t not in postings],),
                 )  # fmt: skip
                 rows = cur.fetchall()
-            if rows and rows[0][0] != self.generation:  # a new generation landed since the last refresh
+            if rows[0][0] != generation:  # a new generation landed since the last refresh
                 self.refresh(force=True)
                 return self._keyword_scores(conn, text_)
             for _, term, ids, impacts in rows:
-                parts.append((np.frombuffer(ids, "<u4"), np.frombuffer(impacts, "<f4") * np.float32(terms[term])))
+                if term is not None:
+                    postings[term] = self.postings.put(generation, term, np.frombuffer(ids, "<u4"), np.frombuffer(impacts, "<f4"))
+            parts = [(ids, impacts * np.float32(terms[term])) for term, (ids, impacts) in postings.items()]
         if terms and self.delta is not None:
             cols, scores = self.delta.scores(self.delta.query_terms(text_))
             parts.append((self.delta.paper_ids[cols], scores))
@@ -440,6 +457,46 @@ class PgSearch(LazyEmbedder):
                     ids, scores = ids[: 4 * k], scores[: 4 * k]
                     sims = scores / (scores[0] if len(scores) else 1.0)
                 return Related(author_nudge(conn, paper_id, [int(i) for i in ids], sims, k), by_keyword=own is None)
+
+
+class PostingsCache:
+    """The postings of long terms of one keyword generation, least recently used out first
+    (:data:`POSTINGS_CACHE_MIN`, :data:`POSTINGS_CACHE_BYTES`); safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._generation: int | None = None
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, generation: int, terms) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The cached (paper ids, impacts) of those of ``terms`` that are cached for ``generation``."""
+        with self._lock:
+            if generation != self._generation:
+                self._items.clear()
+                self._generation, self.bytes = generation, 0
+            found = {}
+            for term in terms:
+                if term in self._items:
+                    self._items.move_to_end(term)
+                    found[term] = self._items[term]
+            return found
+
+    def put(self, generation: int, term: str, ids: np.ndarray, impacts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keep ``term``'s postings if they are long enough and fit; returns them."""
+        size = ids.nbytes + impacts.nbytes
+        if POSTINGS_CACHE_MIN <= size <= POSTINGS_CACHE_BYTES:
+            with self._lock:
+                if generation == self._generation and term not in self._items:
+                    self._items[term] = (ids, impacts)
+                    self.bytes += size
+                    while self.bytes > POSTINGS_CACHE_BYTES:
+                        old_ids, old_impacts = self._items.popitem(last=False)[1]
+                        self.bytes -= old_ids.nbytes + old_impacts.nbytes
+        return ids, impacts
 
 
 def _known_similarities(known: list[tuple[np.ndarray, np.ndarray]], look_up):
