@@ -258,6 +258,9 @@ def main() -> None:
     print(f"process memory (RSS): {rss_before:,.0f} MB with the model loaded; {rss_loaded:,.0f} MB with the search state loaded and warm;"
           f" {rss_mb():,.0f} MB after the {3 * len(queries)} timed searches")  # fmt: skip
     print(f"vectors: {'real' if args.real_vectors else 'synthetic (random unit vectors; exact search costs the same)'}")
+    status = service.status()
+    if "postings_cached_terms" in status:  # the modes run one query after another: keyword's follows hybrid's
+        print(f"postings kept in memory at the end: {status['postings_cached_terms']} terms, {status['postings_cached_bytes'] / 2**20:.0f} MB")
 
 
 if __name__ == "__main__":

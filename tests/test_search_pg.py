@@ -159,14 +159,22 @@ def test_the_postings_kept_in_memory_stay_within_their_budget(worker_indexed, tm
         sizes = conn.execute(select(size).where(search_postings.c.term.in_(analyze(query)))).scalars().all()
     assert len(sizes) == 3
     monkeypatch.setattr(pg, "POSTINGS_CACHE_MIN", 0)
-    monkeypatch.setattr(pg, "POSTINGS_CACHE_BYTES", sum(sizes) - 1)  # not all three fit
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    service = SearchService(engine, tmp_path, embedder_loader=lambda: None, postings_cache_bytes=sum(sizes) - 1)  # not all three fit
     service.search(query, semantic=False)
     assert 1 <= len(service.postings) < 3 and 0 < service.postings.bytes <= sum(sizes) - 1
+    service = SearchService(engine, tmp_path, embedder_loader=lambda: None, postings_cache_bytes=0)  # PAPERBOY_SEARCH_POSTINGS_CACHE_MB=0
+    service.search(query, semantic=False)
+    assert len(service.postings) == 0
     monkeypatch.setattr(pg, "POSTINGS_CACHE_MIN", max(sizes) + 1)  # none long enough
     service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
     service.search(query, semantic=False)
     assert len(service.postings) == 0
+
+
+def test_the_web_app_gives_its_search_the_postings_budget_of_its_settings(worker_indexed, tmp_path):
+    engine, _ = worker_indexed
+    settings = Settings.from_env({"PAPERBOY_SEARCH_POSTINGS_CACHE_MB": "3"}, database_url=str(engine.url), data_dir=str(tmp_path), secret_key="k")
+    assert create_app(settings.resolved()).state.search.postings.budget == 3 << 20
 
 
 def test_the_hnsw_index_serves_dense_queries_and_agrees_with_exact_search(worker_indexed, tmp_path):

@@ -371,14 +371,14 @@ def search(
     keyword_only: Annotated[bool, typer.Option("--keyword-only", help="Skip semantic search.")] = False,
 ) -> None:
     """Search the archive from the command line."""
-    from paperboy.search.service import SORTS, SearchService
+    from paperboy.search.service import SORTS
 
     if sort not in SORTS:
         raise typer.BadParameter(f"choose one of {', '.join(SORTS)}", param_hint="--sort")
     engine = _engine()
     _require_schema(engine, False)
     settings = _settings()
-    service = SearchService(engine, settings.data_dir, embedder_loader=lambda: _load_embedder(settings))
+    service = _search_service(engine, settings)
     result = service.search(query, sort=sort, per_page=limit, semantic=not keyword_only)
     if as_json:
         from paperboy.api.serializers import search_json
@@ -747,7 +747,7 @@ def _edition(value: Optional[str], settings):
 def _search_service(engine, settings):
     from paperboy.search.service import SearchService
 
-    return SearchService(engine, settings.data_dir, embedder_loader=lambda: _load_embedder(settings))
+    return SearchService(engine, settings.data_dir, embedder_loader=lambda: _load_embedder(settings), postings_cache_bytes=settings.search_postings_cache_mb << 20)
 
 
 EditionOption = Annotated[Optional[str], typer.Option("--edition", help="A day (2026-06-30: the daily edition) or an ISO week "

@@ -85,6 +85,7 @@ class Settings:
     # Search
     embedding_model: str = setting("PAPERBOY_EMBEDDING_MODEL", "", "folder of another embedding model (model.onnx + tokenizer.json); default: the packaged one")
     embedding_threads: int = setting("PAPERBOY_EMBEDDING_THREADS", 0, "threads the embedding model runs on (0: one per core)", minimum=0)
+    search_postings_cache_mb: int = setting("PAPERBOY_SEARCH_POSTINGS_CACHE_MB", 128, "on PostgreSQL, memory per process for the long keyword postings it has read (0: none)", minimum=0)
     # Community rules (admins are exempt)
     submit_max_age_days: int = setting("PAPERBOY_SUBMIT_MAX_AGE_DAYS", 7, "a submitted paper's first version may be at most this old")
     submit_daily_cap: int = setting("PAPERBOY_SUBMIT_DAILY_CAP", 5, "submissions per user per day")

@@ -70,7 +70,7 @@ def digest_schedule(engine: Engine, settings) -> Scheduled:
             from paperboy.search.service import SearchService
 
             if not search:
-                search.append(SearchService(engine, settings.data_dir, embedder_loader=embedder_loader(settings)))
+                search.append(SearchService(engine, settings.data_dir, embedder_loader=embedder_loader(settings), postings_cache_bytes=settings.search_postings_cache_mb << 20))
             return send_edition(engine, settings, edition, search=search[0])
 
         return body

@@ -29,12 +29,14 @@ import logging
 import threading
 from collections import Counter, OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import ARRAY, BigInteger, Engine, Float, any_, bindparam, cast, func, literal, literal_column, select, text
 from sqlalchemy.types import UserDefinedType
 
+from paperboy.config import Settings
 from paperboy.search.backend import LazyEmbedder, Observer, observed, phrase_filter
 from paperboy.search.fusion import Fusion, fuse
 from paperboy.search.indexer import keyword_documents
@@ -67,12 +69,12 @@ DELTA_WARN = 50_000
 #: unfiltered keyword candidates without asking the database; beyond it the database checks.
 HIDDEN_CACHE = 10_000
 #: Postings of at least :data:`POSTINGS_CACHE_MIN` bytes are kept in this process once read, up to
-#: :data:`POSTINGS_CACHE_BYTES` (least recently used out first; dropped whole when a new keyword
-#: generation lands). A common term's postings run to megabytes at 1M papers, and reading them out of
-#: PostgreSQL (thousands of TOAST chunks) cost more than all the rest of a long query's keyword side;
-#: a term's short postings are read about as fast as they would be looked up (docs/benchmarks.md).
+#: ``Settings.search_postings_cache_mb`` (least recently used out first; dropped whole when a new
+#: keyword generation lands). A common term's postings run to megabytes at 1M papers, and reading
+#: them out of PostgreSQL (thousands of TOAST chunks) cost more than all the rest of a long query's
+#: keyword side; short postings are read fast enough (docs/benchmarks.md).
 POSTINGS_CACHE_MIN = 256 << 10
-POSTINGS_CACHE_BYTES = 128 << 20
+_DEFAULT_POSTINGS_CACHE_MB = next(f.default for f in fields(Settings) if f.name == "search_postings_cache_mb")
 
 
 #: Runs a query's dense side beside its keyword side (one thread per search in flight).
@@ -105,7 +107,7 @@ def _in_ids(column, ids):
 class PgSearch(LazyEmbedder):
     """The PostgreSQL backend (see the module docstring); made by ``SearchService(engine, …)``."""
 
-    def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader=None):
+    def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader=None, *, postings_cache_bytes: int | None = None):
         self.engine = engine
         self.data_dir = Path(data_dir)  # unused: nothing is read from it (kept for the shared signature)
         self._embedder_loader = embedder_loader
@@ -120,7 +122,7 @@ class PgSearch(LazyEmbedder):
         self.hidden: np.ndarray | None = None  # ids of hidden papers, when there are few
         self.observer: Observer | None = None
         self._dense_pool: Engine | None = None
-        self.postings = PostingsCache()
+        self.postings = PostingsCache(_DEFAULT_POSTINGS_CACHE_MB << 20 if postings_cache_bytes is None else postings_cache_bytes)
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -460,10 +462,11 @@ class PgSearch(LazyEmbedder):
 
 
 class PostingsCache:
-    """The postings of long terms of one keyword generation, least recently used out first
-    (:data:`POSTINGS_CACHE_MIN`, :data:`POSTINGS_CACHE_BYTES`); safe to share between threads."""
+    """The postings of long terms (:data:`POSTINGS_CACHE_MIN`) of one keyword generation, at most
+    ``budget`` bytes of them, least recently used out first; safe to share between threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
         self._lock = threading.Lock()
         self._items: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._generation: int | None = None
@@ -488,12 +491,12 @@ class PostingsCache:
     def put(self, generation: int, term: str, ids: np.ndarray, impacts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keep ``term``'s postings if they are long enough and fit; returns them."""
         size = ids.nbytes + impacts.nbytes
-        if POSTINGS_CACHE_MIN <= size <= POSTINGS_CACHE_BYTES:
+        if POSTINGS_CACHE_MIN <= size <= self.budget:
             with self._lock:
                 if generation == self._generation and term not in self._items:
                     self._items[term] = (ids, impacts)
                     self.bytes += size
-                    while self.bytes > POSTINGS_CACHE_BYTES:
+                    while self.bytes > self.budget:
                         old_ids, old_impacts = self._items.popitem(last=False)[1]
                         self.bytes -= old_ids.nbytes + old_impacts.nbytes
         return ids, impacts

@@ -101,13 +101,16 @@ class SearchService(LazyEmbedder):
         if cls is SearchService and engine.dialect.name == "postgresql":
             from paperboy.search.pg import PgSearch
 
-            return PgSearch(engine, data_dir, embedder_loader)
+            return PgSearch(engine, data_dir, embedder_loader, postings_cache_bytes=kw.get("postings_cache_bytes"))
         return super().__new__(cls)
 
     def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader: Callable[[], Embedder] | None = None, *,
-                 small_change: int | None = None, before_background: Callable[[], None] | None = None):  # fmt: skip
+                 small_change: int | None = None, before_background: Callable[[], None] | None = None,
+                 postings_cache_bytes: int | None = None):  # fmt: skip
         """``small_change`` overrides :attr:`SMALL_CHANGE`; ``before_background`` is called in the
-        background thread before it builds (tests hold a rebuild with it)."""
+        background thread before it builds (tests hold a rebuild with it); ``postings_cache_bytes``
+        is for the PostgreSQL backend (``Settings.search_postings_cache_mb``): this one's keyword
+        index is in memory already."""
         self.engine = engine
         self.data_dir = Path(data_dir)
         self.path = keyword_index_path(data_dir)

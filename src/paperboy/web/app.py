@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         return load(settings.embedding_model or None, threads=settings.embedding_threads)
 
-    app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder)
+    app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder, postings_cache_bytes=settings.search_postings_cache_mb << 20)
     app.state.search.observer = metrics.observe_search
 
 
