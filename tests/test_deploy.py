@@ -10,8 +10,12 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from dataclasses import fields
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -126,20 +130,87 @@ def _reverse_proxies(node) -> list[dict]:
 CADDY_UNPACKED = Path("/opt/paperboy-test-tools/usr/bin/caddy")  # where scripts/install-system-deps puts it
 
 
-@pytest.mark.parametrize("caddyfile", [DEPLOY / "Caddyfile", SYSTEMD / "Caddyfile"], ids=["compose", "systemd"])
-def test_caddy_accepts_the_caddyfiles(caddyfile):
+def _caddy() -> str:
     caddy = shutil.which("caddy") or next((str(p) for p in [CADDY_UNPACKED] if p.exists()), None)
     if not caddy:  # scripts/install-system-deps (run by `make test`) unpacks it: CI never skips this
         if os.environ.get("CI"):
             pytest.fail(f"caddy not found on PATH or at {CADDY_UNPACKED}: run scripts/install-system-deps")
         pytest.skip("caddy is not here (scripts/install-system-deps unpacks Debian's)")
+    return caddy
+
+
+def _adapted(caddy: str, caddyfile: Path) -> dict:
+    """The Caddyfile as Caddy reads it (its JSON config), the site being papers.example.org."""
     r = subprocess.run([caddy, "adapt", "--adapter", "caddyfile", "--config", str(caddyfile)], capture_output=True, text=True,
                        env=dict(os.environ, SITE_DOMAIN="papers.example.org"), timeout=60)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    (proxy,) = _reverse_proxies(json.loads(r.stdout))
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("caddyfile", [DEPLOY / "Caddyfile", SYSTEMD / "Caddyfile"], ids=["compose", "systemd"])
+def test_caddy_accepts_the_caddyfiles(caddyfile):
+    (proxy,) = _reverse_proxies(_adapted(_caddy(), caddyfile))
     upstreams, _ = caddy_upstreams(caddyfile)
     assert [u["dial"] for u in proxy["upstreams"]] == upstreams  # what the other tests read is what Caddy reads
     assert proxy["health_checks"]["active"]["uri"] == "/healthz"
+
+
+@pytest.mark.parametrize("caddyfile", [DEPLOY / "Caddyfile", SYSTEMD / "Caddyfile"], ids=["compose", "systemd"])
+def test_the_public_proxy_answers_metrics_with_404_and_never_passes_it_on(caddyfile, tmp_path):
+    """Caddy runs the Caddyfile's own config (plain HTTP on a loopback port, the upstreams pointed at a
+    loopback stand-in that records every path it gets): pages go through, /metrics in any spelling
+    does not — Prometheus scrapes each web server at its own address."""
+    caddy = _caddy()
+    seen: list[str] = []
+
+    async def upstream(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = (await receive())["type"]  # lifespan.startup, then lifespan.shutdown
+                await send({"type": f"{message}.complete"})
+                if message == "lifespan.shutdown":
+                    return
+        seen.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"from a web server"})
+
+    config = _adapted(caddy, caddyfile)
+    config["admin"] = {"disabled": True}
+    (server,) = config["apps"]["http"]["servers"].values()
+    port = free_port()
+    server["listen"] = [f"127.0.0.1:{port}"]
+    server["automatic_https"] = {"disable": True}
+    with serve(upstream) as url:
+        for proxy in _reverse_proxies(config):
+            proxy["upstreams"] = [{"dial": urlsplit(url).netloc}]
+        (tmp_path / "caddy.json").write_text(json.dumps(config))
+        proc = subprocess.Popen([caddy, "run", "--config", str(tmp_path / "caddy.json")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while True:  # until Caddy listens
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert proc.poll() is None, proc.stderr.read().decode()
+                    assert time.monotonic() < deadline, "caddy did not start listening"
+                    time.sleep(0.05)
+
+            def get(path: str) -> tuple[int, bytes]:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": "papers.example.org"})
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as r:
+                        return r.status, r.read()
+                except urllib.error.HTTPError as e:
+                    return e.code, e.read()
+
+            assert get("/papers/2606.00001") == (200, b"from a web server")
+            for path in ("/metrics", "/metrics/", "/metrics?format=text", "/METRICS", "/%6Detrics"):
+                assert get(path)[0] == 404, path
+            assert [p for p in seen if "etrics" in p.lower()] == [] and "/papers/2606.00001" in seen, seen
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def _compose_plugin() -> str | None:
