@@ -83,6 +83,26 @@ def test_readyz_names_what_is_not_ready(tmp_path):
         assert c.get("/healthz").status_code == 200
 
 
+def test_readyz_says_unready_when_the_database_host_stops_answering(tmp_path, monkeypatch):
+    """A server that takes the connection and never answers (a hung host, a dropped route): without
+    a connect timeout /readyz would wait for TCP to give up (minutes) instead of saying so."""
+    from paperboy.store import db
+
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT_S", 1)
+    with socket.socket() as stalled:
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(16)  # the kernel completes the handshakes; nothing ever reads or writes
+        port = stalled.getsockname()[1]
+        hung = Settings(database_url=f"postgresql+psycopg://nobody@127.0.0.1:{port}/none", data_dir=str(tmp_path), secret_key="s").resolved()
+        answer: dict = {}
+        with TestClient(create_app(hung)) as c:
+            probe = threading.Thread(target=lambda: answer.update(r=c.get("/readyz")), daemon=True)
+            probe.start()
+            probe.join(timeout=60)  # a failure bound, far above the 1 s connect timeout
+            assert "r" in answer, "/readyz did not answer"
+            assert answer["r"].status_code == 503 and "database" in answer["r"].json()["failed"]
+
+
 def _lock_waiters(watch, condition: str) -> int:
     """How many other PostgreSQL sessions wait on a lock (``condition``: more SQL on pg_stat_activity)."""
     found = watch.execute(text(f"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND {condition} "

@@ -23,6 +23,10 @@ from sqlalchemy.engine import make_url
 __all__ = ["make_engine", "write_transaction", "retrying", "upgrade", "schema_status", "SchemaState", "SchemaStatus", "SchemaError", "head_revision", "current_revision"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: Seconds a new PostgreSQL connection may take (libpq's ``connect_timeout``; a ``?connect_timeout=``
+#: in the URL wins). Without one, a database host that stops answering holds every request — and
+#: /readyz, which should say so — for as long as TCP keeps trying (minutes).
+CONNECT_TIMEOUT_S = 10
 
 
 class SchemaError(RuntimeError):
@@ -40,6 +44,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if u.get_backend_name() == "postgresql" and "connect_timeout" not in u.query:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
     return create_engine(u, **kwargs)
 
 
