@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from fake_arxiv import RSS, Fault, listing_route, serve_fake_arxiv
 from fake_embedder import FakeEmbedder
