@@ -745,9 +745,9 @@ def _edition(value: Optional[str], settings):
 
 
 def _search_service(engine, settings):
-    from paperboy.search.service import SearchService
+    from paperboy.search.service import site_search
 
-    return SearchService(engine, settings.data_dir, embedder_loader=lambda: _load_embedder(settings), postings_cache_bytes=settings.search_postings_cache_mb << 20)
+    return site_search(engine, settings, lambda: _load_embedder(settings))
 
 
 EditionOption = Annotated[Optional[str], typer.Option("--edition", help="A day (2026-06-30: the daily edition) or an ISO week "

@@ -67,10 +67,10 @@ def digest_schedule(engine: Engine, settings) -> Scheduled:
     def send(edition):
         def body():
             from paperboy.digest.send import send_edition
-            from paperboy.search.service import SearchService
+            from paperboy.search.service import site_search
 
             if not search:
-                search.append(SearchService(engine, settings.data_dir, embedder_loader=embedder_loader(settings), postings_cache_bytes=settings.search_postings_cache_mb << 20))
+                search.append(site_search(engine, settings, embedder_loader(settings)))
             return send_edition(engine, settings, edition, search=search[0])
 
         return body

@@ -29,7 +29,6 @@ import logging
 import threading
 from collections import Counter, OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +73,6 @@ HIDDEN_CACHE = 10_000
 #: them out of PostgreSQL (thousands of TOAST chunks) cost more than all the rest of a long query's
 #: keyword side; short postings are read fast enough (docs/benchmarks.md).
 POSTINGS_CACHE_MIN = 256 << 10
-_DEFAULT_POSTINGS_CACHE_MB = next(f.default for f in fields(Settings) if f.name == "search_postings_cache_mb")
 
 
 #: Runs a query's dense side beside its keyword side (one thread per search in flight).
@@ -122,7 +120,7 @@ class PgSearch(LazyEmbedder):
         self.hidden: np.ndarray | None = None  # ids of hidden papers, when there are few
         self.observer: Observer | None = None
         self._dense_pool: Engine | None = None
-        self.postings = PostingsCache(_DEFAULT_POSTINGS_CACHE_MB << 20 if postings_cache_bytes is None else postings_cache_bytes)
+        self.postings = PostingsCache(Settings().search_postings_cache_mb << 20 if postings_cache_bytes is None else postings_cache_bytes)
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -245,7 +243,7 @@ class PgSearch(LazyEmbedder):
         if terms and self.delta is not None:
             cols, scores = self.delta.scores(self.delta.query_terms(text_))
             parts.append((self.delta.paper_ids[cols], scores))
-        size = max((int(ids.max()) + 1 for ids, _ in parts if len(ids)), default=0)
+        size = max((int(ids[-1]) + 1 for ids, _ in parts if len(ids)), default=0)  # each part's ids ascend
         summed = np.zeros(size, np.float32)  # transient: 4 MB at 1M papers
         for ids, scores in parts:
             np.add.at(summed, ids, scores)

@@ -86,6 +86,11 @@ class Snapshot:
     vectors_mtime: int | None = None  # of the vectors file the rows are mapped from
 
 
+def site_search(engine: Engine, settings, embedder_loader: Callable[[], Embedder] | None = None) -> SearchService:
+    """The search service a site's settings describe: what the web app, the CLI and the digest job use."""
+    return SearchService(engine, settings.data_dir, embedder_loader=embedder_loader, postings_cache_bytes=settings.search_postings_cache_mb << 20)
+
+
 class SearchService(LazyEmbedder):
     """The embedded backend. Catching up with the database never makes a query wait: small changes
     (votes, a few new papers, new vectors, a new graph) are applied by the query that notices them;

@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     from paperboy import api
     from paperboy.api.cors import PublicCORS
-    from paperboy.search.service import SearchService
+    from paperboy.search.service import site_search
     from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages, token_pages
 
     def load_embedder():
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         return load(settings.embedding_model or None, threads=settings.embedding_threads)
 
-    app.state.search = SearchService(app.state.engine, settings.data_dir, embedder_loader=load_embedder, postings_cache_bytes=settings.search_postings_cache_mb << 20)
+    app.state.search = site_search(app.state.engine, settings, load_embedder)
     app.state.search.observer = metrics.observe_search
 
 
