@@ -211,3 +211,21 @@ def test_worker_once_backfills_an_empty_database_unless_no_backfill(tmp_path):
     assert [(r.status, r.days, r.categories) for r in rows] == [("done", 7, "math.AG")]
     done, oai, rows = runs["no-backfill"]
     assert "first-run-backfill" not in done.stdout and oai == [] and rows == []
+
+
+def test_import_of_a_cut_dump_imports_what_it_could_read_then_names_the_damage(tmp_path):
+    """The issue's reproduction: `head -c N dump.jsonl.gz > t.gz; paperboy import t.gz`."""
+    lines = corpus_lines("2026-06-30", "2026-06-30")
+    whole = gzip.compress(b"".join(lines))
+    cut = tmp_path / "t.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    readable = subprocess.run(["gzip", "-dc"], input=cut.read_bytes(), capture_output=True).stdout.count(b"\n")  # zcat's whole lines
+    r = run(["import", "--migrate", str(cut)], tmp_path)
+    assert r.returncode == 1
+    assert f"{readable:,} new, 0 updated, 0 unchanged, 0 bad" in r.stdout  # the summary, then the damage
+    assert f"damaged at line {readable + 1:,}" in r.stderr and "cut short" in r.stderr and "Traceback" not in r.stderr
+    as_json = run(["import", "--json", str(cut)], tmp_path)
+    summary = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and summary["unchanged"] == readable and summary["damage"]["line"] == readable + 1
+    stats = json.loads(run(["stats", "--json"], tmp_path).stdout)
+    assert stats["papers"] == readable

@@ -111,7 +111,7 @@ def test_corrupted_line_is_named_and_the_rest_imported(engine, tmp_path):
         (b'{"id": "2406.01234", "title": "t", "abstract": "a", "announced": "yesterday"}', "not a YYYY-MM-DD"),
         (b'{"id": "2406.01234", "title": "t", "abstract": "a", "authors": "x", "categories": [1]}', "list of strings"),
         (json.dumps({"id": "2406.01234", "title": "t", "abstract": "a" * 50_000}).encode(), "abstract is 50,000"),
-        (b'{"id": "2406.01234", "title": "' + b"x" * 1_100_000 + b'"}', "more than the 1,000,000"),
+        (b'{"id": "2406.01234", "title": "' + b"x" * 1_100_000 + b'"}', "longer than the 1,000,000 bytes"),
     ],
 )
 def test_hostile_or_malformed_records_get_a_clear_reason(line, reason):
@@ -179,8 +179,8 @@ def test_missing_or_damaged_files_are_clear_errors(engine, tmp_path):
     good = b"".join(corpus_lines("2026-06-30", "2026-06-30", limit=3000))
     truncated = gzip.compress(good)[:-2000]
     (tmp_path / "cut.jsonl.gz").write_bytes(truncated)
-    with pytest.raises(DumpError, match="damaged"):
-        import_dump(engine, tmp_path / "cut.jsonl.gz")
+    summary = import_dump(engine, tmp_path / "cut.jsonl.gz")  # imported as far as it goes (see below)
+    assert summary.new > 0 and "cut short" in str(summary.damage)
 
 
 def test_counts_match_rows(engine, slice_file):
@@ -191,3 +191,119 @@ def test_counts_match_rows(engine, slice_file):
         assert conn.execute(
             select(func.count()).select_from(papers).where(~papers.c.id.in_(select(paper_authors.c.paper_id)))
         ).scalar() == 0
+
+
+# --- damaged files: everything that can be read is imported, and the damage is named ---------------
+
+def imported_ids(engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(papers.c.arxiv_id)).scalars())
+
+
+def ids_of(lines: list[bytes]) -> list[str]:
+    return sorted(json.loads(line)["id"] for line in lines)
+
+
+@pytest.fixture(scope="module")
+def some_lines():
+    """300 real lines (Monday 29 June's 166 papers and Tuesday's first)."""
+    lines = corpus_lines("2026-06-29", "2026-06-30", limit=300)
+    assert len(lines) == 300
+    return lines
+
+
+@pytest.mark.parametrize("cut", ["in the header", "after the header", "a quarter", "three quarters", "in the trailer"])
+def test_a_cut_gzip_imports_every_line_gzip_reads(engine, tmp_path, some_lines, cut):
+    """What `gzip -dc` (zcat) gets out of the cut file, line for line: whole lines imported, the
+    line the cut runs through named in the damage and not imported."""
+    import subprocess
+
+    path = write_jsonl(tmp_path / "day.jsonl.gz", some_lines, gz=True)  # gzip.open: the header holds the file name
+    whole = path.read_bytes()
+    at = {"in the header": 6, "after the header": 30, "a quarter": len(whole) // 4, "three quarters": len(whole) * 3 // 4,
+          "in the trailer": len(whole) - 3}[cut]  # fmt: skip
+    path.write_bytes(whole[:at])
+    text = subprocess.run(["gzip", "-dc"], input=whole[:at], capture_output=True).stdout  # exits 1: unexpected end of file
+    readable = text.split(b"\n")[:-1]  # the whole lines; what follows the last newline is cut short
+    assert len(readable) < len(some_lines) or cut == "in the trailer"
+
+    summary = import_dump(engine, path, batch_size=50)
+    assert imported_ids(engine) == ids_of(readable)
+    assert (summary.new, summary.bad) == (len(readable), [])
+    assert summary.damage is not None and summary.damage.line == len(readable) + 1 and summary.damage.offset == at
+    assert "cut short" in summary.damage.reason
+    in_a_line = text != b"" and not text.endswith(b"\n")
+    assert (f"line {len(readable) + 1:,} is cut short there" in summary.damage.reason) == in_a_line
+
+    path.write_bytes(whole)  # the whole file, imported again: the rest arrives, nothing twice
+    again = import_dump(engine, path, batch_size=50)
+    assert (again.new, again.unchanged, again.damage) == (len(some_lines) - len(readable), len(readable), None)
+    assert imported_ids(engine) == ids_of(some_lines)
+
+
+def test_a_plain_file_cut_in_the_middle_of_a_line(engine, tmp_path, some_lines):
+    whole = b"".join(some_lines)
+    at = len(b"".join(some_lines[:120])) + len(some_lines[120]) // 2
+    path = tmp_path / "day.jsonl"
+    path.write_bytes(whole[:at])
+    summary = import_dump(engine, path, batch_size=50)
+    assert imported_ids(engine) == ids_of(some_lines[:120])
+    assert (summary.new, summary.bad) == (120, [])
+    assert (summary.damage.line, summary.damage.offset) == (121, at) and "ends in the middle of line 121" in summary.damage.reason
+
+
+def test_a_last_line_without_its_newline_is_whole_not_damage(engine, tmp_path, some_lines):
+    path = tmp_path / "day.jsonl"
+    path.write_bytes(b"".join(some_lines[:30]).rstrip(b"\n"))
+    summary = import_dump(engine, path)
+    assert (summary.new, summary.bad, summary.damage) == (30, [], None)
+
+
+def deflate_in_two_blocks(first: bytes, second: bytes) -> tuple[bytes, int]:
+    """A gzip file of ``first + second`` with the deflate block of ``second`` starting on a byte
+    boundary; returns the file and the offset of that block's first byte."""
+    import zlib
+
+    packer = zlib.compressobj(wbits=31)
+    head = packer.compress(first) + packer.flush(zlib.Z_FULL_FLUSH)  # ends on a byte boundary
+    return head + packer.compress(second) + packer.flush(), len(head)
+
+
+def test_a_corrupt_gzip_block_keeps_every_line_before_it(engine, tmp_path, some_lines):
+    data, block = deflate_in_two_blocks(b"".join(some_lines[:170]), b"".join(some_lines[170:]))
+    damaged = bytearray(data)
+    damaged[block] |= 0b110  # the block type bits flipped to 11, which deflate does not have
+    path = tmp_path / "flipped.jsonl.gz"
+    path.write_bytes(bytes(damaged))
+    summary = import_dump(engine, path, batch_size=50)
+    assert imported_ids(engine) == ids_of(some_lines[:170])  # the corrupt byte lies in the same read as them
+    assert (summary.new, summary.bad) == (170, [])
+    assert (summary.damage.line, summary.damage.offset) == (171, block) and "corrupt (invalid block type)" in summary.damage.reason
+
+
+def test_a_gzip_checksum_mismatch_is_named_after_the_lines_are_read(engine, tmp_path, some_lines):
+    data = bytearray(gzip.compress(b"".join(some_lines[:40])))
+    data[-8] ^= 0xFF  # the CRC-32 of the trailer
+    path = tmp_path / "crc.jsonl.gz"
+    path.write_bytes(bytes(data))
+    summary = import_dump(engine, path)
+    assert summary.new == 40 and "checksum does not match" in summary.damage.reason and summary.damage.line == 41
+
+
+def test_concatenated_gzip_members_are_one_file(engine, tmp_path, some_lines):
+    path = tmp_path / "two.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(some_lines[:100])) + gzip.compress(b"".join(some_lines[100:])))  # `cat a.gz b.gz`
+    summary = import_dump(engine, path, batch_size=50)
+    assert (summary.new, summary.bad, summary.damage) == (len(some_lines), [], None)
+
+
+def test_a_line_without_end_is_not_held_whole(tmp_path):
+    """Damaged data can decompress to megabytes without a newline: the reader keeps the first
+    MAX_LINE_BYTES + 1 bytes of a line (enough to reject it), never the rest."""
+    from paperboy.ingest.dumpfile import DumpReader
+
+    path = tmp_path / "long.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n' + b"x" * 3_000_000 + b"\n" + b'{"b": 2}\n'))
+    reader = DumpReader(path, max_line=1000)
+    assert [(n, len(line)) for n, line, _ in reader] == [(1, 8), (2, 1001), (3, 8)] and reader.damage is None
+

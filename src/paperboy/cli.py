@@ -1,6 +1,7 @@
 """The `paperboy` command line.
 
-Exit codes scripts can rely on: 0 success, 1 a clear error (message on stderr), 2 bad usage,
+Exit codes scripts can rely on: 0 success, 1 a clear error (message on stderr; `import` of a file
+damaged part-way imports what it could read and prints its summary first), 2 bad usage,
 3 `import --strict` finished but skipped bad lines.
 """
 
@@ -154,6 +155,9 @@ def import_command(
             f"search: keyword search sees the {summary.new + summary.updated:,} new or changed papers at once; "
             "a running `paperboy worker` embeds them within a minute (or run `paperboy index` now)."
         )
+    if summary.damage:
+        fail(f"{path}: {summary.damage}. The lines before it were imported; get a whole copy of the file "
+             "and import it again (what is already imported is left alone).")
     if strict and summary.bad:
         raise typer.Exit(3)
 

@@ -3,7 +3,9 @@
 Both are JSON objects, one per line, optionally gzipped. The format is detected from the first
 record. Parsing is pure (:func:`parse_line`); :func:`import_dump` adds the I/O: it reads the file,
 skips and reports bad lines by number, writes in batches (each batch its own transaction, so a crash
-keeps what was done and a rerun carries on: re-importing is a no-op), and reports progress.
+keeps what was done and a rerun carries on: re-importing is a no-op), and reports progress. A file
+that is damaged part-way (cut short, corrupt) is imported as far as it can be read, and the summary
+names the damage (:mod:`paperboy.ingest.dumpfile`).
 
 Paperboy JSONL fields: ``id``, ``title``, ``authors`` (list), ``categories`` (list), ``comment``,
 ``abstract``, ``announced`` (YYYY-MM-DD); optional ``version``, ``journal_ref``, ``doi``,
@@ -19,8 +21,6 @@ version's submission time with arXiv's schedule (see :func:`estimated_announce_d
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ import orjson
 from sqlalchemy import Engine
 
 from paperboy.ingest import fields
+from paperboy.ingest.dumpfile import Damage, DumpReader
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import FIRST_DAY, LAST_DAY, InvalidRecord, PaperRecord
 from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
@@ -39,6 +40,7 @@ from paperboy.store.repo import Prepared, UpsertCounts, optimize, prepare, upser
 
 __all__ = [
     "BadLine",
+    "Damage",
     "DumpError",
     "ImportSummary",
     "detect_format",
@@ -54,7 +56,8 @@ BATCH = 500  # papers per write transaction: web writes wait for one batch (~50 
 
 
 class DumpError(Exception):
-    """The file as a whole cannot be imported (missing, unreadable, unknown format)."""
+    """The file cannot be imported at all (missing, unreadable). Damage part-way through is not an
+    error but :attr:`ImportSummary.damage`: the lines before it are imported."""
 
 
 class BadRecord(InvalidRecord):
@@ -76,6 +79,7 @@ class ImportSummary(UpsertCounts):
     read: int = 0
     skipped: int = 0  # outside --since/--until
     bad: list[BadLine] = field(default_factory=list)
+    damage: Damage | None = None  # the file could not be read to its end (imported up to here)
 
     def as_dict(self) -> dict:
         return {
@@ -87,6 +91,7 @@ class ImportSummary(UpsertCounts):
             "skipped": self.skipped,
             "bad": len(self.bad),
             "bad_lines": [{"line": b.line, "reason": b.reason} for b in self.bad],
+            "damage": None if self.damage is None else {"line": self.damage.line, "offset": self.damage.offset, "reason": self.damage.reason},
         }
 
 
@@ -102,7 +107,7 @@ def detect_format(obj: dict) -> str:
 def parse_line(line: bytes | str, fmt: str) -> PaperRecord:
     """Decode one JSON line of format ``fmt`` into a normalised record, or raise :class:`BadRecord`."""
     if len(line) > MAX_LINE_BYTES:
-        raise BadRecord(f"line is {len(line):,} bytes, more than the {MAX_LINE_BYTES:,} allowed")
+        raise BadRecord(f"line is longer than the {MAX_LINE_BYTES:,} bytes allowed")
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as e:
@@ -287,31 +292,6 @@ def _rfc2822(value) -> dt.datetime | None:
 
 # --- reading and importing (I/O) -------------------------------------------------------------
 
-def _open(path: Path) -> tuple[io.BufferedIOBase, io.BufferedIOBase]:
-    """(line reader, raw file) — the raw file's position drives the progress bar."""
-    raw = open(path, "rb")
-    magic = raw.read(2)
-    raw.seek(0)
-    if magic == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=1 << 20), raw
-    return raw, raw
-
-
-def iter_lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
-    """(line number, line, bytes of the file consumed so far) for every non-blank line."""
-    reader, raw = _open(path)
-    number = 0
-    try:
-        for number, line in enumerate(reader, start=1):
-            if line.strip():
-                yield number, line, raw.tell()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DumpError(f"{path}: the file is damaged after line {number}: {e}") from e
-    finally:
-        reader.close()
-        raw.close()
-
-
 @dataclass(slots=True)
 class ParsedChunk:
     """What the parsing process hands the writer for one chunk of lines."""
@@ -343,11 +323,11 @@ def parse_chunk(lines: list[tuple[int, bytes]], fmt: str | None, since: dt.date 
     return chunk
 
 
-def _chunks(path: Path, size: int):
+def _chunks(reader: DumpReader, size: int):
     """(format, iterator of (numbered lines, position)) — the format detected from the first line that is JSON."""
     fmt = None
     lines: list[tuple[int, bytes]] = []
-    for number, line, position in iter_lines(path):
+    for number, line, position in reader:
         if fmt is None:
             try:
                 first = orjson.loads(line)
@@ -363,13 +343,13 @@ def _chunks(path: Path, size: int):
         yield fmt, (lines, position)
 
 
-def _parsed_chunks(path: Path, size: int, since, until, parallel: bool) -> Iterator[tuple[str | None, ParsedChunk]]:
+def _parsed_chunks(reader: DumpReader, size: int, since, until, parallel: bool) -> Iterator[tuple[str | None, ParsedChunk]]:
     """Chunks of parsed records, in file order. With ``parallel``, parsing runs in a second process,
     a chunk or two ahead of the writer: on two cores parsing and writing then overlap (about half
     the import each, measured)."""
     if not parallel:
         fmt = None
-        for fmt_now, item in _chunks(path, size):
+        for fmt_now, item in _chunks(reader, size):
             fmt = fmt_now or fmt
             if item is not None:
                 yield fmt, parse_chunk(item[0], fmt, since, until, item[1])
@@ -379,7 +359,7 @@ def _parsed_chunks(path: Path, size: int, since, until, parallel: bool) -> Itera
     with ProcessPoolExecutor(max_workers=1) as pool:
         pending = []
         fmt = None
-        for fmt_now, item in _chunks(path, size):
+        for fmt_now, item in _chunks(reader, size):
             fmt = fmt_now or fmt
             if item is None:
                 continue
@@ -406,7 +386,9 @@ def import_dump(
 
     ``since``/``until`` keep papers whose announced day lies in that inclusive range; ``limit`` stops
     after that many papers have been read. ``progress(done_bytes, total_bytes)`` is called as the
-    file is read. Each batch of ``batch_size`` lines is committed on its own, in a write
+    file is read. A file damaged part-way is imported up to the damage, which the summary's
+    ``damage`` names (the caller reports it: the import is incomplete). Each batch of
+    ``batch_size`` lines is committed on its own, in a write
     transaction held only while that batch is written (web writes wait for one batch, not for the
     import); a batch that meets a busy database is retried. ``parallel`` (default: when there is
     more than one core) parses in a second process while this one writes.
@@ -414,11 +396,16 @@ def import_dump(
     path = Path(path)
     if not path.is_file():
         raise DumpError(f"{path}: no such file")
-    total = path.stat().st_size
+    try:
+        total = path.stat().st_size
+        path.open("rb").close()  # unreadable (permissions): an error now, not part-way
+    except OSError as e:
+        raise DumpError(f"{path}: cannot be read: {e.strerror or e}") from None
+    reader = DumpReader(path, MAX_LINE_BYTES)
     summary = ImportSummary()
     parallel = (os.cpu_count() or 1) > 1 if parallel is None else parallel
     fmt = None
-    for fmt, chunk in _parsed_chunks(path, batch_size, since, until, parallel):
+    for fmt, chunk in _parsed_chunks(reader, batch_size, since, until, parallel):
         summary.bad.extend(chunk.bad)
         summary.skipped += chunk.skipped
         records = chunk.records
@@ -434,6 +421,7 @@ def import_dump(
     if summary.new or summary.updated:
         retrying(engine, optimize)
     summary.format = fmt or "unknown"
+    summary.damage = reader.damage
     if progress:
         progress(total, total)
     return summary
