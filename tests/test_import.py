@@ -307,3 +307,63 @@ def test_a_line_without_end_is_not_held_whole(tmp_path):
     reader = DumpReader(path, max_line=1000)
     assert [(n, len(line)) for n, line, _ in reader] == [(1, 8), (2, 1001), (3, 8)] and reader.damage is None
 
+
+# --- a crash keeps the committed batches; the rerun finishes the import ----------------------------
+
+def test_an_error_inside_a_batch_keeps_the_batches_before_it_and_a_rerun_finishes(engine, tmp_path, some_lines, monkeypatch):
+    from paperboy.ingest import dumps
+
+    path = write_jsonl(tmp_path / "some.jsonl.gz", some_lines, gz=True)
+    real, calls = dumps.upsert_papers, []
+
+    def failing_third_batch(conn, batch):
+        calls.append(len(batch))
+        counts = real(conn, batch)  # written inside the batch's transaction…
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")  # …which then fails before its commit
+        return counts
+
+    monkeypatch.setattr(dumps, "upsert_papers", failing_third_batch)
+    with pytest.raises(RuntimeError, match="went away"):
+        import_dump(engine, path, batch_size=50)
+    assert imported_ids(engine) == ids_of(some_lines[:100])  # two whole batches, nothing of the third
+    monkeypatch.setattr(dumps, "upsert_papers", real)
+
+    rerun = import_dump(engine, path, batch_size=50)
+    assert (rerun.new, rerun.unchanged, rerun.updated, rerun.damage) == (200, 100, 0, None)
+    assert imported_ids(engine) == ids_of(some_lines)
+    with engine.connect() as conn:  # the papers of the failed batch are whole: their authors in order
+        assert [repo.get_paper(conn, json.loads(line)["id"]).authors for line in some_lines[100:150]] == [
+            parse_line(line, "paperboy").authors for line in some_lines[100:150]
+        ]
+    assert import_dump(engine, path).unchanged == 300  # and a third run changes nothing
+
+
+def test_a_killed_import_keeps_its_committed_batches_and_a_rerun_finishes(engine, tmp_path, some_lines):
+    """A real crash: the importing process is SIGKILLed in the middle of its third batch's
+    transaction (rows written, no commit), then the import runs again."""
+    import os
+    import subprocess
+    import sys
+
+    path = write_jsonl(tmp_path / "some.jsonl.gz", some_lines, gz=True)
+    script = """if True:
+        import os, signal, sys
+        from paperboy.ingest import dumps
+        from paperboy.store.db import make_engine
+        real, calls = dumps.upsert_papers, []
+        def upsert(conn, batch):
+            calls.append(1)
+            counts = real(conn, batch)
+            if len(calls) == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return counts
+        dumps.upsert_papers = upsert
+        dumps.import_dump(make_engine(sys.argv[1]), sys.argv[2], batch_size=50, parallel=False)
+    """
+    url = engine.url.render_as_string(hide_password=False)
+    killed = subprocess.run([sys.executable, "-c", script, url, str(path)], env=dict(os.environ), capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr.decode()
+    assert imported_ids(engine) == ids_of(some_lines[:100])
+    rerun = import_dump(engine, path, batch_size=50)
+    assert (rerun.new, rerun.unchanged) == (200, 100) and imported_ids(engine) == ids_of(some_lines)
