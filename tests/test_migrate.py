@@ -188,8 +188,9 @@ def test_a_crash_mid_copy_is_resumed_to_the_same_result(source_url, postgres, mo
     by_name = {t.table: t for t in result.tables}
     assert by_name["papers"].copied == 0 and by_name["paper_authors"].copied == len(expected["paper_authors"]) - authors_done
     assert contents(target) == expected
-    again = migrate_data(source_url, target, resume=True)  # resuming a finished copy copies nothing
-    assert again.copied == 0 and again.ok
+    with pytest.raises(MigrationError, match="no unfinished copy"):  # a finished copy is not resumed: the site may use the target by now
+        migrate_data(source_url, target, resume=True)
+    assert contents(target) == expected
 
 
 def test_a_killed_command_is_resumed_by_running_it_again(source_url, postgres):
@@ -288,8 +289,8 @@ def test_the_command_reports_counts_and_refuses_a_filled_target(source_url, post
     assert report["sequences_reset"] >= 8 and report["vectors_filled"] == 0
     second = cli("--from", source_url, "--to", target)
     assert second.returncode == 1 and "already holds data" in second.stderr and "--resume" in second.stderr
-    third = cli("--from", source_url, "--to", target, "--resume")
-    assert third.returncode == 0 and "every table's count matches" in third.stdout
+    third = cli("--from", source_url, "--to", target, "--resume")  # the copy finished: nothing to resume
+    assert third.returncode == 1 and "no unfinished copy" in third.stderr and "Traceback" not in third.stderr
 
 
 def test_backup_and_restore_drill_with_pg_dump(source_url, postgres, tmp_path):
@@ -313,3 +314,176 @@ def test_backup_and_restore_drill_with_pg_dump(source_url, postgres, tmp_path):
         assert c.execute(text("SELECT count(*) FROM paper_embeddings WHERE embedding IS NOT NULL")).scalar() == 300
         assert c.execute(text("SELECT last_value FROM papers_id_seq")).scalar() == c.execute(text("SELECT max(id) FROM papers")).scalar()
     eng.dispose()
+
+
+# --- the target is never the source; --resume only continues this source's unfinished copy ---------
+
+def has_marker(url: str) -> bool:
+    from sqlalchemy import inspect
+
+    engine = make_engine(url)
+    try:
+        return inspect(engine).has_table(migrate_module.MARKER.name)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def here(tmp_path, slice_db, monkeypatch):
+    """The corpus slice at x/v.db under the working directory (tmp_path), for relative spellings."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "v.db").write_bytes(slice_db.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+SPELLINGS = {
+    "./": "sqlite:///x/./v.db",
+    "..": "sqlite:///x/../x/v.db",
+    "absolute": "sqlite:///{here}/x/v.db",  # sqlite:////…
+    "doubled slashes": "sqlite:///{here}//x//v.db",
+    "query string": "sqlite:///x/v.db?timeout=5",
+    "URI filename": "sqlite:///file:x/v.db?uri=true",
+    "symlink": "sqlite:///x/link.db",
+    "symlinked folder": "sqlite:///y/v.db",
+    "hard link": "sqlite:///x/hard.db",
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_target_is_never_the_source_by_another_spelling(here, spelling):
+    (here / "x" / "link.db").symlink_to("v.db")
+    (here / "y").symlink_to("x")
+    os.link(here / "x" / "v.db", here / "x" / "hard.db")
+    source, target = "sqlite:///x/v.db", SPELLINGS[spelling].format(here=here)
+    before = contents(source)
+    assert before["papers"]
+    for options in ({"replace": True}, {"resume": True}, {}):
+        with pytest.raises(MigrationError, match="the source and the target are the same database.*Nothing was changed"):
+            migrate_data(source, target, **options)
+    assert contents(source) == before and not has_marker(source)
+    assert sorted(p.name for p in (here / "x").iterdir()) == ["hard.db", "link.db", "v.db"]  # not even a -wal file opened by the other name
+
+
+def test_the_same_postgresql_database_under_other_host_spellings_is_refused(postgres, request, tmp_path):
+    from conftest import slice_database_url
+
+    source = slice_database_url("postgresql", tmp_path, request)
+    name = source.rsplit("/", 1)[1]
+    before = contents(source)
+    for target in (
+        f"postgresql+psycopg://postgres@localhost:{postgres.port}/{name}",
+        f"postgresql+psycopg://postgres@/{name}?host={postgres.base}&port={postgres.port}",  # the Unix socket
+        f"postgresql://postgres@127.0.0.1:{postgres.port}/{name}?connect_timeout=5&application_name=x",
+    ):
+        with pytest.raises(MigrationError, match="same database: both connect to database .* of the same PostgreSQL server"):
+            migrate_data(source, target, replace=True)
+    assert contents(source) == before and not has_marker(source)
+    other = postgres.create_database(f"{name}_other")  # the same server, another database: a target
+    assert migrate_data(source, f"postgresql+psycopg://postgres@localhost:{postgres.port}/{other.rsplit('/', 1)[1]}").ok
+
+
+def test_a_mark_through_the_source_catches_what_the_spellings_miss(here, monkeypatch):
+    """Where no identity check sees it (a network file system mounted twice, say), the marker
+    written into the target shows in the source: refused before anything is deleted."""
+    monkeypatch.setattr(migrate_module, "same_database", lambda a, b: None, raising=False)
+    before = contents("sqlite:///x/v.db")
+    with pytest.raises(MigrationError, match="mark written into the target shows in the source"):
+        migrate_data("sqlite:///x/v.db", "sqlite:///x/./v.db", replace=True)
+    assert contents("sqlite:///x/v.db") == before and not has_marker("sqlite:///x/v.db")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unrelated_target(request, tmp_path):
+    """A database of another site: its own user 1, its own papers."""
+    from conftest import FIXTURES, new_database_url
+    from paperboy.ingest.dumps import import_dump
+    from paperboy.store.db import upgrade
+
+    url = new_database_url(request.param, tmp_path, request)
+    engine = make_engine(url)
+    upgrade(engine)
+    make_user(engine, "stranger", admin=True)
+    import_dump(engine, FIXTURES / "kaggle-sample.jsonl")
+    engine.dispose()
+    return url
+
+
+def test_resume_into_an_unrelated_target_is_refused_untouched(source_url, unrelated_target):
+    before = contents(unrelated_target)
+    with pytest.raises(MigrationError, match="--resume: the target holds data .* but no unfinished copy"):
+        migrate_data(source_url, unrelated_target, resume=True)
+    assert contents(unrelated_target) == before and not has_marker(unrelated_target)
+    r = cli("--from", source_url, "--to", unrelated_target, "--resume")
+    assert r.returncode == 1 and "no unfinished copy" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+    assert contents(unrelated_target) == before
+
+
+def crash_in_paper_authors(monkeypatch, source: str, target: str) -> None:
+    real = migrate_module._insert_batch
+
+    def crashing(conn, table, rows):
+        real(conn, table, rows)
+        if table.name == "paper_authors":
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(migrate_module, "_insert_batch", crashing)
+        with pytest.raises(KeyboardInterrupt):
+            migrate_data(source, target, batch=500)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_resume_continues_only_an_unfinished_copy_of_the_same_source(source_url, tmp_path, request, monkeypatch, kind):
+    """Another database with the same ids (a copy of the source whose user 1 is someone else) may
+    not resume the first one's copy; the first one may, and the marker goes when it has verified."""
+    from conftest import new_database_url
+
+    other = tmp_path / "other.db"
+    other.write_bytes((tmp_path / "source.db").read_bytes())  # source_url's file
+    engine = make_engine(f"sqlite:///{other}")
+    with engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id == 1).values(username="someone_else"))
+    engine.dispose()
+    target = new_database_url(kind, tmp_path, request)
+    crash_in_paper_authors(monkeypatch, source_url, target)
+    partial = contents(target)
+    with pytest.raises(MigrationError, match="unfinished copy of another database .*source.db"):
+        migrate_data(f"sqlite:///{other}", target, resume=True)
+    assert has_marker(target)
+    with pytest.raises(MigrationError, match="holds an unfinished copy of this source"):  # without --resume: says so
+        migrate_data(source_url, target)
+    assert contents(target) == partial
+    assert migrate_data(source_url, target, resume=True).ok
+    assert contents(target) == contents(source_url) and not has_marker(target)
+
+
+def test_a_database_error_mid_copy_is_one_line_and_resumable(source_url, postgres, monkeypatch):
+    target = postgres.create_database("migrate_conflict")
+    crash_in_paper_authors(monkeypatch, source_url, target)
+    src = make_engine(source_url)
+    with src.connect() as conn:
+        (first, _), (_, second_paper) = conn.execute(text("SELECT seq, paper_id FROM paper_embeddings ORDER BY seq LIMIT 2")).all()
+    src.dispose()
+    eng = make_engine(target)
+    with eng.begin() as conn:  # a row the copy will collide with: the second embedding's paper and model, under the first's key
+        conn.execute(text("INSERT INTO paper_embeddings (seq, paper_id, model, text_hash, vector) VALUES (:s, :p, 'test-model', 'x', '\\x00')"),
+                     {"s": first, "p": second_paper})  # fmt: skip
+    eng.dispose()
+    with pytest.raises(MigrationError) as caught:
+        migrate_data(source_url, target, resume=True)
+    message = str(caught.value)
+    assert message.startswith("the copy stopped:") and "--resume" in message and "\n" not in message and "INSERT" not in message
+
+
+def test_bad_urls_and_a_missing_source_are_one_line_errors(tmp_path):
+    for args, says in (
+        (["--from", "nonsense", "--to", f"sqlite:///{tmp_path}/t.db"], "not a database URL"),
+        (["--from", "mysql://u@h/db", "--to", f"sqlite:///{tmp_path}/t.db"], "Paperboy runs on SQLite and PostgreSQL"),
+        (["--from", f"sqlite:///{tmp_path}/nope.db", "--to", f"sqlite:///{tmp_path}/t.db"], "does not exist"),
+        (["--from", f"sqlite:///{tmp_path}/nope.db", "--to", "postgresql+psycopg://u@127.0.0.1:1/x"], "does not exist"),
+    ):
+        r = cli(*args)
+        assert r.returncode == 1 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "nope.db").exists()  # a typo in --from does not create an empty database
