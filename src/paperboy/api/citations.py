@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paperboy.api.cache import cached_body
+from paperboy.api.feeds import category_param
 from paperboy.errors import NotFound
 from paperboy.feed.periods import BadPeriod, parse_period
 from paperboy.feed.views import feed_view
@@ -95,13 +96,13 @@ def _period_route(kind: str, fmt: str):
             period = parse_period(kind, slug)
         except BadPeriod as e:
             raise NotFound(str(e)) from None
-        category = request.query_params.get("cat") or None
+        category = category_param(request)
 
         def build(conn) -> bytes:
             return citation_file(feed_view(conn, period, category=category, page=1, size=MAX_PAPERS).papers, fmt)
 
         name = f"paperboy-{period.slug}" + (f"-{category}" if category else "")
-        return await cached_body(request, build, FORMATS[fmt], headers=_disposition(name, fmt))
+        return await cached_body(request, build, FORMATS[fmt], params=("cat",), headers=_disposition(name, fmt))
 
     return period_citations
 
