@@ -58,6 +58,11 @@ DANGEROUS = frozenset(
     "batchmode nonstopmode scrollmode errorstopmode directlua latelua luaexec luadirect primitive pdfprimitive "
     "pdffiledump pdfmdfivesum pdffilesize pdffilemoddate filedump mdfivesum filesize filemoddate ShellEscape".split()
 )
+_NOT_LETTER = re.compile(r"[^a-z]")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+# What _value has anything to do about beyond normalize_text (most names and many titles: nothing).
+_CARE = re.compile(r"[\\$&%#{}^]")
 _NEW_ID = re.compile(r"(\d{2})\d{2}\.\d{4,5}")
 _OLD_ID = re.compile(r"[a-z-]+(?:\.[A-Za-z]{2})?/(\d{2})\d{5}")
 
@@ -126,12 +131,30 @@ def _key(paper: _Paper, year: int | None) -> str:
     if "," in first:  # "Last, First" rather than "First Last"
         first = first.split(",")[0]
     name = next((p for p in reversed(_ascii(first).split()) if _letters(p) not in _SUFFIXES), "")
-    words = [w for w in map(_alnum, paper.title.replace("-", "").split()) if w]
-    significant = [w for w in words if w not in _STOPWORDS] or words
+    significant = _title_words(paper.title)
     title = significant[0] if significant else ""
     if 0 < len(title) < 5 and len(significant) > 1:  # "lora" alone says little: "loralowrank"
         title += significant[1]
     return f"{_letters(name) or 'anonymous'}{year or ''}{title}"
+
+
+def _title_words(title: str) -> list[str]:
+    """The title's first two words that are not stopwords (else its first two words), as key letters.
+
+    Only as far into the title as needed: a month's export keys 2,000 titles."""
+    significant: list[str] = []
+    first: list[str] = []
+    for raw in title.replace("-", "").split():
+        word = _alnum(raw)
+        if not word:
+            continue
+        if len(first) < 2:
+            first.append(word)
+        if word not in _STOPWORDS:
+            significant.append(word)
+            if len(significant) == 2:
+                break
+    return significant or first
 
 
 def _year_from_id(arxiv_id: str) -> int | None:
@@ -149,12 +172,12 @@ def _ascii(text: str) -> str:
 
 
 def _letters(word: str) -> str:
-    return re.sub(r"[^a-z]", "", word.lower())
+    return _NOT_LETTER.sub("", word.lower())
 
 
 def _alnum(word: str) -> str:
     # Drop TeX commands (\textbf, \mathcal) so "$\alpha$-Nets" and "\textit{Foo}" key sensibly.
-    return re.sub(r"[^a-z0-9]", "", re.sub(r"\\[A-Za-z]+", "", _ascii(word)).lower())
+    return _NOT_ALNUM.sub("", _COMMAND.sub("", _ascii(word)).lower())
 
 
 def _author(name: str) -> str:
@@ -184,6 +207,8 @@ def _value(text: str) -> str:
     Everything else — accents, ``\emph``, math — is kept as written, so citations read as on arXiv.
     """
     text = normalize_text(text)
+    if not _CARE.search(text):
+        return text
     tokens = list(_TOKEN.finditer(text))
     if not _balanced(m.group() for m in tokens):
         # Dropped before anything else is read, so that "\inp{}ut" cannot become a command here.
