@@ -89,8 +89,14 @@ def canonical_query(request, params: Iterable[str] = ()) -> str:
     return urlencode(sorted((name, query[name]) for name in names if name in query))
 
 
+#: Bodies above this are compressed at level 1, not 6: a month's RIS file (3.7 MB) took 126 ms at
+#: level 6 and 34 ms at level 1 (1.24 MB against 1.48 MB), on the request that builds it. Pages are
+#: far smaller (~150 KB) and keep level 6, where it costs a millisecond or two.
+FAST_GZIP_ABOVE = 1024 * 1024
+
+
 def _gzip(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=6, mtime=0)
+    return gzip.compress(data, compresslevel=6 if len(data) <= FAST_GZIP_ABOVE else 1, mtime=0)
 
 
 class PageCache:
