@@ -281,3 +281,24 @@ def test_one_paper_bib_of_each_hostile_title_parses(text):
     """Each hostile title alone (so one bad value cannot hide behind another entry's failure)."""
     paper = repo.Paper(arxiv_id="2607.00001", title=text, abstract="a", authors=[text[:400]], published=DAY)
     check_bibtex([paper], bibtex_entries([paper]))
+
+
+def test_a_period_file_lists_the_feeds_papers_in_the_feeds_order(client):
+    from paperboy.feed.periods import parse_period
+    from paperboy.feed.views import feed_view
+
+    for kind, slug, cat in (("week", "2026-W27", None), ("day", "2026-06-30", "cs.CL")):
+        period = parse_period(kind, slug)
+        with client.engine.connect() as conn:
+            expected = [p.arxiv_id for p in feed_view(conn, period, category=cat, page=1, size=2000).papers]
+        segment = "date" if kind == "day" else kind
+        records = rispy.loads(client.get(f"/papers/{segment}/{slug}.ris" + (f"?cat={cat}" if cat else "")).text)
+        assert [r["accession_number"].removeprefix("arXiv:") for r in records] == expected and expected
+
+
+def test_a_citation_files_category_must_be_one(client):
+    """?cat= goes into the file's name (Content-Disposition): anything but a category is refused."""
+    r = client.get('/papers/month/2026-06.bib?cat=x";%20filename=evil.exe')
+    assert r.status_code == 400 and "evil" not in r.headers.get("content-disposition", "")
+    ok = client.get("/papers/month/2026-06.bib?cat=cs.CL")
+    assert ok.headers["content-disposition"] == 'inline; filename="paperboy-2026-06-cs.CL.bib"'

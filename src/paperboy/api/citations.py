@@ -22,7 +22,7 @@ from paperboy.api.cache import cached_body
 from paperboy.api.feeds import category_param
 from paperboy.errors import NotFound
 from paperboy.feed.periods import BadPeriod, parse_period
-from paperboy.feed.views import feed_view
+from paperboy.feed.views import period_papers
 from paperboy.papers.bibtex import bibtex_entries
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.normalize import normalize_text
@@ -99,7 +99,7 @@ def _period_route(kind: str, fmt: str):
         category = category_param(request)
 
         def build(conn) -> bytes:
-            return citation_file(feed_view(conn, period, category=category, page=1, size=MAX_PAPERS).papers, fmt)
+            return citation_file(period_papers(conn, period, category=category, limit=MAX_PAPERS), fmt)
 
         name = f"paperboy-{period.slug}" + (f"-{category}" if category else "")
         return await cached_body(request, build, FORMATS[fmt], params=("cat",), headers=_disposition(name, fmt))
