@@ -177,3 +177,50 @@ def test_author_named_with_and_is_braced():
 
 def test_last_first_author_form_uses_the_surname_for_the_key():
     assert key(bibtex_entry(Paper(title="Learning Things", authors=["Lovelace, Ada"]))) == "lovelace2025learning"
+
+
+def parsed_title(entry: str) -> str:
+    import bibtexparser
+
+    library = bibtexparser.parse_string(entry)
+    assert not library.failed_blocks and len(library.entries) == 1
+    return library.entries[0]["title"]
+
+
+def test_a_trailing_backslash_cannot_escape_the_closing_brace():
+    entry = bibtex_entry(Paper(title="Trailing backslash \\", authors=["Ada Lovelace\\"]))
+    assert parsed_title(entry) == r"Trailing backslash \textbackslash{}"
+    assert field_value(entry, "author") == r"Ada Lovelace\textbackslash{}"
+
+
+def test_commands_that_read_write_or_redefine_are_written_out_as_text():
+    for title, expected in [
+        (r"\input{/etc/passwd}", r"\textbackslash{}input{/etc/passwd}"),
+        (r"\immediate\write18{rm -rf /}", r"\textbackslash{}immediate\textbackslash{}write18{rm -rf /}"),
+        (r"\csname input\endcsname", r"\textbackslash{}csname input\textbackslash{}endcsname"),
+        (r"\catcode`\^^M=13 \def\x{y}", r"\textbackslash{}catcode`\^{}^M=13 \textbackslash{}def\x{y}"),
+        ("^^5cinput{/etc/passwd}", "^{}^5cinput{/etc/passwd}"),
+        (r"\begin{filecontents}{a.tex}", r"\textbackslash{}begin{filecontents}{a.tex}"),
+    ]:
+        assert parsed_title(bibtex_entry(Paper(title=title))) == expected
+
+
+def test_math_accents_and_formatting_stay_as_written():
+    title = r"$\mathcal{O}(n^2)$ Schr\"odinger na\"ive \emph{Fast} \textbf{LLMs}: $x_i \leq \beta$"
+    assert field_value(bibtex_entry(Paper(title=title)), "title") == title
+
+
+def test_escaped_braces_are_spelt_so_that_bibtex_and_bibtexparser_agree():
+    # BibTeX counts "\{" as a brace, bibtexparser does not: either could end the field early.
+    entry = bibtex_entry(Paper(title=r"Sets \{x\} and $\{y\}$"))
+    assert parsed_title(entry) == r"Sets \textbraceleft{}x\textbraceright{} and $\lbrace{}y\rbrace{}$"
+    assert_braces_balanced(entry)
+
+
+def test_dropping_unpaired_braces_cannot_make_a_command():
+    entry = bibtex_entry(Paper(title=r"\inp{}ut{/etc/passwd} } and ^{^5c"))
+    assert parsed_title(entry) == r"\textbackslash{}input/etc/passwd and ^{}^5c"
+
+
+def test_a_line_break_before_a_brace_keeps_bibtexparser_in_step():
+    assert parsed_title(bibtex_entry(Paper(title="Lines \\\\{x} \\\\"))) == "Lines \\\\ {x} \\\\ "

@@ -66,3 +66,53 @@ def test_count_changes_may_lag_briefly_but_content_changes_never(monkeypatch):
     assert cache.get("k", 5, votes=2, comments=3) is None  # too old for the new vote count
     cache.put("k", 5, 200, b"page", "text/html", votes=2)
     assert cache.get("k", 6, votes=2) is None  # content changed: never served
+
+
+# --- what a cache key is made of (issue #22.8) -----------------------------------------------------
+
+JUNK = ["junk=1", "junk=2", "utm_source=x&junk=3", "_=4", "page_=5", "cat_=cs.CL"]
+# Every cached route, each with the parameters it does read (in a shuffled order, and with a
+# repeated one: the route reads the last value, and so does the key).
+CACHED = [
+    "/papers/month/2026-06", "/papers/date/2026-06-30?cat=cs.CL&page=2", "/papers/trending", "/search?q=diffusion&sort=date",
+    "/papers/2606.30212?cpage=1", "/papers/month/2026-06.ris", "/papers/month/2026-06.bib?cat=cs.LG", "/papers/2606.30212.bib",
+    "/papers/month/2026-06/feed.atom", "/papers/trending/feed.atom", "/papers/2606.30212.md", "/api/daily_papers?month=2026-06&limit=5",
+    "/api/papers/2606.30212", "/api/v1/trending?page=1", "/api/v1/papers/2606.30212",
+]  # fmt: skip
+
+
+def _with(url: str, extra: str) -> str:
+    return url + ("&" if "?" in url else "?") + extra
+
+
+def test_unknown_parameters_are_served_from_the_same_entry(client):
+    """A loop of ?junk=N used to render the month page (0.7 s) for every N, one new entry each."""
+    cache = client.app.state.page_cache
+    client.app.state.search.refresh()  # the first load names the snapshot search pages are kept under
+    for url in CACHED:
+        first = client.get(url)
+        assert first.status_code == 200, url
+        entries, misses = len(cache), cache.misses
+        for extra in JUNK:
+            again = client.get(_with(url, extra))
+            assert again.status_code == 200 and again.content == first.content, (url, extra)
+        assert len(cache) == entries and cache.misses == misses, url  # no new entry, nothing rendered again
+
+
+def test_parameters_a_page_reads_still_make_their_own_entry(client):
+    cache = client.app.state.page_cache
+    client.get("/papers/date/2026-06-30?cat=cs.CL&page=1")
+    entries = len(cache)
+    assert client.get("/papers/date/2026-06-30?page=1&cat=cs.CL").status_code == 200  # the same page, spelt in another order
+    assert len(cache) == entries
+    for url in ("/papers/date/2026-06-30?cat=cs.CL&page=2", "/papers/date/2026-06-30.ris?cat=cs.LG", "/api/daily_papers?date=2026-06-30&p=1"):
+        client.get(url)
+        assert len(cache) == entries + 1, url
+        entries += 1
+
+
+def test_a_shared_page_is_rendered_for_its_canonical_url(client):
+    """The first visitor's junk must not end up in everyone's copy (its layout and log-in links)."""
+    page = client.get("/papers/month/2026-06?utm_source=newsletter&junk=%3Cx%3E").text
+    assert "utm_source" not in page and "junk" not in page
+    assert 'href="/layout/compact?next=/papers/month/2026-06"' in page and 'href="/login?next=/papers/month/2026-06"' in page

@@ -1,7 +1,7 @@
 """Machine-readable answers (JSON, Atom, BibTeX, RIS, Markdown) served from the page cache.
 
 The same :class:`~paperboy.web.cache.PageCache` as the pages (``app.state.page_cache``), keyed by
-URL and valid for the versions it was built at (vote and comment counts may lag up to
+path and the parameters the answer reads (unknown ones are ignored) and valid for the versions it was built at (vote and comment counts may lag up to
 :data:`~paperboy.web.cache.COUNT_LAG` seconds, as on the pages' logged-out copies). These answers never depend on who
 asks — the API reads no cookies — so every visitor shares one copy. A hit costs one primary-key
 read and is answered on the event loop; a miss builds in the thread pool.
@@ -9,7 +9,7 @@ read and is answered on the event loop; a miss builds in the thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import orjson
 from fastapi import Request
@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from paperboy.store import repo
+from paperboy.web.cache import canonical_query
 from paperboy.web.context import versions
 
 __all__ = ["cached_body", "cached_json", "JSON"]
@@ -26,8 +27,11 @@ JSON = "application/json; charset=utf-8"
 
 
 async def cached_body(request: Request, build: Callable[[Connection], bytes | tuple[bytes, object]], media_type: str, *,
-                      headers: dict | None = None) -> Response:  # fmt: skip
+                      params: Iterable[str] = (), headers: dict | None = None) -> Response:  # fmt: skip
     """``build(conn)``'s bytes for this URL, from the cache when they are current.
+
+    ``params``: the query parameters ``build`` reads that the route does not declare to FastAPI; the
+    cache key is the path and those parameters only (:func:`~paperboy.web.cache.canonical_query`).
 
     ``build`` may return ``(body, paper)``: the answer is about one paper (its comments, its counts)
     and is then also redone when that paper's ``activity`` moves — a comment shows at once, as on
@@ -36,7 +40,7 @@ async def cached_body(request: Request, build: Callable[[Connection], bytes | tu
     """
     engine = request.app.state.engine
     cache = request.app.state.page_cache
-    key = request.url.path + "?" + request.url.query
+    key = request.url.path + "?" + canonical_query(request, params)
     now = versions(request)
     entry = cache.get(key, now.content, now.votes, now.comments)
     if entry is not None and entry.paper_id is not None and entry.activity_version != now.activity:

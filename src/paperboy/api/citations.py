@@ -19,11 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paperboy.api.cache import cached_body
+from paperboy.api.feeds import category_param
 from paperboy.errors import NotFound
 from paperboy.feed.periods import BadPeriod, parse_period
-from paperboy.feed.views import feed_view
+from paperboy.feed.views import period_papers
 from paperboy.papers.bibtex import bibtex_entries
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.papers.normalize import normalize_text
 from paperboy.store import repo
 from paperboy.web.search_pages import run_search
 
@@ -37,12 +39,12 @@ MAX_PAPERS = 2000
 FORMATS = {"bib": BIBTEX_TYPE, "ris": RIS_TYPE}
 
 
-def _line(value: str) -> str:
-    return " ".join(value.split())
-
-
 def ris_entry(paper) -> str:
-    """One RIS record: an arXiv preprint (``TY  - UNPB``), ending with ``ER  -``."""
+    """One RIS record: an arXiv preprint (``TY  - UNPB``), ending with ``ER  -``.
+
+    RIS has no escaping: a tag is two characters and ``"  - "`` at the start of a line, so each value
+    is made one line (:func:`~paperboy.papers.normalize.normalize_text`: every line break, control and
+    bidi character gone) and cannot start a tag (``ER  -``, ``TY  -``) of its own."""
     fields = [("TY", "UNPB"), ("TI", paper.title)]
     fields += [("AU", name) for name in paper.authors if name.strip()]
     if paper.year:
@@ -59,7 +61,7 @@ def ris_entry(paper) -> str:
     if paper.comment:
         fields.append(("N1", paper.comment))
     fields += [("KW", code) for code in paper.categories]
-    lines = [f"{tag}  - {_line(value)}" for tag, value in fields if _line(value)]
+    lines = [f"{tag}  - {line}" for tag, value in fields if (line := normalize_text(value))]
     return "\n".join(lines + ["ER  - "]) + "\n"
 
 
@@ -74,7 +76,7 @@ def citation_file(papers: list, fmt: str) -> bytes:
 def coins(paper) -> str:
     """The ``title`` of a COinS span (OpenURL ContextObject): what Zotero reads from a page without meta tags."""
     pairs = [("ctx_ver", "Z39.88-2004"), ("rft_val_fmt", "info:ofi/fmt:kev:mtx:journal"), ("rft.genre", "preprint"),
-             ("rft.atitle", _line(paper.title)), ("rft.jtitle", "arXiv")]  # fmt: skip
+             ("rft.atitle", normalize_text(paper.title)), ("rft.jtitle", "arXiv")]  # fmt: skip
     pairs += [("rft.au", name) for name in paper.authors if name.strip()]
     if paper.published:
         pairs.append(("rft.date", paper.published.isoformat()))
@@ -94,13 +96,13 @@ def _period_route(kind: str, fmt: str):
             period = parse_period(kind, slug)
         except BadPeriod as e:
             raise NotFound(str(e)) from None
-        category = request.query_params.get("cat") or None
+        category = category_param(request)
 
         def build(conn) -> bytes:
-            return citation_file(feed_view(conn, period, category=category, page=1, size=MAX_PAPERS).papers, fmt)
+            return citation_file(period_papers(conn, period, category=category, limit=MAX_PAPERS), fmt)
 
         name = f"paperboy-{period.slug}" + (f"-{category}" if category else "")
-        return await cached_body(request, build, FORMATS[fmt], headers=_disposition(name, fmt))
+        return await cached_body(request, build, FORMATS[fmt], params=("cat",), headers=_disposition(name, fmt))
 
     return period_citations
 

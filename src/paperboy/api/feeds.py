@@ -102,13 +102,14 @@ def feed_url(page_path: str, query: str = "") -> str:
     return f"{base}/feed.atom" + (f"?{query}" if query else "")
 
 
-async def _serve(request: Request, build) -> Response:
+async def _serve(request: Request, build, params: tuple[str, ...] = ()) -> Response:
     from paperboy.api.cache import cached_body
 
-    return await cached_body(request, build, ATOM_TYPE)
+    return await cached_body(request, build, ATOM_TYPE, params=params)
 
 
-def _category(request: Request) -> str | None:
+def category_param(request: Request) -> str | None:
+    """``?cat=`` of a period's feed or citation file: an arXiv category (it is also in the file's name), or None."""
     cat = request.query_params.get("cat") or None
     if cat is not None and (len(cat) > 32 or not ARXIV_CATEGORY.fullmatch(cat)):
         raise Invalid("cat must be an arXiv category such as cs.CL")
@@ -116,7 +117,7 @@ def _category(request: Request) -> str | None:
 
 
 def _period_feed(request: Request, period: Period | None):
-    category = _category(request)
+    category = category_param(request)
     base = request.app.state.settings.base_url
     query = f"?cat={category}" if category else ""
 
@@ -143,22 +144,22 @@ def _parse(kind, text: str) -> Period:
 
 @router.get("/papers/feed.atom", include_in_schema=False)
 async def latest_feed(request: Request) -> Response:
-    return await _serve(request, _period_feed(request, None))
+    return await _serve(request, _period_feed(request, None), params=("cat",))
 
 
 @router.get("/papers/date/{day}/feed.atom", include_in_schema=False)
 async def day_feed(request: Request, day: str) -> Response:
-    return await _serve(request, _period_feed(request, _parse("day", day)))
+    return await _serve(request, _period_feed(request, _parse("day", day)), params=("cat",))
 
 
 @router.get("/papers/week/{week}/feed.atom", include_in_schema=False)
 async def week_feed(request: Request, week: str) -> Response:
-    return await _serve(request, _period_feed(request, _parse("week", week)))
+    return await _serve(request, _period_feed(request, _parse("week", week)), params=("cat",))
 
 
 @router.get("/papers/month/{month}/feed.atom", include_in_schema=False)
 async def month_feed(request: Request, month: str) -> Response:
-    return await _serve(request, _period_feed(request, _parse("month", month)))
+    return await _serve(request, _period_feed(request, _parse("month", month)), params=("cat",))
 
 
 @router.get("/papers/trending/feed.atom", include_in_schema=False)

@@ -29,6 +29,8 @@ from paperboy.errors import Invalid, NotFound
 from paperboy.feed.periods import BadPeriod, parse_period
 from paperboy.feed.views import DAILY_SORTS, daily_list, paper_details
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.papers.markdown import markdown_link, markdown_text
+from paperboy.papers.normalize import normalize_text
 from paperboy.store import repo
 
 router = APIRouter(tags=["Hugging Face–compatible"])
@@ -145,25 +147,26 @@ async def paper_markdown(request: Request, arxiv_id: str = ARXIV_ID) -> Response
 
 
 def paper_markdown_text(paper, base_url: str) -> str:
-    """What ``read_paper`` returns: a Markdown document about one paper."""
-    arxiv = f"https://arxiv.org/abs/{paper.arxiv_id}"
-    facts = [f"**arXiv:** [{paper.arxiv_id}]({arxiv}) · [PDF](https://arxiv.org/pdf/{paper.arxiv_id})"]
+    """What ``read_paper`` returns: a Markdown document about one paper. Every value from the paper
+    is text, never markup (``papers/markdown.py``); TeX is kept as written."""
+    facts = [f"**arXiv:** {markdown_link(f'https://arxiv.org/abs/{paper.arxiv_id}', paper.arxiv_id)} · "
+             f"{markdown_link(f'https://arxiv.org/pdf/{paper.arxiv_id}', 'PDF')}"]  # fmt: skip
     if paper.published:
         facts.append(f"**Published:** {paper.published.isoformat()}")
     if paper.categories:
-        facts.append(f"**Categories:** {', '.join(paper.categories)}")
+        facts.append(f"**Categories:** {markdown_text(', '.join(paper.categories))}")
     if paper.doi:
-        facts.append(f"**DOI:** [{paper.doi}](https://doi.org/{paper.doi})")
+        facts.append(f"**DOI:** {markdown_link(f'https://doi.org/{paper.doi}', paper.doi)}")
     if paper.journal_ref:
-        facts.append(f"**Journal reference:** {paper.journal_ref}")
+        facts.append(f"**Journal reference:** {markdown_text(paper.journal_ref)}")
     if paper.comment:
-        facts.append(f"**Comment:** {' '.join(paper.comment.split())}")
+        facts.append(f"**Comment:** {markdown_text(paper.comment)}")
     if paper.github_repo:
-        facts.append(f"**Code:** <{paper.github_repo}>")
+        facts.append(f"**Code:** {markdown_link(paper.github_repo)}")
     if paper.project_page:
-        facts.append(f"**Project page:** <{paper.project_page}>")
-    facts.append(f"**On Paperboy:** <{base_url}/papers/{paper.arxiv_id}> · {paper.upvotes} upvotes · {paper.comment_count} comments")
-    title = " ".join(paper.title.split())
-    authors = ", ".join(paper.authors) or "unknown"
-    abstract = "\n\n".join(" ".join(part.split()) for part in paper.abstract.split("\n\n") if part.strip())
+        facts.append(f"**Project page:** {markdown_link(paper.project_page)}")
+    facts.append(f"**On Paperboy:** {markdown_link(f'{base_url}/papers/{paper.arxiv_id}')} · {paper.upvotes} upvotes · {paper.comment_count} comments")
+    title = markdown_text(paper.title)
+    authors = ", ".join(markdown_text(a) for a in paper.authors if normalize_text(a)) or "unknown"
+    abstract = "\n\n".join(markdown_text(part) for part in paper.abstract.split("\n\n") if normalize_text(part))
     return f"# {title}\n\n**Authors:** {authors}\n\n" + "  \n".join(facts) + f"\n\n## Abstract\n\n{abstract}\n"

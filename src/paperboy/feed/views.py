@@ -22,7 +22,7 @@ from paperboy.feed.periods import Period, period_of
 from paperboy.feed.trending import trending
 from paperboy.store import repo
 
-__all__ = ["FeedView", "feed_view", "TrendingView", "trending_view", "PaperView", "paper_view", "DailyList", "daily_list",
+__all__ = ["FeedView", "feed_view", "period_papers", "TrendingView", "trending_view", "PaperView", "paper_view", "DailyList", "daily_list",
            "DAILY_SORTS", "paper_details", "DayPlace", "day_place"]  # fmt: skip
 
 
@@ -77,6 +77,14 @@ def feed_view(conn: Connection, period: Period | None, *, category: str | None =
         previous=period_of(period.kind, before) if before else None,
         next=period_of(period.kind, after) if after else None,
     )
+
+
+def period_papers(conn: Connection, period: Period, *, category: str | None = None, limit: int = 50) -> list[repo.Paper]:
+    """The first ``limit`` papers of ``period`` in :func:`feed_view`'s order, and nothing else: what a
+    period's citation files list (a month's 2,000 papers; the page's counts and neighbours would add
+    a fifth to building one)."""
+    where = repo.feed_conditions(period.start, period.end)
+    return repo.get_papers(conn, repo.feed_ids(conn, where, category=category, limit=limit))
 
 
 @dataclass(slots=True)

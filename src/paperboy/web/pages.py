@@ -25,6 +25,7 @@ from paperboy.papers.bibtex import bibtex_entry
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.store import repo
+from paperboy.web.cache import canonical_query
 from paperboy.web.context import Viewer, finish, get_viewer, safe_next, versions
 from paperboy.web.personal import FillState, Recorder, assemble, split
 from paperboy.web.views import render
@@ -96,7 +97,8 @@ async def choose_layout(request: Request, name: str) -> Response:
     return response
 
 
-async def cached_page(request: Request, build: Build, *, vary: str = "", layouts: bool = False) -> Response:
+async def cached_page(request: Request, build: Build, *, params: tuple[str, ...] = (), vary: str = "",
+                      layouts: bool = False) -> Response:  # fmt: skip
     """Serve a page that is the same for everyone but its personal fragments (``web/personal.py``).
 
     The shared rendering is cached (``web/cache.py``); logged-out visitors get its stored copy (one
@@ -104,6 +106,10 @@ async def cached_page(request: Request, build: Build, *, vary: str = "", layouts
     from a per-process set, fresh vote counts when votes have moved — without rendering anything.
     Admins, who see hidden papers and moderation tools, get a page rendered for them each time.
     Rendering runs in the thread pool, so a slow page never stalls the hits behind it.
+
+    ``params``: the query parameters the page reads. They alone, with the path, make its URL
+    (:func:`~paperboy.web.cache.canonical_query`): its cache key, and the URL it is rendered for (its
+    "log in" and layout links), so ``?junk=1`` is the same page, from the same entry.
 
     ``layouts``: the page comes in the visitor's layout (:func:`layout_of`), which is part of the
     cache key — one shared entry per layout, never one per visitor.
@@ -113,12 +119,13 @@ async def cached_page(request: Request, build: Build, *, vary: str = "", layouts
     if layout != "cards":
         vary = f"{vary}#layout={layout}"
     engine = request.app.state.engine
-    url = _request_url(request)
+    query = canonical_query(request, params)
+    url = request.url.path + (f"?{query}" if query else "")
     if viewer.is_admin:
         return finish(request, HTMLResponse(await run_in_threadpool(_render_direct, request, build, viewer, url, layout),
                                             headers={"Cache-Control": "private, no-cache"}))  # fmt: skip
     cache = request.app.state.page_cache
-    key = request.url.path + "?" + request.url.query + (f"#{vary}" if vary else "")
+    key = f"{request.url.path}?{query}" + (f"#{vary}" if vary else "")
     now = versions(request)
     page = cache.get(key, now.content, now.votes, now.comments)
     if page is not None and page.paper_id is not None and page.activity_version != now.activity:
@@ -142,10 +149,6 @@ async def cached_page(request: Request, build: Build, *, vary: str = "", layouts
                 state.counts = None
     html = assemble(request.app.state.templates, cache.parts(page), page.specs, state, page.memo)
     return finish(request, HTMLResponse(html, status_code=page.status, headers={"Cache-Control": "private, no-cache"}))
-
-
-def _request_url(request: Request) -> str:
-    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 def _layout(request: Request, key: str) -> str:
@@ -253,7 +256,7 @@ async def feed(request: Request, period: Period | None) -> Response:
             return PageSpec("empty.html", {"fetching": fetching})
         return PageSpec("feed.html", {**_fields(view), "chips": CHIPS, "is_home": is_home, "fetching": fetching}, by_votes=True)
 
-    return await cached_page(request, build, layouts=True)
+    return await cached_page(request, build, params=("page", "cat"), layouts=True)
 
 
 def _first_run(conn: Connection):
@@ -332,7 +335,7 @@ async def trending_page(request: Request) -> Response:
     def build(conn: Connection, moderator: bool) -> PageSpec:
         return PageSpec("trending.html", _fields(trending_view(conn, page=page, size=size)))
 
-    return await cached_page(request, build, layouts=True)
+    return await cached_page(request, build, params=("page",), layouts=True)
 
 
 @hot.get("/papers/{arxiv_id:arxiv_new}", include_in_schema=False)
@@ -354,4 +357,4 @@ async def paper_page(request: Request, arxiv_id: str) -> Response:
                                        "bibtex": bibtex_entry(view.paper), "place": day_place(conn, view.paper, size)},
                         paper=view.paper)  # fmt: skip
 
-    return await cached_page(request, build)
+    return await cached_page(request, build, params=("cpage",))

@@ -20,6 +20,8 @@ from paperboy.web.views import render
 router = APIRouter()
 
 PER_PAGE = 20
+#: What :func:`search_now` reads: the search page's cache key is made of these alone.
+PARAMS = ("q", "sort", "page", "cat", "author", "from", "to")
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -92,7 +94,7 @@ async def search_page(request: Request) -> Response:
     # Also per snapshot of the embedded backend: while it catches up in the background, results come
     # from the old snapshot and are kept under its name, not under the versions they do not show yet.
     snapshot = getattr(request.app.state.search, "snapshot_key", None)
-    return await cached_page(request, build, vary=f"search:{versions(request).search}:{snapshot() if snapshot else ''}")
+    return await cached_page(request, build, params=PARAMS, vary=f"search:{versions(request).search}:{snapshot() if snapshot else ''}")
 
 
 def _related(request: Request, arxiv_id: str, k: int):
