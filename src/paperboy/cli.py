@@ -763,6 +763,7 @@ def digest_preview(
     """Show the mail a subscriber would get for an edition (nothing is queued or recorded)."""
     from paperboy.digest.send import preview
     from paperboy.errors import DomainError
+    from paperboy.mail.addresses import needs_smtputf8
     from paperboy.mail.message import message_bytes
 
     settings = _settings()
@@ -777,7 +778,9 @@ def digest_preview(
         out.print(f"Subject: {mail.subject}\nTo: {sub.email}\n")
         out.print(mail.text, markup=False)
         return
-    out_file.write_bytes(message_bytes(settings, sub.email, mail.subject, mail.text, mail.html, mail.headers))
+    # An address with non-ASCII before the @ goes in a UTF-8 header, as an SMTPUTF8 mail carries it.
+    out_file.write_bytes(message_bytes(settings, sub.email, mail.subject, mail.text, mail.html, mail.headers,
+                                       utf8=needs_smtputf8(sub.email)))  # fmt: skip
     out.print(f"wrote {out_file} ({len(mail.paper_ids)} papers, edition {ed.key})")
 
 
