@@ -19,9 +19,25 @@ def csrf(client: TestClient, path: str = "/login") -> str:
     return m.group(1)
 
 
-def make_user(engine, username: str, *, admin: bool = False, email: str | None = None):
+def make_user(engine, username: str, *, admin: bool = False, email: str | None = None, verified: bool = True):
+    """An account made directly; ``verified``: its address confirmed, as if its mailed link was clicked."""
     with engine.begin() as conn:
-        return create_user(conn, username, email or f"{username}@example.org", PASSWORD, is_admin=admin)
+        return create_user(conn, username, email or f"{username}@example.org", PASSWORD, is_admin=admin, verified=verified)
+
+
+def mailed_verify_link(engine, address: str) -> str:
+    """The path of the newest address-confirmation link queued for ``address`` (read from the outbox,
+    so it works whether or not a mail server took the mail)."""
+    from sqlalchemy import select
+
+    from paperboy.store.schema import outbox, outbox_bodies
+
+    with engine.connect() as conn:
+        body = conn.execute(select(outbox_bodies.c.body_text).join(outbox, outbox.c.id == outbox_bodies.c.outbox_id)
+                            .where(outbox.c.to_addr == address, outbox.c.idempotency_key.startswith("verify:"))
+                            .order_by(outbox.c.id.desc())).scalars().first()  # fmt: skip
+    assert body, f"no confirmation mail queued for {address}"
+    return re.search(r"https?://[^/\s]+(/verify/\S+)", body).group(1)
 
 
 def login(client: TestClient, username: str, password: str = PASSWORD):

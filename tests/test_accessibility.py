@@ -73,6 +73,7 @@ def site(slice_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("a11y") / "site.db"
     path.write_bytes(slice_db.read_bytes())
     settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="a11y-secret").resolved()
+    SITE_DB[:] = [settings.database_url]
     _subscribe_reader(settings)
     with serve(create_app(settings)) as url:
         yield url
@@ -80,6 +81,8 @@ def site(slice_db, tmp_path_factory):
 
 def _subscribe_reader(settings):
     """A digest reader, so the pages reached by the mailed signed links can be checked too."""
+    from paperboy.accounts.tokens import make_verify_token
+    from paperboy.accounts.users import create_user
     from paperboy.digest import subscriptions as subs
     from paperboy.digest.tokens import make_confirm_token, make_manage_token
     from paperboy.store.db import make_engine, write_transaction
@@ -92,13 +95,16 @@ def _subscribe_reader(settings):
         waiting = subs._get(conn, subs.subscribers.c.email_key == "pending@example.org")
     with write_transaction(engine) as conn:
         sub = subs.confirm(conn, settings, make_confirm_token(settings.secret_key, pending))
+        unconfirmed = create_user(conn, "newcomer", "newcomer@example.org", PASSWORD)
     engine.dispose()
     manage = make_manage_token(settings.secret_key, sub)
     DIGEST_LINKS[:] = [f"/digest/confirm/{make_confirm_token(settings.secret_key, waiting)}",
-                       f"/digest/preferences/{manage}", f"/digest/unsubscribe/{manage}", "/digest/confirm/not-a-token"]  # fmt: skip
+                       f"/digest/preferences/{manage}", f"/digest/unsubscribe/{manage}", "/digest/confirm/not-a-token",
+                       f"/verify/{make_verify_token(settings.secret_key, unconfirmed.id, unconfirmed.email_key)}", "/verify/not-a-token"]  # fmt: skip
 
 
-DIGEST_LINKS: list[str] = []  # filled by the site fixture: confirm, preferences, unsubscribe, a bad link
+DIGEST_LINKS: list[str] = []  # filled by the site fixture: mailed links (digest, address confirmation), bad links
+SITE_DB: list[str] = []  # the site's database URL, filled by the site fixture
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +118,7 @@ def member(browser, site):  # noqa: F811
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(f"{site}/")
+    confirm_address(page, site, "ada@example.org")  # so the digest settings page shows its form
     page.goto(f"{site}/papers/{PAPER}")
     page.locator("button.vote-button").click()
     page.locator('button.vote-button[aria-pressed="true"]').wait_for()
@@ -123,12 +130,25 @@ def member(browser, site):  # noqa: F811
     return state
 
 
+def confirm_address(page, site: str, address: str) -> None:
+    """Open the confirmation link mailed at sign-up and press its button, as a new member does."""
+    from community_helpers import mailed_verify_link
+    from paperboy.store.db import make_engine
+
+    engine = make_engine(SITE_DB[0])
+    link = mailed_verify_link(engine, address)
+    engine.dispose()
+    page.goto(site + link)
+    page.get_by_role("button", name="Confirm my address").click()
+    page.wait_for_url(f"{site}/account/verify")
+
+
 PUBLIC = [
     "/", "/papers/week/2026-W27", "/papers/month/2026-06", "/papers/trending", f"/papers/{PAPER}",
     f"/papers/{PAPER}/related", "/search", "/search?q=diffusion+models", "/login", "/signup", "/reset",
     "/u/ada", "/no-such-page", "/digest/subscribe",
 ]  # fmt: skip
-MEMBERS = ["/submit", "/settings/tokens", "/digest/settings", "/digest/preview"]
+MEMBERS = ["/submit", "/settings/tokens", "/digest/settings", "/digest/preview", "/account/verify"]
 
 # Every rule, the experimental ones too (label-content-name-mismatch is one); minor ones not counted.
 AXE_RUN = """async () => {

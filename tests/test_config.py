@@ -16,7 +16,7 @@ def _readme_table_variables() -> set[str]:
     section = text[text.index("## Configuration") :]
     section = section[: section.index("\n## ", 1)]
     rows = [line for line in section.splitlines() if line.startswith("| `PAPERBOY_")]
-    return {name for row in rows for name in re.findall(r"`(PAPERBOY_[A-Z_]+)`", row.split("|")[1])}
+    return {name for row in rows for name in re.findall(r"`(PAPERBOY_[A-Z0-9_]+)`", row.split("|")[1])}
 
 
 def test_every_setting_is_in_the_readme_table():

@@ -680,11 +680,14 @@ def user_create(
     admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin (moderation, exempt from submission rules).")] = False,
     owner: Annotated[bool, typer.Option("--owner", help="Make the user the site's owner: an admin who may also suspend admins.")] = False,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    unverified: Annotated[bool, typer.Option("--unverified", help="Leave the address unconfirmed (the account confirms it by a mailed link).")] = False,
 ) -> None:
-    """Create a user account (the first admin, typically)."""
+    """Create a user account (the first admin, typically). The operator typed the address, so it
+    counts as confirmed (unless --unverified); refused if a confirmed account has it already."""
     from paperboy.accounts.users import UserError, clear_owner, create_user
     from paperboy.store.db import write_transaction
 
+    settings = _settings()
     engine = _engine()
     _require_schema(engine, False)
     if password_stdin:
@@ -695,7 +698,8 @@ def user_create(
         with write_transaction(engine) as conn:
             if owner:
                 clear_owner(conn)
-            user = create_user(conn, username, email, password, is_admin=admin, is_owner=owner)
+            user = create_user(conn, username, email, password, is_admin=admin, is_owner=owner, verified=not unverified,
+                               smtputf8=settings.smtp_utf8)  # fmt: skip
     except UserError as e:
         fail(str(e))
     role = "owner " if user.is_owner else "admin " if user.is_admin else ""
@@ -767,6 +771,7 @@ def digest_preview(
     """Show the mail a subscriber would get for an edition (nothing is queued or recorded)."""
     from paperboy.digest.send import preview
     from paperboy.errors import DomainError
+    from paperboy.mail.addresses import needs_smtputf8
     from paperboy.mail.message import message_bytes
 
     settings = _settings()
@@ -781,7 +786,9 @@ def digest_preview(
         out.print(f"Subject: {mail.subject}\nTo: {sub.email}\n")
         out.print(mail.text, markup=False)
         return
-    out_file.write_bytes(message_bytes(settings, sub.email, mail.subject, mail.text, mail.html, mail.headers))
+    # An address with non-ASCII before the @ goes in a UTF-8 header, as an SMTPUTF8 mail carries it.
+    out_file.write_bytes(message_bytes(settings, sub.email, mail.subject, mail.text, mail.html, mail.headers,
+                                       utf8=needs_smtputf8(sub.email)))  # fmt: skip
     out.print(f"wrote {out_file} ({len(mail.paper_ids)} papers, edition {ed.key})")
 
 

@@ -50,6 +50,7 @@ class Settings:
     smtp_username: str = setting("PAPERBOY_SMTP_USERNAME", "", "SMTP login (empty: none)")
     smtp_password: str = setting("PAPERBOY_SMTP_PASSWORD", "", "SMTP password")
     smtp_security: str = setting("PAPERBOY_SMTP_SECURITY", "none", "none, starttls or ssl")
+    smtp_utf8: bool = setting("PAPERBOY_SMTP_UTF8", False, "the SMTP server takes SMTPUTF8: addresses with non-ASCII letters before the @ are accepted (off: refused at the form)")
     mail_from: str = setting("PAPERBOY_MAIL_FROM", "Paperboy <paperboy@localhost>", "From: address of mail the site sends")
     smtp_connections: int = setting("PAPERBOY_SMTP_CONNECTIONS", 4, "SMTP connections a delivery run uses in parallel (each reused for many messages)")
     mail_max_attempts: int = setting("PAPERBOY_MAIL_MAX_ATTEMPTS", 5, "tries per message before it is marked failed (temporary 4xx answers, dropped connections)")

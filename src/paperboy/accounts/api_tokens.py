@@ -24,7 +24,7 @@ from paperboy.errors import DomainError, Forbidden, Invalid, Kind, NotFound
 from paperboy.store.schema import api_tokens, users
 
 __all__ = ["SCOPES", "PREFIX", "ApiToken", "NewToken", "TokenRefused", "create_token", "list_tokens", "revoke_token",
-           "authenticate_token", "MAX_TOKENS"]  # fmt: skip
+           "revoke_all_tokens", "authenticate_token", "MAX_TOKENS"]  # fmt: skip
 
 SCOPES = ("read", "write")
 PREFIX = "pb_"  # every Paperboy token starts so (other services' tokens can be told apart, and ignored)
@@ -113,6 +113,13 @@ def revoke_token(conn: Connection, user_id: int, token_id: int, *, now: dt.datet
     now = now or clock.now()
     conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now))
     return ApiToken(*conn.execute(select(*_SELECT).where(api_tokens.c.id == token_id)).one())
+
+
+def revoke_all_tokens(conn: Connection, user_id: int, *, now: dt.datetime | None = None) -> int:
+    """Revoke every active token of the user (a password reset: whoever knew the old password may
+    have made tokens with it, and a token is as good as the password). How many were revoked."""
+    return conn.execute(update(api_tokens).where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+                        .values(revoked_at=now or clock.now())).rowcount  # fmt: skip
 
 
 def authenticate_token(conn: Connection, secret: str, *, write: bool = False, now: dt.datetime | None = None) -> tuple[User, ApiToken]:

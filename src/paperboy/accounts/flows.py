@@ -17,12 +17,14 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection
 
-from paperboy.accounts import devices, ratelimit
+from paperboy.accounts import devices, ratelimit, verification
+from paperboy.accounts.api_tokens import revoke_all_tokens
 from paperboy.accounts.passwords import fingerprint
 from paperboy.accounts.sessions import create_session, end_all_sessions, end_session
 from paperboy.accounts.tokens import RESET_MAX_AGE, TokenInvalid, make_reset_token, read_reset_token
 from paperboy.accounts.users import User, authenticate, create_user, find_login, get_user, get_user_by_email, set_password, validate_password
 from paperboy.errors import Forbidden, Invalid
+from paperboy.mail.addresses import AddressError
 
 __all__ = ["SignedIn", "sign_up", "log_in", "log_out", "request_reset", "user_for_reset", "reset_password", "WRONG_LOGIN"]
 
@@ -34,13 +36,17 @@ class SignedIn:
     user: User
     session_token: str
     device_cookie: str | None = None  # for this browser: it is now a known device of the account
+    mail_key: str | None = None  # the outbox key of the mail this queued (deliver it after the response)
 
 
-def sign_up(conn: Connection, *, username: str, email: str, password: str, ip: str, secret: str = "") -> SignedIn:
-    """Create an account and a session for it. Rate-limited per client address."""
+def sign_up(conn: Connection, settings, *, username: str, email: str, password: str, ip: str) -> SignedIn:
+    """Create an account (unverified) and a session for it, and queue the mail with the link that
+    confirms its address (see accounts/verification.py). Rate-limited per client address."""
     ratelimit.enforce(conn, "signup-ip", ip)
-    user = create_user(conn, username, email, password)
-    return SignedIn(user, create_session(conn, user.id), devices.issue(secret, user.id) if secret else None)
+    user = create_user(conn, username, email, password, smtputf8=settings.smtp_utf8)
+    key = verification.send_confirmation(conn, settings, user, quiet=True)
+    secret = settings.secret_key
+    return SignedIn(user, create_session(conn, user.id), devices.issue(secret, user.id) if secret else None, key)
 
 
 def log_in(conn: Connection, *, login: str, password: str, ip: str, secret: str = "", device_cookie: str | None = None,
@@ -102,17 +108,20 @@ def request_reset(conn: Connection, settings, *, email: str, ip: str) -> bool:
     token = make_reset_token(settings.secret_key, user.id, user.password_hash)
     link = f"{settings.base_url}/reset/{quote(token)}"
     minutes = RESET_MAX_AGE // 60
-    return enqueue(
-        conn,
-        key=f"reset:{user.id}:{hashlib.sha256(token.encode()).hexdigest()[:32]}",
-        to=user.email,
-        subject="Reset your Paperboy password",
-        text=(
-            f"Hello {user.username},\n\nSomeone (hopefully you) asked to reset the password of your Paperboy "
-            f"account. Open this link within {minutes} minutes to choose a new one:\n\n{link}\n\n"
-            "The link works once. If you didn't ask for it, ignore this mail: your password stays as it is.\n"
-        ),
-    )
+    try:
+        return enqueue(
+            conn,
+            key=f"reset:{user.id}:{hashlib.sha256(token.encode()).hexdigest()[:32]}",
+            to=user.email,
+            subject="Reset your Paperboy password",
+            text=(
+                f"Hello {user.username},\n\nSomeone (hopefully you) asked to reset the password of your Paperboy "
+                f"account. Open this link within {minutes} minutes to choose a new one:\n\n{link}\n\n"
+                "The link works once. If you didn't ask for it, ignore this mail: your password stays as it is.\n"
+            ),
+        )
+    except AddressError:  # an address stored before addresses were checked, that no mail can reach
+        return False
 
 
 def user_for_reset(conn: Connection, secret: str, token: str) -> User:
@@ -125,8 +134,10 @@ def user_for_reset(conn: Connection, secret: str, token: str) -> User:
 
 
 def reset_password(conn: Connection, secret: str, token: str, password: str, *, ip: str = "") -> str:
-    """Set a new password through a reset link and end every session of the account (whoever had
-    the old password is logged out). The link stops working: it embeds the old password's fingerprint.
+    """Set a new password through a reset link and end every session and API token of the account
+    (whoever had the old password is logged out, and whatever they made with it stops working). The
+    link stops working: it embeds the old password's fingerprint. The link came by mail, so the
+    account's address is verified too (unless another account verified it first).
 
     Returns a device cookie: the browser that proved the mailbox is a known device of the account,
     so its next log-in is allowed however hard a stranger is guessing at the account.
@@ -136,4 +147,6 @@ def reset_password(conn: Connection, secret: str, token: str, password: str, *, 
     ratelimit.enforce(conn, "reset-password-ip", ip)
     set_password(conn, user.id, password)
     end_all_sessions(conn, user.id)
+    revoke_all_tokens(conn, user.id)
+    verification.mark_verified(conn, user)
     return devices.issue(secret, user.id)

@@ -60,6 +60,10 @@ RULES: dict[str, Rule] = {
     "digest-subscribe-ip": Rule(10, 60 * 60),
     "digest-subscribe-address": Rule(3, 24 * 60 * 60),
     "digest-preferences": Rule(30, 60 * 60),  # per subscription
+    # Address confirmation mails (sign-up and "send it again"): per account, and per mailbox
+    # whichever accounts name it, so sign-ups with somebody's address cannot flood their inbox.
+    "verify-account": Rule(5, 24 * 60 * 60),
+    "verify-address": Rule(3, 24 * 60 * 60),
 }
 
 

@@ -1,29 +1,36 @@
-"""Signed, expiring, single-use tokens for links sent by e-mail (password reset).
+"""Signed, expiring tokens for links sent by e-mail: password reset, and address verification.
 
 A token is ``itsdangerous``-signed with the site's secret and a purpose-specific salt, carries a
 timestamp (checked against ``max_age``), and embeds a fingerprint of the user's current password
 hash: once the password changes — which is what using a reset link does — every earlier link for
 that user stops working. No table of used tokens is needed.
+
+A verification token instead embeds a fingerprint of the *address* it was sent to: it proves that
+mailbox, so it stops working once the account's address is another one.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from paperboy.accounts.passwords import fingerprint
 from paperboy.errors import Invalid
 
-__all__ = ["make_reset_token", "read_reset_token", "TokenInvalid", "RESET_MAX_AGE"]
+__all__ = ["make_reset_token", "read_reset_token", "make_verify_token", "read_verify_token", "TokenInvalid", "RESET_MAX_AGE",
+           "VERIFY_MAX_AGE"]  # fmt: skip
 
 RESET_MAX_AGE = 3600  # seconds
+VERIFY_MAX_AGE = 3 * 24 * 3600  # a confirmation mail may sit unread over a weekend
 
 
 class TokenInvalid(Invalid):
     """Expired, tampered with, or already used; the message is safe to show."""
 
 
-def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt="paperboy.password-reset")
+def _serializer(secret: str, salt: str = "paperboy.password-reset") -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=salt)
 
 
 def make_reset_token(secret: str, user_id: int, password_hash: str) -> str:
@@ -41,3 +48,27 @@ def read_reset_token(secret: str, token: str, *, max_age: int | None = None) -> 
     if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("p"), str):
         raise TokenInvalid("This link is not valid. Ask for a new one.")
     return data["u"], data["p"]
+
+
+_VERIFY = "paperboy.email-verify"
+
+
+def address_fingerprint(email_key: str) -> str:
+    return hashlib.sha256(f"verify\0{email_key}".encode()).hexdigest()[:20]
+
+
+def make_verify_token(secret: str, user_id: int, email_key: str) -> str:
+    return _serializer(secret, _VERIFY).dumps({"u": user_id, "e": address_fingerprint(email_key)})
+
+
+def read_verify_token(secret: str, token: str, *, max_age: int = VERIFY_MAX_AGE) -> tuple[int, str]:
+    """(user id, address fingerprint); the caller compares the fingerprint with the account's address."""
+    try:
+        data = _serializer(secret, _VERIFY).loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise TokenInvalid("This confirmation link has expired. Log in and ask for a new one.") from None
+    except BadSignature:
+        raise TokenInvalid("This confirmation link is not valid.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("e"), str):
+        raise TokenInvalid("This confirmation link is not valid.")
+    return data["u"], data["e"]

@@ -32,9 +32,10 @@ from sqlalchemy import Connection, Engine, select
 from paperboy import clock
 from paperboy.digest.compose import Renderer
 from paperboy.digest.editions import Edition, Prepared, delivered_before, picks, prepare
-from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _subscriber, subscriber_for_user
+from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _subscriber, record_bounce, subscriber_for_user
 from paperboy.errors import NotFound
-from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue_many, pending_count
+from paperboy.mail.addresses import normalize
+from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue_many, pending_count, recipient
 from paperboy.metrics import EDITIONS
 from paperboy.processes import die_with_parent
 from paperboy.store.db import write_transaction
@@ -49,6 +50,7 @@ BATCH = 500
 class SendReport:
     edition: str
     queued: int = 0  # outbox rows this run added
+    undeliverable: int = 0  # readers whose stored address no mail can reach (disabled, with the reason)
     already_queued: int = 0  # readers a previous (or concurrent) run had queued
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     still_pending: int = 0  # rows not final when the run stopped waiting
@@ -94,12 +96,17 @@ def enqueue_edition(engine: Engine, settings, edition: Edition, *, search=None, 
             subs = [_subscriber(r) for r in conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.id.in_(ids))
                                                         .order_by(subscribers.c.id))]  # fmt: skip
             already = delivered_before(conn, edition, ids)
+            unreachable = _unreachable(subs)
+            subs = [sub for sub in subs if sub.id not in unreachable]
             mails = []
             for sub in subs:
                 trending, personal = picks(conn, prepared, sub, already[sub.id])
                 mails.append((sub, renderer.render(sub, trending, personal)))
         now = clock.now()
         with write_transaction(engine) as conn:
+            for sub_id, why in unreachable.items():
+                record_bounce(conn, sub_id, why, limit=1)
+            report.undeliverable += len(unreachable)
             added = enqueue_many(conn, [dict(key=f"{prefix}{sub.id}", to=sub.email, subject=mail.subject, text=mail.text,
                                              html=mail.html, headers=mail.headers) for sub, mail in mails])  # fmt: skip
             # Only for the rows this run added: a concurrent sender that queued a reader first
@@ -249,6 +256,19 @@ def _delivery_worker(engine, settings, prefix, connections, queued, batch_ready,
         raise
 
 
+def _unreachable(subs: list[Subscriber]) -> dict[int, str]:
+    """{subscriber id: why} for addresses stored before addresses were checked (``a@b.c(1)``, an
+    invisible character) that no mail can reach: they are disabled with the reason, instead of
+    failing the edition for everyone (enqueueing refuses them)."""
+    out = {}
+    for sub in subs:
+        try:
+            recipient(sub.email)
+        except ValueError as e:  # an AddressError, mostly
+            out[sub.id] = f"not an address mail can be sent to: {e}"
+    return out
+
+
 def preview(engine: Engine, settings, edition: Edition, *, search=None, email: str | None = None, user=None):
     """The mail one reader would get (``email``'s subscription, or ``user``'s; with neither, a reader
     with the default settings), as (rendered mail, subscriber). Nothing is queued or recorded."""
@@ -256,7 +276,8 @@ def preview(engine: Engine, settings, edition: Edition, *, search=None, email: s
         if user is not None:
             sub = subscriber_for_user(conn, user) or _default_subscriber(settings, user.email, user_id=user.id)
         elif email:
-            row = conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.email_key == email.strip().lower())).first()
+            key = normalize(email, smtputf8=True).key  # a look-up: any address the site could have stored
+            row = conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.email_key == key)).first()
             if row is None:
                 raise NotFound(f"No subscriber with the address {email}.")
             sub = _subscriber(row)

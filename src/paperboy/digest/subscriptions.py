@@ -9,6 +9,11 @@ Double opt-in: a new address gets a *pending* row and one mail, its confirmation
 is ever queued for it until the link is clicked (editions select active rows only, and the
 deliverer re-checks at send time). :func:`subscribe` answers the same whatever the address's
 state — new, pending, active, unsubscribed — so the form cannot be used to learn who subscribes.
+
+Accounts: an account is tied to the subscription of its address only once it has *verified* the
+address (accounts/verification.py) — before that it can neither see nor change that
+subscription, nor subscribe through the account, and the row is never linked to it. Addresses are
+normalised by :mod:`paperboy.mail.addresses` (one mailbox, one key, one rate limit).
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from paperboy import clock
 from paperboy.accounts import ratelimit
-from paperboy.accounts.users import EMAIL
+from paperboy.accounts.verification import require_verified
 from paperboy.digest.tokens import TokenInvalid, fingerprint, make_confirm_token, make_manage_token, read_confirm_token, read_manage_token
 from paperboy.errors import Invalid, NotFound
+from paperboy.mail.addresses import normalize
 from paperboy.papers.normalize import ARXIV_ARCHIVES, ARXIV_CATEGORY
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, subscribers
@@ -113,12 +119,10 @@ def get_subscriber(conn: Connection, subscriber_id: int) -> Subscriber | None:
     return _get(conn, subscribers.c.id == subscriber_id)
 
 
-def normalize_email(email: str) -> tuple[str, str]:
-    """(address as given, trimmed; its lower-cased key) or :class:`Invalid`."""
-    email = (email or "").strip()
-    if len(email) > 254 or not EMAIL.fullmatch(email) or any(c in email for c in ",;\r\n\0"):
-        raise Invalid("Enter an e-mail address like name@example.org.")
-    return email, email.lower()
+def normalize_email(email: str, *, smtputf8: bool = False) -> tuple[str, str]:
+    """(the address mail goes to, its mailbox key) or :class:`~paperboy.mail.addresses.AddressError`."""
+    box = normalize(email, smtputf8=smtputf8)
+    return box.address, box.key
 
 
 def manage_url(settings, sub: Subscriber) -> str:
@@ -140,7 +144,9 @@ def subscribe(conn: Connection, settings, *, email: str | None = None, ip: str, 
     ``None`` — callers answer the same either way. Limited per client address (the only refusal
     anyone sees) and, silently, per mailbox, so nobody can flood an inbox through the form.
     """
-    address, key = normalize_email(user.email if user is not None else email)
+    if user is not None:
+        require_verified(user)
+    address, key = normalize_email(user.email if user is not None else email, smtputf8=settings.smtp_utf8)
     ratelimit.enforce(conn, "digest-subscribe-ip", ip)
     if not ratelimit.hit(conn, "digest-subscribe-address", key).allowed:
         return None
@@ -153,8 +159,8 @@ def subscribe(conn: Connection, settings, *, email: str | None = None, ip: str, 
             created_at=now,
         ).returning(subscribers.c.id)).scalar_one()  # fmt: skip
         sub = get_subscriber(conn, sub_id)
-    if user is not None and sub.user_id is None and _get(conn, subscribers.c.user_id == user.id) is None:
-        conn.execute(update(subscribers).where(subscribers.c.id == sub.id).values(user_id=user.id))
+    if user is not None:
+        link_verified_account(conn, user)
     if sub.status == "active":
         return _queue_manage_note(conn, settings, sub)
     if sub.status != "pending":
@@ -220,8 +226,19 @@ def subscriber_for_token(conn: Connection, secret: str, token: str) -> Subscribe
 
 
 def subscriber_for_user(conn: Connection, user) -> Subscriber | None:
-    """The account's subscription: the row linked to it, else the row of the account's address."""
-    return _get(conn, subscribers.c.user_id == user.id) or _get(conn, subscribers.c.email_key == user.email.lower())
+    """The account's subscription: the row of its address, once the account has verified that
+    address (``None`` before: an account made with somebody's address must not see theirs)."""
+    return _get(conn, subscribers.c.email_key == user.email_key) if user.verified else None
+
+
+def link_verified_account(conn: Connection, user) -> None:
+    """Tie the subscription of a verified account's address to the account (its "more like my
+    upvotes" follows that account's votes), and no other row to it. An earlier link of the row to
+    another account is replaced: only the account that proved the mailbox may hold it."""
+    require_verified(user)
+    conn.execute(update(subscribers).where(subscribers.c.user_id == user.id, subscribers.c.email_key != user.email_key)
+                 .values(user_id=None))  # fmt: skip
+    conn.execute(update(subscribers).where(subscribers.c.email_key == user.email_key).values(user_id=user.id))
 
 
 # --- preferences -------------------------------------------------------------------------------
@@ -286,20 +303,26 @@ def update_preferences(conn: Connection, sub: Subscriber, prefs: Preferences, *,
     linked to one. Limited per subscription.
     """
     check_preferences(prefs)
+    if user is not None:
+        require_verified(user)
+        if sub.email_key != user.email_key:
+            raise Invalid("This subscription is for another address than your account's.")
     ratelimit.enforce(conn, "digest-preferences", str(sub.id))
     linked = sub.user_id is not None or user is not None
     values = dict(frequency=prefs.frequency, trending_count=prefs.trending_count, personal_count=prefs.personal_count,
                   keywords="\n".join(prefs.keywords), authors="\n".join(prefs.authors),
                   categories=" ".join(dict.fromkeys(prefs.categories)), more_like_votes=prefs.more_like_votes and linked)  # fmt: skip
-    if user is not None and sub.user_id is None and _get(conn, subscribers.c.user_id == user.id) is None:
-        values["user_id"] = user.id
     conn.execute(update(subscribers).where(subscribers.c.id == sub.id).values(**values))
+    if user is not None:
+        link_verified_account(conn, user)
     return get_subscriber(conn, sub.id)
 
 
 def settings_for_user(conn: Connection, settings, user, prefs: Preferences) -> Subscriber:
     """A logged-in reader's preferences form: their subscription's, or — with none yet — a pending
-    one for the account's address whose confirmation mail is queued (double opt-in still holds)."""
+    one for the account's address whose confirmation mail is queued (double opt-in still holds).
+    Only for an account that has verified its address."""
+    require_verified(user)
     check_preferences(prefs)
     sub = subscriber_for_user(conn, user)
     if sub is None:
@@ -356,7 +379,7 @@ class ImportReport:
     bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
 
 
-def parse_subscriber_csv(text: str) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
+def parse_subscriber_csv(text: str, *, smtputf8: bool = False) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
     """Rows of a CSV with a header naming its columns (``email`` required; ``name``, ``frequency``
     optional): ([(line number, row)], [(line number, why it was skipped)])."""
     reader = csv.DictReader(io.StringIO(text))
@@ -374,9 +397,9 @@ def parse_subscriber_csv(text: str) -> tuple[list[tuple[int, dict]], list[tuple[
             bad.append((line, "more fields than the header has"))
             continue
         try:
-            email, key = normalize_email(record.get("email") or "")
-        except Invalid:
-            bad.append((line, f"not an e-mail address: {(record.get('email') or '').strip()[:80]!r}"))
+            email, key = normalize_email(record.get("email") or "", smtputf8=smtputf8)
+        except Invalid as e:
+            bad.append((line, f"not an e-mail address: {(record.get('email') or '').strip()[:80]!r} ({e})"))
             continue
         frequency = (record.get("frequency") or "daily").strip().lower() or "daily"
         if frequency not in FREQUENCIES:
@@ -396,7 +419,7 @@ def import_subscribers(engine: Engine, settings, text: str, *, confirmed: bool, 
     opted in) they are active at once; otherwise each new one is pending and gets a confirmation
     mail. Existing subscriptions keep their state. Bad rows are reported by line and skipped; a
     rerun adds nothing twice (one transaction per ``batch`` rows, keyed by address)."""
-    good, bad = parse_subscriber_csv(text)
+    good, bad = parse_subscriber_csv(text, smtputf8=settings.smtp_utf8)
     report = ImportReport(bad=bad)
     now = clock.now()
     for start in range(0, len(good), batch):

@@ -95,9 +95,10 @@ _HEADER_ORDER = ("From", "To", "Subject", "Date", "Message-ID")
 
 
 @functools.lru_cache(maxsize=4096)
-def _encode_header(name: str, value: str) -> bytes:
+def _encode_header(name: str, value: str, utf8: bool = False) -> bytes:
     """One header line (folded if long), non-ASCII text as RFC 2047 encoded words; addresses keep
-    their address part readable."""
+    their address part readable. ``utf8`` (an SMTPUTF8 mail, RFC 6532): an address with non-ASCII
+    letters goes as UTF-8 (encoded words cannot carry an address); otherwise it cannot be sent."""
     check_header(name, value)
     if name in ("From", "To", "Reply-To"):
         display, address = parseaddr(value)
@@ -107,7 +108,9 @@ def _encode_header(name: str, value: str) -> bytes:
     line = f"{name}: {value}"
     if len(line) > 998:
         raise ValueError(f"mail header {name} is too long")
-    return line.encode("ascii") + b"\r\n"
+    if not line.isascii() and not utf8:
+        raise UnicodeError(f"the {name} header has non-ASCII characters that only an SMTPUTF8 mail can carry: {value!r}")
+    return line.encode("utf-8") + b"\r\n"
 
 
 def _part(content_type: str, body: str, eight_bit: bool) -> bytes:
@@ -145,18 +148,20 @@ def message_bytes(
     *,
     signer: DkimSigner | None = None,
     eight_bit: bool = False,
+    utf8: bool = False,
 ) -> bytes:
     """The mail :func:`compose` would make, as the bytes SMTP sends (CRLF line ends), DKIM-signed
     by ``signer`` if given. ``headers`` add to or replace the standard ones. ``eight_bit``: the
-    server takes 8BITMIME, so parts may go unencoded (see :func:`_part`)."""
+    server takes 8BITMIME, so parts may go unencoded (see :func:`_part`). ``utf8``: the mail goes
+    with SMTPUTF8, so addresses may be UTF-8 (see :func:`_encode_header`)."""
     _check_recipient(to)
     values = {"From": settings.mail_from, "To": to, "Subject": subject, "Date": format_datetime(clock.now()),
               "Message-ID": make_msgid(domain=sender_domain(settings))}  # fmt: skip
     for name, value in (headers or {}).items():
         check_header(name, value)
         values[next((k for k in values if k.lower() == name.lower()), name)] = value
-    head = b"".join(_encode_header(name, values[name]) for name in _HEADER_ORDER)
-    head += b"".join(_encode_header(name, value) for name, value in values.items() if name not in _HEADER_ORDER)
+    head = b"".join(_encode_header(name, values[name], utf8) for name in _HEADER_ORDER)
+    head += b"".join(_encode_header(name, value, utf8) for name, value in values.items() if name not in _HEADER_ORDER)
     head += b"MIME-Version: 1.0\r\n"
     if html is None:
         raw = head + _part("text/plain", text, eight_bit)

@@ -48,7 +48,8 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from paperboy import clock
 from paperboy.metrics import mail_outcome
-from paperboy.mail.message import DkimSigner, address_of, check_address, check_header, message_bytes, sender_domain
+from paperboy.mail.addresses import needs_smtputf8, normalize
+from paperboy.mail.message import DkimSigner, address_of, check_header, message_bytes, sender_domain
 from paperboy.mail.smtp import MailError, SmtpConnection
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import outbox, outbox_bodies
@@ -116,8 +117,10 @@ def enqueue(
 ) -> bool:
     """Queue a mail in the caller's transaction; False (and nothing added) if ``key`` is already there.
 
-    Headers are checked here (ValueError on injection), so a bad mail fails its caller, not the
-    deliverer hours later.
+    Headers are checked here (ValueError on injection), and so is the recipient (normalised by
+    :mod:`paperboy.mail.addresses`: its domain in IDNA form; an address no mail can reach is an
+    :class:`~paperboy.mail.addresses.AddressError`, a ValueError), so a bad mail fails its caller,
+    not the deliverer hours later.
     """
     return bool(enqueue_many(conn, [dict(key=key, to=to, subject=subject, text=text, html=html, headers=headers)]))
 
@@ -134,11 +137,11 @@ def enqueue_many(conn: Connection, mails: list[dict]) -> set[str]:
         key = m["key"]
         if not key or len(key) > 200:
             raise ValueError("an outbox idempotency key must be 1 to 200 characters")
-        check_address(m["to"])
+        to = recipient(m["to"])
         check_header("Subject", m["subject"])
         for name, value in (m.get("headers") or {}).items():
             check_header(name, value)
-        rows.append(dict(idempotency_key=key, to_addr=m["to"], subject=m["subject"], status="queued", attempts=0, created_at=now))
+        rows.append(dict(idempotency_key=key, to_addr=to, subject=m["subject"], status="queued", attempts=0, created_at=now))
         bodies[key] = dict(body_text=m["text"], body_html=m.get("html"), headers=json.dumps(m["headers"]) if m.get("headers") else None)
     # INSERT … ON CONFLICT DO NOTHING … RETURNING: no error and no savepoint for a key already there
     # (with Python's sqlite3 driver a SAVEPOINT opened before any other write starts and RELEASE
@@ -153,6 +156,19 @@ def enqueue_many(conn: Connection, mails: list[dict]) -> set[str]:
     if added:
         conn.execute(insert(outbox_bodies), [dict(outbox_id=row_id, **bodies[key]) for row_id, key in added])
     return {key for _, key in added}
+
+
+def recipient(to: str) -> str:
+    """``to`` (an address, or ``Name <address>``) with its address normalised; ValueError if it is
+    not exactly one address mail can be sent to. Non-ASCII local parts pass: whether they can be
+    delivered depends on the server (SMTPUTF8), decided at delivery, with the reason recorded."""
+    check_header("To", to)
+    if "<" not in to:
+        return normalize(to, smtputf8=True).address
+    display, _, rest = to.rpartition("<")
+    if not rest.endswith(">") or any(c in display for c in '<>@,;"'):
+        raise ValueError(f"not a single e-mail address: {to!r}")
+    return f"{display}<{normalize(rest[:-1], smtputf8=True).address}>"
 
 
 def deliver_pending(
@@ -341,10 +357,14 @@ class _Session:
                 lease_until = self._renew(claim)
             try:
                 extra = {"Message-ID": _message_id(self.settings, row), **json.loads(row.headers or "{}")}
+                to = address_of(row.to_addr)
+                utf8 = needs_smtputf8(to)
                 eight_bit = self.smtp.eight_bit
+                if utf8:
+                    self.smtp.require_smtputf8(to)
                 data = message_bytes(self.settings, row.to_addr, row.subject, row.body_text, row.body_html, extra, signer=self.signer,
-                                     eight_bit=eight_bit)  # fmt: skip
-                self.smtp.send(self.sender, address_of(row.to_addr), data, eight_bit=eight_bit and b"Transfer-Encoding: 8bit" in data)
+                                     eight_bit=eight_bit, utf8=utf8)  # fmt: skip
+                self.smtp.send(self.sender, to, data, eight_bit=eight_bit and b"Transfer-Encoding: 8bit" in data, utf8=utf8)
             except MailError as e:
                 if e.permanent:
                     self._bounce(claim, row, str(e))
@@ -354,6 +374,10 @@ class _Session:
                     self.stop.set()  # the server is away: every other mail would fail the same way
                     self._release(claim, rows[i + 1 :])
                     return
+                continue
+            except UnicodeError as e:  # a character that cannot go over SMTP: say so, no retry will fix it
+                self._failure(claim, row, f"cannot encode the mail for SMTP ({type(e).__name__}: {e}); an address with "
+                                          "non-ASCII letters before the @ needs a server with SMTPUTF8", final=True)  # fmt: skip
                 continue
             except ValueError as e:  # a header that cannot be sent: no retry will fix it
                 self._failure(claim, row, f"{type(e).__name__}: {e}", final=True)

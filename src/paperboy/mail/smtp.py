@@ -80,10 +80,20 @@ class SmtpConnection:
             except (OSError, smtplib.SMTPException) as e:
                 raise MailError(f"cannot connect to the SMTP server {self.where}: {_reason(e)}", connection_failed=True) from e
 
-    def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> None:
+    def require_smtputf8(self, recipient: str) -> None:
+        """A permanent :class:`MailError` unless the server takes SMTPUTF8, which mail to
+        ``recipient`` (non-ASCII before the @) needs: no later try would go better."""
         self.open()
+        if not self.smtp.has_extn("smtputf8"):
+            raise MailError(f"the address {recipient} has non-ASCII letters before the @, which need SMTPUTF8, and the SMTP "
+                            f"server {self.where} does not offer it", permanent=True)  # fmt: skip
+
+    def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False, utf8: bool = False) -> None:
+        """Send ``data``; ``utf8``: with SMTPUTF8 (see :meth:`require_smtputf8`)."""
+        self.open()
+        options = (["BODY=8BITMIME"] if eight_bit else []) + (["SMTPUTF8"] if utf8 else [])
         try:
-            self.smtp.sendmail(sender, [recipient], data, mail_options=["BODY=8BITMIME"] if eight_bit else [])
+            self.smtp.sendmail(sender, [recipient], data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as e:
             code, answer = next(iter(e.recipients.values()))
             raise MailError(f"{code} {_text(answer)}", permanent=code >= 500, code=code) from e

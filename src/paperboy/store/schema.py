@@ -7,7 +7,7 @@ live with the search backends, not here. Every change goes through an Alembic mi
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, false
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, false, text
 
 from paperboy.store.types import UTCDateTime
 
@@ -108,8 +108,8 @@ users = Table(
     Column("username", String(32), nullable=False),
     # Lower-cased copies carry the uniqueness, so "Alice" and "alice" cannot both exist.
     Column("username_key", String(32), nullable=False, unique=True),
-    Column("email", String(254), nullable=False),
-    Column("email_key", String(254), nullable=False, unique=True),
+    Column("email", String(254), nullable=False),  # as mail is sent to it (mail/addresses.py)
+    Column("email_key", String(254), nullable=False),  # the mailbox (mail/addresses.py)
     Column("password_hash", String(255), nullable=False),
     Column("is_admin", Boolean, nullable=False, server_default=false()),
     # The one account that may suspend admins (and that no admin can suspend).
@@ -117,6 +117,14 @@ users = Table(
     Column("suspended_at", UTCDateTime()),
     Column("suspended_reason", Text),
     Column("created_at", UTCDateTime(), nullable=False),
+    # When the account proved it receives mail at its address (clicked a mailed link); until then
+    # nothing is tied to the address (accounts/verification.py).
+    Column("email_verified_at", UTCDateTime()),
+    # An address belongs to one *verified* account; unverified ones may share it, so that signing
+    # up with somebody else's address cannot lock the mailbox's owner out.
+    Index("uq_users_verified_email", "email_key", unique=True,
+          sqlite_where=text("email_verified_at IS NOT NULL"), postgresql_where=text("email_verified_at IS NOT NULL")),
+    Index("ix_users_email_key", "email_key"),
 )
 
 # Server-side sessions: the cookie holds a random token, the table its SHA-256. Logging out,

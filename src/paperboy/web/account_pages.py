@@ -1,4 +1,5 @@
-"""Sign up, log in, log out, and password reset by e-mailed link: the pages around ``accounts.flows``.
+"""Sign up, log in, log out, password reset by e-mailed link, and confirming the account's address:
+the pages around ``accounts.flows`` and ``accounts.verification``.
 
 Each POST checks its CSRF token, calls one flow in a write transaction (in the thread pool: argon2
 and SQL must not block the event loop) and renders; a refused form is shown again with the error.
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
-from paperboy.accounts import flows
+from paperboy.accounts import flows, verification
 from paperboy.errors import DomainError
 from paperboy.web.context import (
     DEVICE_COOKIE,
@@ -18,6 +19,7 @@ from paperboy.web.context import (
     client_ip,
     get_viewer,
     require_csrf,
+    require_user,
     safe_next,
     set_device_cookie,
     set_flash,
@@ -35,6 +37,15 @@ def _signed_in(request: Request, done: flows.SignedIn, to: str, flash: str | Non
     set_device_cookie(request, response, done.device_cookie)
     if flash:
         set_flash(request, response, flash)
+    return _deliver_soon(request, response, done.mail_key)
+
+
+def _deliver_soon(request: Request, response: Response, key: str | None) -> Response:
+    """Send the one mail a request queued right after the response (never while the visitor waits)."""
+    if key:
+        from paperboy.mail.outbox import deliver_pending
+
+        response.background = BackgroundTask(deliver_pending, request.app.state.engine, request.app.state.settings, key_prefix=key)
     return response
 
 
@@ -51,12 +62,13 @@ async def signup(request: Request) -> Response:
     nxt = safe_next(form.get("next"))
     try:
         done = await write(request, lambda conn: flows.sign_up(
-            conn, username=form.get("username", ""), email=form.get("email", ""), password=form.get("password", ""),
-            ip=client_ip(request), secret=request.app.state.settings.secret_key))  # fmt: skip
+            conn, request.app.state.settings, username=form.get("username", ""), email=form.get("email", ""),
+            password=form.get("password", ""), ip=client_ip(request)))  # fmt: skip
     except DomainError as e:
         return await page(request, "signup.html", status_of(e), error=str(e), next=nxt,
                           form={k: form.get(k, "") for k in ("username", "email")})  # fmt: skip
-    return _signed_in(request, done, nxt, "Welcome to Paperboy!")
+    return _signed_in(request, done, nxt, f"Welcome to Paperboy! We have mailed a link to {done.user.email}: "
+                                          "open it to confirm that the address is yours.")  # fmt: skip
 
 
 # --- log in / out ----------------------------------------------------------------------------
@@ -142,4 +154,49 @@ async def reset_password(request: Request, token: str) -> Response:
     response = RedirectResponse("/login", status_code=303)
     set_device_cookie(request, response, device)
     set_flash(request, response, "Your password has been changed. Log in with the new one.")
+    return response
+
+
+# --- confirming the account's address ----------------------------------------------------------
+
+@router.get(verification.VERIFY_PAGE, include_in_schema=False)
+async def verify_status(request: Request) -> Response:
+    """Whether the account's address is confirmed, and a button to mail the link again."""
+    return await page(request, "verify.html", user=await require_user(request))
+
+
+@router.post(verification.VERIFY_PAGE, include_in_schema=False)
+async def verify_resend(request: Request) -> Response:
+    await require_csrf(request)
+    user = await require_user(request)
+    settings = request.app.state.settings
+    try:
+        key = await write(request, lambda conn: verification.send_confirmation(conn, settings, user))
+    except DomainError as e:
+        return await page(request, "verify.html", status_of(e), error=str(e), user=user)
+    return _deliver_soon(request, await page(request, "verify.html", user=user, sent=True), key)
+
+
+@router.get("/verify/{token}", include_in_schema=False)
+async def verify_form(request: Request, token: str) -> Response:
+    """A page with a button, not the confirmation itself: mail scanners follow links, people press buttons."""
+    from paperboy.accounts.tokens import read_verify_token
+
+    try:
+        read_verify_token(request.app.state.settings.secret_key, token)
+    except DomainError as e:
+        return await page(request, "verify_link.html", status_of(e), error=str(e), token=None)
+    return await page(request, "verify_link.html", token=token)
+
+
+@router.post("/verify/{token}", include_in_schema=False)
+async def verify(request: Request, token: str) -> Response:
+    await require_csrf(request)
+    secret = request.app.state.settings.secret_key
+    try:
+        user = await write(request, lambda conn: verification.confirm_address(conn, secret, token))
+    except DomainError as e:
+        return await page(request, "verify_link.html", status_of(e), error=str(e), token=None)
+    response = RedirectResponse(verification.VERIFY_PAGE if (await get_viewer(request)).user else "/login", status_code=303)
+    set_flash(request, response, f"Thank you: {user.email} is confirmed as the address of {user.username}.")
     return response

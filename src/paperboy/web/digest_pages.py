@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
+from paperboy.accounts.verification import require_verified
 from paperboy.digest import subscriptions as subs
 from paperboy.errors import DomainError, Forbidden
 from paperboy.web.context import client_ip, get_viewer, require_csrf, require_user, set_flash
@@ -204,6 +205,8 @@ async def unsubscribe(request: Request, token: str) -> Response:
 
 
 # --- the account's digest settings -------------------------------------------------------------
+# Only for an account that has confirmed its address (accounts/verification.py): before that the
+# page says so and links to the "send the link again" page; its forms are refused by the domain.
 
 async def _settings_page(request: Request, user, status: int = 200, **extra) -> Response:
     sub = await read(request, lambda conn: subs.subscriber_for_user(conn, user))
@@ -236,10 +239,13 @@ async def account_unsubscribe(request: Request) -> Response:
     user = await require_user(request)
 
     def work(conn):
-        sub = subs.subscriber_for_user(conn, user)
+        sub = subs.subscriber_for_user(conn, require_verified(user))
         return subs.unsubscribe(conn, sub) if sub else None
 
-    await write(request, work)
+    try:
+        await write(request, work)
+    except DomainError as e:
+        return await _settings_page(request, user, status_of(e), error=str(e))
     return await _settings_page(request, user)
 
 
