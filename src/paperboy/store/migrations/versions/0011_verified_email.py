@@ -17,7 +17,7 @@ What existing data gets, and why:
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2027-01-12
+Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
