@@ -31,7 +31,8 @@ STATUS: dict[Kind, int] = {
 }
 
 TITLES = {400: "Bad request", 401: "Log in first", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
-          409: "Already there", 422: "Refused", 429: "Too many requests", 500: "Server error", 502: "arXiv unreachable"}  # fmt: skip
+          409: "Already there", 413: "Too large", 415: "Unsupported content type", 422: "Refused", 429: "Too many requests",
+          431: "Headers too large", 500: "Server error", 502: "arXiv unreachable"}  # fmt: skip
 
 
 def status_of(error: DomainError) -> int:

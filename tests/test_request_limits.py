@@ -1,0 +1,149 @@
+"""Request size, headers and the event loop; redirects, token messages, API errors, OPTIONS (issue #22.1, #22.9).
+
+Bodies past ``PAPERBOY_MAX_BODY_BYTES`` are refused with 413 before they are read whole. Some tests
+drive the ASGI app directly, counting what it asks ``receive`` for; the ones about the wire run the
+real server on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import pytest
+from fastapi.testclient import TestClient
+
+from community_helpers import make_user
+from conftest import serve, slice_database_url
+from paperboy.accounts.api_tokens import create_token
+from paperboy.config import Settings
+from paperboy.store.db import write_transaction
+from paperboy.web.app import create_app
+
+BODY_LIMIT = 4096
+PAPER = "2606.30212"  # in the corpus slice
+
+
+def limited_settings(url: str, tmp_path) -> Settings:
+    return Settings(database_url=url, data_dir=str(tmp_path), secret_key="test-secret", max_body_bytes=BODY_LIMIT).resolved()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def site(request, tmp_path):
+    """The app with small limits over a copy of the corpus slice, on SQLite and on PostgreSQL."""
+    app = create_app(limited_settings(slice_database_url(request.param, tmp_path, request), tmp_path))
+    with TestClient(app) as c:
+        c.engine = app.state.engine
+        yield c
+
+
+@pytest.fixture
+def wire(sqlite_engine, tmp_path):
+    """The real server on loopback (no test here reaches the database); its port."""
+    app = create_app(limited_settings(str(sqlite_engine.url), tmp_path))
+    with serve(app) as url:
+        yield int(url.rsplit(":", 1)[1])
+
+
+def write_token(engine, username: str = "alice") -> tuple[int, str]:
+    user = make_user(engine, username)
+    with write_transaction(engine) as conn:
+        made = create_token(conn, user.id, "script", "write")
+    return user.id, made.secret
+
+
+class Call:
+    """One request through the ASGI app, on a loop of this thread: the answer, and how many times
+    the app called ``receive`` (each call hands it one chunk of the body)."""
+
+    def __init__(self, app, method: str, path: str, headers: dict[str, str], chunks: list[bytes], query: bytes = b""):
+        self.receives, self.status, self.headers, self.body = 0, None, {}, b""
+        asyncio.run(self._run(app, method, path, headers, chunks, query))
+
+    async def _run(self, app, method, path, headers, chunks, query):
+        left = list(chunks)
+
+        async def receive():
+            self.receives += 1
+            if not left:
+                return {"type": "http.disconnect"}
+            chunk = left.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(left)}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+                self.headers = {k.decode(): v.decode() for k, v in message["headers"]}
+            elif message["type"] == "http.response.body":
+                self.body += message.get("body", b"")
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "root_path": "", "query_string": query, "client": ("127.0.0.1", 50000),
+                 "server": ("127.0.0.1", 80), "state": {},
+                 "headers": [(b"host", b"127.0.0.1")] + [(k.lower().encode(), v.encode()) for k, v in headers.items()]}  # fmt: skip
+        await app(scope, receive, send)
+
+    def json(self):
+        return json.loads(self.body)
+
+
+# --- bodies --------------------------------------------------------------------------------------
+
+def test_a_body_whose_length_is_over_the_limit_is_refused_unread(site):
+    _, secret = write_token(site.engine)
+    api = Call(site.app, "POST", f"/api/v1/papers/{PAPER}/comments",
+               {"authorization": f"Bearer {secret}", "content-type": "application/json", "content-length": str(BODY_LIMIT + 1)},
+               [b"x" * (BODY_LIMIT + 1)])  # fmt: skip
+    assert api.status == 413 and api.receives == 0 and api.headers["connection"] == "close"
+    assert api.headers["content-type"] == "application/json" and api.json() == {"error": api.json()["error"], "status": 413}
+    assert f"{BODY_LIMIT:,} bytes" in api.json()["error"]
+    page = Call(site.app, "POST", "/login", {"content-type": "multipart/form-data; boundary=b", "content-length": str(200 * 10**6)}, [b"--b"])
+    assert page.status == 413 and page.receives == 0 and page.headers["content-type"].startswith("text/html")
+    assert "Too large" in page.body.decode()
+    with site.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM comments").scalar() == 0
+
+
+def test_a_chunked_body_is_refused_once_the_bytes_received_pass_the_limit(site):
+    chunks = [b"a=" + b"x" * 998] + [b"x" * 1000] * 19  # 20,000 bytes, no Content-Length
+    page = Call(site.app, "POST", "/login", {"content-type": "application/x-www-form-urlencoded", "transfer-encoding": "chunked"}, chunks)
+    assert page.status == 413 and page.headers["connection"] == "close"
+    assert page.receives == BODY_LIMIT // 1000 + 1  # read up to the chunk that passed the limit, not one more
+    _, secret = write_token(site.engine)
+    api = Call(site.app, "POST", f"/api/v1/papers/{PAPER}/comments",
+               {"authorization": f"Bearer {secret}", "content-type": "application/json", "transfer-encoding": "chunked"}, chunks)  # fmt: skip
+    assert api.status == 413 and api.json()["status"] == 413 and api.receives == BODY_LIMIT // 1000 + 1
+
+
+# --- on the real server: a body without an end -------------------------------------------------------
+
+def exchange(port: int, request: bytes) -> tuple[int, dict, bytes]:
+    """Send raw bytes, read the answer until the server closes or it is whole: (status, headers, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+            more = s.recv(65536)
+            if not more:
+                break
+            data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 1 << 30
+
+
+def test_a_chunked_body_that_never_ends_is_refused_on_the_wire(wire):
+    """More than the limit of a chunked body, and no last chunk: the 413 comes without waiting for the rest."""
+    chunk = b"%x\r\n%s\r\n" % (1000, b"x" * 1000)
+    head = b"POST /login HTTP/1.1\r\nhost: a\r\ncontent-type: application/x-www-form-urlencoded\r\ntransfer-encoding: chunked\r\n\r\n"
+    status, headers, _ = exchange(wire, head + chunk * (BODY_LIMIT // 1000 + 2))
+    assert status == 413 and headers["connection"] == "close" and headers["content-type"].startswith("text/html")
