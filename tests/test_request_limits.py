@@ -1,8 +1,9 @@
 """Request size, headers and the event loop; redirects, token messages, API errors, OPTIONS (issue #22.1, #22.9).
 
-Bodies past ``PAPERBOY_MAX_BODY_BYTES`` are refused with 413 before they are read whole. Some tests
-drive the ASGI app directly, counting what it asks ``receive`` for; the ones about the wire run the
-real server on loopback.
+Bodies past ``PAPERBOY_MAX_BODY_BYTES`` are refused with 413 before they are read whole; the server
+refuses heads past ``PAPERBOY_MAX_HEADER_BYTES`` with 431 while they arrive. Some tests drive the
+ASGI app directly, counting what it asks ``receive`` for; the ones about the wire run the real
+server (uvicorn with ``paperboy serve``'s protocol) on loopback.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from paperboy.store.db import write_transaction
 from paperboy.web.app import create_app
 
 BODY_LIMIT = 4096
+HEAD_LIMIT = 4096
 PAPER = "2606.30212"  # in the corpus slice
 
 
 def limited_settings(url: str, tmp_path) -> Settings:
-    return Settings(database_url=url, data_dir=str(tmp_path), secret_key="test-secret", max_body_bytes=BODY_LIMIT).resolved()
+    return Settings(database_url=url, data_dir=str(tmp_path), secret_key="test-secret",
+                    max_body_bytes=BODY_LIMIT, max_header_bytes=HEAD_LIMIT).resolved()  # fmt: skip
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -116,7 +119,7 @@ def test_a_chunked_body_is_refused_once_the_bytes_received_pass_the_limit(site):
     assert api.status == 413 and api.json()["status"] == 413 and api.receives == BODY_LIMIT // 1000 + 1
 
 
-# --- on the real server: a body without an end -------------------------------------------------------
+# --- on the real server: heads, and a body without an end -------------------------------------------
 
 def exchange(port: int, request: bytes) -> tuple[int, dict, bytes]:
     """Send raw bytes, read the answer until the server closes or it is whole: (status, headers, body)."""
@@ -141,9 +144,33 @@ def _length(data: bytes) -> int:
     return 1 << 30
 
 
+def test_heads_over_the_limit_are_refused_with_431(wire):
+    big = "x" * HEAD_LIMIT
+    status, headers, body = exchange(wire, f"GET /api/v1/me HTTP/1.1\r\nhost: a\r\nauthorization: Bearer pb_{big}\r\n\r\n".encode())
+    assert status == 431 and headers["content-type"] == "application/json" and headers["connection"] == "close"
+    assert json.loads(body)["status"] == 431 and f"{HEAD_LIMIT:,} bytes" in json.loads(body)["error"]
+    status, headers, body = exchange(wire, f"GET /?q={big} HTTP/1.1\r\nhost: a\r\n\r\n".encode())
+    assert status == 431 and headers["content-type"].startswith("text/plain")
+    status, _, _ = exchange(wire, f"GET /healthz HTTP/1.1\r\nhost: a\r\nx-fill: {'x' * (HEAD_LIMIT - 200)}\r\n\r\n".encode())
+    assert status == 200  # just under it
+
+
+def test_a_head_that_never_ends_is_refused_while_it_arrives(wire):
+    """64 KB of one header and no end: refused, not held for as long as the client goes on."""
+    status, _, body = exchange(wire, b"GET /api/v1/trending HTTP/1.1\r\nhost: a\r\nx-fill: " + b"x" * 65536)
+    assert status == 431 and json.loads(body)["status"] == 431
+
+
 def test_a_chunked_body_that_never_ends_is_refused_on_the_wire(wire):
     """More than the limit of a chunked body, and no last chunk: the 413 comes without waiting for the rest."""
     chunk = b"%x\r\n%s\r\n" % (1000, b"x" * 1000)
     head = b"POST /login HTTP/1.1\r\nhost: a\r\ncontent-type: application/x-www-form-urlencoded\r\ntransfer-encoding: chunked\r\n\r\n"
     status, headers, _ = exchange(wire, head + chunk * (BODY_LIMIT // 1000 + 2))
     assert status == 413 and headers["connection"] == "close" and headers["content-type"].startswith("text/html")
+
+
+def test_requests_the_parser_refuses_get_the_api_error_shape_under_api(wire):
+    status, headers, body = exchange(wire, b"GET /api/v1/trending HTTP/1.1\r\nhost: a\r\nbad header line\r\n\r\n")
+    assert status == 400 and headers["content-type"] == "application/json" and json.loads(body)["status"] == 400
+    status, headers, _ = exchange(wire, b"GET / HTTP/1.1\r\nhost: a\r\nbad header line\r\n\r\n")
+    assert status == 400 and headers["content-type"].startswith("text/plain")
