@@ -1,6 +1,7 @@
 """Request size, headers and the event loop; redirects, token messages, API errors, OPTIONS (issue #22.1, #22.9).
 
-Bodies past ``PAPERBOY_MAX_BODY_BYTES`` are refused with 413 before they are read whole; the server
+Bodies past ``PAPERBOY_MAX_BODY_BYTES`` are refused with 413 before they are read whole; the API
+checks a write's token before it reads the body, and parses the body in the thread pool; the server
 refuses heads past ``PAPERBOY_MAX_HEADER_BYTES`` with 431 while they arrive. Some tests drive the
 ASGI app directly, counting what it asks ``receive`` for; the ones about the wire run the real
 server (uvicorn with ``paperboy serve``'s protocol) on loopback.
@@ -117,6 +118,47 @@ def test_a_chunked_body_is_refused_once_the_bytes_received_pass_the_limit(site):
     api = Call(site.app, "POST", f"/api/v1/papers/{PAPER}/comments",
                {"authorization": f"Bearer {secret}", "content-type": "application/json", "transfer-encoding": "chunked"}, chunks)  # fmt: skip
     assert api.status == 413 and api.json()["status"] == 413 and api.receives == BODY_LIMIT // 1000 + 1
+
+
+def test_a_body_within_the_limit_is_taken(site):
+    _, secret = write_token(site.engine)
+    text = "é" * 600  # 1,200 bytes of UTF-8, 3,600 as JSON escapes
+    r = site.post(f"/api/v1/papers/{PAPER}/comments", headers={"Authorization": f"Bearer {secret}"}, content=json.dumps({"body": text}))
+    assert r.status_code == 415  # httpx sent no content type: the API says what it wants
+    r = site.post(f"/api/v1/papers/{PAPER}/comments", headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+                  content=json.dumps({"body": text}))  # fmt: skip
+    assert r.status_code == 201 and r.json()["body"] == text
+
+
+def test_the_api_checks_the_token_before_it_reads_the_body(site):
+    body = [json.dumps({"body": "hello"}).encode()]
+    for headers in ({}, {"authorization": "Bearer pb_unknown-token"}):
+        r = Call(site.app, "POST", f"/api/v1/papers/{PAPER}/comments", {"content-type": "application/json", **headers}, body)
+        assert r.status == 401 and r.receives == 0 and r.json()["status"] == 401, headers
+    r = Call(site.app, "POST", "/api/v1/submissions", {"content-type": "application/json"}, [b'{"paper": "2606.30212"}'])
+    assert r.status == 401 and r.receives == 0
+
+
+def test_api_bodies_are_refused_with_the_first_thing_wrong(site):
+    _, secret = write_token(site.engine)
+    auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    url = f"/api/v1/papers/{PAPER}/comments"
+    many_keys = json.dumps({f"k{i}": 1 for i in range(300)})  # each a field CommentIn does not have
+    cases = [
+        (many_keys, "k0: not a field here"),
+        ('{"body": "x", "extra": 1}', "extra: not a field here"),
+        ("[1, 2]", 'must be a JSON object with "body"'),
+        ('{"body": ', "not valid JSON"),
+        ('{"body": ""}', "body: String should have at least 1 character"),
+        ('{"body": 5}', "body: Input should be a valid string"),
+        ("[" * 500 + "]" * 500, "not valid JSON"),
+    ]
+    for body, message in cases:
+        r = site.post(url, headers=auth, content=body)
+        assert r.status_code == 400 and r.json()["status"] == 400 and message in r.json()["error"], (body[:40], r.text)
+    r = site.post(url, headers={**auth, "Content-Type": "text/plain"}, content='{"body": "hi"}')
+    assert r.status_code == 415 and r.json() == {"error": "Send the body as JSON, with Content-Type: application/json.", "status": 415}
+    assert site.post(url, headers={**auth, "Content-Type": "application/json; charset=utf-8"}, content='{"body": "hi"}').status_code == 201
 
 
 # --- on the real server: heads, and a body without an end -------------------------------------------
