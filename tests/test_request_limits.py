@@ -1,10 +1,10 @@
 """Request size, headers and the event loop; redirects, token messages, API errors, OPTIONS (issue #22.1, #22.9).
 
 Bodies past ``PAPERBOY_MAX_BODY_BYTES`` are refused with 413 before they are read whole; the API
-checks a write's token before it reads the body, and parses the body in the thread pool; the server
-refuses heads past ``PAPERBOY_MAX_HEADER_BYTES`` with 431 while they arrive. Some tests drive the
-ASGI app directly, counting what it asks ``receive`` for; the ones about the wire run the real
-server (uvicorn with ``paperboy serve``'s protocol) on loopback.
+checks a write's token before it reads the body, and parses bodies (like the pages their forms) in
+the thread pool; the server refuses heads past ``PAPERBOY_MAX_HEADER_BYTES`` with 431 while they
+arrive. Some tests drive the ASGI app directly, counting what it asks ``receive`` for; the ones
+about the wire run the real server (uvicorn with ``paperboy serve``'s protocol) on loopback.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
 
-from community_helpers import make_user
+from community_helpers import csrf, make_user
 from conftest import serve, slice_database_url
 from paperboy.accounts.api_tokens import create_token
 from paperboy.config import Settings
@@ -159,6 +160,38 @@ def test_api_bodies_are_refused_with_the_first_thing_wrong(site):
     r = site.post(url, headers={**auth, "Content-Type": "text/plain"}, content='{"body": "hi"}')
     assert r.status_code == 415 and r.json() == {"error": "Send the body as JSON, with Content-Type: application/json.", "status": 415}
     assert site.post(url, headers={**auth, "Content-Type": "application/json; charset=utf-8"}, content='{"body": "hi"}').status_code == 201
+
+
+def test_bodies_are_parsed_off_the_event_loop(site, monkeypatch):
+    """The JSON of the API's writes and the pages' forms are parsed in the thread pool, not on the
+    thread that runs the event loop (here: this test's thread)."""
+    from paperboy.api import bodies
+    from paperboy.web import context
+
+    threads = []
+    for module, name in ((bodies, "parse"), (context, "_parse_form")):
+        real = getattr(module, name)
+
+        def spy(*args, _real=real):
+            threads.append(threading.get_ident())
+            return _real(*args)
+
+        monkeypatch.setattr(module, name, spy)
+    _, secret = write_token(site.engine)
+    r = Call(site.app, "POST", f"/api/v1/papers/{PAPER}/comments", {"authorization": f"Bearer {secret}", "content-type": "application/json"},
+             [b'{"body": "off the loop"}'])  # fmt: skip
+    assert r.status == 201
+    r = Call(site.app, "POST", "/login", {"content-type": "application/x-www-form-urlencoded"}, [b"login=a&password=b&csrf_token=c"])
+    assert r.status == 403
+    assert len(threads) == 2 and threading.get_ident() not in threads
+
+
+def test_forms_take_no_files_and_odd_csrf_tokens_are_refused_not_errors(site):
+    token = csrf(site)
+    r = site.post("/login", data={"login": "a", "password": "b", "csrf_token": token}, files={"f": ("a.txt", b"hi")})
+    assert r.status_code == 400 and "files" in r.text
+    r = site.post("/login", data={"login": "a", "password": "b", "csrf_token": "é" * 64})  # compare_digest raised on non-ASCII
+    assert r.status_code == 403
 
 
 # --- on the real server: heads, and a body without an end -------------------------------------------
