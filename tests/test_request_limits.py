@@ -249,3 +249,31 @@ def test_requests_the_parser_refuses_get_the_api_error_shape_under_api(wire):
     assert status == 400 and headers["content-type"] == "application/json" and json.loads(body)["status"] == 400
     status, headers, _ = exchange(wire, b"GET / HTTP/1.1\r\nhost: a\r\nbad header line\r\n\r\n")
     assert status == 400 and headers["content-type"].startswith("text/plain")
+
+
+# --- redirects, tokens, OPTIONS ---------------------------------------------------------------------
+
+def test_slash_redirects_never_name_the_host_the_client_sent(site):
+    r = site.get("/u/alice/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/u/alice"
+    r = site.get("/u/alice/?tab=votes", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert r.headers["location"] == "/u/alice?tab=votes"
+    r = Call(site.app, "GET", "/u/a\\evil.example/", {"host": "evil.example"}, [])
+    assert r.status == 307 and r.headers["location"] == "/u/a%5Cevil.example"  # a backslash is no slash to a browser
+    assert Call(site.app, "GET", "//evil.example/", {}, []).status == 404  # "//evil.example" would be another site
+
+
+def test_options_and_405_list_every_method_the_path_takes(site):
+    url = f"/api/v1/papers/{PAPER}/comments"
+    r = site.options(url)
+    assert r.status_code == 204 and r.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+    r = site.options(url, headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 204 and "access-control-allow-origin" not in r.headers  # no cross-origin writes from browsers
+    r = site.options(url, headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"})
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "*"  # reads stay public
+    r = site.put(url, content=b"{}")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, OPTIONS, POST" and r.json()["status"] == 405
+    assert site.options("/api/v1/submissions").headers["allow"] == "OPTIONS, POST"
+    assert site.options(f"/api/v1/papers/{PAPER}/vote").headers["allow"] == "DELETE, GET, HEAD, OPTIONS, POST"
+    assert site.options("/login").headers["allow"] == "GET, HEAD, OPTIONS, POST"
+    assert site.options("/no/such/page").status_code == 404

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperboy.errors import DomainError, Kind, LoginRequired
+from paperboy.web.unmatched import allowed_methods
 
 __all__ = ["STATUS", "status_of", "wants_json", "error_response", "install", "login_url", "safe_next"]
 
@@ -89,7 +90,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return error_response(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # the path has routes, none for this method (web/unmatched.py)
+            headers = {**(headers or {}), "Allow": allowed_methods(request.app.router, request.scope)}
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=headers)
+        return error_response(request, exc.status_code, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
