@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from community_helpers import csrf, make_user
 from conftest import serve, slice_database_url
-from paperboy.accounts.api_tokens import create_token
+from paperboy.accounts.api_tokens import create_token, revoke_token
 from paperboy.config import Settings
 from paperboy.store.db import write_transaction
 from paperboy.web.app import create_app
@@ -261,6 +261,18 @@ def test_slash_redirects_never_name_the_host_the_client_sent(site):
     r = Call(site.app, "GET", "/u/a\\evil.example/", {"host": "evil.example"}, [])
     assert r.status == 307 and r.headers["location"] == "/u/a%5Cevil.example"  # a backslash is no slash to a browser
     assert Call(site.app, "GET", "//evil.example/", {}, []).status == 404  # "//evil.example" would be another site
+
+
+def test_revoked_and_unknown_tokens_get_the_same_answer(site):
+    user_id, secret = write_token(site.engine)
+    with write_transaction(site.engine) as conn:
+        token_id = conn.exec_driver_sql("SELECT id FROM api_tokens").scalar()
+        revoke_token(conn, user_id, token_id)
+    revoked = site.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    unknown = site.get("/api/v1/me", headers={"Authorization": f"Bearer pb_{'x' * 43}"})
+    malformed = site.get("/api/v1/me", headers={"Authorization": "Bearer nonsense"})
+    assert revoked.status_code == unknown.status_code == malformed.status_code == 401
+    assert revoked.json() == unknown.json() == malformed.json()
 
 
 def test_options_and_405_list_every_method_the_path_takes(site):
