@@ -97,7 +97,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
             msg = f"The request line and headers are larger than this site takes ({self.max_head_bytes:,} bytes)."
         url = getattr(self, "url", b"") or b""
         if url.startswith(b"/api/"):
-            body, media = json.dumps({"error": msg, "status": status}).encode(), b"application/json"
+            body, media = json.dumps({"error": msg, "status": status}, separators=(",", ":")).encode(), b"application/json"
         else:
             body, media = msg.encode(), b"text/plain; charset=utf-8"
         content = [STATUS_LINE[status]]
