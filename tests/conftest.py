@@ -162,11 +162,14 @@ def free_port() -> int:
 
 @contextmanager
 def serve(app, port: int | None = None):
-    """``app`` served by uvicorn on a loopback port (a thread) while the block runs; yields its URL."""
+    """``app`` served by uvicorn on a loopback port (a thread) while the block runs; yields its URL.
+    The HTTP protocol is the one ``paperboy serve`` runs (its header limit: web/server.py)."""
     import uvicorn
 
+    from paperboy.web.server import http_protocol
+
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(app.state.settings)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -41,6 +41,8 @@ class Settings:
     page_size: int = setting("PAPERBOY_PAGE_SIZE", 50, "papers per feed page")
     comment_page_size: int = setting("PAPERBOY_COMMENT_PAGE_SIZE", 50, "comments per page under a paper")
     page_cache_mb: int = setting("PAPERBOY_PAGE_CACHE_MB", 64, "memory for rendered pages per web process, compressed (0: off)", minimum=0)
+    max_body_bytes: int = setting("PAPERBOY_MAX_BODY_BYTES", 1048576, "largest request body (forms, API JSON) taken; a larger one is refused with 413 before it is read")
+    max_header_bytes: int = setting("PAPERBOY_MAX_HEADER_BYTES", 32768, "largest request line plus headers taken; more is refused with 431 while it arrives")
     # Operations
     log_format: str = setting("PAPERBOY_LOG_FORMAT", "text", "text, or json: one JSON object per line (time, level, logger, message; access logs add the request's fields) from serve and worker")
     graceful_shutdown_seconds: int = setting("PAPERBOY_GRACEFUL_SHUTDOWN_SECONDS", 30, "on SIGTERM, how long serve lets requests in flight finish before closing them", minimum=0)

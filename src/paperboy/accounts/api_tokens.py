@@ -24,13 +24,16 @@ from paperboy.errors import DomainError, Forbidden, Invalid, Kind, NotFound
 from paperboy.store.schema import api_tokens, users
 
 __all__ = ["SCOPES", "PREFIX", "ApiToken", "NewToken", "TokenRefused", "create_token", "list_tokens", "revoke_token",
-           "revoke_all_tokens", "authenticate_token", "MAX_TOKENS"]  # fmt: skip
+           "revoke_all_tokens", "authenticate_token", "MAX_TOKENS", "NOT_VALID"]  # fmt: skip
 
 SCOPES = ("read", "write")
 PREFIX = "pb_"  # every Paperboy token starts so (other services' tokens can be told apart, and ignored)
 MAX_TOKENS = 20  # active tokens per user
 SHOWN = 10  # characters of the secret kept for display: "pb_AbC1dE2" + "…"
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)  # last_used_at moves at most this often (one write a minute)
+#: The one answer for a token that is malformed, unknown or revoked: which of these it is would tell
+#: whoever holds a leaked secret that it was once real (and the owner sees revocations in settings).
+NOT_VALID = "That API token is not valid (unknown or revoked): make a new one in your account settings."
 
 
 class TokenRefused(DomainError):
@@ -130,15 +133,15 @@ def authenticate_token(conn: Connection, secret: str, *, write: bool = False, no
     Runs in a write transaction (the request count and ``last_used_at`` are written).
     """
     if not secret or len(secret) > 200 or not secret.startswith(PREFIX):
-        raise TokenRefused("That API token is not valid.")
+        raise TokenRefused(NOT_VALID)
     row = conn.execute(
         select(*_COLUMNS, *_SELECT).join(api_tokens, api_tokens.c.user_id == users.c.id).where(api_tokens.c.token_hash == _hash(secret))
     ).first()
     if row is None:
-        raise TokenRefused("That API token is not valid.")
+        raise TokenRefused(NOT_VALID)
     user, token = User(*row[: len(_COLUMNS)]), ApiToken(*row[len(_COLUMNS) :])
     if not token.active:
-        raise TokenRefused("That API token has been revoked.")
+        raise TokenRefused(NOT_VALID)
     if user.suspended:
         raise TokenRefused("This account is suspended.")
     ratelimit.enforce(conn, "api-token", str(token.id), "Too many requests with this token. Slow down.", now=now)

@@ -32,6 +32,8 @@ ERRORS = {
     403: "The token may not do this (a read token asked to write)",
     404: "No such paper, user or page",
     409: "Already there (the paper is on a feed)",
+    413: "The body is larger than the site takes (PAPERBOY_MAX_BODY_BYTES)",
+    415: "The body is not sent as JSON (Content-Type: application/json)",
     422: "arXiv refused the request",
     429: "Too many requests: wait Retry-After seconds",
     502: "arXiv could not be reached",

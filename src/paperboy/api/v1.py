@@ -16,7 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from paperboy.accounts.api_tokens import TokenRefused, authenticate_token
+from paperboy.accounts.users import User
 from paperboy.api import schemas
+from paperboy.api.bodies import documented, json_body
 from paperboy.api.cache import cached_json
 from paperboy.api.hf_compat import ARXIV_ID
 from paperboy.api.schemas import errors
@@ -34,11 +36,10 @@ from paperboy.community.comments import get_comment, post_comment
 from paperboy.community.profiles import profile
 from paperboy.community.submissions import submit_paper
 from paperboy.community.votes import vote
-from paperboy.errors import DomainError, Invalid
+from paperboy.errors import Invalid
 from paperboy.feed.views import paper_view, trending_view
 from paperboy.search.service import SORTS
 from paperboy.store import repo
-from paperboy.store.db import write_transaction
 from paperboy.web.community_pages import arxiv_client
 from paperboy.web.search_pages import _related
 from paperboy.web.views import write
@@ -140,6 +141,7 @@ async def me(request: Request, credentials: HTTPAuthorizationCredentials | None 
 # --- writes (a write-scope token) ----------------------------------------------------------------
 
 WRITE_ERRORS = errors(400, 401, 403, 404, 429)
+BODY_WRITE_ERRORS = errors(400, 401, 403, 404, 413, 415, 429)
 
 
 async def _vote(request: Request, arxiv_id: str, credentials, up: bool) -> JSONResponse:
@@ -166,15 +168,21 @@ async def unvote(request: Request, arxiv_id: str = ARXIV_ID,
     return await _vote(request, arxiv_id, credentials, False)
 
 
-@router.post("/papers/{arxiv_id:path}/comments", status_code=201, response_model=schemas.Comment, responses=WRITE_ERRORS,
-             summary="Comment on a paper")  # fmt: skip
-async def add_comment(request: Request, comment: schemas.CommentIn, arxiv_id: str = ARXIV_ID,
+async def _writer(request: Request, credentials) -> User:
+    """The user of a write-scope token, checked (and counted) before the request's body is read."""
+    secret = _secret(credentials)
+    return (await write(request, lambda conn: authenticate_token(conn, secret, write=True)))[0]
+
+
+@router.post("/papers/{arxiv_id:path}/comments", status_code=201, response_model=schemas.Comment, responses=BODY_WRITE_ERRORS,
+             summary="Comment on a paper", openapi_extra=documented(schemas.CommentIn))  # fmt: skip
+async def add_comment(request: Request, arxiv_id: str = ARXIV_ID,
                       credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
     """Plain text (links become links on the page); the same rules and limits as the form."""
-    secret = _secret(credentials)
+    user = await _writer(request, credentials)
+    comment = await json_body(request, schemas.CommentIn)
 
     def act(conn):
-        user, _ = authenticate_token(conn, secret, write=True)
         _, pk = post_comment(conn, user.id, arxiv_id, comment.body)
         return get_comment(conn, pk)
 
@@ -182,18 +190,12 @@ async def add_comment(request: Request, comment: schemas.CommentIn, arxiv_id: st
     return JSONResponse(comment_json(made, base_url=_base(request)), status_code=201)
 
 
-@router.post("/submissions", status_code=201, response_model=schemas.Submitted, responses=errors(400, 401, 403, 404, 409, 422, 429, 502),
-             summary="Put a recent arXiv paper on today's feed")  # fmt: skip
-async def submit(request: Request, submission: schemas.SubmissionIn,
-                 credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:  # fmt: skip
+@router.post("/submissions", status_code=201, response_model=schemas.Submitted, responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 502),
+             summary="Put a recent arXiv paper on today's feed", openapi_extra=documented(schemas.SubmissionIn))  # fmt: skip
+async def submit(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> JSONResponse:
     """The rules of the submit page (``community/submissions.py``): recent papers only, a daily cap, one feed day per paper."""
-    secret = _secret(credentials)
+    user = await _writer(request, credentials)
+    submission = await json_body(request, schemas.SubmissionIn)
     engine = request.app.state.engine
-
-    def authenticate():
-        with write_transaction(engine, keep_on=(DomainError,)) as conn:
-            return authenticate_token(conn, secret, write=True)[0]
-
-    user = await run_in_threadpool(authenticate)
     done = await run_in_threadpool(submit_paper, engine, arxiv_client(request), request.app.state.settings, user, submission.paper)
     return JSONResponse({"id": done.arxiv_id, "title": done.title, "url": f"{_base(request)}/papers/{done.arxiv_id}"}, status_code=201)

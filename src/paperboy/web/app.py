@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from paperboy import api
     from paperboy.api.cors import PublicCORS
     from paperboy.search.service import site_search
-    from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages, token_pages
+    from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages, token_pages, unmatched
+    from paperboy.web.limits import BodyLimit
 
     def load_embedder():
         from paperboy.search.embed import load_embedder as load
@@ -84,8 +85,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(digest_pages.router)
     app.include_router(pages.router)  # last: the catch-all /papers/{arxiv_id:path}
     errors.install(app)
+    unmatched.install(app)
 
-    return SecurityHeaders(HeadAsGet(PublicCORS(metrics.MetricsMiddleware(app))), hsts=settings.https)
+    return SecurityHeaders(HeadAsGet(PublicCORS(metrics.MetricsMiddleware(BodyLimit(app, settings.max_body_bytes)))), hsts=settings.https)
 
 
 @asynccontextmanager

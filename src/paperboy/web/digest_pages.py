@@ -25,7 +25,7 @@ from starlette.background import BackgroundTask
 from paperboy.accounts.verification import require_verified
 from paperboy.digest import subscriptions as subs
 from paperboy.errors import DomainError, Forbidden
-from paperboy.web.context import client_ip, get_viewer, require_csrf, require_user, set_flash
+from paperboy.web.context import client_ip, get_viewer, read_form, require_csrf, require_user, set_flash
 from paperboy.web.errors import status_of
 from paperboy.web.views import page, read, write
 
@@ -52,12 +52,12 @@ def _deliver_soon(request: Request, response: Response, key: str | None) -> Resp
 async def _subscribe_form(request: Request) -> dict:
     """The form, CSRF-checked — by its token, or for the cached feeds' box by the browser's Origin."""
     viewer = await get_viewer(request)
-    form = await request.form()
+    form = await read_form(request)
     if form.get("csrf_token") or viewer.user is not None:
         return await require_csrf(request)
     if not _same_origin(request):
         raise Forbidden("This form came from another site. Subscribe from Paperboy's own pages.")
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return form
 
 
 def _same_origin(request: Request) -> bool:

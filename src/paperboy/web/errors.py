@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperboy.errors import DomainError, Kind, LoginRequired
+from paperboy.web.unmatched import allowed_methods
 
 __all__ = ["STATUS", "status_of", "wants_json", "error_response", "install", "login_url", "safe_next"]
 
@@ -31,7 +32,8 @@ STATUS: dict[Kind, int] = {
 }
 
 TITLES = {400: "Bad request", 401: "Log in first", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
-          409: "Already there", 422: "Refused", 429: "Too many requests", 500: "Server error", 502: "arXiv unreachable"}  # fmt: skip
+          409: "Already there", 413: "Too large", 415: "Unsupported content type", 422: "Refused", 429: "Too many requests",
+          431: "Headers too large", 500: "Server error", 502: "arXiv unreachable"}  # fmt: skip
 
 
 def status_of(error: DomainError) -> int:
@@ -88,7 +90,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return error_response(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # the path has routes, none for this method (web/unmatched.py)
+            headers = {**(headers or {}), "Allow": allowed_methods(request.app.router, request.scope)}
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=headers)
+        return error_response(request, exc.status_code, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
