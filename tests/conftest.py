@@ -169,7 +169,8 @@ def serve(app, port: int | None = None):
     from paperboy.web.server import http_protocol
 
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(app.state.settings)))
+    settings = getattr(getattr(app, "state", None), "settings", None) or Settings()  # a bare ASGI stand-in: the defaults
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(settings)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
