@@ -1,6 +1,6 @@
 """Cold and warm citation exports of a month (issue #22.8: a cold month export ≤ 0.3 s).
 
-Builds (once, under bench/out/export-2026-06/) a SQLite database of the real corpus's June 2026
+Builds (once per tree, under bench/out/export-2026-06/) a SQLite database of the real corpus's June 2026
 (``paperboy import --since 2026-06-01 --until 2026-06-30``), then for each source tree given
 (``--src``; the default is this checkout's) starts ``paperboy serve --no-worker`` on a loopback
 port with that tree first on PYTHONPATH, and requests, one at a time:
@@ -20,6 +20,7 @@ Usage: python bench/export_bench.py [--src /tmp/export-before/src --src src] [--
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import os
 import signal
@@ -35,13 +36,21 @@ MONTH = "2026-06"
 URLS = [f"/papers/month/{MONTH}.ris", f"/papers/month/{MONTH}.bib", f"/papers/month/{MONTH}/feed.atom", f"/papers/month/{MONTH}"]
 
 
-def month_db(data: Path) -> Path:
+def month_db(data: Path, src: str) -> Path:
+    """The month's database for the tree at ``src``, imported and migrated by that tree's own code
+    (trees at different schema revisions cannot share one file)."""
     db = data / "paperboy.db"
+    env = dict(env_for(data), PYTHONPATH=os.path.abspath(src))
     if not db.exists():
         data.mkdir(parents=True, exist_ok=True)
         subprocess.run([*PAPERBOY, "import", "--migrate", "--since", f"{MONTH}-01", "--until", f"{MONTH}-30", str(CORPUS)],
-                       env=env_for(data), check=True)  # fmt: skip
+                       env=env, check=True)  # fmt: skip
+    subprocess.run([*PAPERBOY, "db", "upgrade"], env=env, check=True, capture_output=True)
     return db
+
+
+def data_for(src: str) -> Path:
+    return OUT / f"export-{MONTH}" / hashlib.sha1(os.path.abspath(src).encode()).hexdigest()[:10]
 
 
 def free_port() -> int:
@@ -104,16 +113,16 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=5, help="warm requests per URL and encoding")
     args = parser.parse_args()
     sources = args.src or [str(ROOT / "src")]
-    data = OUT / f"export-{MONTH}"
-    month_db(data)
+    for src in sources:
+        month_db(data_for(src), src)
     runs: dict[str, list[dict]] = {src: [] for src in sources}
     for _ in range(args.runs):
         for src in sources:
-            runs[src].append(one_run(src, data, args.warm))
+            runs[src].append(one_run(src, data_for(src), args.warm))
 
     med = statistics.median
     print(f"machine: {machine()}")
-    print(f"server: paperboy serve --no-worker (SQLite, the corpus's {MONTH}: {papers(data):,} papers); {args.runs} server starts per tree, "
+    print(f"server: paperboy serve --no-worker (SQLite, the corpus's {MONTH}: {papers(data_for(sources[0])):,} papers); {args.runs} server starts per tree, "
           f"{args.warm} warm requests per URL and encoding; one request at a time, same machine")
     print()
     print("| tree | URL | size | cold TTFB ms | cold total ms | warm TTFB ms | warm total ms | warm gzip total ms |")
