@@ -116,3 +116,22 @@ def test_a_shared_page_is_rendered_for_its_canonical_url(client):
     page = client.get("/papers/month/2026-06?utm_source=newsletter&junk=%3Cx%3E").text
     assert "utm_source" not in page and "junk" not in page
     assert 'href="/layout/compact?next=/papers/month/2026-06"' in page and 'href="/login?next=/papers/month/2026-06"' in page
+
+
+def test_a_client_without_gzip_gets_the_built_bytes_and_the_entry_is_stored_after(client):
+    """A cold export for a client that takes no gzip is answered before it is compressed for the
+    cache; the entry is stored all the same, so the next request, in either encoding, is a hit."""
+    cache = client.app.state.page_cache
+    url = "/papers/date/2026-06-30.ris"
+    misses = cache.misses
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers and plain.text.startswith("TY  - ")
+    assert cache.misses == misses + 1 and len(cache) >= 1
+    hits = cache.hits
+    again = client.get(url, headers={"Accept-Encoding": "identity"})
+    zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert cache.hits == hits + 2 and cache.misses == misses + 1
+    assert again.content == plain.content and zipped.content == plain.content  # httpx undoes the gzip
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert again.headers["etag"] == plain.headers["etag"] == zipped.headers["etag"]
+    assert client.get(url, headers={"Accept-Encoding": "identity", "If-None-Match": plain.headers["etag"]}).status_code == 304

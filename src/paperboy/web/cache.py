@@ -95,6 +95,11 @@ def canonical_query(request, params: Iterable[str] = ()) -> str:
 FAST_GZIP_ABOVE = 1024 * 1024
 
 
+def etag_of(version: int, votes: int, comments: int, body: bytes) -> str:
+    """A cached answer's ETag: the versions it was built at and a hash of its bytes."""
+    return f'W/"{version}.{votes}.{comments}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+
+
 def _gzip(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=6 if len(data) <= FAST_GZIP_ABOVE else 1, mtime=0)
 
@@ -140,7 +145,7 @@ class PageCache:
             *, activity_version: int = 0, marked: str | None = None, specs: list | None = None, paper_ids=(), paper_id: int | None = None,
             activity: int | None = None, by_votes: bool = False, arxiv_ids=()) -> CachedPage:  # fmt: skip
         """Store a page (``marked`` and ``specs``: a shared page's marked rendering and its marks)."""
-        etag = f'W/"{version}.{votes}.{comments}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+        etag = etag_of(version, votes, comments, body)
         page = CachedPage(
             key, version, votes, comments, activity_version, time.monotonic(), status, media_type, etag, _gzip(body), len(body),
             marked_gz=zlib.compress(marked.encode(), 6) if marked is not None else None, specs=specs,
