@@ -26,7 +26,7 @@ from paperboy.web.context import (
     set_session_cookie,
 )
 from paperboy.web.errors import status_of
-from paperboy.web.views import page, write
+from paperboy.web.views import deliver_soon, page, write
 
 router = APIRouter()
 
@@ -37,16 +37,8 @@ def _signed_in(request: Request, done: flows.SignedIn, to: str, flash: str | Non
     set_device_cookie(request, response, done.device_cookie)
     if flash:
         set_flash(request, response, flash)
-    return _deliver_soon(request, response, done.mail_key)
+    return deliver_soon(request, response, done.mail_key)
 
-
-def _deliver_soon(request: Request, response: Response, key: str | None) -> Response:
-    """Send the one mail a request queued right after the response (never while the visitor waits)."""
-    if key:
-        from paperboy.mail.outbox import deliver_pending
-
-        response.background = BackgroundTask(deliver_pending, request.app.state.engine, request.app.state.settings, key_prefix=key)
-    return response
 
 
 # --- sign up ---------------------------------------------------------------------------------
@@ -174,7 +166,7 @@ async def verify_resend(request: Request) -> Response:
         key = await write(request, lambda conn: verification.send_confirmation(conn, settings, user))
     except DomainError as e:
         return await page(request, "verify.html", status_of(e), error=str(e), user=user)
-    return _deliver_soon(request, await page(request, "verify.html", user=user, sent=True), key)
+    return deliver_soon(request, await page(request, "verify.html", user=user, sent=True), key)
 
 
 @router.get("/verify/{token}", include_in_schema=False)

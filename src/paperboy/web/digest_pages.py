@@ -20,14 +20,13 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.background import BackgroundTask
 
 from paperboy.accounts.verification import require_verified
 from paperboy.digest import subscriptions as subs
 from paperboy.errors import DomainError, Forbidden
 from paperboy.web.context import client_ip, get_viewer, read_form, require_csrf, require_user, set_flash
 from paperboy.web.errors import status_of
-from paperboy.web.views import page, read, write
+from paperboy.web.views import deliver_soon, page, read, write
 
 router = APIRouter()
 
@@ -38,15 +37,6 @@ STATE_TEXT = {
     "bounced": "paused: mail to this address kept bouncing. Subscribe again to resume.",
 }
 
-
-def _deliver_soon(request: Request, response: Response, key: str | None) -> Response:
-    """Send the one mail a request queued right after the response (never while the visitor waits)."""
-    if key:
-        from paperboy.mail.outbox import deliver_pending
-
-        settings = request.app.state.settings
-        response.background = BackgroundTask(deliver_pending, request.app.state.engine, settings, key_prefix=key)
-    return response
 
 
 async def _subscribe_form(request: Request) -> dict:
@@ -92,7 +82,7 @@ async def subscribe(request: Request) -> Response:
     except DomainError as e:
         return await page(request, "digest/subscribe.html", status_of(e), error=str(e), email=email)
     shown = viewer.user.email if viewer.user else email
-    return _deliver_soon(request, await page(request, "digest/subscribe.html", sent=True, email=shown), key)
+    return deliver_soon(request, await page(request, "digest/subscribe.html", sent=True, email=shown), key)
 
 
 @router.get("/digest/confirm/{token}", include_in_schema=False)

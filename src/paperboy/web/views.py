@@ -13,13 +13,14 @@ from typing import TypeVar
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Connection
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from paperboy.errors import DomainError
 from paperboy.store.db import write_transaction
 from paperboy.web.context import Viewer, finish, get_viewer
 
-__all__ = ["render", "page", "read", "write"]
+__all__ = ["render", "page", "read", "write", "deliver_soon"]
 
 T = TypeVar("T")
 
@@ -61,3 +62,13 @@ async def write(request: Request, fn: Callable[[Connection], T]) -> T:
             return fn(conn)
 
     return await run_in_threadpool(work)
+
+
+def deliver_soon(request: Request, response: Response, key: str | None) -> Response:
+    """Send the one mail a request queued (outbox key ``key``) right after the response, never while
+    the visitor waits; the worker sends it anyway should this process stop first."""
+    if key:
+        from paperboy.mail.outbox import deliver_pending
+
+        response.background = BackgroundTask(deliver_pending, request.app.state.engine, request.app.state.settings, key_prefix=key)
+    return response
