@@ -169,6 +169,20 @@ def test_a_confirmation_link_verifies_once_and_clicking_again_changes_nothing(si
     assert "Subscribe as Ada@example.org" in ada.get("/digest/settings").text
 
 
+def test_pressing_confirm_is_limited_per_client_address(site):
+    """Confirming is a write: limited per client address like every other (a signed link cannot be
+    guessed, but a loop of presses still costs a transaction each)."""
+    from paperboy.accounts.ratelimit import RULES
+
+    ada = TestClient(site.app)
+    sign_up(ada, "ada", "ada@example.org")
+    link = verify_link(site, "ada@example.org")
+    allowed = RULES["verify-ip"].limit
+    assert [click(ada, link).status_code for _ in range(allowed)] == [303] * allowed
+    refused = click(ada, link)
+    assert refused.status_code == 429 and "Too many" in refused.text
+
+
 def test_a_link_for_an_address_the_account_no_longer_has_or_a_forged_one_is_refused(site):
     grace = TestClient(site.app)
     sign_up(grace, "grace", "grace@example.org")

@@ -64,6 +64,7 @@ RULES: dict[str, Rule] = {
     # whichever accounts name it, so sign-ups with somebody's address cannot flood their inbox.
     "verify-account": Rule(5, 24 * 60 * 60),
     "verify-address": Rule(3, 24 * 60 * 60),
+    "verify-ip": Rule(20, 60 * 60),  # pressing "Confirm my address" (a signed link: no guessing, but a write)
 }
 
 

@@ -91,12 +91,14 @@ def send_confirmation(conn: Connection, settings, user: User, *, quiet: bool = F
     return key
 
 
-def confirm_address(conn: Connection, secret: str, token: str) -> User:
+def confirm_address(conn: Connection, secret: str, token: str, *, ip: str) -> User:
     """Mark the account a confirmation link is for as verified (clicking again changes nothing).
+    Limited per client address, like every write.
 
     :class:`TokenInvalid` if the link expired or was tampered with, if the account's address is no
     longer the one the link was sent to, or if another account has verified that address since.
     """
+    ratelimit.enforce(conn, "verify-ip", ip)
     user_id, print_ = read_verify_token(secret, token)
     user = get_user(conn, user_id)
     if user is None or user.suspended:

@@ -186,7 +186,7 @@ async def verify(request: Request, token: str) -> Response:
     await require_csrf(request)
     secret = request.app.state.settings.secret_key
     try:
-        user = await write(request, lambda conn: verification.confirm_address(conn, secret, token))
+        user = await write(request, lambda conn: verification.confirm_address(conn, secret, token, ip=client_ip(request)))
     except DomainError as e:
         return await page(request, "verify_link.html", status_of(e), error=str(e), token=None)
     response = RedirectResponse(verification.VERIFY_PAGE if (await get_viewer(request)).user else "/login", status_code=303)
