@@ -19,7 +19,8 @@ from conftest import free_port
 from fake_arxiv import API, ATOM, LEGACY, Fault, recorded, serve_fake_arxiv
 from paperboy import __version__
 from paperboy.config import Settings
-from paperboy.ingest.arxiv_api import ApiPage, ArxivApiClient, ArxivErrorFeed, client_from_settings, parse_feed
+from paperboy.ingest.arxiv_api import ApiPage, ArxivApiClient, ArxivErrorFeed, parse_feed
+from paperboy.ingest.clients import client_for
 from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable, user_agent
 from paperboy.papers.ids import parse_arxiv_id
 
@@ -422,7 +423,7 @@ def test_user_agent_and_settings():
     assert user_agent("") == f"Paperboy/{__version__}"
     assert user_agent(" a@b.org ", project_url="https://example.org/pb") == f"Paperboy/{__version__} (+https://example.org/pb; mailto:a@b.org)"
     settings = Settings(arxiv_api_url="https://export.arxiv.org/api/query", contact_email="ops@example.org")
-    with client_from_settings(settings) as client:
+    with client_for(settings, "arxiv-api") as client:
         assert client.base_url == "https://export.arxiv.org/api/query"
         assert client.limiter.min_interval == 3.0
         assert client._http.headers["User-Agent"] == f"Paperboy/{__version__} (mailto:ops@example.org)"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from fake_arxiv import HF, Fault, hf_route, serve_fake_arxiv
 from paperboy.cli import app
-from paperboy.ingest.hf import fetch_hf_day, ingest_hf_day, mirror_hf_day, parse_daily_entry, parse_daily_papers
+from paperboy.ingest.hf import HfClient, fetch_hf_day, ingest_hf_day, mirror_hf_day, parse_daily_entry, parse_daily_papers
 from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable
 from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import PaperRecord
@@ -202,9 +202,10 @@ def hf():
         yield fake
 
 
-def fetch(base, day, **kw):
+def fetch(base, day, *, page_size=100, max_pages=10, **kw):
     kw.setdefault("sleep", lambda s: None)
-    return fetch_hf_day(base, day, RateLimiter(0), **kw)
+    with HfClient(base, limiter=RateLimiter(0), **kw) as client:
+        return fetch_hf_day(client, day, page_size=page_size, max_pages=max_pages)
 
 
 def test_fetch_sends_the_clients_query(hf):
@@ -250,10 +251,11 @@ def test_errors_are_clear_and_not_retried(hf):
 
 
 def test_the_scheduled_job_in_one_call(hf, engine):
-    summary = mirror_hf_day(engine, dt.date(2025, 10, 15), base_url=hf.url, limiter=RateLimiter(0))
-    assert (summary.entries, summary.new) == (26, 26)
-    again = mirror_hf_day(engine, dt.date(2025, 10, 15), base_url=hf.url, limiter=RateLimiter(0))
-    assert (again.new, again.unchanged) == (0, 26)
+    with HfClient(hf.url, limiter=RateLimiter(0)) as client:
+        summary = mirror_hf_day(engine, client, dt.date(2025, 10, 15))
+        assert (summary.entries, summary.new) == (26, 26)
+        again = mirror_hf_day(engine, client, dt.date(2025, 10, 15))
+        assert (again.new, again.unchanged) == (0, 26)
 
 
 def test_cli_ingest_hf(hf, tmp_path):

@@ -12,7 +12,6 @@ import os
 import time
 from collections import Counter
 
-import httpx
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -22,6 +21,7 @@ from paperboy.cli import app
 from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable
 from paperboy.ingest.listings import (
     ANNOUNCE_TYPES,
+    ListingsClient,
     cross_announced_day,
     fetch_listing,
     ingest_from_feed,
@@ -65,10 +65,11 @@ def feeds():
         yield fake
 
 
-def fetch(url, categories, **kw):
+def fetch(url, categories, *, fmt="rss", **kw):
     kw.setdefault("limiter", RateLimiter(0))
     kw.setdefault("sleep", lambda s: None)
-    return fetch_listing(url, categories, **kw)
+    with ListingsClient(url, **kw) as client:
+        return fetch_listing(client, categories, fmt=fmt)
 
 
 # --- parsing the real recordings ---------------------------------------------------------------
@@ -419,7 +420,7 @@ def test_client_errors_and_hostile_bodies_are_not_retried(feeds):
     assert len(feeds.requests) == 2
 
 
-def test_fetch_with_an_httpx_client_and_a_shared_limiter(feeds):
+def test_fetch_with_a_base_url_ending_in_a_slash_and_a_shared_limiter(feeds):
     calls = []
 
     class CountingLimiter:
@@ -428,8 +429,8 @@ def test_fetch_with_an_httpx_client_and_a_shared_limiter(feeds):
             calls.append(1)
             yield
 
-    with httpx.Client(base_url=feeds.url + "/", timeout=5) as client:
-        listing = fetch_listing(client, "stat", limiter=CountingLimiter(), sleep=lambda s: None)
+    with ListingsClient(feeds.url + "/", timeout=5, limiter=CountingLimiter(), sleep=lambda s: None) as client:
+        listing = fetch_listing(client, "stat")
     assert len(listing.items) == 123 and calls == [1]
 
 
@@ -437,9 +438,10 @@ def test_the_daily_job_in_one_call_with_the_shared_limiter(feeds, engine):
     from paperboy.ingest.http import SharedRateLimiter
 
     limiter = SharedRateLimiter(engine, "arxiv-rss", 0.0)
-    summary = ingest_from_feed(engine, "stat", base_url=feeds.url, limiter=limiter)
-    assert (summary.new, summary.cross, summary.replaced) == (35, 27, 61)
-    assert ingest_from_feed(engine, "math.OC", base_url=feeds.url, limiter=limiter).message.startswith("The math.OC listing")
+    with ListingsClient(feeds.url, limiter=limiter) as client:
+        summary = ingest_from_feed(engine, client, "stat")
+        assert (summary.new, summary.cross, summary.replaced) == (35, 27, 61)
+        assert ingest_from_feed(engine, client, "math.OC").message.startswith("The math.OC listing")
 
 
 def test_cli_ingest_rss(feeds, tmp_path):

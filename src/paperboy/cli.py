@@ -461,8 +461,9 @@ def ingest_oai(
     min_interval: Annotated[Optional[float], typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = None,
 ) -> None:
     """Harvest arXiv's OAI-PMH interface: whole sets, resumable (a rerun carries on after the last stored page)."""
-    from paperboy.ingest.http import ServiceError, limiter_for, user_agent
-    from paperboy.ingest.oai import FORMATS, HarvestConflict, OaiClient, harvest
+    from paperboy.ingest.clients import client_for
+    from paperboy.ingest.http import ServiceError
+    from paperboy.ingest.oai import FORMATS, HarvestConflict, harvest
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
@@ -472,8 +473,7 @@ def ingest_oai(
     interval = _polite_interval(base_url, min_interval, settings, "arxiv-oai")
     engine = _engine()
     _require_schema(engine, migrate)
-    limiter = limiter_for(engine, "arxiv-oai", interval)
-    with OaiClient(base_url, user_agent=user_agent(settings.contact_email), limiter=limiter) as client, \
+    with client_for(settings, "arxiv-oai", engine, base_url=base_url, interval=interval) as client, \
             _records_bar(f"Harvesting {set_spec or 'all'}", not as_json) as bar:  # fmt: skip
         task = bar.add_task("oai", total=None, of="?")
         try:
@@ -513,7 +513,7 @@ def ingest_arxiv(
     min_interval: Annotated[Optional[float], typer.Option(hidden=True, min=0, help=_MIN_INTERVAL_HELP)] = None,
 ) -> None:
     """Fetch recent papers of some categories through the arXiv API (up to 30,000, in pages of 2,000)."""
-    from paperboy.ingest.arxiv_api import client_from_settings
+    from paperboy.ingest.clients import client_for
     from paperboy.ingest.http import ServiceError
     from paperboy.ingest.recent import MAX_RESULTS, ingest_recent
     from paperboy.papers.normalize import split_classifications
@@ -527,7 +527,7 @@ def ingest_arxiv(
     interval = _polite_interval(settings.arxiv_api_url, min_interval, settings)
     engine = _engine()
     _require_schema(engine, migrate)
-    with client_from_settings(settings, engine, min_interval=interval) as client, \
+    with client_for(settings, "arxiv-api", engine, interval=interval) as client, \
             _records_bar(f"arXiv {','.join(known)}", not as_json) as bar:  # fmt: skip
         task = bar.add_task("api", total=None, of="?")
         try:
@@ -608,7 +608,8 @@ def ingest_rss(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Ingest today's arXiv listing: new papers go on its day's feed, replacements update versions."""
-    from paperboy.ingest.http import ServiceError, limiter_for
+    from paperboy.ingest.clients import client_for
+    from paperboy.ingest.http import ServiceError
     from paperboy.ingest.listings import ingest_from_feed, ingest_listing, parse_categories, parse_listing
 
     try:
@@ -623,9 +624,9 @@ def ingest_rss(
             summary = ingest_listing(engine, parse_listing(_read_file(file)), dry_run=dry_run)
         else:
             base = base_url or settings.arxiv_rss_url
-            limiter = limiter_for(engine, "arxiv-rss", _polite_interval(base, min_interval, settings, "arxiv-rss"))
-            summary = ingest_from_feed(engine, cats, base_url=base, fmt="atom" if atom else "rss", limiter=limiter,
-                                       contact_email=settings.contact_email, dry_run=dry_run)  # fmt: skip
+            interval = _polite_interval(base, min_interval, settings, "arxiv-rss")
+            with client_for(settings, "arxiv-rss", engine, base_url=base, interval=interval) as client:
+                summary = ingest_from_feed(engine, client, cats, fmt="atom" if atom else "rss", dry_run=dry_run)
     except ServiceError as e:
         fail(str(e))
     _print_summary(summary, as_json)
@@ -641,8 +642,9 @@ def ingest_hf(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Mirror Hugging Face's Daily Papers for a day: HF's upvotes are stored apart from ours."""
+    from paperboy.ingest.clients import client_for
     from paperboy.ingest.hf import ingest_hf_day, mirror_hf_day, parse_daily_papers
-    from paperboy.ingest.http import ServiceError, limiter_for
+    from paperboy.ingest.http import ServiceError
 
     day = _day(date, "--date")
     engine = _engine()
@@ -652,8 +654,9 @@ def ingest_hf(
         if file is not None:
             summary = ingest_hf_day(engine, parse_daily_papers(_read_file(file)), day, dry_run=dry_run)
         else:
-            summary = mirror_hf_day(engine, day, base_url=base_url or settings.hf_base_url, limiter=limiter_for(engine, "hf", _polite_interval(base_url or settings.hf_base_url, min_interval, settings, "hf")),
-                                    contact_email=settings.contact_email, dry_run=dry_run)  # fmt: skip
+            interval = _polite_interval(base_url or settings.hf_base_url, min_interval, settings, "hf")
+            with client_for(settings, "hf", engine, base_url=base_url, interval=interval) as client:
+                summary = mirror_hf_day(engine, client, day, dry_run=dry_run)
     except ServiceError as e:
         fail(str(e))
     _print_summary(summary, as_json)

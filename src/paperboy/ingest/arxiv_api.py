@@ -9,7 +9,7 @@ Two halves, so each can be tested and reused on its own:
   asking** — the manners every client shares (:mod:`paperboy.ingest.http`). Each client is polite
   on its own through a private :class:`~paperboy.ingest.http.RateLimiter`; a process with several
   clients — or several processes — must share one limiter, which is why the limiter is a separate,
-  replaceable object (:func:`client_from_settings` gives the instance-wide one).
+  replaceable object (:func:`paperboy.ingest.clients.client_for` gives the instance-wide one).
 
 arXiv answers a bad request (``id_list=abc``) not with an HTTP error page but with an Atom feed
 holding one entry titled "Error" whose summary explains the problem, usually with HTTP 400; that
@@ -30,7 +30,7 @@ from xml.etree.ElementTree import Element
 import httpx
 
 from paperboy.ingest import fields
-from paperboy.ingest.http import RateLimiter, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable, limiter_for, pace, user_agent
+from paperboy.ingest.http import RateLimiter, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_classifications
 
@@ -38,7 +38,6 @@ __all__ = [
     "ApiPage",
     "ArxivApiClient",
     "ArxivErrorFeed",
-    "client_from_settings",
     "parse_feed",
 ]
 
@@ -308,16 +307,3 @@ def _error_feed(status: int, body: bytes) -> None:
         raise
     except ServiceError:
         pass
-
-
-def client_from_settings(settings, engine=None, *, min_interval: float | None = None) -> ArxivApiClient:
-    """A client for ``settings.arxiv_api_url`` with the deployment's contact in its User-Agent.
-
-    Given the database ``engine``, its pace is shared by every process of the instance (arXiv's
-    one request every 3 s holds for the whole deployment, not per process): the
-    ``"arxiv-api"`` limiter of :func:`~paperboy.ingest.http.limiter_for`.
-    """
-    min_interval = pace(settings, "arxiv-api") if min_interval is None else min_interval
-    limiter = limiter_for(engine, "arxiv-api", min_interval) if engine is not None else None
-    return ArxivApiClient(settings.arxiv_api_url, user_agent=user_agent(settings.contact_email), min_interval=min_interval,
-                          limiter=limiter)  # fmt: skip

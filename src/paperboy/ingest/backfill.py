@@ -22,8 +22,10 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
-from paperboy.ingest.http import ServiceError, limiter_for, pace, user_agent
-from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, get_checkpoint, harvest
+from paperboy.ingest.clients import client_for
+from paperboy.ingest.http import ServiceError
+from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, harvest
+from paperboy.ingest.pages import get_checkpoint
 from paperboy.jobs.scheduler import is_announcement_day
 from paperboy.papers.model import PaperRecord
 from paperboy.store.db import write_transaction
@@ -98,8 +100,7 @@ def backfill(engine: Engine, settings, *, today: dt.date | None = None, client: 
         plan = plan_backfill(settings.categories, settings.backfill_days, today=today, holidays=holidays)
     report = BackfillReport(plan.first_day, sets=list(plan.sets))
     own = client is None
-    client = client or OaiClient(settings.arxiv_oai_url, user_agent=user_agent(settings.contact_email),
-                                 limiter=limiter_for(engine, "arxiv-oai", pace(settings, "arxiv-oai")))  # fmt: skip
+    client = client or client_for(settings, "arxiv-oai", engine)
     try:
         for set_spec in plan.sets:
             log.info("backfill: harvesting %s since %s for listing days from %s", set_spec, plan.from_date, plan.first_day)

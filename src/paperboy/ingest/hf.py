@@ -25,25 +25,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields, replace
 
-import httpx
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from paperboy.ingest import fields
-from paperboy.ingest.http import DEFAULT_PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
+from paperboy.ingest.http import DEFAULT_PACE, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
+from paperboy.ingest.pages import store_page
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_glued_authors
 from paperboy.store import repo
-from paperboy.store.db import write_transaction
 
 __all__ = [
     "HF_BASE_URL",
+    "HfClient",
     "HfDaySummary",
     "HfPaper",
     "fetch_hf_day",
@@ -239,24 +237,29 @@ def ingest_hf_day(engine: Engine, items: list[HfPaper], day: dt.date, *, dry_run
         return summary
     items = list({item.record.arxiv_id: item for item in items}.values())  # one entry per paper, the last wins
     summary.entries = len(items)
-    with write_transaction(engine, dry_run=dry_run) as conn:
-        known = repo.paper_states(conn, [item.record.arxiv_id for item in items])
-        fresh = [item for item in items if item.record.arxiv_id not in known]
-        counts = repo.upsert_papers(conn, [replace(item.record, announced=day) for item in fresh])
-        summary.new = counts.new
-        summary.changed_ids.extend(counts.changed_ids)
-        votes = {item.record.arxiv_id: item.hf_upvotes for item in items if item.hf_upvotes is not None}
-        summary.hf_upvotes = repo.set_hf_upvotes(conn, votes)
-        repo.set_hf_details(conn, {item.record.arxiv_id: (item.num_comments, _url(item.github_repo), _url(item.project_page))
-                                   for item in items})  # fmt: skip
-        summary.withdrawn = repo.mark_withdrawn(conn, [item.record.arxiv_id for item in items if item.withdrawn])
-        moved_known = summary.hf_upvotes - sum(1 for item in fresh if item.hf_upvotes is not None)
-        summary.unchanged = len(items) - len(fresh) - moved_known
+    store_page(engine, items, lambda conn, page: _apply_day(conn, page, summary), dry_run=dry_run)
     summary.message = (
         f"{'Would mirror' if dry_run else 'Mirrored'} Hugging Face's Daily Papers of {day:%a %d %b %Y}: "
         f"{summary.entries} papers, {summary.new} new to us, {summary.hf_upvotes} upvote counts changed"
     )
     return summary
+
+
+def _apply_day(conn: Connection, items: list[HfPaper], summary: HfDaySummary) -> None:
+    """A day's picks to the store, counted into ``summary`` (inside :func:`ingest_hf_day`'s transaction)."""
+    day = summary.day
+    known = repo.paper_states(conn, [item.record.arxiv_id for item in items])
+    fresh = [item for item in items if item.record.arxiv_id not in known]
+    counts = repo.upsert_papers(conn, [replace(item.record, announced=day) for item in fresh])
+    summary.new = counts.new
+    summary.changed_ids.extend(counts.changed_ids)
+    votes = {item.record.arxiv_id: item.hf_upvotes for item in items if item.hf_upvotes is not None}
+    summary.hf_upvotes = repo.set_hf_upvotes(conn, votes)
+    repo.set_hf_details(conn, {item.record.arxiv_id: (item.num_comments, _url(item.github_repo), _url(item.project_page))
+                               for item in items})  # fmt: skip
+    summary.withdrawn = repo.mark_withdrawn(conn, [item.record.arxiv_id for item in items if item.withdrawn])
+    moved_known = summary.hf_upvotes - sum(1 for item in fresh if item.hf_upvotes is not None)
+    summary.unchanged = len(items) - len(fresh) - moved_known
 
 
 def _url(value: str | None) -> str | None:
@@ -279,26 +282,36 @@ def _describe(status: int, body: bytes) -> str:
     return ""
 
 
+class HfClient(ServiceClient):
+    """A polite client of Hugging Face's API (:class:`~paperboy.ingest.http.ServiceClient`),
+    ``https://huggingface.co`` unless told otherwise (any server speaking the same API works; a
+    sub-path base is kept). Without a ``limiter`` it paces itself at one request a second (a private
+    :class:`~paperboy.ingest.http.RateLimiter`); the deployment's shares the instance-wide one
+    (:func:`paperboy.ingest.clients.client_for`)."""
+
+    name = "Hugging Face"
+    accept = "application/json"
+    max_bytes = MAX_BODY_BYTES
+    default_url = HF_BASE_URL
+    default_pace = DEFAULT_PACE["hf"]
+    policy = RetryPolicy(retries=3, backoff=2.0, max_retry_after=600.0)
+
+    def daily_papers(self, day: dt.date, *, page: int = 0, page_size: int = PAGE_SIZE) -> list[HfPaper]:
+        """One page of the Daily Papers of ``day`` (the query ``huggingface_hub`` sends)."""
+        params = {"p": str(page), "limit": str(page_size), "date": day.isoformat()}
+        return self._get(params, parse_daily_papers, _describe, path="api/daily_papers")
+
+
 def fetch_hf_day(
-    base_url: str | httpx.Client = HF_BASE_URL,
+    client: HfClient,
     day: dt.date | str | None = None,
-    limiter=None,
     *,
-    contact_email: str | None = None,
-    timeout: float = 30.0,
-    retries: int = 3,
-    backoff: float = 2.0,
     page_size: int = PAGE_SIZE,
     max_pages: int = MAX_PAGES,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> list[HfPaper]:
-    """HF's Daily Papers for ``day``, every page of them.
+    """HF's Daily Papers for ``day``, every page of them, fetched with ``client``.
 
-    ``base_url`` is HF's address (default ``https://huggingface.co``; any server speaking the same
-    API works) or an :class:`httpx.Client` whose ``base_url`` is that address
-    (:func:`~paperboy.ingest.http.use_client`). Pages (``p=0, 1, …``) are fetched while they come
-    back full, up to ``max_pages``. ``limiter`` is any object with a ``slot()`` context manager
-    (default: a private 1-second :class:`~paperboy.ingest.http.RateLimiter`). Raises
+    Pages (``p=0, 1, …``) are fetched while they come back full, up to ``max_pages``. Raises
     :class:`~paperboy.ingest.http.ServiceUnavailable` when retries do not clear,
     :class:`~paperboy.ingest.http.ServiceError` for answers that will not improve (400 for a bad
     date, 404 …).
@@ -306,38 +319,24 @@ def fetch_hf_day(
     if day is None:
         raise ValueError("give the day to fetch")
     day = dt.date.fromisoformat(day) if isinstance(day, str) else day
-    limiter = limiter if limiter is not None else RateLimiter(DEFAULT_PACE["hf"])
-    policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=600.0)
     items: list[HfPaper] = []
     seen: set[str] = set()
-    with use_client(base_url, HF_BASE_URL, accept="application/json", contact_email=contact_email, timeout=timeout) as (client, base):
-        url = f"{base.rstrip('/')}/api/daily_papers"
-        for page in range(max_pages):
-            params = {"p": str(page), "limit": str(page_size), "date": day.isoformat()}
-            batch = get_with_retries(client, url, params, parse=parse_daily_papers, name="Hugging Face", refused=_describe,
-                                     limiter=limiter, policy=policy, max_bytes=MAX_BODY_BYTES, sleep=sleep)  # fmt: skip
-            added = [item for item in batch if item.record.arxiv_id not in seen]
-            seen.update(item.record.arxiv_id for item in added)
-            items.extend(added)
-            # A short page is the last; a page with nothing new means the server ignores p.
-            if len(batch) < page_size or not added:
-                break
+    for page in range(max_pages):
+        batch = client.daily_papers(day, page=page, page_size=page_size)
+        added = [item for item in batch if item.record.arxiv_id not in seen]
+        seen.update(item.record.arxiv_id for item in added)
+        items.extend(added)
+        # A short page is the last; a page with nothing new means the server ignores p.
+        if len(batch) < page_size or not added:
+            break
     return items
 
 
-def mirror_hf_day(
-    engine: Engine,
-    day: dt.date,
-    *,
-    base_url: str = HF_BASE_URL,
-    limiter=None,
-    contact_email: str | None = None,
-    dry_run: bool = False,
-) -> HfDaySummary:
+def mirror_hf_day(engine: Engine, client: HfClient, day: dt.date, *, dry_run: bool = False) -> HfDaySummary:
     """Fetch HF's Daily Papers for ``day`` and store them: the scheduled job in one call.
 
     Idempotent, so it can run several times a day (and again the next day) to follow HF's upvote
     counts as they grow. Raises what :func:`fetch_hf_day` raises.
     """
-    items = fetch_hf_day(base_url, day, limiter, contact_email=contact_email)
+    items = fetch_hf_day(client, day)
     return ingest_hf_day(engine, items, day, dry_run=dry_run)

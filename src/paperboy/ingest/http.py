@@ -9,8 +9,8 @@ live here once:
 
 * :func:`user_agent` and :func:`make_client`: the one :class:`httpx.Client` set-up (timeout, the
   User-Agent with the deployment's contact, Accept, redirects followed, a single connection);
-  :class:`ServiceClient` is the base of the API and OAI-PMH clients, :func:`use_client` serves
-  the functions that take either a ready client or a base URL.
+  :class:`ServiceClient` is the base of all four clients (arXiv API, OAI-PMH, listings, Hugging
+  Face), and :func:`paperboy.ingest.clients.client_for` makes any of them from the settings.
 * :class:`RateLimiter` paces one process; :class:`SharedRateLimiter` paces every process that shares
   the database (the ``request_slots`` table, one row per service), so a worker, a ``paperboy
   ingest`` run and a second machine on the same PostgreSQL all queue behind each other.
@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import httpx
@@ -58,7 +58,6 @@ __all__ = [
     "limiter_for",
     "make_client",
     "retry_after_seconds",
-    "use_client",
     "user_agent",
 ]
 
@@ -137,23 +136,6 @@ def make_client(user_agent: str, *, accept: str, timeout: float = 30.0, transpor
         follow_redirects=True,
         limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
     )
-
-
-@contextmanager
-def use_client(
-    client_or_url: httpx.Client | str, default_url: str, *, accept: str, contact_email: str | None = None, timeout: float = 30.0
-) -> Iterator[tuple[httpx.Client, str]]:
-    """``(client, base)`` for a function that takes either a base URL or a ready client.
-
-    A URL (empty: ``default_url``) gets a client of our own (:func:`make_client`, closed afterwards)
-    and is the base. A client is used as it is; the base is ``""`` when it has a ``base_url`` (paths
-    are then relative to it), else ``default_url``.
-    """
-    if isinstance(client_or_url, httpx.Client):
-        yield client_or_url, "" if str(client_or_url.base_url) else default_url
-        return
-    with make_client(user_agent(contact_email), accept=accept, timeout=timeout) as client:
-        yield client, client_or_url or default_url
 
 
 # --- pace ----------------------------------------------------------------------------------------
@@ -428,19 +410,25 @@ def retry_after_seconds(value: str | None) -> float | None:
 # --- a client of one service ---------------------------------------------------------------------
 
 class ServiceClient:
-    """A polite client of one service, for subclasses to fill in (the arXiv API and OAI-PMH clients).
+    """A polite client of one service, for subclasses to fill in (the arXiv API, OAI-PMH, listings
+    and Hugging Face clients): the one style every source is fetched with.
 
-    One connection with our User-Agent (:func:`make_client`); every request through
-    :func:`get_with_retries` with the client's ``limiter`` (anything with a ``slot()`` context
-    manager; ``None`` paces nothing: tests and one-off scripts only), retry ``policy`` and
-    :attr:`max_bytes`. Subclasses set :attr:`name` (how messages call the service), :attr:`accept`
-    and their defaults. Use it as a context manager, or call :meth:`close`.
+    One connection with our User-Agent (:func:`make_client`; without ``user_agent``, one with no
+    contact); every request through :func:`get_with_retries` with the client's ``limiter``
+    (anything with a ``slot()`` context manager), retry ``policy`` (``retries`` alone replaces its
+    number of retries) and :attr:`max_bytes`. Without a limiter, a client whose service has a
+    :attr:`default_pace` gets a private :class:`RateLimiter` at that pace; one without (OAI-PMH)
+    paces nothing: tests and one-off scripts only. The deployment's clients share the
+    instance-wide limiter instead (:func:`paperboy.ingest.clients.client_for`). Subclasses set
+    :attr:`name` (how messages call the service), :attr:`accept` and their defaults. Use it as a
+    context manager, or call :meth:`close`.
     """
 
     name = "the service"
     accept = "*/*"
     max_bytes = MAX_BODY_BYTES
     default_url = ""
+    default_pace: float | None = None
     timeout = 30.0
     policy = RetryPolicy()
 
@@ -448,20 +436,25 @@ class ServiceClient:
         self,
         base_url: str | None = None,
         *,
-        user_agent: str,
+        user_agent: str | None = None,
         limiter=None,
         timeout: float | None = None,
         policy: RetryPolicy | None = None,
+        retries: int | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.base_url = base_url or self.default_url
+        if limiter is None and self.default_pace is not None:
+            limiter = RateLimiter(self.default_pace)
         self.limiter = limiter
         if policy is not None:
             self.policy = policy
+        if retries is not None:
+            self.policy = replace(self.policy, retries=retries)
         self._sleep = sleep
-        self._http = make_client(user_agent, accept=self.accept, timeout=self.timeout if timeout is None else timeout,
-                                 transport=transport)  # fmt: skip
+        self._http = make_client(user_agent or _anonymous_agent(), accept=self.accept,
+                                 timeout=self.timeout if timeout is None else timeout, transport=transport)  # fmt: skip
 
     def close(self) -> None:
         self._http.close()
@@ -472,6 +465,12 @@ class ServiceClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _get(self, params: Mapping[str, str], parse: Callable[[bytes], T], refused=None) -> T:
-        return get_with_retries(self._http, self.base_url, params, parse=parse, name=self.name, refused=refused,
+    def _get(self, params: Mapping[str, str], parse: Callable[[bytes], T], refused=None, *, path: str = "") -> T:
+        """GET ``path`` under the base URL (the base itself when empty) with ``params``."""
+        url = f"{self.base_url.rstrip('/')}/{path}" if path else self.base_url
+        return get_with_retries(self._http, url, params, parse=parse, name=self.name, refused=refused,
                                 limiter=self.limiter, policy=self.policy, max_bytes=self.max_bytes, sleep=self._sleep)  # fmt: skip
+
+
+def _anonymous_agent() -> str:
+    return user_agent()

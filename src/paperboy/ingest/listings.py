@@ -36,10 +36,11 @@ the API or OAI-PMH. Listings are empty on Saturdays, Sundays and arXiv holidays 
 no-op that says so. Hostile XML (a DTD, entities — "billion laughs", external entities) is
 refused unread (:func:`paperboy.ingest.fields.xml_root`).
 
-:func:`fetch_listing` does the HTTP with the manners of :mod:`paperboy.ingest.http`: one request at
-a time through a limiter (any object with a ``slot()`` context manager, e.g. the shared
-cross-process one), the deployment's User-Agent, and retries with backoff that honour
-``Retry-After`` for timeouts, refused connections, 429/5xx and bodies cut short.
+:class:`ListingsClient` does the HTTP with the manners of :mod:`paperboy.ingest.http`
+(:class:`~paperboy.ingest.http.ServiceClient`, like every source): one request at a time through
+a limiter (any object with a ``slot()`` context manager, e.g. the shared cross-process one), the
+deployment's User-Agent, and retries with backoff that honour ``Retry-After`` for timeouts,
+refused connections, 429/5xx and bodies cut short.
 """
 
 from __future__ import annotations
@@ -47,23 +48,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from xml.etree.ElementTree import Element
 from zoneinfo import ZoneInfo
 
-import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from paperboy.ingest import fields
-from paperboy.ingest.http import DEFAULT_PACE, RateLimiter, RetryPolicy, ServiceError, ServiceUnavailable, get_with_retries, use_client
+from paperboy.ingest.http import DEFAULT_PACE, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
+from paperboy.ingest.pages import store_page
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import ARXIV_ARCHIVES, ARXIV_CATEGORY, normalize_optional, normalize_text, split_author_string, split_classifications
 from paperboy.store import repo
-from paperboy.store.db import write_transaction
 
 __all__ = [
     "ANNOUNCE_TYPES",
@@ -71,6 +70,7 @@ __all__ = [
     "Listing",
     "ListingItem",
     "ListingSummary",
+    "ListingsClient",
     "cross_announced_day",
     "fetch_listing",
     "ingest_from_feed",
@@ -379,41 +379,7 @@ def ingest_listing(engine: Engine, listing: Listing, *, dry_run: bool = False) -
         )
         return summary
 
-    with write_transaction(engine, dry_run=dry_run) as conn:
-        stored = repo.paper_states(conn, [item.record.arxiv_id for item in listing.items])
-        groups: dict[str, list[PaperRecord]] = {"new": [], "cross": [], "replace": []}
-        withdrawn: list[str] = []
-        reinstated: list[str] = []
-        for item in listing.items:
-            rec = item.record
-            state = stored.get(rec.arxiv_id)
-            if item.withdrawn:
-                withdrawn.append(rec.arxiv_id)
-            if item.announce_type in REPLACE_TYPES:
-                newer = state is None or not (state.version and rec.version) or rec.version > state.version
-                if not newer:
-                    summary.unchanged += 1  # already at this version or later: leave it alone
-                    continue
-                if state is not None and state.withdrawn and not item.withdrawn:
-                    reinstated.append(rec.arxiv_id)
-                groups["replace"].append(rec)
-            else:
-                groups[item.announce_type].append(rec)
-
-        for kind, records in groups.items():
-            counts = repo.upsert_papers(conn, records)
-            changed = counts.new + counts.updated
-            if kind == "new":
-                summary.new = changed
-            elif kind == "cross":
-                summary.cross = changed
-            else:
-                summary.replaced = changed
-            summary.unchanged += counts.unchanged
-            summary.changed_ids.extend(counts.changed_ids)
-        summary.withdrawn = repo.mark_withdrawn(conn, withdrawn)
-        repo.mark_withdrawn(conn, reinstated, withdrawn=False)
-
+    store_page(engine, listing, lambda conn, page: _apply_listing(conn, page, summary), dry_run=dry_run)
     summary.message = (
         f"{'Would ingest' if dry_run else 'Ingested'} the {names} listing of {listing.day:%a %d %b %Y}: "
         f"{summary.new} new, {summary.cross} cross-listed, {summary.replaced} replaced "
@@ -421,6 +387,43 @@ def ingest_listing(engine: Engine, listing: Listing, *, dry_run: bool = False) -
         + (f", {summary.skipped} unusable entries skipped" if summary.skipped else "")
     )
     return summary
+
+
+def _apply_listing(conn: Connection, listing: Listing, summary: ListingSummary) -> None:
+    """The listing's changes to the store, counted into ``summary`` (inside :func:`ingest_listing`'s transaction)."""
+    stored = repo.paper_states(conn, [item.record.arxiv_id for item in listing.items])
+    groups: dict[str, list[PaperRecord]] = {"new": [], "cross": [], "replace": []}
+    withdrawn: list[str] = []
+    reinstated: list[str] = []
+    for item in listing.items:
+        rec = item.record
+        state = stored.get(rec.arxiv_id)
+        if item.withdrawn:
+            withdrawn.append(rec.arxiv_id)
+        if item.announce_type in REPLACE_TYPES:
+            newer = state is None or not (state.version and rec.version) or rec.version > state.version
+            if not newer:
+                summary.unchanged += 1  # already at this version or later: leave it alone
+                continue
+            if state is not None and state.withdrawn and not item.withdrawn:
+                reinstated.append(rec.arxiv_id)
+            groups["replace"].append(rec)
+        else:
+            groups[item.announce_type].append(rec)
+
+    for kind, records in groups.items():
+        counts = repo.upsert_papers(conn, records)
+        changed = counts.new + counts.updated
+        if kind == "new":
+            summary.new = changed
+        elif kind == "cross":
+            summary.cross = changed
+        else:
+            summary.replaced = changed
+        summary.unchanged += counts.unchanged
+        summary.changed_ids.extend(counts.changed_ids)
+    summary.withdrawn = repo.mark_withdrawn(conn, withdrawn)
+    repo.mark_withdrawn(conn, reinstated, withdrawn=False)
 
 
 # --- fetching ----------------------------------------------------------------------------------
@@ -432,46 +435,40 @@ def listing_url(categories: str | Sequence[str], *, fmt: str = "rss", base_url: 
     return f"{base_url.rstrip('/')}/{fmt}/{'+'.join(parse_categories(categories))}"
 
 
-def fetch_listing(
-    client_or_url: httpx.Client | str = RSS_BASE_URL,
-    categories: str | Sequence[str] = (),
-    *,
-    fmt: str = "rss",
-    limiter=None,
-    contact_email: str | None = None,
-    timeout: float = 30.0,
-    retries: int = 3,
-    backoff: float = 2.0,
-    max_retry_after: float = 600.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Listing:
-    """Fetch and parse today's listing of ``categories`` (``"cs.CL,cs.LG"`` or a list).
+class ListingsClient(ServiceClient):
+    """A polite client of arXiv's listing server (:class:`~paperboy.ingest.http.ServiceClient`),
+    ``https://rss.arxiv.org`` unless told otherwise. Without a ``limiter`` it paces itself at arXiv's
+    3 seconds (a private :class:`~paperboy.ingest.http.RateLimiter`); the deployment's shares the
+    instance-wide one (:func:`paperboy.ingest.clients.client_for`)."""
 
-    ``client_or_url`` is a base URL (default ``https://rss.arxiv.org``; a private client with
-    Paperboy's User-Agent is made and closed) or an :class:`httpx.Client` — with a ``base_url``
-    the listing path is requested relative to it, otherwise from rss.arxiv.org
-    (:func:`~paperboy.ingest.http.use_client`). ``limiter`` is any object with a ``slot()``
-    context manager; without one a private 3-second :class:`~paperboy.ingest.http.RateLimiter` is
-    used (arXiv's rule for automated access). Raises
-    :class:`~paperboy.ingest.http.ServiceUnavailable` when retries do not clear,
+    name = "arXiv's listing feed"
+    accept = ACCEPT
+    max_bytes = MAX_BODY_BYTES
+    default_url = RSS_BASE_URL
+    default_pace = DEFAULT_PACE["arxiv-rss"]
+    policy = RetryPolicy(retries=3, backoff=2.0, max_retry_after=600.0)
+
+    def listing(self, categories: str | Sequence[str], *, fmt: str = "rss") -> Listing:
+        """Today's listing of ``categories`` (``"cs.CL,cs.LG"`` or a list), parsed."""
+        path = listing_url(categories, fmt=fmt, base_url="")
+        return self._get({}, parse_listing, path=path.lstrip("/"))
+
+
+def fetch_listing(client: ListingsClient, categories: str | Sequence[str] = (), *, fmt: str = "rss") -> Listing:
+    """Fetch and parse today's listing of ``categories`` (``"cs.CL,cs.LG"`` or a list) with ``client``.
+
+    Raises :class:`~paperboy.ingest.http.ServiceUnavailable` when retries do not clear,
     :class:`~paperboy.ingest.http.ServiceError` otherwise.
     """
-    limiter = limiter if limiter is not None else RateLimiter(DEFAULT_PACE["arxiv-rss"])
-    policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=max_retry_after)
-    with use_client(client_or_url, RSS_BASE_URL, accept=ACCEPT, contact_email=contact_email, timeout=timeout) as (client, base):
-        url = listing_url(categories, fmt=fmt, base_url=base)  # relative to the client's base_url when base is ""
-        return get_with_retries(client, url, parse=parse_listing, name="arXiv's listing feed", limiter=limiter, policy=policy,
-                                max_bytes=MAX_BODY_BYTES, sleep=sleep)  # fmt: skip
+    return client.listing(categories, fmt=fmt)
 
 
 def ingest_from_feed(
     engine: Engine,
+    client: ListingsClient,
     categories: str | Sequence[str],
     *,
-    base_url: str = RSS_BASE_URL,
     fmt: str = "rss",
-    limiter=None,
-    contact_email: str | None = None,
     dry_run: bool = False,
 ) -> ListingSummary:
     """Fetch today's listing of ``categories`` and ingest it: the daily job in one call.
@@ -479,5 +476,5 @@ def ingest_from_feed(
     Safe to run more than once a day (the second run counts everything unchanged) and on weekends
     (the empty listing is a no-op). Raises what :func:`fetch_listing` raises.
     """
-    listing = fetch_listing(base_url, categories, fmt=fmt, limiter=limiter, contact_email=contact_email)
+    listing = fetch_listing(client, categories, fmt=fmt)
     return ingest_listing(engine, listing, dry_run=dry_run)

@@ -14,8 +14,9 @@ Three layers, each usable on its own:
   for flow control) and cut-short bodies.
 * :func:`harvest` walks a ``ListRecords`` result page by page. Each page's papers and the
   checkpoint (``harvest_checkpoints``: the resumption token for the *next* page) are written in one
-  transaction, so a harvest killed at any moment resumes at the first page it had not stored, and
-  nothing is stored twice or skipped.
+  transaction (:func:`~paperboy.ingest.pages.store_page`, as every source stores a page), so a
+  harvest killed at any moment resumes at the first page it had not stored, and nothing is stored
+  twice or skipped.
 
 **Announcement day.** OAI-PMH does not say when a paper was listed: the datestamp is when its
 record last changed (a new version, an added journal reference), not its feed day. Like the Kaggle
@@ -37,19 +38,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
-from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
-from paperboy import clock
 from paperboy.ingest import fields
 from paperboy.ingest.dumps import estimated_announce_day
 from paperboy.ingest.http import RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
+from paperboy.ingest.pages import Checkpoint, HarvestConflict, PageMark, clear_checkpoint, get_checkpoint, store_records
 from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
-from paperboy.store.db import write_transaction
-from paperboy.store.repo import UpsertCounts, upsert_papers
-from paperboy.store.schema import harvest_checkpoints
+from paperboy.store.repo import UpsertCounts
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -66,7 +64,6 @@ __all__ = [
     "harvest",
     "parse_get_record",
     "parse_list_records",
-    "upsert_or_preview",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,11 +87,6 @@ class OaiError(ServiceError):
         self.code = code
         self.explanation = explanation
         super().__init__(f"OAI-PMH error {code}: {explanation or 'no explanation given'}", status=status, url=url)
-
-
-class HarvestConflict(Exception):
-    """Another harvest with the same parameters moved the checkpoint while this one ran: this one
-    stops rather than interleave (nothing of it is lost; the other carries on)."""
 
 
 # --- parsing (pure) ----------------------------------------------------------------------------
@@ -365,16 +357,6 @@ def _day_arg(value: dt.date | str) -> str:
 # --- harvesting (I/O + store) --------------------------------------------------------------------
 
 @dataclass(slots=True)
-class Checkpoint:
-    key: str
-    resumption_token: str | None
-    pages: int
-    records: int
-    complete: bool
-    updated_at: dt.datetime | None
-
-
-@dataclass(slots=True)
 class HarvestSummary(UpsertCounts):
     """What a harvest did: the store's counts (``new``, ``updated``, ``unchanged``, ``changed_ids``,
     added up page by page) and the harvest's own. ``pages``/``records`` count this run only;
@@ -409,27 +391,6 @@ def checkpoint_key(set_spec: str | None, metadata_prefix: str = "arXivRaw", from
     """``oai:<format>:<set>:<from>:<until>`` — one checkpoint per distinct harvest."""
     parts = [metadata_prefix, set_spec or "", _day_arg(from_date) if from_date else "", _day_arg(until) if until else ""]
     return "oai:" + ":".join(parts)
-
-
-def get_checkpoint(engine: Engine, key: str) -> Checkpoint | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(harvest_checkpoints).where(harvest_checkpoints.c.key == key)).first()
-    if row is None:
-        return None
-    return Checkpoint(row.key, row.resumption_token, row.pages, row.records, bool(row.complete), row.updated_at)
-
-
-def clear_checkpoint(engine: Engine, key: str) -> bool:
-    """Forget where a harvest stopped (``--restart``); ``True`` if there was a checkpoint."""
-    with write_transaction(engine) as conn:
-        return conn.execute(delete(harvest_checkpoints).where(harvest_checkpoints.c.key == key)).rowcount > 0
-
-
-def upsert_or_preview(engine: Engine, records: list[PaperRecord], *, dry_run: bool = False) -> UpsertCounts:
-    """Store ``records`` in one transaction — or, with ``dry_run``, work out exactly what storing
-    them would change (the same :func:`upsert_papers`, rolled back) and store nothing."""
-    with write_transaction(engine, dry_run=dry_run) as conn:
-        return upsert_papers(conn, records)
 
 
 def harvest(
@@ -501,7 +462,8 @@ def harvest(
             page.records, read = kept, len(page.records)
         else:
             read = len(page.records)
-        counts = _store_page(engine, key, page, expected, done_pages, done_records, dry_run, read)
+        mark = PageMark(key, page.resumption_token, done_pages + 1, done_records + read, expected)
+        counts = store_records(engine, page.records, dry_run=dry_run, mark=mark)
         summary.add(counts)
         done_pages += 1
         done_records += read
@@ -523,43 +485,3 @@ def harvest(
             summary.complete = True
             return summary
         token = page.resumption_token
-
-
-def _store_page(engine: Engine, key: str, page: OaiPage, expected, done_pages: int, done_records: int,
-                dry_run: bool, read: int) -> UpsertCounts:  # fmt: skip
-    """The page's papers and the checkpoint after it, in one transaction."""
-    if dry_run:
-        return upsert_or_preview(engine, page.records, dry_run=True)
-    values = {
-        "resumption_token": page.resumption_token,
-        "pages": done_pages + 1,
-        "records": done_records + read,
-        "complete": page.resumption_token is None,
-        "updated_at": clock.now(),
-    }
-    with write_transaction(engine) as conn:
-        counts = upsert_papers(conn, page.records)
-        if expected is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(harvest_checkpoints).values(key=key, **values))
-            except IntegrityError:
-                raise _concurrent(key) from None
-        else:
-            pages, complete = expected
-            moved = conn.execute(
-                update(harvest_checkpoints)
-                .where(harvest_checkpoints.c.key == key, harvest_checkpoints.c.pages == pages,
-                       harvest_checkpoints.c.complete == complete)  # fmt: skip
-                .values(**values)
-            ).rowcount
-            if moved != 1:
-                raise _concurrent(key)
-    return counts
-
-
-def _concurrent(key: str) -> HarvestConflict:
-    return HarvestConflict(
-        f"the checkpoint of harvest {key} changed while this run was going: another harvest with the same "
-        "parameters is running. This run stops (its last page is not stored); the other carries on."
-    )

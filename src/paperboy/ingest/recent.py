@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from paperboy import clock
 from paperboy.ingest.arxiv_api import ApiPage, ArxivApiClient
-from paperboy.ingest.oai import upsert_or_preview
+from paperboy.ingest.pages import store_records
 from paperboy.store.repo import UpsertCounts
 
 __all__ = ["MAX_RESULTS", "PAGE_SIZE", "RecentSummary", "ingest_recent", "query_pages", "search_query"]
@@ -85,7 +85,7 @@ def ingest_recent(
     end = clock.now()
     summary = RecentSummary(query=search_query(categories, end - dt.timedelta(days=days), end), dry_run=dry_run)
     for page in query_pages(client, summary.query):
-        summary.add(upsert_or_preview(engine, page.records, dry_run=dry_run))
+        summary.add(store_records(engine, page.records, dry_run=dry_run))
         summary.read += len(page.records)
         summary.available = page.total_results
         if progress:

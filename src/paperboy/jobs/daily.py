@@ -40,19 +40,17 @@ FIRST_RUN_KEY = "first-run-backfill"
 
 def daily_jobs(engine: Engine, settings) -> list[Job]:
     """The daily run's ingest steps, each ``job(day)``."""
+    from paperboy.ingest.clients import client_for
     from paperboy.ingest.hf import mirror_hf_day
-    from paperboy.ingest.http import limiter_for, pace
     from paperboy.ingest.listings import ingest_from_feed
 
-    contact = settings.contact_email or None
-
     def arxiv_listings(day):
-        return ingest_from_feed(engine, settings.categories, base_url=settings.arxiv_rss_url,
-                                limiter=limiter_for(engine, "arxiv-rss", pace(settings, "arxiv-rss")), contact_email=contact)  # fmt: skip
+        with client_for(settings, "arxiv-rss", engine) as client:
+            return ingest_from_feed(engine, client, settings.categories)
 
     def hugging_face_picks(day):
-        return mirror_hf_day(engine, day, base_url=settings.hf_base_url,
-                             limiter=limiter_for(engine, "hf", pace(settings, "hf")), contact_email=contact)  # fmt: skip
+        with client_for(settings, "hf", engine) as client:
+            return mirror_hf_day(engine, client, day)
 
     return [arxiv_listings, hugging_face_picks]
 

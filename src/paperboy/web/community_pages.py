@@ -61,11 +61,11 @@ async def submit_form(request: Request) -> Response:
 
 def arxiv_client(request: Request):
     """The process's arXiv API client (one per process, so its politeness interval holds across requests)."""
-    from paperboy.ingest.arxiv_api import client_from_settings
+    from paperboy.ingest.clients import client_for
 
     client = getattr(request.app.state, "arxiv_client", None)
     if client is None:
-        client = request.app.state.arxiv_client = client_from_settings(request.app.state.settings, request.app.state.engine)
+        client = request.app.state.arxiv_client = client_for(request.app.state.settings, "arxiv-api", request.app.state.engine)
     return client
 
 
