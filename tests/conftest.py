@@ -1,10 +1,14 @@
-"""Shared fixtures: real SQLite databases, slices of the real shared corpus, a live server."""
+"""Shared fixtures: real SQLite databases, slices of the real shared corpus, a live server, a
+loopback SMTP server, Chromium, and the `paperboy` command as a process. Test modules share
+through here (and the helper modules beside it), never by importing one another."""
 
 from __future__ import annotations
 
 import gzip
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -20,6 +24,17 @@ SHARED = Path(os.environ.get("PAPERBOY_SHARED", ROOT.parent / "shared"))
 CORPUS = SHARED / "data" / "arxiv-cs-daily-2025-2026.jsonl.gz"
 FIXTURES = Path(__file__).with_name("fixtures")
 ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+
+# Every real-browser module's ``pytestmark``: skipped where Debian's Chromium is missing, except in
+# CI, which always has it (there a missing one fails at launch instead of passing by skipping).
+browser_tests = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists() and not os.environ.get("CI"),
+        reason="Debian's chromium is not installed (apt-get install chromium); CI always runs these",
+    ),
+]
 
 # The slice most web tests use: Friday 26 June to Wednesday 1 July 2026 (a weekend with no
 # announcements in between, 530 papers on Tuesday 30 June).
@@ -218,3 +233,43 @@ def live_server(slice_db, tmp_path_factory):
     app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
     with serve(app) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per module (each test opens its own context)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on a free loopback port (smtp_server.py): ``smtp.handler.envelopes`` is
+    what it received, ``smtp.settings`` settings that send to it."""
+    from smtp_server import smtp_settings, start_smtp
+
+    controller = start_smtp()
+    controller.settings = smtp_settings(controller.port)
+    yield controller
+    controller.stop()
+
+
+def run_cli(args, data_dir=None, *, database_url=None, env=None, timeout=300, **kw) -> subprocess.CompletedProcess:
+    """``paperboy ARGS`` as its own process, as an operator runs it. Its settings come only from
+    ``data_dir``, ``database_url`` and ``env``: the PAPERBOY_* variables of whoever runs the tests
+    are left out, so they cannot change what a test sees. ``kw`` go to ``subprocess.run`` (``input``)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
+    if data_dir is not None:
+        environ["PAPERBOY_DATA_DIR"] = str(data_dir)
+    if database_url is not None:
+        environ["PAPERBOY_DATABASE_URL"] = database_url
+    environ.update(env or {})
+    return subprocess.run([sys.executable, "-m", "paperboy.cli", *args], env=environ, capture_output=True, text=True, timeout=timeout, **kw)

@@ -4,14 +4,13 @@ import re
 import threading
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from community_helpers import PASSWORD, as_user, csrf, login, make_user, user
-from conftest import free_port
 from paperboy.accounts.passwords import verify_password
 from paperboy.store.schema import sessions, users
+from smtp_server import start_smtp
 
 
 def test_sign_up_logs_in_and_stores_an_argon2id_hash(client):
@@ -147,13 +146,11 @@ def smtp_client(slice_db, tmp_path):
     from paperboy.web.app import create_app
 
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller = start_smtp(inbox)
     path = tmp_path / "copy.db"
     path.write_bytes(slice_db.read_bytes())
     settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="test-secret",
-                        smtp_host="127.0.0.1", smtp_port=port, base_url="http://testserver").resolved()  # fmt: skip
+                        smtp_host="127.0.0.1", smtp_port=controller.port, base_url="http://testserver").resolved()  # fmt: skip
     app = create_app(settings)
     with TestClient(app) as c:
         c.engine = app.state.engine

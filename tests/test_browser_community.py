@@ -6,14 +6,10 @@ import time
 
 import pytest
 
-from conftest import ARTIFACTS, free_port
+from conftest import ARTIFACTS, browser_tests, free_port
 from fake_arxiv import serve_fake_arxiv
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared browser fixture
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
-]
+pytestmark = browser_tests
 
 
 @pytest.fixture
@@ -44,7 +40,7 @@ def community_site(slice_db, tmp_path):
         thread.join(timeout=10)
 
 
-def test_sign_up_log_in_upvote_submit_comment_and_trend(browser, community_site):  # noqa: F811
+def test_sign_up_log_in_upvote_submit_comment_and_trend(browser, community_site):
     base = community_site
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
