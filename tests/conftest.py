@@ -153,19 +153,37 @@ def slice_database_url(kind: str, tmp_path: Path, request) -> str:
     return request.getfixturevalue("postgres").create_database(f"test_{next(_databases)}", template=template)
 
 
+def site_settings(database_url: str, data_dir, **overrides) -> Settings:
+    """The settings of a test site over ``database_url``: the defaults, a test secret, ``overrides``."""
+    return Settings(**{"database_url": database_url, "data_dir": str(data_dir), "secret_key": "test-secret", **overrides}).resolved()
+
+
+def make_app(database_url: str, data_dir, **overrides):
+    """The app as the tests build it, with ``site_settings``. Every test site is made here
+    (datasette's ``make_app_client`` is the model), so what all of them need is said once; the
+    fixtures below and each module's own site are its named variants. Drive it in-process with
+    ``make_client``, or over a real socket with ``serve``."""
+    from paperboy.web.app import create_app
+
+    return create_app(site_settings(database_url, data_dir, **overrides))
+
+
+@contextmanager
+def make_client(database_url: str, data_dir, **overrides):
+    """A started TestClient of ``make_app(...)`` for the block; ``c.engine`` and ``c.settings`` are the app's."""
+    from fastapi.testclient import TestClient
+
+    app = make_app(database_url, data_dir, **overrides)
+    with TestClient(app) as c:
+        c.engine, c.settings = app.state.engine, app.state.settings
+        yield c
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def client(request, tmp_path):
     """An HTTP client for the app over a private copy of the slice database — every test that takes
     it runs on SQLite and on PostgreSQL."""
-    from fastapi.testclient import TestClient
-
-    from paperboy.web.app import create_app
-
-    url = slice_database_url(request.param, tmp_path, request)
-    settings = Settings(database_url=url, data_dir=str(tmp_path), secret_key="test-secret").resolved()
-    app = create_app(settings)
-    with TestClient(app) as c:
-        c.engine = app.state.engine
+    with make_client(slice_database_url(request.param, tmp_path, request), tmp_path) as c:
         yield c
 
 
@@ -224,14 +242,10 @@ def run_concurrently(fn, n: int = 2, timeout: float = 120) -> list:
 
 
 @pytest.fixture(scope="session")
-def live_server(slice_db, tmp_path_factory):
-    """The real app served by uvicorn on a loopback port, for the browser tests."""
-    from paperboy.web.app import create_app
-
-    path = tmp_path_factory.mktemp("live") / "paperboy.db"
-    path.write_bytes(slice_db.read_bytes())
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
-    with serve(app) as url:
+def live_server(request, tmp_path_factory):
+    """The real app over a copy of the slice, served by uvicorn on a loopback port, for the browser tests."""
+    folder = tmp_path_factory.mktemp("live")
+    with serve(make_app(slice_database_url("sqlite", folder, request), folder)) as url:
         yield url
 
 

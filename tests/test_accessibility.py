@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, browser_tests, serve
+from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
 pytestmark = browser_tests
 
@@ -59,16 +59,12 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="module")
-def site(slice_db, tmp_path_factory):
-    from paperboy.config import Settings
-    from paperboy.web.app import create_app
-
-    path = tmp_path_factory.mktemp("a11y") / "site.db"
-    path.write_bytes(slice_db.read_bytes())
-    settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="a11y-secret").resolved()
-    SITE_DB[:] = [settings.database_url]
-    _subscribe_reader(settings)
-    with serve(create_app(settings)) as url:
+def site(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("a11y")
+    app = make_app(slice_database_url("sqlite", folder, request), folder)
+    SITE_DB[:] = [app.state.settings.database_url]
+    _subscribe_reader(app.state.settings)
+    with serve(app) as url:
         yield url
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from community_helpers import PASSWORD, make_user
-from conftest import ARTIFACTS, browser_tests, serve
+from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
 pytestmark = browser_tests
 
@@ -34,19 +34,12 @@ def test_api_docs_render_under_the_csp(browser, live_server):
 
 
 @pytest.fixture(scope="module")
-def site(slice_db, tmp_path_factory):
+def site(request, tmp_path_factory):
     """A live server of its own, over a copy of the slice with two members to log in as."""
-    from paperboy.config import Settings
-    from paperboy.store.db import make_engine
-    from paperboy.web.app import create_app
-
-    path = tmp_path_factory.mktemp("browser-api") / "paperboy.db"
-    path.write_bytes(slice_db.read_bytes())
-    engine = make_engine(f"sqlite:///{path}")
+    folder = tmp_path_factory.mktemp("browser-api")
+    app = make_app(slice_database_url("sqlite", folder, request), folder)
     for name in ("toklight", "tokdark"):
-        make_user(engine, name)
-    engine.dispose()
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
+        make_user(app.state.engine, name)
     with serve(app) as url:
         yield url
 

@@ -8,22 +8,16 @@ from email import policy
 
 import pytest
 
-from conftest import ARTIFACTS, browser_tests, free_port, serve
+from conftest import ARTIFACTS, browser_tests, free_port, make_app, serve, slice_database_url
 
 pytestmark = browser_tests
 
 
 @pytest.fixture
-def digest_site(slice_db, tmp_path, smtp):
-    from paperboy.config import Settings
-    from paperboy.web.app import create_app
-
-    path = tmp_path / "site.db"
-    path.write_bytes(slice_db.read_bytes())
+def digest_site(request, tmp_path, smtp):
     port = free_port()
-    settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s", base_url=f"http://127.0.0.1:{port}",
-                        smtp_host="127.0.0.1", smtp_port=smtp.port, mail_from="Paperboy <digest@example.org>").resolved()  # fmt: skip
-    app = create_app(settings)
+    app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path, base_url=f"http://127.0.0.1:{port}",
+                   smtp_host="127.0.0.1", smtp_port=smtp.port, mail_from="Paperboy <digest@example.org>")  # fmt: skip
     with serve(app, port) as url:
         yield url, smtp.handler, app
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import ARTIFACTS, browser_tests, serve
+from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
 pytestmark = browser_tests
 
@@ -179,16 +179,12 @@ def test_math_in_bold_titles_is_bold(browser, live_server):
 
 
 @pytest.fixture
-def site_with_a_comment(slice_db, tmp_path):
+def site_with_a_comment(request, tmp_path):
     from community_helpers import make_user
     from paperboy.community.comments import add_comment
-    from paperboy.config import Settings
     from paperboy.store import repo
-    from paperboy.web.app import create_app
 
-    path = tmp_path / "site.db"
-    path.write_bytes(slice_db.read_bytes())
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s").resolved())
+    app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path)
     engine = app.state.engine
     alice = make_user(engine, "alice")
     with engine.begin() as conn:

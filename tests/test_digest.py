@@ -21,9 +21,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from community_helpers import add_active
-from conftest import ROOT, run_concurrently, slice_database_url
+from conftest import ROOT, run_concurrently, site_settings, slice_database_url
 from fake_embedder import FakeEmbedder
-from paperboy.config import Settings
 from paperboy.digest import subscriptions as subs
 from paperboy.digest.editions import is_edition_day, parse_edition
 from paperboy.digest.send import send_edition
@@ -36,10 +35,8 @@ from smtp_server import Recorder, start_smtp
 DAY = parse_edition("2026-06-30")
 
 
-def settings_for(url: str, tmp_path: Path, smtp_port: int, **kw) -> Settings:
-    return Settings(database_url=url, data_dir=str(tmp_path), secret_key="digest-secret", smtp_host="127.0.0.1", smtp_port=smtp_port,
-                    base_url="https://papers.example.org", mail_from="Paperboy <digest@papers.example.org>", mail_retry_seconds=0,
-                    mail_lease_seconds=5, **kw).resolved()  # fmt: skip
+MAIL = {"smtp_host": "127.0.0.1", "base_url": "https://papers.example.org", "mail_from": "Paperboy <digest@papers.example.org>",
+        "mail_retry_seconds": 0, "mail_lease_seconds": 5}  # fmt: skip
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,7 +44,7 @@ def site(request, tmp_path, smtp):
     """The corpus slice on SQLite and PostgreSQL, settings pointing at the loopback SMTP server."""
     url = slice_database_url(request.param, tmp_path, request)
     engine = make_engine(url)
-    yield engine, settings_for(url, tmp_path, smtp.port), smtp.handler
+    yield engine, site_settings(url, tmp_path, smtp_port=smtp.port, **MAIL), smtp.handler
     engine.dispose()
 
 
@@ -55,7 +52,7 @@ def site(request, tmp_path, smtp):
 def sqlite_site(request, tmp_path, smtp):
     url = slice_database_url("sqlite", tmp_path, request)
     engine = make_engine(url)
-    yield engine, settings_for(url, tmp_path, smtp.port), smtp.handler
+    yield engine, site_settings(url, tmp_path, smtp_port=smtp.port, **MAIL), smtp.handler
     engine.dispose()
 
 
@@ -339,7 +336,7 @@ def test_kill_9_in_mid_run_then_a_rerun_finishes_the_edition(tmp_path, request):
     gate = Gate(at=300)
     controller = start_smtp(gate)
     try:
-        settings = settings_for(url, tmp_path, controller.port)
+        settings = site_settings(url, tmp_path, smtp_port=controller.port, **MAIL)
         env = _env(settings)
         n, connections = 1500, 3
         csv_file = tmp_path / "list.csv"

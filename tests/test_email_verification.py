@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
 from community_helpers import PASSWORD, csrf, login
-from conftest import new_database_url, run_cli
+from conftest import make_client, new_database_url, run_cli, site_settings
 from paperboy.config import Settings
 from paperboy.digest import subscriptions as subs
 from paperboy.store.db import make_engine, upgrade, write_transaction
@@ -32,23 +32,18 @@ from smtp_server import start_smtp
 BASE = "http://testserver"  # the TestClient's own: a https base_url makes cookies Secure
 
 
-def site_settings(url, tmp_path, port, **kw) -> Settings:
-    return Settings(database_url=url, data_dir=str(tmp_path), secret_key="verify-secret", smtp_host="127.0.0.1", smtp_port=port,
-                    base_url=BASE, mail_from="Paperboy <paperboy@papers.example.org>", mail_retry_seconds=0, **kw).resolved()  # fmt: skip
+MAIL = {"smtp_host": "127.0.0.1", "base_url": BASE, "mail_from": "Paperboy <paperboy@papers.example.org>", "mail_retry_seconds": 0}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def site(request, tmp_path, smtp):
     """A fresh site (no papers needed) whose mail goes to the loopback SMTP server: ``site.inbox``."""
-    from paperboy.web.app import create_app
-
     url = new_database_url(request.param, tmp_path, request)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    app = create_app(site_settings(url, tmp_path, smtp.port))
-    with TestClient(app) as c:
-        c.engine, c.inbox, c.settings = app.state.engine, smtp.handler, app.state.settings
+    with make_client(url, tmp_path, smtp_port=smtp.port, **MAIL) as c:
+        c.inbox = smtp.handler
         yield c
 
 
@@ -265,7 +260,7 @@ def test_with_smtputf8_on_a_unicode_local_part_is_delivered_or_fails_for_good_wi
     url, engine = utf8_db
     controller = start_smtp(enable_SMTPUTF8=server_utf8)
     try:
-        settings = site_settings(url, tmp_path, controller.port, smtp_utf8=True)
+        settings = site_settings(url, tmp_path, smtp_port=controller.port, smtp_utf8=True, **MAIL)
         with write_transaction(engine) as conn:
             done = sign_up_flow(conn, settings, username="uber", email="üser@例え.jp", password=PASSWORD, ip="10.0.0.1")
         assert done.user.email == "üser@xn--r8jz45g.jp"
