@@ -25,6 +25,23 @@ def make_user(engine, username: str, *, admin: bool = False, email: str | None =
         return create_user(conn, username, email or f"{username}@example.org", PASSWORD, is_admin=admin, verified=verified)
 
 
+def add_active(engine, settings, emails, **prefs):
+    """Digest subscribers made directly, confirmed and with ``prefs``, their confirmation mails cancelled."""
+    from sqlalchemy import func, update
+
+    from paperboy.digest import subscriptions as subs
+    from paperboy.store.db import write_transaction
+    from paperboy.store.schema import outbox, subscribers
+
+    with write_transaction(engine) as conn:
+        for address in emails:
+            subs.subscribe(conn, settings, email=address, ip=f"10.0.{len(address)}.{hash(address) % 250}")
+    with write_transaction(engine) as conn:
+        conn.execute(update(subscribers).where(subscribers.c.email_key.in_([e.lower() for e in emails]))
+                     .values(status="active", confirmed_at=func.now(), **prefs))  # fmt: skip
+        conn.execute(update(outbox).where(outbox.c.status == "queued").values(status="cancelled"))  # their confirmations
+
+
 def mailed_verify_link(engine, address: str) -> str:
     """The path of the newest address-confirmation link queued for ``address`` (read from the outbox,
     so it works whether or not a mail server took the mail)."""

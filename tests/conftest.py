@@ -1,10 +1,14 @@
-"""Shared fixtures: real SQLite databases, slices of the real shared corpus, a live server."""
+"""Shared fixtures: real SQLite databases, slices of the real shared corpus, a live server, a
+loopback SMTP server, Chromium, and the `paperboy` command as a process. Test modules share
+through here (and the helper modules beside it), never by importing one another."""
 
 from __future__ import annotations
 
 import gzip
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -20,6 +24,17 @@ SHARED = Path(os.environ.get("PAPERBOY_SHARED", ROOT.parent / "shared"))
 CORPUS = SHARED / "data" / "arxiv-cs-daily-2025-2026.jsonl.gz"
 FIXTURES = Path(__file__).with_name("fixtures")
 ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+
+# Every real-browser module's ``pytestmark``: skipped where Debian's Chromium is missing, except in
+# CI, which always has it (there a missing one fails at launch instead of passing by skipping).
+browser_tests = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists() and not os.environ.get("CI"),
+        reason="Debian's chromium is not installed (apt-get install chromium); CI always runs these",
+    ),
+]
 
 # The slice most web tests use: Friday 26 June to Wednesday 1 July 2026 (a weekend with no
 # announcements in between, 530 papers on Tuesday 30 June).
@@ -138,19 +153,37 @@ def slice_database_url(kind: str, tmp_path: Path, request) -> str:
     return request.getfixturevalue("postgres").create_database(f"test_{next(_databases)}", template=template)
 
 
+def site_settings(database_url: str, data_dir, **overrides) -> Settings:
+    """The settings of a test site over ``database_url``: the defaults, a test secret, ``overrides``."""
+    return Settings(**{"database_url": database_url, "data_dir": str(data_dir), "secret_key": "test-secret", **overrides}).resolved()
+
+
+def make_app(database_url: str, data_dir, **overrides):
+    """The app as the tests build it, with ``site_settings``. Every test site is made here
+    (datasette's ``make_app_client`` is the model), so what all of them need is said once; the
+    fixtures below and each module's own site are its named variants. Drive it in-process with
+    ``make_client``, or over a real socket with ``serve``."""
+    from paperboy.web.app import create_app
+
+    return create_app(site_settings(database_url, data_dir, **overrides))
+
+
+@contextmanager
+def make_client(database_url: str, data_dir, **overrides):
+    """A started TestClient of ``make_app(...)`` for the block; ``c.engine`` and ``c.settings`` are the app's."""
+    from fastapi.testclient import TestClient
+
+    app = make_app(database_url, data_dir, **overrides)
+    with TestClient(app) as c:
+        c.engine, c.settings = app.state.engine, app.state.settings
+        yield c
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def client(request, tmp_path):
     """An HTTP client for the app over a private copy of the slice database — every test that takes
     it runs on SQLite and on PostgreSQL."""
-    from fastapi.testclient import TestClient
-
-    from paperboy.web.app import create_app
-
-    url = slice_database_url(request.param, tmp_path, request)
-    settings = Settings(database_url=url, data_dir=str(tmp_path), secret_key="test-secret").resolved()
-    app = create_app(settings)
-    with TestClient(app) as c:
-        c.engine = app.state.engine
+    with make_client(slice_database_url(request.param, tmp_path, request), tmp_path) as c:
         yield c
 
 
@@ -209,12 +242,48 @@ def run_concurrently(fn, n: int = 2, timeout: float = 120) -> list:
 
 
 @pytest.fixture(scope="session")
-def live_server(slice_db, tmp_path_factory):
-    """The real app served by uvicorn on a loopback port, for the browser tests."""
-    from paperboy.web.app import create_app
-
-    path = tmp_path_factory.mktemp("live") / "paperboy.db"
-    path.write_bytes(slice_db.read_bytes())
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
-    with serve(app) as url:
+def live_server(request, tmp_path_factory):
+    """The real app over a copy of the slice, served by uvicorn on a loopback port, for the browser tests."""
+    folder = tmp_path_factory.mktemp("live")
+    with serve(make_app(slice_database_url("sqlite", folder, request), folder)) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per module (each test opens its own context)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on a free loopback port (smtp_server.py): ``smtp.handler.envelopes`` is
+    what it received, ``smtp.settings`` settings that send to it."""
+    from smtp_server import smtp_settings, start_smtp
+
+    controller = start_smtp()
+    controller.settings = smtp_settings(controller.port)
+    yield controller
+    controller.stop()
+
+
+def run_cli(args, data_dir=None, *, database_url=None, env=None, timeout=300, **kw) -> subprocess.CompletedProcess:
+    """``paperboy ARGS`` as its own process, as an operator runs it. Its settings come only from
+    ``data_dir``, ``database_url`` and ``env``: the PAPERBOY_* variables of whoever runs the tests
+    are left out, so they cannot change what a test sees. ``kw`` go to ``subprocess.run`` (``input``)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
+    if data_dir is not None:
+        environ["PAPERBOY_DATA_DIR"] = str(data_dir)
+    if database_url is not None:
+        environ["PAPERBOY_DATABASE_URL"] = database_url
+    environ.update(env or {})
+    return subprocess.run([sys.executable, "-m", "paperboy.cli", *args], env=environ, capture_output=True, text=True, timeout=timeout, **kw)

@@ -16,16 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, serve
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared browser fixture
+from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("CI"),
-        reason="Debian's chromium is not installed (apt-get install chromium); CI always runs these",
-    ),
-]
+pytestmark = browser_tests
 
 # 4.14.1, not 4.10.x: 4.10.3 passes the vote control whose name lacks its visible text and the two
 # unlabelled search landmarks that issue #14 reports; 4.14.1 finds both.
@@ -66,16 +59,12 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="module")
-def site(slice_db, tmp_path_factory):
-    from paperboy.config import Settings
-    from paperboy.web.app import create_app
-
-    path = tmp_path_factory.mktemp("a11y") / "site.db"
-    path.write_bytes(slice_db.read_bytes())
-    settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="a11y-secret").resolved()
-    SITE_DB[:] = [settings.database_url]
-    _subscribe_reader(settings)
-    with serve(create_app(settings)) as url:
+def site(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("a11y")
+    app = make_app(slice_database_url("sqlite", folder, request), folder)
+    SITE_DB[:] = [app.state.settings.database_url]
+    _subscribe_reader(app.state.settings)
+    with serve(app) as url:
         yield url
 
 
@@ -108,7 +97,7 @@ SITE_DB: list[str] = []  # the site's database URL, filled by the site fixture
 
 
 @pytest.fixture(scope="module")
-def member(browser, site):  # noqa: F811
+def member(browser, site):
     """The storage state of a member who has upvoted a paper and commented on it."""
     context = browser.new_context()
     page = context.new_page()
@@ -166,7 +155,7 @@ AXE_RUN = """async () => {
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("viewport", ["laptop", "phone"])
 @pytest.mark.parametrize("logged_in", [False, True], ids=["visitor", "member"])
-def test_no_axe_violations_on_any_page(browser, site, member, axe_source, scheme, viewport, logged_in):  # noqa: F811
+def test_no_axe_violations_on_any_page(browser, site, member, axe_source, scheme, viewport, logged_in):
     context = browser.new_context(viewport=LAPTOP if viewport == "laptop" else PHONE, color_scheme=scheme,
                                   is_mobile=viewport == "phone", has_touch=viewport == "phone", bypass_csp=True,
                                   storage_state=member if logged_in else None)  # fmt: skip
@@ -189,7 +178,7 @@ def test_no_axe_violations_on_any_page(browser, site, member, axe_source, scheme
 
 # --- what axe cannot see: names, keyboard, layout ------------------------------------------------
 
-def _context(browser, viewport, scheme="light", state=None, **kw):  # noqa: F811
+def _context(browser, viewport, scheme="light", state=None, **kw):
     return browser.new_context(viewport=LAPTOP if viewport == "laptop" else PHONE, color_scheme=scheme,
                                is_mobile=viewport == "phone", has_touch=viewport == "phone", storage_state=state,
                                bypass_csp=True, **kw)  # fmt: skip  (the polling predicates below are eval'd)
@@ -201,7 +190,7 @@ def _shot(page, name):
 
 
 @pytest.mark.parametrize("logged_in", [False, True], ids=["visitor", "member"])
-def test_vote_and_comment_links_say_which_paper(browser, site, member, axe_source, logged_in):  # noqa: F811
+def test_vote_and_comment_links_say_which_paper(browser, site, member, axe_source, logged_in):
     context = _context(browser, "laptop", state=member if logged_in else None)
     page = context.new_page()
     page.goto(f"{site}/papers/date/2026-06-30")
@@ -224,7 +213,7 @@ def test_vote_and_comment_links_say_which_paper(browser, site, member, axe_sourc
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_phone_header_is_one_row_that_scrolls_away(browser, site, member, scheme):  # noqa: F811
+def test_phone_header_is_one_row_that_scrolls_away(browser, site, member, scheme):
     context = _context(browser, "phone", scheme, state=member if scheme == "dark" else None)
     page = context.new_page()
     page.goto(f"{site}/papers/date/2026-06-30")
@@ -274,7 +263,7 @@ def test_phone_header_is_one_row_that_scrolls_away(browser, site, member, scheme
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_laptop_header_one_row_and_main_padding(browser, site, member, scheme):  # noqa: F811
+def test_laptop_header_one_row_and_main_padding(browser, site, member, scheme):
     context = _context(browser, "laptop", scheme, state=member if scheme == "dark" else None)
     page = context.new_page()
     page.goto(f"{site}/papers/date/2026-06-30")
@@ -287,7 +276,7 @@ def test_laptop_header_one_row_and_main_padding(browser, site, member, scheme): 
     context.close()
 
 
-def test_weekly_and_monthly_links_lead_to_the_latest_week_and_month(browser, site):  # noqa: F811
+def test_weekly_and_monthly_links_lead_to_the_latest_week_and_month(browser, site):
     context = _context(browser, "laptop")
     page = context.new_page()
     for path in ["/papers/trending", "/search?q=graphs", "/login", "/u/ada", "/no-such-page", "/signup"]:
@@ -307,7 +296,7 @@ def test_weekly_and_monthly_links_lead_to_the_latest_week_and_month(browser, sit
 
 
 @pytest.mark.parametrize("viewport", ["laptop", "phone"])
-def test_comment_links_land_on_the_comments(browser, site, member, viewport):  # noqa: F811
+def test_comment_links_land_on_the_comments(browser, site, member, viewport):
     context = _context(browser, viewport, state=member)
     page = context.new_page()
     page.goto(f"{site}/papers/date/2026-06-30")
@@ -325,7 +314,7 @@ def test_comment_links_land_on_the_comments(browser, site, member, viewport):  #
     context.close()
 
 
-def test_skip_to_papers_lands_on_the_first_card(browser, site):  # noqa: F811
+def test_skip_to_papers_lands_on_the_first_card(browser, site):
     context = _context(browser, "laptop")
     page = context.new_page()
     page.goto(f"{site}/papers/date/2026-06-30")
@@ -350,7 +339,7 @@ def test_skip_to_papers_lands_on_the_first_card(browser, site):  # noqa: F811
 
 
 @pytest.mark.parametrize("viewport", ["laptop", "phone"])
-def test_few_tab_presses_to_the_first_paper(browser, site, viewport):  # noqa: F811
+def test_few_tab_presses_to_the_first_paper(browser, site, viewport):
     context = _context(browser, viewport)
     page = context.new_page()
     page.goto(f"{site}/papers/date/2026-06-30?page=1")
@@ -369,7 +358,7 @@ def test_few_tab_presses_to_the_first_paper(browser, site, viewport):  # noqa: F
     context.close()
 
 
-def test_voting_keeps_focus_announces_the_count_and_j_continues(browser, site, member):  # noqa: F811
+def test_voting_keeps_focus_announces_the_count_and_j_continues(browser, site, member):
     context = _context(browser, "laptop", state=member)
     page = context.new_page()
     page.goto(f"{site}/papers/date/2026-06-29")

@@ -4,14 +4,14 @@ import re
 import threading
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from community_helpers import PASSWORD, as_user, csrf, login, make_user, user
-from conftest import free_port
+from conftest import make_app, make_client, slice_database_url
 from paperboy.accounts.passwords import verify_password
 from paperboy.store.schema import sessions, users
+from smtp_server import start_smtp
 
 
 def test_sign_up_logs_in_and_stores_an_argon2id_hash(client):
@@ -142,21 +142,11 @@ class Inbox:
 
 
 @pytest.fixture
-def smtp_client(slice_db, tmp_path):
-    from paperboy.config import Settings
-    from paperboy.web.app import create_app
-
+def smtp_client(request, tmp_path):
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    path = tmp_path / "copy.db"
-    path.write_bytes(slice_db.read_bytes())
-    settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="test-secret",
-                        smtp_host="127.0.0.1", smtp_port=port, base_url="http://testserver").resolved()  # fmt: skip
-    app = create_app(settings)
-    with TestClient(app) as c:
-        c.engine = app.state.engine
+    controller = start_smtp(inbox)
+    url = slice_database_url("sqlite", tmp_path, request)
+    with make_client(url, tmp_path, smtp_host="127.0.0.1", smtp_port=controller.port, base_url="http://testserver") as c:
         c.inbox = inbox
         yield c
     controller.stop()
@@ -236,14 +226,8 @@ def test_reset_ends_every_session(smtp_client):
     assert user(c.engine, "joan") is not None
 
 
-def test_cookies_are_secure_when_the_site_is_https(slice_db, tmp_path):
-    from paperboy.config import Settings
-    from paperboy.web.app import create_app
-
-    path = tmp_path / "copy.db"
-    path.write_bytes(slice_db.read_bytes())
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="k",
-                              base_url="https://papers.example.org").resolved())  # fmt: skip
+def test_cookies_are_secure_when_the_site_is_https(request, tmp_path):
+    app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path, base_url="https://papers.example.org")
     c = TestClient(app, base_url="https://testserver")
     make_user(app.state.engine, "sec")
     r = login(c, "sec")

@@ -8,13 +8,12 @@ import re
 import pytest
 
 from community_helpers import PASSWORD, make_user
-from conftest import ARTIFACTS, serve
-from test_browser import CHROMIUM, browser  # noqa: F401  (the shared Chromium fixture)
+from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")]
+pytestmark = browser_tests
 
 
-def _page(browser, **options):  # noqa: F811
+def _page(browser, **options):
     context = browser.new_context(**options)
     page = context.new_page()
     problems: list[str] = []
@@ -23,7 +22,7 @@ def _page(browser, **options):  # noqa: F811
     return context, page, problems
 
 
-def test_api_docs_render_under_the_csp(browser, live_server):  # noqa: F811
+def test_api_docs_render_under_the_csp(browser, live_server):
     context, page, problems = _page(browser, viewport={"width": 1280, "height": 900})
     page.goto(live_server + "/api/docs")
     page.wait_for_selector(".opblock-summary-path", timeout=20_000)
@@ -35,25 +34,18 @@ def test_api_docs_render_under_the_csp(browser, live_server):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def site(slice_db, tmp_path_factory):
+def site(request, tmp_path_factory):
     """A live server of its own, over a copy of the slice with two members to log in as."""
-    from paperboy.config import Settings
-    from paperboy.store.db import make_engine
-    from paperboy.web.app import create_app
-
-    path = tmp_path_factory.mktemp("browser-api") / "paperboy.db"
-    path.write_bytes(slice_db.read_bytes())
-    engine = make_engine(f"sqlite:///{path}")
+    folder = tmp_path_factory.mktemp("browser-api")
+    app = make_app(slice_database_url("sqlite", folder, request), folder)
     for name in ("toklight", "tokdark"):
-        make_user(engine, name)
-    engine.dispose()
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
+        make_user(app.state.engine, name)
     with serve(app) as url:
         yield url
 
 
 @pytest.mark.parametrize("scheme,width", [("light", 1280), ("dark", 390)])
-def test_token_page_shows_a_new_token_once(browser, site, scheme, width):  # noqa: F811
+def test_token_page_shows_a_new_token_once(browser, site, scheme, width):
     context, page, problems = _page(browser, viewport={"width": width, "height": 900}, color_scheme=scheme)
     page.goto(site + "/login?next=/settings/tokens")
     page.fill("#login", f"tok{scheme}")

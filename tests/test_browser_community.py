@@ -1,50 +1,28 @@
 """The community flow in a real browser: sign up, log in, upvote in place, submit, comment, trending."""
 
 import re
-import threading
-import time
 
 import pytest
 
-from conftest import ARTIFACTS, free_port
+from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 from fake_arxiv import serve_fake_arxiv
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared browser fixture
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
-]
+pytestmark = browser_tests
 
 
 @pytest.fixture
-def community_site(slice_db, tmp_path):
-    import uvicorn
-
-    from paperboy.config import Settings
+def community_site(request, tmp_path):
     from paperboy.ingest.arxiv_api import ArxivApiClient
     from paperboy.ingest.http import user_agent
-    from paperboy.web.app import create_app
 
-    path = tmp_path / "site.db"
-    path.write_bytes(slice_db.read_bytes())
     with serve_fake_arxiv() as fake:
-        settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s", submit_max_age_days=100_000).resolved()
-        app = create_app(settings)
+        app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path, submit_max_age_days=100_000)
         app.state.arxiv_client = ArxivApiClient(fake.api_url, user_agent=user_agent(), min_interval=0, retries=0)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the site did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serve(app) as url:
+            yield url
 
 
-def test_sign_up_log_in_upvote_submit_comment_and_trend(browser, community_site):  # noqa: F811
+def test_sign_up_log_in_upvote_submit_comment_and_trend(browser, community_site):
     base = community_site
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()

@@ -7,36 +7,19 @@ import time
 from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from conftest import ARTIFACTS, free_port, serve
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared browser fixture
-from test_mail import Recorder
+from conftest import ARTIFACTS, browser_tests, free_port, make_app, serve, slice_database_url
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
-]
+pytestmark = browser_tests
 
 
 @pytest.fixture
-def digest_site(slice_db, tmp_path):
-    from paperboy.config import Settings
-    from paperboy.web.app import create_app
-
-    smtp = Controller(Recorder(), hostname="127.0.0.1", port=free_port())
-    smtp.start()
-    path = tmp_path / "site.db"
-    path.write_bytes(slice_db.read_bytes())
+def digest_site(request, tmp_path, smtp):
     port = free_port()
-    settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s", base_url=f"http://127.0.0.1:{port}",
-                        smtp_host="127.0.0.1", smtp_port=smtp.port, mail_from="Paperboy <digest@example.org>").resolved()  # fmt: skip
-    app = create_app(settings)
-    try:
-        with serve(app, port) as url:
-            yield url, smtp.handler, app
-    finally:
-        smtp.stop()
+    app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path, base_url=f"http://127.0.0.1:{port}",
+                   smtp_host="127.0.0.1", smtp_port=smtp.port, mail_from="Paperboy <digest@example.org>")  # fmt: skip
+    with serve(app, port) as url:
+        yield url, smtp.handler, app
 
 
 def wait_for_mail(handler, n, timeout=20):
@@ -47,7 +30,7 @@ def wait_for_mail(handler, n, timeout=20):
     return [email.message_from_bytes(e.content, policy=policy.default) for e in handler.envelopes]
 
 
-def test_subscribe_confirm_change_preferences_and_unsubscribe(browser, digest_site):  # noqa: F811
+def test_subscribe_confirm_change_preferences_and_unsubscribe(browser, digest_site):
     base, handler, app = digest_site
     context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")  # a phone, dark
     page = context.new_page()
@@ -103,7 +86,7 @@ def test_subscribe_confirm_change_preferences_and_unsubscribe(browser, digest_si
     context.close()
 
 
-def test_the_mail_reads_well_in_light_and_dark(browser, digest_site):  # noqa: F811
+def test_the_mail_reads_well_in_light_and_dark(browser, digest_site):
     """The digest's HTML part, as a mail client would show it, on a laptop (light) and a phone (dark)."""
     base, _, app = digest_site
     from paperboy.digest.editions import parse_edition

@@ -5,18 +5,14 @@ import re
 
 import pytest
 
-from conftest import ARTIFACTS, serve
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared browser fixture
+from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
-]
+pytestmark = browser_tests
 
 DAY = "/papers/date/2026-06-30"
 
 
-def _context(browser, **kw):  # noqa: F811
+def _context(browser, **kw):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, **kw)
     page = context.new_page()
     page.errors = []
@@ -35,7 +31,7 @@ def open_options(page):
     page.locator(".feed-options > summary").click()
 
 
-def test_compact_layout_is_chosen_and_remembered_without_javascript(browser, live_server):  # noqa: F811
+def test_compact_layout_is_chosen_and_remembered_without_javascript(browser, live_server):
     context, page = _context(browser, java_script_enabled=False)
     page.goto(live_server + DAY)
     assert page.evaluate("document.documentElement.className") == "layout-cards"
@@ -69,7 +65,7 @@ def test_compact_layout_is_chosen_and_remembered_without_javascript(browser, liv
     context.close()
 
 
-def test_expand_all_and_the_focused_abstract_key(browser, live_server):  # noqa: F811
+def test_expand_all_and_the_focused_abstract_key(browser, live_server):
     context, page = _context(browser)
     page.goto(live_server + DAY)
     details = page.locator("details[data-abstract]")
@@ -103,7 +99,7 @@ def _help_rows(page) -> dict[str, str]:
     return rows
 
 
-def test_shortcut_help_lists_what_works_on_each_page(browser, live_server):  # noqa: F811
+def test_shortcut_help_lists_what_works_on_each_page(browser, live_server):
     context, page = _context(browser)
     page.goto(live_server + DAY)
     feed = _help_rows(page)
@@ -122,7 +118,7 @@ def test_shortcut_help_lists_what_works_on_each_page(browser, live_server):  # n
     context.close()
 
 
-def test_search_page_keys_do_not_type_into_the_box(browser, live_server):  # noqa: F811
+def test_search_page_keys_do_not_type_into_the_box(browser, live_server):
     context, page = _context(browser)
     page.goto(live_server + "/search?q=constacyclic+codes")
     page.keyboard.press("j")
@@ -135,7 +131,7 @@ def test_search_page_keys_do_not_type_into_the_box(browser, live_server):  # noq
     context.close()
 
 
-def test_open_a_paper_walk_its_day_and_come_back_to_the_same_place(browser, live_server):  # noqa: F811
+def test_open_a_paper_walk_its_day_and_come_back_to_the_same_place(browser, live_server):
     context, page = _context(browser)
     page.goto(f"{live_server}{DAY}?page=3")
     for _ in range(4):
@@ -171,7 +167,7 @@ def test_open_a_paper_walk_its_day_and_come_back_to_the_same_place(browser, live
     context.close()
 
 
-def test_math_in_bold_titles_is_bold(browser, live_server):  # noqa: F811
+def test_math_in_bold_titles_is_bold(browser, live_server):
     context, page = _context(browser)
     page.goto(live_server + "/papers/2606.30212")
     assert int(page.evaluate("getComputedStyle(document.querySelector('h1.paper-title math')).fontWeight")) >= 600
@@ -183,16 +179,12 @@ def test_math_in_bold_titles_is_bold(browser, live_server):  # noqa: F811
 
 
 @pytest.fixture
-def site_with_a_comment(slice_db, tmp_path):
+def site_with_a_comment(request, tmp_path):
     from community_helpers import make_user
     from paperboy.community.comments import add_comment
-    from paperboy.config import Settings
     from paperboy.store import repo
-    from paperboy.web.app import create_app
 
-    path = tmp_path / "site.db"
-    path.write_bytes(slice_db.read_bytes())
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s").resolved())
+    app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path)
     engine = app.state.engine
     alice = make_user(engine, "alice")
     with engine.begin() as conn:
@@ -213,7 +205,7 @@ def _log_in(page, base):
     page.wait_for_url(f"{base}/papers/2606.30212")
 
 
-def test_deleting_a_comment_asks_first_with_and_without_javascript(browser, site_with_a_comment):  # noqa: F811
+def test_deleting_a_comment_asks_first_with_and_without_javascript(browser, site_with_a_comment):
     base = site_with_a_comment
     context, page = _context(browser)
     _log_in(page, base)

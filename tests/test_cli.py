@@ -10,16 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from conftest import FIXTURES, corpus_lines
+from conftest import FIXTURES, corpus_lines, run_cli
 from paperboy.store.db import make_engine
-
-
-def run(args, data_dir, env_extra=None, **kw):
-    env = dict(os.environ, PAPERBOY_DATA_DIR=str(data_dir), **(env_extra or {}))
-    env.pop("PAPERBOY_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "paperboy.cli", *args], env=env, capture_output=True, text=True, timeout=120, **kw
-    )
 
 
 @pytest.fixture
@@ -33,50 +25,50 @@ def dump(tmp_path):
 
 def test_import_stats_and_reimport(tmp_path, dump):
     data = tmp_path / "data"
-    assert run(["db", "upgrade"], data).returncode == 0
-    first = run(["import", str(dump)], data)
+    assert run_cli(["db", "upgrade"], data).returncode == 0
+    first = run_cli(["import", str(dump)], data)
     assert first.returncode == 0, first.stderr
     assert "40 new, 0 updated, 0 unchanged, 1 bad" in first.stdout
     assert "line 11:" in first.stderr and "not valid JSON" in first.stderr
-    second = run(["import", str(dump)], data)
+    second = run_cli(["import", str(dump)], data)
     assert "0 new, 0 updated, 40 unchanged, 1 bad" in second.stdout
-    strict = run(["import", "--strict", str(dump)], data)
+    strict = run_cli(["import", "--strict", str(dump)], data)
     assert strict.returncode == 3
-    stats = run(["stats", "--json"], data)
+    stats = run_cli(["stats", "--json"], data)
     figures = json.loads(stats.stdout)
     assert figures["papers"] == 40 and figures["days"] == 1 and figures["last_day"] == "2026-06-29"
     assert (data / "paperboy.db").exists()  # the documented default location
 
 
 def test_import_json_summary(tmp_path):
-    r = run(["import", "--migrate", "--json", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
+    r = run_cli(["import", "--migrate", "--json", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["format"] == "kaggle" and summary["new"] == 4 and summary["bad"] == 0
 
 
 def test_clear_errors_and_exit_codes(tmp_path):
-    missing = run(["import", str(tmp_path / "nope.jsonl")], tmp_path)
+    missing = run_cli(["import", str(tmp_path / "nope.jsonl")], tmp_path)
     assert missing.returncode == 1 and "no such file" in missing.stderr
-    unmigrated = run(["import", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
+    unmigrated = run_cli(["import", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
     assert unmigrated.returncode == 1 and "paperboy db upgrade" in unmigrated.stderr
-    bad_date = run(["import", "--since", "June", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
+    bad_date = run_cli(["import", "--since", "June", str(FIXTURES / "kaggle-sample.jsonl")], tmp_path)
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
-    assert run(["frobnicate"], tmp_path).returncode == 2
-    assert run(["stats"], tmp_path).returncode == 1
+    assert run_cli(["frobnicate"], tmp_path).returncode == 2
+    assert run_cli(["stats"], tmp_path).returncode == 1
 
 
 def test_serve_refuses_an_unmigrated_or_newer_database(tmp_path):
-    r = run(["serve", "--port", "1"], tmp_path)
+    r = run_cli(["serve", "--port", "1"], tmp_path)
     assert r.returncode == 1 and "has not been set up" in r.stderr
-    assert run(["db", "status"], tmp_path).returncode == 1
-    assert run(["db", "upgrade"], tmp_path).returncode == 0
-    assert run(["db", "status"], tmp_path).returncode == 0
+    assert run_cli(["db", "status"], tmp_path).returncode == 1
+    assert run_cli(["db", "upgrade"], tmp_path).returncode == 0
+    assert run_cli(["db", "status"], tmp_path).returncode == 0
     engine = make_engine(f"sqlite:///{tmp_path / 'paperboy.db'}")
     with engine.begin() as conn:  # as if a newer Paperboy had migrated this database
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
     engine.dispose()
-    r = run(["serve", "--port", "1"], tmp_path)
+    r = run_cli(["serve", "--port", "1"], tmp_path)
     assert r.returncode == 1 and "newer Paperboy" in r.stderr
 
 
@@ -155,17 +147,17 @@ def test_a_killed_serve_takes_its_background_worker_with_it(tmp_path):
 
 def test_help_everywhere(tmp_path):
     for args in (["--help"], ["import", "--help"], ["serve", "--help"], ["db", "upgrade", "--help"], ["stats", "--help"]):
-        r = run(args, tmp_path)
+        r = run_cli(args, tmp_path)
         assert r.returncode == 0 and "Usage" in r.stdout
 
 
 def test_user_create_admin(tmp_path):
-    assert run(["db", "upgrade"], tmp_path).returncode == 0
-    r = run(["user", "create", "--admin", "--password-stdin", "chief", "chief@example.org"], tmp_path, input="a long admin password\n")
+    assert run_cli(["db", "upgrade"], tmp_path).returncode == 0
+    r = run_cli(["user", "create", "--admin", "--password-stdin", "chief", "chief@example.org"], tmp_path, input="a long admin password\n")
     assert r.returncode == 0 and "Created admin user chief" in r.stdout
-    again = run(["user", "create", "--password-stdin", "Chief", "other@example.org"], tmp_path, input="a long admin password\n")
+    again = run_cli(["user", "create", "--password-stdin", "Chief", "other@example.org"], tmp_path, input="a long admin password\n")
     assert again.returncode == 1 and "taken" in again.stderr
-    weak = run(["user", "create", "--password-stdin", "newbie", "n@example.org"], tmp_path, input="short\n")
+    weak = run_cli(["user", "create", "--password-stdin", "newbie", "n@example.org"], tmp_path, input="short\n")
     assert weak.returncode == 1 and "at least 8" in weak.stderr
     from paperboy.accounts.users import authenticate
 
@@ -176,8 +168,8 @@ def test_user_create_admin(tmp_path):
 
 
 def test_mail_deliver_with_nothing_queued(tmp_path):
-    assert run(["db", "upgrade"], tmp_path).returncode == 0
-    r = run(["mail", "deliver"], tmp_path)
+    assert run_cli(["db", "upgrade"], tmp_path).returncode == 0
+    r = run_cli(["mail", "deliver"], tmp_path)
     assert r.returncode == 0 and "sent 0" in r.stdout
 
 
@@ -196,9 +188,9 @@ def test_worker_once_backfills_an_empty_database_unless_no_backfill(tmp_path):
         runs = {}
         for name, args in (("empty", []), ("no-backfill", ["--no-backfill"])):
             data = tmp_path / name
-            assert run(["db", "upgrade"], data).returncode == 0
+            assert run_cli(["db", "upgrade"], data).returncode == 0
             seen = len(fake.requests)
-            done = run(["worker", "--once", *args], data, env_extra=env)
+            done = run_cli(["worker", "--once", *args], data, env=env)
             runs[name] = (done, [r for r in fake.requests[seen:] if r["path"] == "/oai"])
             engine = make_engine(f"sqlite:///{data / 'paperboy.db'}")
             with engine.connect() as conn:
@@ -220,12 +212,12 @@ def test_import_of_a_cut_dump_imports_what_it_could_read_then_names_the_damage(t
     cut = tmp_path / "t.gz"
     cut.write_bytes(whole[: len(whole) * 2 // 3])
     readable = subprocess.run(["gzip", "-dc"], input=cut.read_bytes(), capture_output=True).stdout.count(b"\n")  # zcat's whole lines
-    r = run(["import", "--migrate", str(cut)], tmp_path)
+    r = run_cli(["import", "--migrate", str(cut)], tmp_path)
     assert r.returncode == 1
     assert f"{readable:,} new, 0 updated, 0 unchanged, 0 bad" in r.stdout  # the summary, then the damage
     assert f"damaged at line {readable + 1:,}" in r.stderr and "cut short" in r.stderr and "Traceback" not in r.stderr
-    as_json = run(["import", "--json", str(cut)], tmp_path)
+    as_json = run_cli(["import", "--json", str(cut)], tmp_path)
     summary = json.loads(as_json.stdout)
     assert as_json.returncode == 1 and summary["unchanged"] == readable and summary["damage"]["line"] == readable + 1
-    stats = json.loads(run(["stats", "--json"], tmp_path).stdout)
+    stats = json.loads(run_cli(["stats", "--json"], tmp_path).stdout)
     assert stats["papers"] == readable

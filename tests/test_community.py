@@ -5,10 +5,9 @@ import re
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from community_helpers import as_user, make_user
+from community_helpers import as_user, csrf, make_user
 from paperboy.community.votes import set_vote
 from paperboy.feed.trending import trending, trending_score
 from paperboy.papers.model import PaperRecord
@@ -16,10 +15,6 @@ from paperboy.store import repo
 from paperboy.store.schema import audit_log, papers, votes
 
 PAPER = "2606.30212"
-
-
-def token_on(c: TestClient, path: str) -> str:
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', c.get(path).text).group(1)
 
 
 def upvotes(engine, arxiv_id=PAPER) -> int:
@@ -31,7 +26,7 @@ def upvotes(engine, arxiv_id=PAPER) -> int:
 
 def test_vote_toggles_in_place_with_htmx_and_counts_everywhere(client):
     alice = as_user(client.app, client.engine, "alice")
-    token = token_on(alice, f"/papers/{PAPER}")
+    token = csrf(alice, f"/papers/{PAPER}")
     r = alice.post(f"/papers/{PAPER}/vote", data={"up": "1"}, headers={"HX-Request": "true", "X-CSRF-Token": token})
     assert r.status_code == 200
     assert 'aria-pressed="true"' in r.text and '<span class="vote-count">1</span>' in r.text and "<html" not in r.text
@@ -110,7 +105,7 @@ def test_one_vote_per_user_per_paper_is_a_database_constraint(client):
 def test_comments_are_plain_text_with_links_and_show_on_cards(client):
     alice = as_user(client.app, client.engine, "alice")
     body = 'Nice! <script>alert(1)</script> see https://example.org/x?a=1&b=2. Also <a href="javascript:alert(2)">x</a> javascript:alert(3)'
-    r = alice.post(f"/papers/{PAPER}/comments", data={"body": body, "csrf_token": token_on(alice, f"/papers/{PAPER}")}, follow_redirects=False)
+    r = alice.post(f"/papers/{PAPER}/comments", data={"body": body, "csrf_token": csrf(alice, f"/papers/{PAPER}")}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith(f"/papers/{PAPER}#c")
     html = client.get(f"/papers/{PAPER}").text  # anonymous view
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -124,16 +119,16 @@ def test_comments_are_plain_text_with_links_and_show_on_cards(client):
 def test_edit_and_delete_your_own_comment_but_not_others(client):
     alice = as_user(client.app, client.engine, "alice")
     mallory = as_user(client.app, client.engine, "mallory")
-    alice.post(f"/papers/{PAPER}/comments", data={"body": "First version", "csrf_token": token_on(alice, f"/papers/{PAPER}")})
+    alice.post(f"/papers/{PAPER}/comments", data={"body": "First version", "csrf_token": csrf(alice, f"/papers/{PAPER}")})
     cid = int(re.search(r'id="c(\d+)"', client.get(f"/papers/{PAPER}").text).group(1))
-    denied = mallory.post(f"/comments/{cid}/delete", data={"csrf_token": token_on(mallory, f"/papers/{PAPER}")})
+    denied = mallory.post(f"/comments/{cid}/delete", data={"csrf_token": csrf(mallory, f"/papers/{PAPER}")})
     assert denied.status_code == 403 and "own comments" in denied.text
-    denied = mallory.post(f"/comments/{cid}/edit", data={"body": "pwned", "csrf_token": token_on(mallory, f"/papers/{PAPER}")})
+    denied = mallory.post(f"/comments/{cid}/edit", data={"body": "pwned", "csrf_token": csrf(mallory, f"/papers/{PAPER}")})
     assert denied.status_code == 403
-    alice.post(f"/comments/{cid}/edit", data={"body": "Second version", "csrf_token": token_on(alice, f"/papers/{PAPER}")})
+    alice.post(f"/comments/{cid}/edit", data={"body": "Second version", "csrf_token": csrf(alice, f"/papers/{PAPER}")})
     page = client.get(f"/papers/{PAPER}").text
     assert "Second version" in page and "(edited)" in page and "pwned" not in page
-    alice.post(f"/comments/{cid}/delete", data={"csrf_token": token_on(alice, f"/papers/{PAPER}")})
+    alice.post(f"/comments/{cid}/delete", data={"csrf_token": csrf(alice, f"/papers/{PAPER}")})
     page = client.get(f"/papers/{PAPER}").text
     assert "Second version" not in page and "0 comments" in page
 
@@ -161,7 +156,7 @@ def test_comments_paginate(client):
 
 def test_admin_hides_a_paper_from_feeds_and_it_is_audited(client):
     admin = as_user(client.app, client.engine, "root-admin", admin=True)
-    r = admin.post(f"/admin/papers/{PAPER}/hide", data={"hidden": "1", "csrf_token": token_on(admin, f"/papers/{PAPER}")}, follow_redirects=False)
+    r = admin.post(f"/admin/papers/{PAPER}/hide", data={"hidden": "1", "csrf_token": csrf(admin, f"/papers/{PAPER}")}, follow_redirects=False)
     assert r.status_code == 303
     assert PAPER not in client.get("/papers/date/2026-06-30?cat=cs.IT").text
     assert client.get(f"/papers/{PAPER}").status_code == 404
@@ -172,7 +167,7 @@ def test_admin_hides_a_paper_from_feeds_and_it_is_audited(client):
 
 def test_only_admins_moderate(client):
     alice = as_user(client.app, client.engine, "alice")
-    token = token_on(alice, f"/papers/{PAPER}")
+    token = csrf(alice, f"/papers/{PAPER}")
     assert alice.post(f"/admin/papers/{PAPER}/hide", data={"csrf_token": token}).status_code == 403
     assert alice.post("/admin/users/alice/suspend", data={"csrf_token": token}).status_code == 403
     assert alice.get("/admin").status_code == 403
@@ -183,9 +178,9 @@ def test_only_admins_moderate(client):
 def test_admin_hides_a_comment(client):
     admin = as_user(client.app, client.engine, "moderator1", admin=True)
     troll = as_user(client.app, client.engine, "troll")
-    troll.post(f"/papers/{PAPER}/comments", data={"body": "spam spam spam", "csrf_token": token_on(troll, f"/papers/{PAPER}")})
+    troll.post(f"/papers/{PAPER}/comments", data={"body": "spam spam spam", "csrf_token": csrf(troll, f"/papers/{PAPER}")})
     cid = int(re.search(r'id="c(\d+)"', client.get(f"/papers/{PAPER}").text).group(1))
-    admin.post(f"/admin/comments/{cid}/hide", data={"hidden": "1", "csrf_token": token_on(admin, f"/papers/{PAPER}")})
+    admin.post(f"/admin/comments/{cid}/hide", data={"hidden": "1", "csrf_token": csrf(admin, f"/papers/{PAPER}")})
     assert "spam spam spam" not in client.get(f"/papers/{PAPER}").text
     assert "hide-comment" in admin.get("/admin").text
 
@@ -193,15 +188,15 @@ def test_admin_hides_a_comment(client):
 def test_a_suspended_user_is_refused_everywhere(client):
     admin = as_user(client.app, client.engine, "boss", admin=True)
     sam = as_user(client.app, client.engine, "sam")
-    sam_token = token_on(sam, f"/papers/{PAPER}")
-    r = admin.post("/admin/users/sam/suspend", data={"suspended": "1", "reason": "spam", "csrf_token": token_on(admin, "/u/sam")}, follow_redirects=False)
+    sam_token = csrf(sam, f"/papers/{PAPER}")
+    r = admin.post("/admin/users/sam/suspend", data={"suspended": "1", "reason": "spam", "csrf_token": csrf(admin, "/u/sam")}, follow_redirects=False)
     assert r.status_code == 303
     # Every session of sam's is gone: each action now meets the log-in page or a refusal.
     assert sam.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": sam_token}, follow_redirects=False).headers["location"].startswith("/login")
     assert sam.post(f"/papers/{PAPER}/comments", data={"body": "x", "csrf_token": sam_token}, follow_redirects=False).headers["location"].startswith("/login")
     assert sam.post("/submit", data={"paper": PAPER, "csrf_token": sam_token}, follow_redirects=False).headers["location"].startswith("/login")
     assert sam.get("/submit", follow_redirects=False).headers["location"].startswith("/login")
-    relogin = sam.post("/login", data={"login": "sam", "password": "correct horse battery staple", "csrf_token": token_on(sam, "/login")})
+    relogin = sam.post("/login", data={"login": "sam", "password": "correct horse battery staple", "csrf_token": csrf(sam, "/login")})
     assert relogin.status_code == 403 and "suspended" in relogin.text
     assert upvotes(client.engine) == 0
     assert "suspend-user" in admin.get("/admin").text and "spam" in admin.get("/admin").text
@@ -211,7 +206,7 @@ def test_a_suspended_user_is_refused_everywhere(client):
 
 def test_profile_shows_submitted_and_upvoted_papers(client):
     alice = as_user(client.app, client.engine, "alice")
-    alice.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": token_on(alice, f"/papers/{PAPER}")})
+    alice.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": csrf(alice, f"/papers/{PAPER}")})
     with client.engine.begin() as conn:
         from paperboy.accounts.users import get_user_by_name
 
@@ -226,15 +221,15 @@ def test_profile_shows_submitted_and_upvoted_papers(client):
 def test_claim_authorship_then_admin_approves_and_the_name_links_to_the_profile(client):
     payel = as_user(client.app, client.engine, "payel")
     admin = as_user(client.app, client.engine, "chief", admin=True)
-    r = payel.post(f"/papers/{PAPER}/claim", data={"position": "0", "csrf_token": token_on(payel, f"/papers/{PAPER}")}, follow_redirects=False)
+    r = payel.post(f"/papers/{PAPER}/claim", data={"position": "0", "csrf_token": csrf(payel, f"/papers/{PAPER}")}, follow_redirects=False)
     assert r.status_code == 303
-    again = payel.post(f"/papers/{PAPER}/claim", data={"position": "0", "csrf_token": token_on(payel, f"/papers/{PAPER}")})
+    again = payel.post(f"/papers/{PAPER}/claim", data={"position": "0", "csrf_token": csrf(payel, f"/papers/{PAPER}")})
     assert again.status_code == 400 and "already claimed" in again.text
     assert "/u/payel" not in client.get(f"/papers/{PAPER}").text  # not before approval
     queue = admin.get("/admin").text
     claim_id = re.search(r'action="/admin/claims/(\d+)"', queue).group(1)
     assert "Payel Chandra" in queue
-    admin.post(f"/admin/claims/{claim_id}", data={"decision": "approve", "csrf_token": token_on(admin, "/admin")})
+    admin.post(f"/admin/claims/{claim_id}", data={"decision": "approve", "csrf_token": csrf(admin, "/admin")})
     page = client.get(f"/papers/{PAPER}").text
     assert re.search(r'<a class="author verified" href="/u/payel"[^>]*>Payel Chandra <span class="check"', page)
     assert "Verified author of" in client.get("/u/payel").text
@@ -298,7 +293,7 @@ def test_trending_equal_votes_newer_first_burst_beats_old_hidden_never(engine):
 
 def test_trending_page(client):
     alice = as_user(client.app, client.engine, "alice")
-    alice.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": token_on(alice, f"/papers/{PAPER}")})
+    alice.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": csrf(alice, f"/papers/{PAPER}")})
     page = client.get("/papers/trending")
     assert page.status_code == 200 and f"/papers/{PAPER}" in page.text
     assert page.text.count("data-paper-link") == 1
@@ -309,6 +304,6 @@ def test_username_and_titles_render_inert(client):
         repo.upsert_papers(conn, [PaperRecord(arxiv_id="2606.99997", title='<img src=x onerror=alert(1)> "quoted"', abstract="a",
                                               authors=["<script>x</script>"], categories=["cs.CR"], announced=dt.date(2026, 6, 30))])  # fmt: skip
     alice = as_user(client.app, client.engine, "alice")
-    alice.post("/papers/2606.99997/vote", data={"up": "1", "csrf_token": token_on(alice, "/papers/2606.99997")})
+    alice.post("/papers/2606.99997/vote", data={"up": "1", "csrf_token": csrf(alice, "/papers/2606.99997")})
     for page in (client.get("/papers/2606.99997").text, client.get("/u/alice").text, client.get("/papers/trending").text):
         assert "<img src=x" not in page and "<script>x" not in page

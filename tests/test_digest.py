@@ -18,12 +18,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
-from conftest import ROOT, free_port, run_concurrently, slice_database_url
+from community_helpers import add_active
+from conftest import ROOT, run_concurrently, site_settings, slice_database_url
 from fake_embedder import FakeEmbedder
-from paperboy.config import Settings
 from paperboy.digest import subscriptions as subs
 from paperboy.digest.editions import is_edition_day, parse_edition
 from paperboy.digest.send import send_edition
@@ -31,23 +30,13 @@ from paperboy.mail.outbox import deliver_pending
 from paperboy.search.service import SearchService
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, papers, subscribers
-from test_mail import Recorder
+from smtp_server import Recorder, start_smtp
 
 DAY = parse_edition("2026-06-30")
 
 
-@pytest.fixture
-def smtp():
-    controller = Controller(Recorder(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller
-    controller.stop()
-
-
-def settings_for(url: str, tmp_path: Path, smtp_port: int, **kw) -> Settings:
-    return Settings(database_url=url, data_dir=str(tmp_path), secret_key="digest-secret", smtp_host="127.0.0.1", smtp_port=smtp_port,
-                    base_url="https://papers.example.org", mail_from="Paperboy <digest@papers.example.org>", mail_retry_seconds=0,
-                    mail_lease_seconds=5, **kw).resolved()  # fmt: skip
+MAIL = {"smtp_host": "127.0.0.1", "base_url": "https://papers.example.org", "mail_from": "Paperboy <digest@papers.example.org>",
+        "mail_retry_seconds": 0, "mail_lease_seconds": 5}  # fmt: skip
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,7 +44,7 @@ def site(request, tmp_path, smtp):
     """The corpus slice on SQLite and PostgreSQL, settings pointing at the loopback SMTP server."""
     url = slice_database_url(request.param, tmp_path, request)
     engine = make_engine(url)
-    yield engine, settings_for(url, tmp_path, smtp.port), smtp.handler
+    yield engine, site_settings(url, tmp_path, smtp_port=smtp.port, **MAIL), smtp.handler
     engine.dispose()
 
 
@@ -63,23 +52,13 @@ def site(request, tmp_path, smtp):
 def sqlite_site(request, tmp_path, smtp):
     url = slice_database_url("sqlite", tmp_path, request)
     engine = make_engine(url)
-    yield engine, settings_for(url, tmp_path, smtp.port), smtp.handler
+    yield engine, site_settings(url, tmp_path, smtp_port=smtp.port, **MAIL), smtp.handler
     engine.dispose()
 
 
 def messages(handler, to=None):
     out = [email.message_from_bytes(e.content, policy=policy.default) for e in handler.envelopes]
     return [m for m in out if to is None or m["To"] == to]
-
-
-def add_active(engine, settings, emails, **prefs):
-    with write_transaction(engine) as conn:
-        for address in emails:
-            subs.subscribe(conn, settings, email=address, ip=f"10.0.{len(address)}.{hash(address) % 250}")
-    with write_transaction(engine) as conn:
-        conn.execute(update(subscribers).where(subscribers.c.email_key.in_([e.lower() for e in emails]))
-                     .values(status="active", confirmed_at=func.now(), **prefs))  # fmt: skip
-        conn.execute(update(outbox).where(outbox.c.status == "queued").values(status="cancelled"))  # their confirmations
 
 
 def search_for(engine, tmp_path):
@@ -355,10 +334,9 @@ def test_kill_9_in_mid_run_then_a_rerun_finishes_the_edition(tmp_path, request):
     per SMTP connection (a mail in flight at the kill) — and a second copy has the same Message-ID."""
     url = slice_database_url("sqlite", tmp_path, request)
     gate = Gate(at=300)
-    controller = Controller(gate, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller = start_smtp(gate)
     try:
-        settings = settings_for(url, tmp_path, controller.port)
+        settings = site_settings(url, tmp_path, smtp_port=controller.port, **MAIL)
         env = _env(settings)
         n, connections = 1500, 3
         csv_file = tmp_path / "list.csv"

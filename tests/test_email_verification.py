@@ -18,51 +18,32 @@ import re
 from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
 from community_helpers import PASSWORD, csrf, login
-from conftest import free_port, new_database_url
+from conftest import make_client, new_database_url, run_cli, site_settings
 from paperboy.config import Settings
 from paperboy.digest import subscriptions as subs
 from paperboy.store.db import make_engine, upgrade, write_transaction
 from paperboy.store.schema import outbox, rate_limits, subscribers, users
-from test_mail import Recorder
+from smtp_server import start_smtp
 
 BASE = "http://testserver"  # the TestClient's own: a https base_url makes cookies Secure
 
 
-def start_smtp(**kw) -> Controller:
-    controller = Controller(Recorder(), hostname="127.0.0.1", port=free_port(), **kw)
-    controller.start()
-    return controller
-
-
-@pytest.fixture
-def smtp():
-    controller = start_smtp()
-    yield controller
-    controller.stop()
-
-
-def site_settings(url, tmp_path, port, **kw) -> Settings:
-    return Settings(database_url=url, data_dir=str(tmp_path), secret_key="verify-secret", smtp_host="127.0.0.1", smtp_port=port,
-                    base_url=BASE, mail_from="Paperboy <paperboy@papers.example.org>", mail_retry_seconds=0, **kw).resolved()  # fmt: skip
+MAIL = {"smtp_host": "127.0.0.1", "base_url": BASE, "mail_from": "Paperboy <paperboy@papers.example.org>", "mail_retry_seconds": 0}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def site(request, tmp_path, smtp):
     """A fresh site (no papers needed) whose mail goes to the loopback SMTP server: ``site.inbox``."""
-    from paperboy.web.app import create_app
-
     url = new_database_url(request.param, tmp_path, request)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    app = create_app(site_settings(url, tmp_path, smtp.port))
-    with TestClient(app) as c:
-        c.engine, c.inbox, c.settings = app.state.engine, smtp.handler, app.state.settings
+    with make_client(url, tmp_path, smtp_port=smtp.port, **MAIL) as c:
+        c.inbox = smtp.handler
         yield c
 
 
@@ -293,7 +274,7 @@ def test_with_smtputf8_on_a_unicode_local_part_is_delivered_or_fails_for_good_wi
     url, engine = utf8_db
     controller = start_smtp(enable_SMTPUTF8=server_utf8)
     try:
-        settings = site_settings(url, tmp_path, controller.port, smtp_utf8=True)
+        settings = site_settings(url, tmp_path, smtp_port=controller.port, smtp_utf8=True, **MAIL)
         with write_transaction(engine) as conn:
             done = sign_up_flow(conn, settings, username="uber", email="üser@例え.jp", password=PASSWORD, ip="10.0.0.1")
         assert done.user.email == "üser@xn--r8jz45g.jp"
@@ -337,31 +318,27 @@ def test_cli_digest_preview_of_an_international_address_writes_the_mail_and_refu
     """The issue's ``digest preview --email 'ünï@example.com'``: a subscriber of that address (one
     accepted before, or with PAPERBOY_SMTP_UTF8 on) gets a preview — the .eml's To: in UTF-8, as
     an SMTPUTF8 mail carries it — instead of a UnicodeEncodeError traceback."""
-    from test_cli import run
-
-    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    assert run_cli(["db", "upgrade"], tmp_path).returncode == 0
     engine = make_engine(f"sqlite:///{tmp_path / 'paperboy.db'}")
     with engine.begin() as conn:
         conn.execute(insert(subscribers).values(email="ünï@example.com", email_key="ünï@example.com", status="active", frequency="daily",
                                                 trending_count=3, personal_count=0, created_at=dt.datetime.now(dt.timezone.utc)))  # fmt: skip
     engine.dispose()
     eml = tmp_path / "preview.eml"
-    r = run(["digest", "preview", "--email", "ÜNÏ@EXAMPLE.COM", "--out", str(eml)], tmp_path)
+    r = run_cli(["digest", "preview", "--email", "ÜNÏ@EXAMPLE.COM", "--out", str(eml)], tmp_path)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert email.message_from_bytes(eml.read_bytes(), policy=policy.default)["To"] == "ünï@example.com"
-    r = run(["digest", "preview", "--email", "ünï@example.com(1)"], tmp_path)
+    r = run_cli(["digest", "preview", "--email", "ünï@example.com(1)"], tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "comment" in r.stderr
 
 
 def test_cli_user_create_counts_the_typed_address_as_verified(tmp_path):
-    from test_cli import run
-
-    assert run(["db", "upgrade"], tmp_path).returncode == 0
-    r = run(["user", "create", "--password-stdin", "chief", "Chief@Example.org"], tmp_path, input="a long admin password\n")
+    assert run_cli(["db", "upgrade"], tmp_path).returncode == 0
+    r = run_cli(["user", "create", "--password-stdin", "chief", "Chief@Example.org"], tmp_path, input="a long admin password\n")
     assert r.returncode == 0, r.stderr
-    r = run(["user", "create", "--password-stdin", "second", "chief@example.org"], tmp_path, input="a long admin password\n")
+    r = run_cli(["user", "create", "--password-stdin", "second", "chief@example.org"], tmp_path, input="a long admin password\n")
     assert r.returncode == 1 and "log in or reset your password" in r.stderr
-    r = run(["user", "create", "--password-stdin", "third", "x@example.com\u200b"], tmp_path, input="a long admin password\n")
+    r = run_cli(["user", "create", "--password-stdin", "third", "x@example.com\u200b"], tmp_path, input="a long admin password\n")
     assert r.returncode == 1 and "invisible" in r.stderr
     engine = make_engine(f"sqlite:///{tmp_path / 'paperboy.db'}")
     with engine.connect() as conn:

@@ -161,11 +161,9 @@ def test_the_worker_sends_the_outbox_at_every_poll(engine, fake, tmp_path):
     at its first pass, and at a later poll for mail queued while it waits."""
     import threading
 
-    from aiosmtpd.controller import Controller
-
-    from conftest import free_port
     from paperboy.mail import enqueue
     from paperboy.store.db import write_transaction
+    from smtp_server import start_smtp
 
     got = threading.Condition()
     received: list[str] = []
@@ -181,8 +179,7 @@ def test_the_worker_sends_the_outbox_at_every_poll(engine, fake, tmp_path):
         with write_transaction(engine) as conn:
             assert enqueue(conn, key=f"signup:{to}", to=to, subject="Confirm your address", text="Click.")
 
-    smtp = Controller(Handler(), hostname="127.0.0.1", port=free_port())
-    smtp.start()
+    smtp = start_smtp(Handler())
     try:
         settings = settings_for(fake, tmp_path, ingest=False, smtp_port=smtp.port, worker_poll_seconds=1)
         queue("first@example.org")

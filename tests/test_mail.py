@@ -3,70 +3,22 @@ once-per-key / once-per-row guarantees, including crashed and concurrent deliver
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import email
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import func, select, update
 
 from conftest import free_port, run_concurrently
-from paperboy.config import Settings
 from paperboy.mail import DeliveryReport, MailError, compose, deliver_pending, enqueue, send_message
 from paperboy.store.schema import outbox
-
-
-class Recorder:
-    """An aiosmtpd handler that keeps every envelope it accepts."""
-
-    def __init__(self):
-        self.envelopes = []
-        self.logins = []  # who the client authenticated as, per mail (None: no login)
-        self.delay = 0.0
-        self.refuse = {}  # address -> SMTP answers to give its RCPT, first to last ("550 …", "451 …")
-        self.sessions = set()  # one entry per SMTP connection that sent mail
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        answers = self.refuse.get(address)
-        if answers:
-            return answers.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        self.envelopes.append(envelope)
-        self.sessions.add(id(session))
-        self.logins.append(session.auth_data.login if session.authenticated else None)
-        return "250 Message accepted for delivery"
-
-    @property
-    def messages(self):
-        return [email.message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
-
-
-def settings_for(port: int, **kw) -> Settings:
-    return Settings(smtp_host="127.0.0.1", smtp_port=port, mail_from="Paperboy <paperboy@example.org>", **kw)
-
-
-@pytest.fixture
-def smtp():
-    """A real SMTP server on a free loopback port; ``smtp.handler.envelopes`` is what it received."""
-    controller = Controller(Recorder(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    controller.settings = settings_for(controller.port)
-    yield controller
-    controller.stop()
+from smtp_server import smtp_settings, start_smtp
 
 
 @pytest.fixture
 def down():
     """Settings pointing at a loopback port nobody listens on."""
-    return settings_for(free_port())
+    return smtp_settings(free_port())
 
 
 def rows(engine):
@@ -140,14 +92,12 @@ def test_login_is_used_when_a_username_is_set():
         ok = (auth_data.login, auth_data.password) == (b"mailer", b"s3cret")
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
-    controller = Controller(Recorder(), hostname="127.0.0.1", port=free_port(),
-                            authenticator=authenticator, auth_require_tls=False)  # fmt: skip
-    controller.start()
+    controller = start_smtp(authenticator=authenticator, auth_require_tls=False)
     try:
-        good = settings_for(controller.port, smtp_username="mailer", smtp_password="s3cret")
+        good = smtp_settings(controller.port, smtp_username="mailer", smtp_password="s3cret")
         send_message(good, compose(good, "a@example.org", "Hi", "text"))
         assert controller.handler.logins == [b"mailer"]
-        bad = settings_for(controller.port, smtp_username="mailer", smtp_password="wrong")
+        bad = smtp_settings(controller.port, smtp_username="mailer", smtp_password="wrong")
         with pytest.raises(MailError, match="refused the login") as e:
             send_message(bad, compose(bad, "a@example.org", "Hi", "text"))
         assert e.value.connection_failed

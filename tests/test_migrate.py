@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from community_helpers import login, make_user
+from conftest import run_cli
 from paperboy.config import Settings
 from paperboy.store import migrate as migrate_module
 from paperboy.store.db import make_engine
@@ -225,8 +226,8 @@ def test_a_killed_command_is_resumed_by_running_it_again(source_url, postgres):
         eng.dispose()
     expected = contents(source_url)
     assert 0 < partial < len(expected["paper_authors"])
-    assert cli("--from", source_url, "--to", target).returncode == 1  # not without --resume
-    resumed = cli("--from", source_url, "--to", target, "--resume", "--json")
+    assert run_cli(["migrate-data", "--from", source_url, "--to", target]).returncode == 1  # not without --resume
+    resumed = run_cli(["migrate-data", "--from", source_url, "--to", target, "--resume", "--json"])
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)["tables"]
     assert report["papers"]["copied"] == 0 and report["paper_authors"]["copied"] == len(expected["paper_authors"]) - partial
@@ -275,21 +276,16 @@ def test_a_source_with_an_old_schema_is_refused_and_left_alone(tmp_path, postgre
         migrate_data(old, postgres.create_database("migrate_old"))
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
-    return subprocess.run([sys.executable, "-m", "paperboy.cli", "migrate-data", *args], env=env, capture_output=True, text=True, timeout=300)
-
-
 def test_the_command_reports_counts_and_refuses_a_filled_target(source_url, postgres):
     target = postgres.create_database("migrate_cli")
-    first = cli("--from", source_url, "--to", target, "--json")
+    first = run_cli(["migrate-data", "--from", source_url, "--to", target, "--json"])
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     assert report["tables"]["papers"]["source"] == report["tables"]["papers"]["target"] > 1000
     assert report["sequences_reset"] >= 8 and report["vectors_filled"] == 0
-    second = cli("--from", source_url, "--to", target)
+    second = run_cli(["migrate-data", "--from", source_url, "--to", target])
     assert second.returncode == 1 and "already holds data" in second.stderr and "--resume" in second.stderr
-    third = cli("--from", source_url, "--to", target, "--resume")  # the copy finished: nothing to resume
+    third = run_cli(["migrate-data", "--from", source_url, "--to", target, "--resume"])  # the copy finished: nothing to resume
     assert third.returncode == 1 and "no unfinished copy" in third.stderr and "Traceback" not in third.stderr
 
 
@@ -414,7 +410,7 @@ def test_resume_into_an_unrelated_target_is_refused_untouched(source_url, unrela
     with pytest.raises(MigrationError, match="--resume: the target holds data .* but no unfinished copy"):
         migrate_data(source_url, unrelated_target, resume=True)
     assert contents(unrelated_target) == before and not has_marker(unrelated_target)
-    r = cli("--from", source_url, "--to", unrelated_target, "--resume")
+    r = run_cli(["migrate-data", "--from", source_url, "--to", unrelated_target, "--resume"])
     assert r.returncode == 1 and "no unfinished copy" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
     assert contents(unrelated_target) == before
@@ -484,6 +480,6 @@ def test_bad_urls_and_a_missing_source_are_one_line_errors(tmp_path):
         (["--from", f"sqlite:///{tmp_path}/nope.db", "--to", f"sqlite:///{tmp_path}/t.db"], "does not exist"),
         (["--from", f"sqlite:///{tmp_path}/nope.db", "--to", "postgresql+psycopg://u@127.0.0.1:1/x"], "does not exist"),
     ):
-        r = cli(*args)
+        r = run_cli(["migrate-data", *args])
         assert r.returncode == 1 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "nope.db").exists()  # a typo in --from does not create an empty database

@@ -4,20 +4,16 @@ import re
 
 from sqlalchemy import select
 
-from community_helpers import as_user, make_user
+from community_helpers import as_user, csrf, make_user
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import comments, users
 
 PAPER = "2606.30212"
 
 
-def token_on(c, path: str) -> str:
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', c.get(path).text).group(1)
-
-
 def suspend(actor, username: str, suspended: bool = True):
     return actor.post(f"/admin/users/{username}/suspend", data={"suspended": "1" if suspended else "0",
-                      "csrf_token": token_on(actor, f"/u/{actor_name(actor)}")}, follow_redirects=False)  # fmt: skip
+                      "csrf_token": csrf(actor, f"/u/{actor_name(actor)}")}, follow_redirects=False)  # fmt: skip
 
 
 def actor_name(c) -> str:
@@ -55,8 +51,8 @@ def test_admins_cannot_suspend_admins_only_the_owner_can(client):
 def test_authorship_claims_on_hidden_papers_are_refused(client):
     admin = as_user(client.app, client.engine, "chief", admin=True)
     payel = as_user(client.app, client.engine, "payel")
-    token = token_on(payel, f"/papers/{PAPER}")
-    admin.post(f"/admin/papers/{PAPER}/hide", data={"hidden": "1", "csrf_token": token_on(admin, f"/papers/{PAPER}")})
+    token = csrf(payel, f"/papers/{PAPER}")
+    admin.post(f"/admin/papers/{PAPER}/hide", data={"hidden": "1", "csrf_token": csrf(admin, f"/papers/{PAPER}")})
     r = payel.post(f"/papers/{PAPER}/claim", data={"position": "0", "csrf_token": token}, follow_redirects=False)
     assert r.status_code == 404
     assert "Payel" not in admin.get("/admin").text.split("Audit log")[0]
@@ -64,7 +60,7 @@ def test_authorship_claims_on_hidden_papers_are_refused(client):
 
 def test_comment_edits_are_rate_limited(client):
     alice = as_user(client.app, client.engine, "alice")
-    token = token_on(alice, f"/papers/{PAPER}")
+    token = csrf(alice, f"/papers/{PAPER}")
     alice.post(f"/papers/{PAPER}/comments", data={"body": "first take", "csrf_token": token})
     with client.engine.connect() as conn:
         cid = conn.execute(select(comments.c.id)).scalar()
@@ -77,7 +73,7 @@ def test_comment_edits_are_rate_limited(client):
 
 def test_bidirectional_override_characters_are_dropped_from_comments_and_imported_names(client):
     alice = as_user(client.app, client.engine, "alice")
-    token = token_on(alice, f"/papers/{PAPER}")
+    token = csrf(alice, f"/papers/{PAPER}")
     alice.post(f"/papers/{PAPER}/comments", data={"body": "great \u202egnp.exe\u202c paper \u2066x\u2069", "csrf_token": token})
     with client.engine.connect() as conn:
         assert conn.execute(select(comments.c.body)).scalar() == "great gnp.exe paper x"

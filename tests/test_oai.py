@@ -17,6 +17,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from conftest import run_cli
 from fake_arxiv import ATOM, OAI, Fault, serve_fake_arxiv
 from paperboy.ingest.arxiv_api import ApiPage
 from paperboy.ingest.dumps import estimated_announce_day, parse_kaggle
@@ -419,16 +420,9 @@ def test_a_crashed_holder_blocks_the_slot_only_for_its_hold(engine):
 
 # --- the CLI ----------------------------------------------------------------------------------------
 
-def cli(args, data_dir, **env):
-    environ = dict(os.environ, PAPERBOY_DATA_DIR=str(data_dir), **env)
-    environ.pop("PAPERBOY_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "paperboy.cli", *args], env=environ, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
-
-
 def test_cli_ingest_oai_dry_run_run_and_restart(tmp_path, oai):
     base = ["ingest", "oai", "--set", "cs", "--from", "2026-06-01", "--base-url", oai.oai_url, "--min-interval", "0.05"]
-    dry = cli([*base, "--migrate", "--dry-run"], tmp_path)
+    dry = run_cli([*base, "--migrate", "--dry-run"], tmp_path)
     assert dry.returncode == 0, dry.stderr
     assert "would add 6 new" in dry.stdout and "0704.0471" in dry.stdout
     engine = make_engine(f"sqlite:///{tmp_path / 'paperboy.db'}")
@@ -440,10 +434,10 @@ def test_cli_ingest_oai_dry_run_run_and_restart(tmp_path, oai):
         conn.execute(harvest_checkpoints.insert().values(key=checkpoint_key("cs", from_date="2026-06-01"),
                      resumption_token="gone", pages=1, records=2, complete=False,
                      updated_at=dt.datetime.now(dt.timezone.utc)))  # fmt: skip
-    stale = cli(base, tmp_path)
+    stale = run_cli(base, tmp_path)
     assert stale.returncode == 1 and "--restart" in stale.stderr and "Traceback" not in stale.stderr
 
-    run = cli([*base, "--restart"], tmp_path)
+    run = run_cli([*base, "--restart"], tmp_path)
     assert run.returncode == 0, run.stderr
     assert "6 records in 3 pages: 6 new, 0 updated, 0 unchanged" in run.stdout
     assert stored_ids(engine) == IDS
@@ -451,9 +445,9 @@ def test_cli_ingest_oai_dry_run_run_and_restart(tmp_path, oai):
 
 
 def test_cli_refuses_to_hurry_arxiv(tmp_path):
-    r = cli(["ingest", "oai", "--set", "cs", "--min-interval", "0.5", "--migrate"], tmp_path)
+    r = run_cli(["ingest", "oai", "--set", "cs", "--min-interval", "0.5", "--migrate"], tmp_path)
     assert r.returncode == 1 and "at least 3 seconds" in r.stderr
-    bad = cli(["ingest", "arxiv", "--categories", "cs.CL,nonsense", "--migrate"], tmp_path)
+    bad = run_cli(["ingest", "arxiv", "--categories", "cs.CL,nonsense", "--migrate"], tmp_path)
     assert bad.returncode == 2 and "nonsense" in bad.stderr
 
 
@@ -531,8 +525,8 @@ def test_cli_ingest_arxiv_builds_the_query_and_stores(tmp_path):
     atom = atom.replace(b"<opensearch:totalResults>214881<", b"<opensearch:totalResults>10<")
     with serve_fake_arxiv() as fake:
         fake.always = Fault(200, {"Content-Type": "application/atom+xml"}, atom)
-        r = cli(["ingest", "arxiv", "--categories", "cs.CL,cs.LG", "--days", "3", "--migrate", "--min-interval", "0"],
-                tmp_path, PAPERBOY_ARXIV_API_URL=fake.api_url)  # fmt: skip
+        r = run_cli(["ingest", "arxiv", "--categories", "cs.CL,cs.LG", "--days", "3", "--migrate", "--min-interval", "0"],
+                    tmp_path, env={"PAPERBOY_ARXIV_API_URL": fake.api_url})  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "10 records: 10 new, 0 updated, 0 unchanged" in r.stdout
     [params] = [request["params"] for request in fake.requests]

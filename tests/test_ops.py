@@ -23,13 +23,13 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
 
+from community_helpers import add_active
 from conftest import ROOT, free_port, slice_database_url
 from paperboy.config import Settings
 from paperboy.mail.outbox import deliver_pending, enqueue
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import job_runs, outbox, papers
 from paperboy.web.app import create_app
-from test_digest import smtp  # noqa: F401 (the loopback SMTP fixture)
 
 
 def metrics(client_or_url) -> dict[tuple, float]:
@@ -351,8 +351,6 @@ def test_sigterm_lets_the_worker_finish_its_job_and_start_no_other(tmp_path, fak
 
 def _subscribers(engine, url: str, tmp_path: Path, n: int) -> list[str]:
     """``n`` confirmed subscribers, half daily and half weekly."""
-    from test_digest import add_active
-
     settings = Settings(database_url=url, data_dir=str(tmp_path), secret_key="ops-secret", base_url="https://papers.example.org").resolved()
     daily = [f"daily{i}@example.org" for i in range(n // 2)]
     weekly = [f"weekly{i}@example.org" for i in range(n - n // 2)]

@@ -12,10 +12,6 @@ from paperboy.store.db import write_transaction
 PAPER, OTHER, DAY = "2606.30212", "2606.28354", "/papers/date/2026-06-30"
 
 
-def token_on(c: TestClient, path: str) -> str:
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', c.get(path).text).group(1)
-
-
 def stored_text(client) -> str:
     """Everything the page cache holds, as text: the logged-out copies and the marked renderings."""
     cache = client.app.state.page_cache
@@ -50,7 +46,7 @@ def test_a_flash_message_never_enters_the_shared_cache(client):
 
 def test_nothing_per_visitor_is_stored_in_a_shared_page(client):
     alice = as_user(client.app, client.engine, "alice-secret-name")
-    token = token_on(alice, f"/papers/{PAPER}")
+    token = csrf(alice, f"/papers/{PAPER}")
     alice.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": token})
     for path in ("/", DAY, f"/papers/{PAPER}", "/papers/trending"):
         assert alice.get(path).status_code == 200
@@ -62,8 +58,8 @@ def test_nothing_per_visitor_is_stored_in_a_shared_page(client):
 def test_two_members_on_the_same_page_see_their_own_votes_only(client):
     alice = as_user(client.app, client.engine, "alice")
     bob = as_user(client.app, client.engine, "bob")
-    alice.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": token_on(alice, f"/papers/{PAPER}")})
-    bob.post(f"/papers/{OTHER}/vote", data={"up": "1", "csrf_token": token_on(bob, f"/papers/{OTHER}")})
+    alice.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": csrf(alice, f"/papers/{PAPER}")})
+    bob.post(f"/papers/{OTHER}/vote", data={"up": "1", "csrf_token": csrf(bob, f"/papers/{OTHER}")})
     pages = {name: c.get(DAY).text for name, c in (("alice", alice), ("bob", bob), ("alice again", alice))}
 
     def pressed(html: str) -> set[str]:
@@ -82,7 +78,7 @@ def test_members_see_fresh_counts_while_logged_out_copies_may_lag(client):
     anonymous = TestClient(client.app)
     assert anonymous.get(f"/papers/{PAPER}").status_code == 200  # cached with 0 votes
     bob = as_user(client.app, client.engine, "bob")
-    bob.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": token_on(bob, f"/papers/{PAPER}")})
+    bob.post(f"/papers/{PAPER}/vote", data={"up": "1", "csrf_token": csrf(bob, f"/papers/{PAPER}")})
     member_view = alice.get(f"/papers/{PAPER}").text
     assert re.search(r'<span class="vote-count">1</span>', member_view)  # as fresh as the database
 
@@ -94,7 +90,7 @@ def test_a_comment_redoes_its_paper_page_and_no_other(client):
         anonymous.get(path)
     cache = client.app.state.page_cache
     before = {k: id(v) for k, v in cache._entries.items()}
-    alice.post(f"/papers/{PAPER}/comments", data={"body": "A comment worth reading", "csrf_token": token_on(alice, f"/papers/{PAPER}")})
+    alice.post(f"/papers/{PAPER}/comments", data={"body": "A comment worth reading", "csrf_token": csrf(alice, f"/papers/{PAPER}")})
     assert "A comment worth reading" in anonymous.get(f"/papers/{PAPER}").text  # at once, for everyone
     anonymous.get(DAY)
     anonymous.get(f"/papers/{OTHER}")

@@ -10,7 +10,7 @@ import sys
 
 from sqlalchemy import text
 
-from conftest import FIXTURES
+from conftest import FIXTURES, run_cli
 from paperboy.ingest.dumps import import_dump
 from paperboy.store.db import make_engine, upgrade
 
@@ -46,21 +46,16 @@ def test_the_slice_imports_to_the_same_rows_as_on_sqlite(postgres, slice_db, sli
     pg.dispose()
 
 
-def cli(args, url, data_dir):
-    env = dict(os.environ, PAPERBOY_DATABASE_URL=url, PAPERBOY_DATA_DIR=str(data_dir))
-    return subprocess.run([sys.executable, "-m", "paperboy.cli", *args], env=env, capture_output=True, text=True, timeout=180)
-
-
 def test_the_command_runs_on_postgresql(postgres, slice_file, tmp_path):
     url = postgres.create_database("cli")
-    assert cli(["db", "upgrade"], url, tmp_path).returncode == 0
-    status = cli(["db", "status"], url, tmp_path)
+    assert run_cli(["db", "upgrade"], tmp_path, database_url=url).returncode == 0
+    status = run_cli(["db", "status"], tmp_path, database_url=url)
     assert status.returncode == 0, status.stdout + status.stderr
-    imported = cli(["import", str(slice_file)], url, tmp_path)
+    imported = run_cli(["import", str(slice_file)], tmp_path, database_url=url)
     assert imported.returncode == 0, imported.stderr
-    stats = json.loads(cli(["stats", "--json"], url, tmp_path).stdout)
+    stats = json.loads(run_cli(["stats", "--json"], tmp_path, database_url=url).stdout)
     assert stats["papers"] > 1000
-    found = cli(["search", "symbol-pair constacyclic codes", "--json", "--keyword-only", "--limit", "3"], url, tmp_path)
+    found = run_cli(["search", "symbol-pair constacyclic codes", "--json", "--keyword-only", "--limit", "3"], tmp_path, database_url=url)
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["results"][0]["id"] == "2606.30212"
 
@@ -69,7 +64,7 @@ def test_imports_from_several_processes_at_once_keep_every_paper_once(postgres, 
     """Two `paperboy import` processes over the same file at the same time (two workers that
     picked up the same dump): PostgreSQL's row locks and our upserts leave each paper once."""
     url = postgres.create_database("racing_imports")
-    assert cli(["db", "upgrade"], url, tmp_path).returncode == 0
+    assert run_cli(["db", "upgrade"], tmp_path, database_url=url).returncode == 0
     env = dict(os.environ, PAPERBOY_DATABASE_URL=url, PAPERBOY_DATA_DIR=str(tmp_path))
     procs = [
         subprocess.Popen([sys.executable, "-m", "paperboy.cli", "import", str(slice_file)], env=env,

@@ -15,39 +15,29 @@ import socket
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 
 from community_helpers import csrf, make_user
-from conftest import serve, slice_database_url
+from conftest import make_app, make_client, serve, slice_database_url
 from paperboy.accounts.api_tokens import create_token, revoke_token
-from paperboy.config import Settings
 from paperboy.store.db import write_transaction
-from paperboy.web.app import create_app
 
 BODY_LIMIT = 4096
 HEAD_LIMIT = 4096
+LIMITS = {"max_body_bytes": BODY_LIMIT, "max_header_bytes": HEAD_LIMIT}
 PAPER = "2606.30212"  # in the corpus slice
-
-
-def limited_settings(url: str, tmp_path) -> Settings:
-    return Settings(database_url=url, data_dir=str(tmp_path), secret_key="test-secret",
-                    max_body_bytes=BODY_LIMIT, max_header_bytes=HEAD_LIMIT).resolved()  # fmt: skip
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def site(request, tmp_path):
     """The app with small limits over a copy of the corpus slice, on SQLite and on PostgreSQL."""
-    app = create_app(limited_settings(slice_database_url(request.param, tmp_path, request), tmp_path))
-    with TestClient(app) as c:
-        c.engine = app.state.engine
+    with make_client(slice_database_url(request.param, tmp_path, request), tmp_path, **LIMITS) as c:
         yield c
 
 
 @pytest.fixture
 def wire(sqlite_engine, tmp_path):
     """The real server on loopback (no test here reaches the database); its port."""
-    app = create_app(limited_settings(str(sqlite_engine.url), tmp_path))
-    with serve(app) as url:
+    with serve(make_app(str(sqlite_engine.url), tmp_path, **LIMITS)) as url:
         yield int(url.rsplit(":", 1)[1])
 
 

@@ -7,24 +7,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from community_helpers import as_user, csrf
+from conftest import make_app, slice_database_url
 from fake_arxiv import ATOM, Fault, serve_fake_arxiv
-from paperboy.config import Settings
 from paperboy.ingest.arxiv_api import ArxivApiClient
 from paperboy.ingest.http import user_agent
 from paperboy.store import repo
-from paperboy.web.app import create_app
 
 
 @pytest.fixture
-def site(slice_db, tmp_path):
+def site(request, tmp_path):
     """An app over a copy of the slice, whose arXiv is the loopback stand-in; ``site(**settings)``."""
     made = []
 
     def make(**overrides):
-        path = tmp_path / f"site{len(made)}.db"
-        path.write_bytes(slice_db.read_bytes())
-        settings = Settings(database_url=f"sqlite:///{path}", data_dir=str(tmp_path), secret_key="s", **overrides).resolved()
-        app = create_app(settings)
+        folder = tmp_path / f"site{len(made)}"
+        folder.mkdir()
+        app = make_app(slice_database_url("sqlite", folder, request), folder, **overrides)
         app.state.arxiv_client = ArxivApiClient(fake.api_url, user_agent=user_agent("t@example.org"), min_interval=0, retries=0, timeout=5)
         made.append(app)
         return app
