@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from typing import Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
 
 from paperboy.config import Settings, get_settings
+
+if TYPE_CHECKING:  # sqlalchemy takes longer to import than `paperboy --version` takes to answer
+    from sqlalchemy import Engine
 
 __all__ = ["database", "err", "fail", "out", "parse_day", "print_json", "search_service", "settings", "unchecked_database"]
 
