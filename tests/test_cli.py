@@ -221,3 +221,27 @@ def test_import_of_a_cut_dump_imports_what_it_could_read_then_names_the_damage(t
     assert as_json.returncode == 1 and summary["unchanged"] == readable and summary["damage"]["line"] == readable + 1
     stats = json.loads(run_cli(["stats", "--json"], tmp_path).stdout)
     assert stats["papers"] == readable
+
+
+def test_the_cli_reads_as_its_commands():
+    """The CLI parses, calls one domain function and prints: no SQL (no schema tables, no
+    sqlalchemy queries), no private names from other packages, JSON printed one way and the schema
+    checked in one place (cli/common.py), whichever command it is."""
+    import ast
+
+    import paperboy.cli
+
+    root = Path(paperboy.cli.__file__)
+    files = sorted(root.parent.glob("*.py")) if root.name == "__init__.py" else [root]
+    for file in files:
+        tree = ast.parse(file.read_text())
+        shared = file.name == "common.py"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module != "paperboy.store.schema" and not node.module.startswith("sqlalchemy") or shared, (file, node.module)
+                if not node.module.startswith("paperboy.cli"):
+                    assert not [a.name for a in node.names if a.name.startswith("_") and not a.name.endswith("__")], (file, node.module)
+            if isinstance(node, ast.Attribute) and node.attr in ("dumps", "print_json", "require_current_schema"):
+                assert shared, f"{file.name}:{node.lineno}: {node.attr} outside cli/common.py"
+            if isinstance(node, ast.Name) and node.id == "require_current_schema":
+                assert shared, f"{file.name}:{node.lineno}: the schema is checked in cli/common.py only"

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from community_helpers import as_user, csrf, make_user
@@ -83,3 +84,21 @@ def test_bidirectional_override_characters_are_dropped_from_comments_and_importe
     rec = parse_paperboy({"id": "2601.00001", "title": "Evil \u202eeltit", "abstract": "x", "authors": ["Mal\u202elory"],
                           "categories": ["cs.CL"], "announced": "2026-01-02"})  # fmt: skip
     assert rec.title == "Evil eltit" and rec.authors == ["Mallory"]
+
+
+def test_a_new_owner_takes_the_place_of_the_one_before(engine):
+    """One owner at most, whoever makes one (``user create --owner`` calls this): the rule lives
+    in accounts, and the account before stays an admin."""
+    from paperboy.accounts.users import UserError, create_user, get_user_by_name
+
+    with write_transaction(engine) as conn:
+        create_user(conn, "founder", "founder@example.org", "correct horse battery staple", is_owner=True)
+    with write_transaction(engine) as conn:
+        create_user(conn, "heir", "heir@example.org", "correct horse battery staple", is_owner=True)
+    with engine.connect() as conn:
+        founder, heir = get_user_by_name(conn, "founder"), get_user_by_name(conn, "heir")
+    assert heir.is_owner and not founder.is_owner and founder.is_admin
+    with pytest.raises(UserError), write_transaction(engine) as conn:  # taken: refused, and the owner stays
+        create_user(conn, "founder", "other@example.org", "correct horse battery staple", is_owner=True)
+    with engine.connect() as conn:
+        assert get_user_by_name(conn, "heir").is_owner

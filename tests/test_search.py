@@ -399,6 +399,37 @@ def test_the_worker_rewrites_the_vectors_file_as_a_backlog_is_embedded(db, monke
     assert vector_file_state(indexer.vector_file_path(data_dir, embedder.name)).papers == papers
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_paperboy_index_runs_the_same_steps_as_the_worker(db, monkeypatch):
+    """``paperboy index`` and the worker's index step are one function: the command too rewrites
+    the shared vectors file as a backlog is embedded (it used to write it only at the end), and
+    reports the last file, which has every vector."""
+    from typer.testing import CliRunner
+
+    from paperboy.cli import app
+    from paperboy.search import embed, indexer
+
+    engine, data_dir = db
+    sizes = []
+    real_refresh = indexer.refresh_vector_file
+
+    def counting(*args):
+        written = real_refresh(*args)
+        sizes.append(written)
+        return written
+
+    monkeypatch.setattr(indexer, "VECTOR_FILE_EVERY", 300)
+    monkeypatch.setattr(indexer, "refresh_vector_file", counting)
+    monkeypatch.setattr(embed, "load_embedder", lambda *a, **kw: FakeEmbedder())
+    env = {"PAPERBOY_DATA_DIR": str(data_dir), "PAPERBOY_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    result = CliRunner().invoke(app, ["index", "--batch-size", "100"], env=env)
+    assert result.exit_code == 0, result.output
+    embedded = int(re.search(r"embeddings \(fake[^)]*\): ([\d,]+) new", result.output).group(1).replace(",", ""))
+    files = [n for n in sizes if n]
+    assert embedded > 1000 and len(files) >= 3 and files == sorted(files) and files[-1] == embedded
+    assert f"vectors file (mapped by the web processes): {embedded:,} vectors" in result.output
+
+
 # --- catching up without making queries wait (embedded backend) ------------------------------------
 
 def _add_papers(engine, n: int, word: str, start: int = 1) -> None:

@@ -92,7 +92,8 @@ def create_user(conn: Connection, username: str, email: str, password: str, *, i
                 verified: bool = False, smtputf8: bool = False) -> User:  # fmt: skip
     """A new account. ``verified``: its address is known to be its own (the operator typed it, on
     the CLI); otherwise it is unverified until a mailed link is clicked. An address that a verified
-    account has is refused (with a message that does not say so)."""
+    account has is refused (with a message that does not say so). ``is_owner``: the account becomes
+    the site's owner in place of the one before (who stays an admin)."""
     username = validate_username(username)
     email = validate_email(email, smtputf8=smtputf8)
     validate_password(password, username)
@@ -110,6 +111,8 @@ def create_user(conn: Connection, username: str, email: str, password: str, *, i
     }
     if get_verified_user_by_email(conn, email) is not None:
         raise UserError(TAKEN_EMAIL)
+    if is_owner:
+        clear_owner(conn)  # one owner at most; undone with the rest if the account cannot be made
     try:
         with conn.begin_nested():
             pk = conn.execute(insert(users).returning(users.c.id), row).scalar_one()

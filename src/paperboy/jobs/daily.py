@@ -29,7 +29,7 @@ import threading
 from sqlalchemy import Engine
 
 from paperboy.jobs.leases import RunResult
-from paperboy.jobs.scheduler import Job, Scheduled, embedder_loader, run_worker
+from paperboy.jobs.scheduler import Job, Scheduled, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def digest_schedule(engine: Engine, settings) -> Scheduled:
     def send(edition):
         def body():
             from paperboy.digest.send import send_edition
+            from paperboy.search.embed import embedder_loader
             from paperboy.search.service import site_search
 
             if not search:

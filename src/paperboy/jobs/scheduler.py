@@ -208,59 +208,34 @@ def _short(value: Any) -> str | None:
     return text[:500]
 
 
-def embedder_loader(settings) -> Callable[[], Any]:
-    """The configured embedder, loaded on first use and then kept: the worker's steps share one."""
-    loaded = []
-
-    def get():
-        if not loaded:
-            from paperboy.search.embed import load_embedder
-
-            loaded.append(load_embedder(settings.embedding_model or None, threads=settings.embedding_threads))
-        return loaded[0]
-
-    return get
-
-
 def search_index_step(engine: Engine, settings, embedder: Callable[[], Any] | None = None) -> Callable[[], dict]:
-    """The indexing step after an ingest: rebuild the keyword index, embed papers without a vector,
-    rebuild the HNSW graph if it is due (the same work as ``paperboy index``)."""
-    embedder = embedder or embedder_loader(settings)
+    """The indexing step after an ingest: :func:`paperboy.search.indexer.update_indexes`, the same
+    steps as ``paperboy index``."""
+    if embedder is None:
+        from paperboy.search.embed import embedder_loader
+
+        embedder = embedder_loader(settings)
 
     def index() -> dict:
-        from paperboy.search.indexer import rebuild_ann, rebuild_keyword_index
+        from paperboy.search.indexer import update_indexes
 
-        keyword = rebuild_keyword_index(engine, settings.data_dir)
-        report = embed_new_papers_step(engine, embedder, settings.data_dir)()
-        graph = rebuild_ann(engine, settings.data_dir, embedder().name)  # only at scale, and only when stale
-        return {"keyword_papers": len(keyword), **report, "graph": graph}
+        run = update_indexes(engine, settings.data_dir, embedder)
+        return {"keyword_papers": run.keyword_papers, "embedded": run.embedding.embedded,
+                "up_to_date": run.embedding.up_to_date, "graph": run.graph}  # fmt: skip
 
     index.__name__ = "index"
     return index
 
 
 def embed_new_papers_step(engine: Engine, embedder: Callable[[], Any], data_dir=None) -> Callable[[], dict]:
-    """Embed papers that have no vector yet — part of the index step, and what the worker does
-    between daily runs, so papers from an import, a manual ingest or a submission get their vectors
-    within a minute (keyword search sees them at once already). With ``data_dir`` (SQLite), the
-    vectors file the web processes share is rewritten every ``VECTOR_FILE_EVERY`` new vectors (or
-    a tenth of the backlog, if more) and when the run ends."""
+    """Embed papers that have no vector yet (:func:`paperboy.search.indexer.embed_new`): what the
+    worker does between daily runs, so papers from an import, a manual ingest or a submission get
+    their vectors within a minute (keyword search sees them at once already)."""
 
     def embed_new() -> dict:
-        from paperboy.search.indexer import VECTOR_FILE_EVERY, embed_pending, refresh_vector_file
+        from paperboy.search.indexer import embed_new
 
-        model = embedder().name
-        written = [0]
-
-        def checkpoint(done: int, total: int) -> None:
-            # A tenth of a big backlog at a time: each write reads every vector (1.5 GB at 1M papers).
-            if done - written[0] >= max(VECTOR_FILE_EVERY, total // 10):
-                refresh_vector_file(engine, data_dir, model)
-                written[0] = done
-
-        report = embed_pending(engine, embedder(), progress=checkpoint if data_dir is not None else None)
-        if data_dir is not None:
-            refresh_vector_file(engine, data_dir, model)
+        report, _ = embed_new(engine, embedder(), data_dir)
         return {"embedded": report.embedded, "up_to_date": report.up_to_date}
 
     embed_new.__name__ = "embed-new"
@@ -323,6 +298,8 @@ def run_worker(
     holder = holder or default_holder()
     stop = stop or threading.Event()
     if settings is not None:
+        from paperboy.search.embed import embedder_loader
+
         embedder = embedder_loader(settings)  # one model in memory for both steps
         index = index or search_index_step(engine, settings, embedder)
         embed_new = embed_new or embed_new_papers_step(engine, embedder, settings.data_dir)

@@ -52,7 +52,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -70,6 +70,7 @@ __all__ = [
     "OnnxEmbedder",
     "default_model_files",
     "document_text",
+    "embedder_loader",
     "load_embedder",
 ]
 
@@ -481,3 +482,18 @@ def load_embedder(
         output=settings.get("output"),
         batch_size=1 if precision == "int8" else DEFAULT_BATCH_SIZE,
     )
+
+
+def embedder_loader(settings) -> Callable[[], OnnxEmbedder]:
+    """The configured embedder (``PAPERBOY_EMBEDDING_MODEL``, ``PAPERBOY_EMBEDDING_THREADS``), loaded
+    on first use and then kept. The one way every process gets its model: the web app, the worker
+    (whose steps share one model in memory) and the CLI, so a setting means the same everywhere and
+    a process that never searches by meaning never loads one."""
+    loaded: list[OnnxEmbedder] = []
+
+    def get() -> OnnxEmbedder:
+        if not loaded:
+            loaded.append(load_embedder(settings.embedding_model or None, threads=settings.embedding_threads))
+        return loaded[0]
+
+    return get

@@ -9,6 +9,9 @@
 * Vectors file: every vector in one file that the web processes memory-map (shared between them),
   rewritten when embedding finishes a run of new vectors (:func:`refresh_vector_file`).
 
+:func:`update_indexes` runs these steps in their order; ``paperboy index`` and the worker's daily
+index step both call it, so the two can never drift apart.
+
 The index files' paths are defined here; the search service (:mod:`paperboy.search.service`) reads
 them and depends on this module, never the other way round.
 """
@@ -17,8 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -31,7 +35,9 @@ from paperboy.store.schema import paper_authors, paper_embeddings, papers, site_
 
 __all__ = [
     "IndexReport",
+    "IndexRun",
     "ann_path",
+    "embed_new",
     "embed_pending",
     "keyword_documents",
     "keyword_index_path",
@@ -40,6 +46,7 @@ __all__ = [
     "rebuild_keyword_index",
     "refresh_vector_file",
     "text_hash",
+    "update_indexes",
     "vector_file_path",
 ]
 
@@ -141,6 +148,81 @@ def refresh_vector_file(engine: Engine, data_dir: str | Path, model: str) -> int
     with write_transaction(engine) as conn:
         conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
     return written
+
+
+def embed_new(
+    engine: Engine,
+    embedder: Embedder,
+    data_dir: str | Path | None = None,
+    *,
+    batch_size: int = 256,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[IndexReport, int]:
+    """Embed papers without a current vector and, with ``data_dir`` (SQLite), keep the vectors file
+    the web processes share in step: rewritten every :data:`VECTOR_FILE_EVERY` new vectors (or a
+    tenth of the backlog, if more: each write reads every vector, 1.5 GB at 1M papers) and when the
+    run ends. Returns the report and how many vectors the file holds if it was written (else 0)."""
+    written = [0, 0]  # embedded when the file was last written, vectors in it
+
+    def checkpoint(done: int, total: int) -> None:
+        if data_dir is not None and done - written[0] >= max(VECTOR_FILE_EVERY, total // 10):
+            written[1] = refresh_vector_file(engine, data_dir, embedder.name) or written[1]
+            written[0] = done
+        if progress is not None:
+            progress(done, total)
+
+    report = embed_pending(engine, embedder, batch_size=batch_size, limit=limit, progress=checkpoint)
+    if data_dir is not None:
+        written[1] = refresh_vector_file(engine, data_dir, embedder.name) or written[1]
+    return report, written[1]
+
+
+@dataclass
+class IndexRun:
+    """What :func:`update_indexes` did, step by step (what ``paperboy index`` prints and the
+    worker records)."""
+
+    keyword_papers: int = 0
+    keyword_terms: int = 0
+    keyword_seconds: float = 0.0
+    model: str | None = None
+    embedding: IndexReport = field(default_factory=IndexReport)
+    embed_seconds: float = 0.0
+    vectors_file: int = 0
+    graph: int = 0
+
+
+def update_indexes(
+    engine: Engine,
+    data_dir: str | Path,
+    embedder: Callable[[], Embedder],
+    *,
+    keyword_only: bool = False,
+    batch_size: int = 256,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    keyword_done: Callable[[IndexRun], None] | None = None,
+) -> IndexRun:
+    """Bring the search indexes up to date, one step after the other: rebuild the keyword index,
+    embed papers without a vector (keeping the vectors file in step), rebuild the HNSW graph if it
+    is due. ``embedder`` is called only after the keyword index is built (loading a model takes
+    seconds and may fail; keyword search is then current all the same), ``keyword_done`` as soon
+    as it is. The same steps for ``paperboy index`` and the worker, whichever starts them."""
+    started = time.perf_counter()
+    keyword = rebuild_keyword_index(engine, data_dir)
+    run = IndexRun(keyword_papers=len(keyword), keyword_terms=len(keyword.vocab), keyword_seconds=time.perf_counter() - started)
+    if keyword_done is not None:
+        keyword_done(run)
+    if keyword_only:
+        return run
+    model = embedder()
+    run.model = model.name
+    started = time.perf_counter()
+    run.embedding, run.vectors_file = embed_new(engine, model, data_dir, batch_size=batch_size, limit=limit, progress=progress)
+    run.embed_seconds = time.perf_counter() - started
+    run.graph = rebuild_ann(engine, data_dir, model.name)  # only at scale, and only when stale
+    return run
 
 
 def keyword_documents(conn: Connection, after_id: int = 0) -> Iterator[tuple[int, str, str, list[str]]]:

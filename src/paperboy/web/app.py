@@ -67,12 +67,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages, token_pages, unmatched
     from paperboy.web.limits import BodyLimit
 
-    def load_embedder():
-        from paperboy.search.embed import load_embedder as load
+    from paperboy.search.embed import embedder_loader
 
-        return load(settings.embedding_model or None, threads=settings.embedding_threads)
-
-    app.state.search = site_search(app.state.engine, settings, load_embedder)
+    app.state.search = site_search(app.state.engine, settings, embedder_loader(settings))
     app.state.search.observer = metrics.observe_search
 
 
