@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from paperboy.jobs.leases import claim_run, finish, get_run, renew, run_once
-from paperboy.jobs.scheduler import daily_run_key, is_announcement_day, latest_due_run, next_daily_run, run_worker
+from paperboy.jobs.scheduler import daily_run_key, latest_due_run, next_daily_run, run_worker
+from paperboy.papers.calendar import is_announcement_day
 from paperboy.store.db import make_engine
 
 ET = ZoneInfo("America/New_York")

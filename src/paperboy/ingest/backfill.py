@@ -26,7 +26,7 @@ from paperboy.ingest.clients import client_for
 from paperboy.ingest.http import ServiceError
 from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, harvest
 from paperboy.ingest.pages import get_checkpoint
-from paperboy.jobs.scheduler import is_announcement_day
+from paperboy.papers.calendar import is_announcement_day
 from paperboy.papers.model import PaperRecord
 from paperboy.store.db import write_transaction
 from paperboy.store.repo import bump_content_version
@@ -65,7 +65,7 @@ class BackfillPlan:
 
 def plan_backfill(categories: list[str], days: int, *, today: dt.date | None = None, holidays=()) -> BackfillPlan:
     """The window of the last ``days`` listing days up to ``today`` (a listing carries the date after
-    the announcement evening, see ``jobs/scheduler``) and what to harvest for it."""
+    the announcement evening, see ``papers/calendar``) and what to harvest for it."""
     today = today or clock.today()
     day, found = today, 0
     while found < days:

@@ -1,0 +1,30 @@
+"""arXiv's announcement calendar: which evenings new papers are announced.
+
+arXiv announces new papers Sunday to Thursday at 20:00 US Eastern; there is no mailing on Friday
+or Saturday evenings, nor on its holidays (it publishes them yearly; ``PAPERBOY_ARXIV_HOLIDAYS``).
+A listing carries the date after the announcement evening, so the papers of Sunday to Thursday
+evenings appear on Monday to Friday.
+
+It lives with the papers, below everything that needs it: the worker schedules its daily run on
+announcement evenings (``jobs/scheduler.py``), the backfill counts listing days
+(``ingest/backfill.py``) and the digest has daily editions on them (``digest/editions.py``). Dates
+here are arXiv's local (US Eastern) dates; the times of day are the scheduler's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+__all__ = ["is_announcement_day"]
+
+# Sunday to Thursday evenings (Monday=0 … Sunday=6).
+_ANNOUNCEMENT_WEEKDAYS = frozenset({6, 0, 1, 2, 3})
+
+
+def is_announcement_day(day: dt.date, holidays: Iterable[dt.date] = ()) -> bool:
+    """Whether arXiv announces new papers on the evening of ``day`` (local date, US Eastern).
+
+    Sunday to Thursday, except ``holidays`` (evenings arXiv skips; it publishes them yearly).
+    """
+    return day.weekday() in _ANNOUNCEMENT_WEEKDAYS and day not in set(holidays)
