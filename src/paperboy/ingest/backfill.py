@@ -26,7 +26,7 @@ from paperboy.ingest.clients import client_for
 from paperboy.ingest.http import ServiceError
 from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, harvest
 from paperboy.ingest.pages import get_checkpoint
-from paperboy.papers.calendar import is_announcement_day
+from paperboy.papers.calendar import is_listing_day
 from paperboy.papers.model import PaperRecord
 from paperboy.store.db import write_transaction
 from paperboy.store.repo import bump_content_version
@@ -65,11 +65,12 @@ class BackfillPlan:
 
 def plan_backfill(categories: list[str], days: int, *, today: dt.date | None = None, holidays=()) -> BackfillPlan:
     """The window of the last ``days`` listing days up to ``today`` (a listing carries the date after
-    the announcement evening, see ``papers/calendar``) and what to harvest for it."""
+    the announcement evening: :func:`~paperboy.papers.calendar.is_listing_day`) and what to harvest
+    for it."""
     today = today or clock.today()
     day, found = today, 0
     while found < days:
-        if is_announcement_day(day - dt.timedelta(days=1), holidays):
+        if is_listing_day(day, holidays):
             found += 1
         if found < days:
             day -= dt.timedelta(days=1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-__all__ = ["is_announcement_day"]
+__all__ = ["is_announcement_day", "is_listing_day"]
 
 # Sunday to Thursday evenings (Monday=0 … Sunday=6).
 _ANNOUNCEMENT_WEEKDAYS = frozenset({6, 0, 1, 2, 3})
@@ -28,3 +28,12 @@ def is_announcement_day(day: dt.date, holidays: Iterable[dt.date] = ()) -> bool:
     Sunday to Thursday, except ``holidays`` (evenings arXiv skips; it publishes them yearly).
     """
     return day.weekday() in _ANNOUNCEMENT_WEEKDAYS and day not in set(holidays)
+
+
+def is_listing_day(day: dt.date, holidays: Iterable[dt.date] = ()) -> bool:
+    """Whether arXiv has a listing dated ``day``: the papers announced the evening before.
+
+    Monday to Friday, except the days after ``holidays``: the days the backfill counts, and the
+    days the digest has a daily edition for.
+    """
+    return is_announcement_day(day - dt.timedelta(days=1), holidays)
