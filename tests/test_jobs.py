@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from paperboy.jobs.leases import claim_run, finish, get_run, renew, run_once
-from paperboy.jobs.scheduler import daily_run_key, is_announcement_day, latest_due_run, next_daily_run, run_worker
+from paperboy.jobs.scheduler import daily_run_key, latest_due_run, next_daily_run, run_worker
+from paperboy.papers.calendar import is_announcement_day, is_listing_day
 from paperboy.store.db import make_engine
 
 ET = ZoneInfo("America/New_York")
@@ -66,6 +67,14 @@ def test_announcement_days_are_sunday_to_thursday_minus_holidays():
     assert next_daily_run(et(2026, 7, 2, 21, 0), announcement_days_only=True) == et(2026, 7, 5, 20, 30)
     assert next_daily_run(et(2026, 7, 1, 21, 0), announcement_days_only=True,
                           holidays=[dt.date(2026, 7, 2)]) == et(2026, 7, 5, 20, 30)  # fmt: skip
+
+
+def test_a_listing_is_dated_the_day_after_its_announcement_evening():
+    week = [dt.date(2026, 6, 29) + dt.timedelta(days=n) for n in range(7)]  # Monday 29 June … Sunday 5 July
+    assert [is_listing_day(d) for d in week] == [True, True, True, True, True, False, False]
+    # No announcement on Thursday 2 July's evening: no listing on Friday 3 July, Thursday's stands.
+    assert not is_listing_day(dt.date(2026, 7, 3), holidays={dt.date(2026, 7, 2)})
+    assert is_listing_day(dt.date(2026, 7, 2), holidays={dt.date(2026, 7, 2)})
 
 
 def test_latest_due_run():

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Kind", "DomainError", "NotFound", "Forbidden", "Conflict", "Invalid", "RateLimited",
-           "Unprocessable", "Unavailable", "LoginRequired"]  # fmt: skip
+__all__ = ["Kind", "DomainError", "NotFound", "Forbidden", "Invalid", "RateLimited", "LoginRequired"]
 
 
 class Kind(enum.Enum):
@@ -69,21 +68,9 @@ class LoginRequired(DomainError):
         self.next_path = next_path
 
 
-class Conflict(DomainError):
-    kind = Kind.CONFLICT
-
-
 class Invalid(DomainError):
     kind = Kind.INVALID
 
 
-class Unprocessable(DomainError):
-    kind = Kind.UNPROCESSABLE
-
-
 class RateLimited(DomainError):
     kind = Kind.RATE_LIMITED
-
-
-class Unavailable(DomainError):
-    kind = Kind.UNAVAILABLE

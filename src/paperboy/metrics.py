@@ -29,7 +29,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from paperboy.config import metrics_dir
 
-__all__ = ["CONTENT_TYPE_LATEST", "MetricsMiddleware", "DatabaseCollector", "render", "observe_search", "mail_outcome", "cache_result"]
+__all__ = ["CONTENT_TYPE_LATEST", "MetricsMiddleware", "DatabaseCollector", "render", "observe_search", "mail_outcome"]
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -44,10 +44,6 @@ CACHE_HIT = CACHE.labels("hit")
 CACHE_MISS = CACHE.labels("miss")
 _mail = {o: MAIL.labels(o) for o in ("sent", "failed", "bounced", "cancelled")}
 UNMATCHED = "<unmatched>"
-
-
-def cache_result(hit: bool) -> None:
-    (CACHE_HIT if hit else CACHE_MISS).inc()
 
 
 def mail_outcome(outcome: str) -> None:

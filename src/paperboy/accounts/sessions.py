@@ -17,7 +17,7 @@ from paperboy.accounts.users import _COLUMNS, User
 from paperboy.store.repo import bump_sessions_version
 from paperboy.store.schema import sessions, users
 
-__all__ = ["SESSION_DAYS", "create_session", "lookup_session", "load_session", "end_session", "end_all_sessions", "token_hash"]
+__all__ = ["SESSION_DAYS", "create_session", "lookup_session", "end_session", "end_all_sessions", "token_hash"]
 
 SESSION_DAYS = 30
 
@@ -51,12 +51,6 @@ def lookup_session(conn: Connection, token: str | None) -> tuple[User | None, dt
         return None, never
     user = User(*row[:-1])
     return (None if user.suspended else user), row[-1]
-
-
-def load_session(conn: Connection, token: str | None) -> User | None:
-    """The user a session cookie belongs to; ``None`` if unknown, expired or the user is suspended."""
-    user, expires = lookup_session(conn, token)
-    return user if user is not None and expires >= clock.now() else None
 
 
 def end_session(conn: Connection, token: str) -> None:

@@ -2,7 +2,7 @@
 
 An edition is keyed by what it covers: a feed day (``2026-06-30``, daily) or an ISO week
 (``2026-W27``, weekly). Daily editions exist for the days arXiv's papers appear on — the day after
-an announcement evening (:func:`~paperboy.jobs.scheduler.is_announcement_day`), so Monday to Friday
+an announcement evening (:func:`~paperboy.papers.calendar.is_listing_day`), so Monday to Friday
 less the days after arXiv's holidays; like Hugging Face's mail, nothing on weekends.
 
 For each edition the shared work is done once (:func:`prepare`): the period's papers, the trending
@@ -30,7 +30,7 @@ import numpy as np
 from sqlalchemy import Connection, select
 
 from paperboy.errors import Invalid
-from paperboy.jobs.scheduler import is_announcement_day
+from paperboy.papers.calendar import is_listing_day
 from paperboy.search.text import words
 from paperboy.store import repo
 from paperboy.store.schema import digest_deliveries, paper_embeddings, papers, votes
@@ -93,8 +93,8 @@ def parse_edition(text: str) -> Edition:
 
 
 def is_edition_day(day: dt.date, holidays=()) -> bool:
-    """Whether ``day`` has a daily edition: its papers were announced the evening before."""
-    return day.weekday() < 5 and is_announcement_day(day - dt.timedelta(days=1), holidays)
+    """Whether ``day`` has a daily edition: a day with an arXiv listing (announced the evening before)."""
+    return is_listing_day(day, holidays)
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ import io
 from dataclasses import dataclass, field, fields
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from paperboy import clock
 from paperboy.accounts import ratelimit
@@ -97,10 +97,6 @@ class Subscriber:
     @property
     def category_list(self) -> list[str]:
         return self.categories.split()
-
-    @property
-    def has_personal(self) -> bool:
-        return self.personal_count > 0 and bool(self.keywords or self.authors or self.categories or self.more_like_votes)
 
 
 _COLUMNS = [f.name for f in fields(Subscriber)]
@@ -479,9 +475,5 @@ def subscriber_stats(conn: Connection) -> dict:
                              .group_by(outbox.c.status)).all())  # fmt: skip
     papers_sent = conn.execute(select(func.count()).select_from(digest_deliveries)).scalar()
     return {"subscribers": by_state, "active_by_frequency": by_frequency, "digest_mail": mail, "papers_sent": papers_sent}
-
-
-def delete_subscriber(conn: Connection, sub: Subscriber) -> None:
-    conn.execute(delete(subscribers).where(subscribers.c.id == sub.id))
 
 

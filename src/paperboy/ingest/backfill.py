@@ -26,13 +26,13 @@ from paperboy.ingest.clients import client_for
 from paperboy.ingest.http import ServiceError
 from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, harvest
 from paperboy.ingest.pages import get_checkpoint
-from paperboy.jobs.scheduler import is_announcement_day
+from paperboy.papers.calendar import is_listing_day
 from paperboy.papers.model import PaperRecord
 from paperboy.store.db import write_transaction
 from paperboy.store.repo import bump_content_version
 from paperboy.store.schema import backfill_state, papers
 
-__all__ = ["BackfillPlan", "plan_backfill", "backfill", "backfill_progress", "oai_set", "needs_backfill",
+__all__ = ["BackfillPlan", "plan_backfill", "backfill", "oai_set", "needs_backfill",
            "first_run_backfill", "first_run_state", "FirstRun", "FIRST_RUN", "BackfillInterrupted"]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,12 @@ class BackfillPlan:
 
 def plan_backfill(categories: list[str], days: int, *, today: dt.date | None = None, holidays=()) -> BackfillPlan:
     """The window of the last ``days`` listing days up to ``today`` (a listing carries the date after
-    the announcement evening, see ``jobs/scheduler``) and what to harvest for it."""
+    the announcement evening: :func:`~paperboy.papers.calendar.is_listing_day`) and what to harvest
+    for it."""
     today = today or clock.today()
     day, found = today, 0
     while found < days:
-        if is_announcement_day(day - dt.timedelta(days=1), holidays):
+        if is_listing_day(day, holidays):
             found += 1
         if found < days:
             day -= dt.timedelta(days=1)
@@ -120,23 +121,6 @@ def backfill(engine: Engine, settings, *, today: dt.date | None = None, client: 
             client.close()
     log.info("backfill done: %s", report.as_dict())
     return report
-
-
-def backfill_progress(engine: Engine, settings, *, today: dt.date | None = None) -> dict | None:
-    """How far today's backfill has got (for the empty home page): records read, pages, done or not."""
-    if settings.backfill_days <= 0:
-        return None
-    _, _, holidays = settings.daily_schedule()
-    plan = plan_backfill(settings.categories, settings.backfill_days, today=today, holidays=holidays)
-    points = [get_checkpoint(engine, plan.key(s)) for s in plan.sets]
-    return {
-        "first_day": plan.first_day,
-        "categories": list(plan.categories),
-        "records": sum(p.records for p in points if p),
-        "pages": sum(p.pages for p in points if p),
-        "started": any(points),
-        "complete": all(p is not None and p.complete for p in points),
-    }
 
 
 def needs_backfill(engine: Engine, settings) -> bool:

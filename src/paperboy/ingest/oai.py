@@ -44,7 +44,6 @@ from paperboy.ingest import fields
 from paperboy.ingest.dumps import estimated_announce_day
 from paperboy.ingest.http import RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
 from paperboy.ingest.pages import Checkpoint, HarvestConflict, PageMark, clear_checkpoint, get_checkpoint, store_records
-from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
 from paperboy.store.repo import UpsertCounts
@@ -320,13 +319,6 @@ class OaiClient(ServiceClient):
             if until:
                 params["until"] = _day_arg(until)
         return self._get(params, parse_list_records, _refused)
-
-    def get_record(self, arxiv_id: str, metadata_prefix: str = "arXivRaw") -> PaperRecord | None:
-        """One paper by id (``None`` if deleted); an unknown id raises :class:`OaiError` ``idDoesNotExist``."""
-        _check_format(metadata_prefix)
-        params = {"verb": "GetRecord", "identifier": f"oai:arXiv.org:{parse_arxiv_id(arxiv_id).id}",
-                  "metadataPrefix": metadata_prefix}  # fmt: skip
-        return self._get(params, parse_get_record, _refused)
 
 
 def _refused(status: int, body: bytes) -> None:

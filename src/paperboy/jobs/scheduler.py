@@ -1,16 +1,16 @@
 """When the daily ingest runs, and the worker loop that runs it: ``paperboy worker``.
 
-arXiv announces new papers Sunday to Thursday at 20:00 US Eastern; there is no mailing on Friday
-or Saturday evenings, nor on its holidays. The daily run starts a little after the announcement
-(20:30 America/New_York by default), on announcement evenings only, and is keyed by that evening's
-local date: ``daily-ingest:2026-06-30`` fetches the listing dated 2026-07-01.
+The daily run starts a little after arXiv's announcement (20:30 America/New_York by default), on
+announcement evenings only (:func:`~paperboy.papers.calendar.is_announcement_day`: the calendar
+itself lives with the papers, since ingest and the digest need it too), and is keyed by that
+evening's local date: ``daily-ingest:2026-06-30`` fetches the listing dated 2026-07-01.
 
-The scheduling math is pure (:func:`next_daily_run`, :func:`latest_due_run`,
-:func:`is_announcement_day`), computed in the schedule's time zone so daylight-saving changes keep
-the run at 20:30 local time. :func:`run_worker` is the loop: it runs the most recent due run if no
-worker has done it yet (so a worker started late, or restarted after a crash, catches up), then
-sleeps until the next one. Several workers may run at once: the run key is claimed with a lease
-(:mod:`paperboy.jobs.leases`), so each run happens once.
+The scheduling math is pure (:func:`next_daily_run`, :func:`latest_due_run`), computed in the
+schedule's time zone so daylight-saving changes keep the run at 20:30 local time.
+:func:`run_worker` is the loop: it runs the most recent due run if no worker has done it yet (so a
+worker started late, or restarted after a crash, catches up), then sleeps until the next one.
+Several workers may run at once: the run key is claimed with a lease (:mod:`paperboy.jobs.leases`),
+so each run happens once.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from sqlalchemy import Engine
 
 from paperboy import clock
 from paperboy.jobs.leases import RunResult, default_holder, get_run, run_once
+from paperboy.papers.calendar import is_announcement_day
 
 __all__ = [
     "DEFAULT_AT",
     "DEFAULT_TZ",
-    "is_announcement_day",
     "next_daily_run",
     "latest_due_run",
     "daily_run_key",
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_AT = dt.time(20, 30)
 DEFAULT_TZ = "America/New_York"
-# Sunday to Thursday evenings (Monday=0 … Sunday=6).
-_ANNOUNCEMENT_WEEKDAYS = frozenset({6, 0, 1, 2, 3})
 
 Job = Callable[[dt.date], Any]
 
@@ -60,14 +58,6 @@ class Scheduled:
 
     due: Callable[[dt.datetime], list[tuple[str, Callable[[], Any]]]]
     next_at: Callable[[dt.datetime], dt.datetime]
-
-
-def is_announcement_day(day: dt.date, holidays: Iterable[dt.date] = ()) -> bool:
-    """Whether arXiv announces new papers on the evening of ``day`` (local date, US Eastern).
-
-    Sunday to Thursday, except ``holidays`` (evenings arXiv skips; it publishes them yearly).
-    """
-    return day.weekday() in _ANNOUNCEMENT_WEEKDAYS and day not in set(holidays)
 
 
 def _zone(tz: str | dt.tzinfo) -> dt.tzinfo:
@@ -96,8 +86,8 @@ def next_daily_run(
 ) -> dt.datetime:
     """The first time after ``now`` (strictly) that it is ``at`` o'clock in ``tz``; aware, in ``tz``.
 
-    With ``announcement_days_only``, days without an announcement (see :func:`is_announcement_day`)
-    are skipped.
+    With ``announcement_days_only``, days without an announcement (see
+    :func:`~paperboy.papers.calendar.is_announcement_day`) are skipped.
     """
     _check_aware(now)
     zone = _zone(tz)

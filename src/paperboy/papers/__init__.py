@@ -1,1 +1,2 @@
-"""Papers as plain data: arXiv ids, the PaperRecord every source produces, and normalisation."""
+"""Papers as plain data: arXiv ids, the PaperRecord every source produces, normalisation, and arXiv's
+announcement calendar."""

@@ -57,7 +57,6 @@ __all__ = [
     "backfill_vectors",
     "ensure_vector_index",
     "hnsw_index_name",
-    "is_postgresql",
     "pg_metadata",
     "search_generations",
     "search_postings",
@@ -93,10 +92,6 @@ search_postings = Table(
 EMBEDDING_COLUMN = ("paper_embeddings", "embedding")
 
 POSTINGS_BATCH = 2_000  # terms per INSERT: a few MB per statement at 1M papers
-
-
-def is_postgresql(engine_or_conn) -> bool:
-    return engine_or_conn.dialect.name == "postgresql"
 
 
 def vector_literal(vector: np.ndarray) -> str:

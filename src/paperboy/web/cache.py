@@ -33,7 +33,6 @@ from paperboy.web.personal import split
 __all__ = ["CachedPage", "PageCache", "COUNT_LAG", "canonical_query"]
 
 COUNT_LAG = 10.0  # seconds a page may show vote or comment counts that have since moved
-VOTE_LAG = COUNT_LAG  # the name older code knows
 HOT_SHARE = 8  # the hot area is at most 1/HOT_SHARE of the cache's bytes …
 HOT_MAX = 8 * 1024 * 1024  # … and at most this: the pages requested right now, not a second cache
 
