@@ -22,7 +22,8 @@ from fake_arxiv import ATOM, OAI, Fault, serve_fake_arxiv
 from paperboy.ingest.arxiv_api import ApiPage
 from paperboy.ingest.dumps import estimated_announce_day, parse_kaggle
 from paperboy.ingest.http import RetryPolicy, ServiceError, ServiceUnavailable, SharedRateLimiter
-from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, get_checkpoint, harvest, parse_get_record, parse_list_records
+from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, harvest, parse_get_record, parse_list_records
+from paperboy.ingest.pages import get_checkpoint
 from paperboy.store import repo
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import paper_authors, papers, request_slots

@@ -66,7 +66,8 @@ def ingest_oai(
     """Harvest arXiv's OAI-PMH interface: whole sets, resumable (a rerun carries on after the last stored page)."""
     from paperboy.ingest.clients import client_for
     from paperboy.ingest.http import ServiceError
-    from paperboy.ingest.oai import FORMATS, HarvestConflict, harvest
+    from paperboy.ingest.oai import FORMATS, harvest
+    from paperboy.ingest.pages import HarvestConflict
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")

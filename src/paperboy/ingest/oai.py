@@ -43,7 +43,7 @@ from sqlalchemy import Engine
 from paperboy.ingest import fields
 from paperboy.ingest.dumps import estimated_announce_day
 from paperboy.ingest.http import RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
-from paperboy.ingest.pages import Checkpoint, HarvestConflict, PageMark, clear_checkpoint, get_checkpoint, store_records
+from paperboy.ingest.pages import PageMark, clear_checkpoint, get_checkpoint, store_records
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
 from paperboy.store.repo import UpsertCounts
@@ -51,15 +51,11 @@ from paperboy.store.repo import UpsertCounts
 __all__ = [
     "DEFAULT_BASE_URL",
     "FORMATS",
-    "Checkpoint",
-    "HarvestConflict",
     "HarvestSummary",
     "OaiClient",
     "OaiError",
     "OaiPage",
     "checkpoint_key",
-    "clear_checkpoint",
-    "get_checkpoint",
     "harvest",
     "parse_get_record",
     "parse_list_records",
