@@ -96,7 +96,8 @@ class DumpReader:
                     reason = f"the file ends in the middle of line {number + 1:,} (no newline, and not a whole JSON value): it was cut short"
                     self.damage = Damage(number + 1, self._offset, reason)
 
-    def _plain(self, raw) -> Iterator[bytes]:
+    def _reads(self, raw) -> Iterator[bytes]:
+        """The file's bytes, a read at a time, until its end or a read error (then :attr:`_stop`)."""
         while True:
             try:
                 data = raw.read(READ)
@@ -105,6 +106,10 @@ class DumpReader:
                 return
             if not data:
                 return
+            yield data
+
+    def _plain(self, raw) -> Iterator[bytes]:
+        for data in self._reads(raw):
             self._offset += len(data)
             yield data
 
@@ -112,14 +117,7 @@ class DumpReader:
         """The decompressed text of every gzip member of the file, block by block, as far as it goes."""
         member = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer (CRC-32 and length checked)
         started = False  # has the current member been given any bytes?
-        while True:
-            try:
-                data = raw.read(READ)
-            except OSError as e:
-                self._stop = (self._offset, f"the file cannot be read on from there: {e}")
-                return
-            if not data:
-                break
+        for data in self._reads(raw):
             while data:
                 if not started:
                     data = data.lstrip(b"\x00")  # zero padding after a member (tape-style), as gzip allows
@@ -143,6 +141,8 @@ class DumpReader:
                 else:
                     self._offset += len(data)
                     data = b""
+        if self._stop is not None:  # a read error: said already
+            return
         if started and not member.eof:
             text = member.flush()
             if text:
