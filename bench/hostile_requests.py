@@ -228,17 +228,6 @@ def item9(port: int, paper: str, secret: str, revoked: str) -> None:
     print(f"PUT /api/v1/papers/{{id}}/comments         {r.status} Allow: {r.getheader('allow')} {r.text}")
 
 
-def wait_ready(base: str) -> None:
-    """Until /readyz says ready (search loaded): memory is compared once the warm-up is done."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/readyz", timeout=5).read()
-            return
-        except OSError:
-            time.sleep(0.2)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--papers", type=int, default=300)
@@ -262,8 +251,7 @@ def main() -> None:
         server = subprocess.Popen([*PAPERBOY, "serve", "--no-worker", "--port", str(port), "--log-level", "warning"],
                                   env=env, stdout=log, stderr=log, start_new_session=True)  # fmt: skip
         try:
-            wait_up(f"http://127.0.0.1:{port}")
-            wait_ready(f"http://127.0.0.1:{port}")
+            wait_up(f"http://127.0.0.1:{port}", "/readyz", 120)  # memory is compared once the warm-up is done
             urllib.request.urlopen(f"http://127.0.0.1:{port}/papers/{paper}").read()  # warm: templates, first query
             print(f"paper {paper}; server RSS at start {rss_mb(server.pid):.0f} MB")
             for size in (int(1.6 * MB), int(5.2 * MB), int(17.8 * MB)):

@@ -53,15 +53,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_up(base: str) -> None:
-    deadline = time.monotonic() + 60
+def wait_up(base: str, path: str = "/healthz", seconds: float = 60) -> None:
+    """Until ``path`` answers 200 (``/readyz``: the search indexes have loaded too)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(base + "/healthz", timeout=1).read()
+            urllib.request.urlopen(base + path, timeout=5).read()
             return
         except OSError:
             time.sleep(0.2)
-    raise SystemExit("server did not start")
+    raise SystemExit(f"server did not answer {path} in {seconds:.0f} s")
 
 
 def wrk(url: str, duration: int, connections: int, script: str | None = None, cookie: str | None = None) -> dict:

@@ -368,6 +368,21 @@ def test_vectors_come_mapped_from_the_shared_file_and_newer_ones_from_the_table(
     assert set(ids(service.search("zyxwvut quasicrystal tilings", keyword=False, per_page=5))[:2]) == {seventh, "2607.00001"}
 
 
+def _count_vector_files(monkeypatch, indexer) -> list[int]:
+    """Rewrite the vectors file every 300 vectors and record how many each write held (0: up to date)."""
+    sizes: list[int] = []
+    real_refresh = indexer.refresh_vector_file
+
+    def counting(*args):
+        written = real_refresh(*args)
+        sizes.append(written)
+        return written
+
+    monkeypatch.setattr(indexer, "VECTOR_FILE_EVERY", 300)
+    monkeypatch.setattr(indexer, "refresh_vector_file", counting)
+    return sizes
+
+
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_the_worker_rewrites_the_vectors_file_as_a_backlog_is_embedded(db, monkeypatch):
     """Embedding a backlog, the worker's step rewrites the shared vectors file every
@@ -379,16 +394,7 @@ def test_the_worker_rewrites_the_vectors_file_as_a_backlog_is_embedded(db, monke
 
     engine, data_dir = db
     embedder = FakeEmbedder()
-    sizes = []
-    real_refresh = indexer.refresh_vector_file
-
-    def counting(*args):
-        written = real_refresh(*args)
-        sizes.append(written)
-        return written
-
-    monkeypatch.setattr(indexer, "VECTOR_FILE_EVERY", 300)
-    monkeypatch.setattr(indexer, "refresh_vector_file", counting)
+    sizes = _count_vector_files(monkeypatch, indexer)
     report = embed_new_papers_step(engine, lambda: embedder, data_dir)()
     assert report["embedded"] > 1000
     files = [n for n in sizes if n]  # 0: the file was already up to date
@@ -410,16 +416,7 @@ def test_paperboy_index_runs_the_same_steps_as_the_worker(db, monkeypatch):
     from paperboy.search import embed, indexer
 
     engine, data_dir = db
-    sizes = []
-    real_refresh = indexer.refresh_vector_file
-
-    def counting(*args):
-        written = real_refresh(*args)
-        sizes.append(written)
-        return written
-
-    monkeypatch.setattr(indexer, "VECTOR_FILE_EVERY", 300)
-    monkeypatch.setattr(indexer, "refresh_vector_file", counting)
+    sizes = _count_vector_files(monkeypatch, indexer)
     monkeypatch.setattr(embed, "load_embedder", lambda *a, **kw: FakeEmbedder())
     env = {"PAPERBOY_DATA_DIR": str(data_dir), "PAPERBOY_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     result = CliRunner().invoke(app, ["index", "--batch-size", "100"], env=env)
