@@ -39,15 +39,22 @@ def make_reset_token(secret: str, user_id: int, password_hash: str) -> str:
 
 def read_reset_token(secret: str, token: str, *, max_age: int | None = None) -> tuple[int, str]:
     """(user id, password fingerprint) from a token; the caller compares the fingerprint."""
+    return _read_user_token(_serializer(secret), token, RESET_MAX_AGE if max_age is None else max_age, "p",
+                            "This link has expired. Ask for a new one.", "This link is not valid. Ask for a new one.")  # fmt: skip
+
+
+def _read_user_token(serializer, token: str, max_age: int, field: str, expired: str, invalid: str) -> tuple[int, str]:
+    """(user id, ``field``'s fingerprint) of a signed ``{"u": id, field: fingerprint}`` token, or
+    :class:`TokenInvalid` with ``expired`` / ``invalid`` as its message."""
     try:
-        data = _serializer(secret).loads(token, max_age=RESET_MAX_AGE if max_age is None else max_age)
+        data = serializer.loads(token, max_age=max_age)
     except SignatureExpired:
-        raise TokenInvalid("This link has expired. Ask for a new one.") from None
+        raise TokenInvalid(expired) from None
     except BadSignature:
-        raise TokenInvalid("This link is not valid. Ask for a new one.") from None
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("p"), str):
-        raise TokenInvalid("This link is not valid. Ask for a new one.")
-    return data["u"], data["p"]
+        raise TokenInvalid(invalid) from None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get(field), str):
+        raise TokenInvalid(invalid)
+    return data["u"], data[field]
 
 
 _VERIFY = "paperboy.email-verify"
@@ -63,12 +70,5 @@ def make_verify_token(secret: str, user_id: int, email_key: str) -> str:
 
 def read_verify_token(secret: str, token: str, *, max_age: int = VERIFY_MAX_AGE) -> tuple[int, str]:
     """(user id, address fingerprint); the caller compares the fingerprint with the account's address."""
-    try:
-        data = _serializer(secret, _VERIFY).loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise TokenInvalid("This confirmation link has expired. Log in and ask for a new one.") from None
-    except BadSignature:
-        raise TokenInvalid("This confirmation link is not valid.") from None
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("e"), str):
-        raise TokenInvalid("This confirmation link is not valid.")
-    return data["u"], data["e"]
+    return _read_user_token(_serializer(secret, _VERIFY), token, max_age, "e",
+                            "This confirmation link has expired. Log in and ask for a new one.", "This confirmation link is not valid.")  # fmt: skip
