@@ -10,6 +10,8 @@ import json
 import logging
 import sys
 
+from paperboy.config import Settings
+
 __all__ = ["JsonFormatter", "configure", "uvicorn_log_config"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -36,7 +38,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure(settings, level: int = logging.INFO) -> None:
+def configure(settings: Settings, level: int = logging.INFO) -> None:
     """The root logger on stderr, in the format the settings ask for (the worker)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT))
@@ -47,7 +49,7 @@ def configure(settings, level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
-def uvicorn_log_config(settings, level: str = "info") -> dict | None:
+def uvicorn_log_config(settings: Settings, level: str = "info") -> dict | None:
     """``uvicorn``'s ``log_config`` for JSON logs (``None``: uvicorn's own text format). Paperboy's
     loggers go the same way as uvicorn's, so one process writes one format."""
     if settings.log_format != "json":

@@ -23,6 +23,7 @@ from paperboy.accounts.passwords import fingerprint
 from paperboy.accounts.sessions import create_session, end_all_sessions, end_session
 from paperboy.accounts.tokens import RESET_MAX_AGE, TokenInvalid, make_reset_token, read_reset_token
 from paperboy.accounts.users import User, authenticate, create_user, find_login, get_user, get_user_by_email, set_password, validate_password
+from paperboy.config import Settings
 from paperboy.errors import Forbidden, Invalid
 from paperboy.mail.addresses import AddressError
 
@@ -39,7 +40,7 @@ class SignedIn:
     mail_key: str | None = None  # the outbox key of the mail this queued (deliver it after the response)
 
 
-def sign_up(conn: Connection, settings, *, username: str, email: str, password: str, ip: str) -> SignedIn:
+def sign_up(conn: Connection, settings: Settings, *, username: str, email: str, password: str, ip: str) -> SignedIn:
     """Create an account (unverified) and a session for it, and queue the mail with the link that
     confirms its address (see accounts/verification.py). Rate-limited per client address."""
     ratelimit.enforce(conn, "signup-ip", ip)
@@ -93,7 +94,7 @@ def log_out(conn: Connection, session_token: str | None) -> None:
         end_session(conn, session_token)
 
 
-def request_reset(conn: Connection, settings, *, email: str, ip: str) -> bool:
+def request_reset(conn: Connection, settings: Settings, *, email: str, ip: str) -> bool:
     """Queue a password-reset mail if ``email`` belongs to an active account; True if one was queued.
 
     The caller answers the same either way. Limited per client address (that limit is the only

@@ -31,6 +31,7 @@ from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.accounts.tokens import VERIFY_MAX_AGE, TokenInvalid, address_fingerprint, make_verify_token, read_verify_token
 from paperboy.accounts.users import User, get_user, get_verified_user_by_email
+from paperboy.config import Settings
 from paperboy.errors import Forbidden
 from paperboy.store.repo import bump_sessions_version
 from paperboy.store.schema import users
@@ -53,7 +54,7 @@ def require_verified(user: User) -> User:
     return user
 
 
-def send_confirmation(conn: Connection, settings, user: User, *, quiet: bool = False) -> str | None:
+def send_confirmation(conn: Connection, settings: Settings, user: User, *, quiet: bool = False) -> str | None:
     """Queue the mail with the account's confirmation link; its outbox key (the caller delivers it),
     or ``None`` when nothing was queued (already verified, or — with ``quiet`` — over a limit).
 

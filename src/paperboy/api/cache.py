@@ -90,7 +90,7 @@ async def cached_body(request: Request, build: Callable[[Connection], bytes | tu
 async def cached_json(request: Request, build: Callable[[Connection], object]) -> Response:
     """:func:`cached_body` for JSON: ``build(conn)`` returns the value (or ``(value, paper)``), encoded once when cached."""
 
-    def encoded(conn):
+    def encoded(conn: Connection):
         built = build(conn)
         return (orjson.dumps(built[0]), built[1]) if isinstance(built, tuple) else orjson.dumps(built)
 

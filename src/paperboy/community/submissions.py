@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.accounts.users import User
+from paperboy.config import Settings
 from paperboy.errors import DomainError, Kind
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.store.db import write_transaction
@@ -49,7 +50,7 @@ def submitted_today(conn: Connection, user_id: int, now: dt.datetime) -> int:
     ).scalar_one()
 
 
-def submit_paper(engine: Engine, client, settings, user: User, text: str, *, now: dt.datetime | None = None) -> Submitted:
+def submit_paper(engine: Engine, client, settings: Settings, user: User, text: str, *, now: dt.datetime | None = None) -> Submitted:
     """Run the rules above and put the paper on today's feed, or raise :class:`SubmitError`.
 
     ``client`` is an :class:`~paperboy.ingest.arxiv_api.ArxivApiClient`. The arXiv request happens

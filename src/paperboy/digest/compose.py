@@ -25,6 +25,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import escape
 
+from paperboy.config import Settings
 from paperboy.digest.editions import Pick, Prepared
 from paperboy.digest.subscriptions import Subscriber
 from paperboy.digest.tokens import make_manage_token
@@ -90,7 +91,7 @@ def _authors(names: list[str]) -> str:
     return ", ".join(names) if len(names) <= 4 else ", ".join(names[:3]) + f" and {len(names) - 3} more"
 
 
-def message_id(settings, sub: Subscriber, edition_key: str) -> str:
+def message_id(settings: Settings, sub: Subscriber, edition_key: str) -> str:
     """The same Message-ID every time this subscriber's copy of this edition is sent."""
     tag = hashlib.sha256(f"{edition_key}\0{sub.id}\0{sub.email_key}".encode()).hexdigest()[:16]
     return f"<digest.{edition_key}.{sub.id}.{tag}@{sender_domain(settings)}>"
@@ -108,7 +109,7 @@ class Rendered:
 class Renderer:
     """Renders one edition for many readers; everything shared is done in ``__init__`` or cached."""
 
-    def __init__(self, settings, prepared: Prepared):
+    def __init__(self, settings: Settings, prepared: Prepared):
         self.settings = settings
         self.prepared = prepared
         ed = prepared.edition

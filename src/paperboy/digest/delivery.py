@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
+from paperboy.config import Settings
 from paperboy.mail.outbox import DeliveryHooks
 from paperboy.store.schema import subscribers
 
@@ -59,5 +60,5 @@ class DigestHooks(DeliveryHooks):
             record_bounce(conn, ours[1], error, self.bounce_limit)
 
 
-def hooks(settings=None) -> DigestHooks:
+def hooks(settings: Settings | None = None) -> DigestHooks:
     return DigestHooks(getattr(settings, "mail_bounce_limit", 3))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import Connection, select
 
+from paperboy.config import Settings
 from paperboy.errors import Invalid
 from paperboy.papers.calendar import is_listing_day
 from paperboy.search.text import words
@@ -207,7 +208,7 @@ def stored_vectors(conn: Connection, model: str, paper_ids) -> tuple[np.ndarray,
     return np.asarray(ids, np.int64), np.vstack(rows)
 
 
-def prepare(conn: Connection, settings, edition: Edition, *, search=None, trending_max: int = 30) -> Prepared:
+def prepare(conn: Connection, settings: Settings, edition: Edition, *, search=None, trending_max: int = 30) -> Prepared:
     """The edition's shared part: its papers in trending order and the rule used (see the module)."""
     rows = conn.execute(
         select(papers.c.id, papers.c.upvotes, papers.c.hf_upvotes, papers.c.arxiv_id, papers.c.primary_category, papers.c.announced)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from paperboy.config import Settings
 from paperboy.digest.editions import Edition, daily_edition, is_edition_day, weekly_edition
 
 __all__ = ["due_editions", "next_digest_time", "latest_daily_edition"]
@@ -27,7 +28,7 @@ def _weekly_for(send_day: dt.date) -> Edition:
     return weekly_edition(send_day if send_day.weekday() >= 4 else send_day - dt.timedelta(days=7))
 
 
-def due_editions(now: dt.datetime, settings) -> list[Edition]:
+def due_editions(now: dt.datetime, settings: Settings) -> list[Edition]:
     """The latest daily and weekly editions whose send time is at or before ``now`` (looking back a week)."""
     at, weekday = settings.digest_schedule()
     _, tz, holidays = settings.daily_schedule()
@@ -48,7 +49,7 @@ def due_editions(now: dt.datetime, settings) -> list[Edition]:
     return found
 
 
-def next_digest_time(now: dt.datetime, settings) -> dt.datetime:
+def next_digest_time(now: dt.datetime, settings: Settings) -> dt.datetime:
     """The first digest send time after ``now`` (daily or weekly), in UTC."""
     at, weekday = settings.digest_schedule()
     _, tz, holidays = settings.daily_schedule()
@@ -62,7 +63,7 @@ def next_digest_time(now: dt.datetime, settings) -> dt.datetime:
     return now + dt.timedelta(days=1)
 
 
-def latest_daily_edition(now: dt.datetime, settings) -> Edition:
+def latest_daily_edition(now: dt.datetime, settings: Settings) -> Edition:
     """The most recent edition day at or before ``now``'s local date (its send time need not have come)."""
     _, tz, holidays = settings.daily_schedule()
     day = now.astimezone(ZoneInfo(tz)).date()

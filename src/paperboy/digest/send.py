@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, select
 
 from paperboy import clock
+from paperboy.config import Settings
 from paperboy.digest.compose import Renderer
 from paperboy.digest.editions import Edition, Prepared, delivered_before, picks, prepare
 from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _subscriber, record_bounce, subscriber_for_user
@@ -67,13 +68,13 @@ def edition_key_prefix(edition: Edition) -> str:
     return f"digest:{edition.key}:"
 
 
-def _prepare(engine: Engine, settings, edition: Edition, search) -> tuple[Prepared, Renderer]:
+def _prepare(engine: Engine, settings: Settings, edition: Edition, search) -> tuple[Prepared, Renderer]:
     with engine.connect() as conn:
         prepared = prepare(conn, settings, edition, search=search, trending_max=MAX_TRENDING)
     return prepared, Renderer(settings, prepared)
 
 
-def enqueue_edition(engine: Engine, settings, edition: Edition, *, search=None, progress: Callable[[int, int], None] | None = None,
+def enqueue_edition(engine: Engine, settings: Settings, edition: Edition, *, search=None, progress: Callable[[int, int], None] | None = None,
                     prepared: tuple[Prepared, Renderer] | None = None) -> SendReport:  # fmt: skip
     """Queue the edition for every active subscriber of its frequency not queued yet (see the module)."""
     prepared, renderer = prepared or _prepare(engine, settings, edition, search)
@@ -132,7 +133,7 @@ def _insert_deliveries(conn: Connection, rows: list[dict]) -> None:
 
 def send_edition(
     engine: Engine,
-    settings,
+    settings: Settings,
     edition: Edition,
     *,
     search=None,
@@ -219,7 +220,7 @@ def _read_outcomes(outcomes, on_outcome, finished: dict, worker) -> None:
             return
 
 
-def _delivery_process(settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds) -> None:
+def _delivery_process(settings: Settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds) -> None:
     """The delivery process's body: its own engine, the same loop as the thread."""
     die_with_parent()
     from paperboy.store.db import make_engine
@@ -231,7 +232,7 @@ def _delivery_process(settings, prefix, connections, queued, batch_ready, outcom
         engine.dispose()
 
 
-def _delivery_worker(engine, settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds) -> None:
+def _delivery_worker(engine: Engine, settings: Settings, prefix, connections, queued, batch_ready, outcomes, wait_seconds) -> None:
     """Deliver the edition's rows as they are queued; once all are queued, until each is final."""
     try:
         delivery, left = DeliveryReport(), 0
@@ -269,7 +270,7 @@ def _unreachable(subs: list[Subscriber]) -> dict[int, str]:
     return out
 
 
-def preview(engine: Engine, settings, edition: Edition, *, search=None, email: str | None = None, user=None):
+def preview(engine: Engine, settings: Settings, edition: Edition, *, search=None, email: str | None = None, user=None):
     """The mail one reader would get (``email``'s subscription, or ``user``'s; with neither, a reader
     with the default settings), as (rendered mail, subscriber). Nothing is queued or recorded."""
     with engine.connect() as conn:
@@ -289,7 +290,7 @@ def preview(engine: Engine, settings, edition: Edition, *, search=None, email: s
     return Renderer(settings, prepared).render(sub, trending, personal), sub
 
 
-def _default_subscriber(settings, email: str, user_id: int | None = None) -> Subscriber:
+def _default_subscriber(settings: Settings, email: str, user_id: int | None = None) -> Subscriber:
     now = clock.now()
     return Subscriber(id=0, email=email, email_key=email.lower(), name=None, user_id=user_id, status="active", frequency="daily",
                       trending_count=settings.digest_trending, personal_count=settings.digest_personal, keywords="", authors="",

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.accounts.verification import require_verified
+from paperboy.config import Settings
 from paperboy.digest.tokens import TokenInvalid, fingerprint, make_confirm_token, make_manage_token, read_confirm_token, read_manage_token
 from paperboy.errors import Invalid, NotFound
 from paperboy.mail.addresses import normalize
@@ -121,17 +122,17 @@ def normalize_email(email: str, *, smtputf8: bool = False) -> tuple[str, str]:
     return box.address, box.key
 
 
-def manage_url(settings, sub: Subscriber) -> str:
+def manage_url(settings: Settings, sub: Subscriber) -> str:
     return f"{settings.base_url}/digest/preferences/{quote(make_manage_token(settings.secret_key, sub))}"
 
 
-def unsubscribe_url(settings, sub: Subscriber) -> str:
+def unsubscribe_url(settings: Settings, sub: Subscriber) -> str:
     return f"{settings.base_url}/digest/unsubscribe/{quote(make_manage_token(settings.secret_key, sub))}"
 
 
 # --- subscribing ---------------------------------------------------------------------------
 
-def subscribe(conn: Connection, settings, *, email: str | None = None, ip: str, user=None, name: str | None = None) -> str | None:
+def subscribe(conn: Connection, settings: Settings, *, email: str | None = None, ip: str, user=None, name: str | None = None) -> str | None:
     """Ask for the digest at ``email`` (or, for a logged-in ``user``, the account's address).
 
     Queues at most one mail: a confirmation link for a new, pending or unsubscribed address; for an
@@ -165,7 +166,7 @@ def subscribe(conn: Connection, settings, *, email: str | None = None, ip: str, 
     return queue_confirmation(conn, settings, sub)
 
 
-def queue_confirmation(conn: Connection, settings, sub: Subscriber) -> str:
+def queue_confirmation(conn: Connection, settings: Settings, sub: Subscriber) -> str:
     from paperboy.mail.outbox import enqueue
 
     token = make_confirm_token(settings.secret_key, sub)
@@ -183,7 +184,7 @@ def queue_confirmation(conn: Connection, settings, sub: Subscriber) -> str:
     return key
 
 
-def _queue_manage_note(conn: Connection, settings, sub: Subscriber) -> str:
+def _queue_manage_note(conn: Connection, settings: Settings, sub: Subscriber) -> str:
     from paperboy.mail.outbox import enqueue
 
     token = make_manage_token(settings.secret_key, sub)
@@ -205,7 +206,7 @@ def _by_token(conn: Connection, sub_id: int, print_: str) -> Subscriber:
     return sub
 
 
-def confirm(conn: Connection, settings, token: str) -> Subscriber:
+def confirm(conn: Connection, settings: Settings, token: str) -> Subscriber:
     """Confirm the subscription a mailed link is for: from now on editions go to it. Clicking
     again changes nothing; the click also proves the mailbox works, so bounces are forgotten."""
     sub = _by_token(conn, *read_confirm_token(settings.secret_key, token, max_age=settings.digest_confirm_hours * 3600))
@@ -314,7 +315,7 @@ def update_preferences(conn: Connection, sub: Subscriber, prefs: Preferences, *,
     return get_subscriber(conn, sub.id)
 
 
-def settings_for_user(conn: Connection, settings, user, prefs: Preferences) -> Subscriber:
+def settings_for_user(conn: Connection, settings: Settings, user, prefs: Preferences) -> Subscriber:
     """A logged-in reader's preferences form: their subscription's, or — with none yet — a pending
     one for the account's address whose confirmation mail is queued (double opt-in still holds).
     Only for an account that has verified its address."""
@@ -410,7 +411,7 @@ def parse_subscriber_csv(text: str, *, smtputf8: bool = False) -> tuple[list[tup
     return good, bad
 
 
-def import_subscribers(engine: Engine, settings, text: str, *, confirmed: bool, batch: int = 1000, progress=None) -> ImportReport:
+def import_subscribers(engine: Engine, settings: Settings, text: str, *, confirmed: bool, batch: int = 1000, progress=None) -> ImportReport:
     """Add the CSV's addresses. With ``confirmed`` (a list moved from another service, already
     opted in) they are active at once; otherwise each new one is pending and gets a confirmation
     mail. Existing subscriptions keep their state. Bad rows are reported by line and skipped; a

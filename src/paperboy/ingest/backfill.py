@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
+from paperboy.config import Settings
 from paperboy.ingest.clients import client_for
 from paperboy.ingest.http import ServiceError
 from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, harvest
@@ -90,7 +91,7 @@ class BackfillReport:
         return {"first_day": self.first_day.isoformat(), "new": self.new, "records": self.records, "pages": self.pages, "sets": self.sets}
 
 
-def backfill(engine: Engine, settings, *, today: dt.date | None = None, client: OaiClient | None = None,
+def backfill(engine: Engine, settings: Settings, *, today: dt.date | None = None, client: OaiClient | None = None,
              progress: Callable[[int, int | None], None] | None = None, plan: BackfillPlan | None = None) -> BackfillReport:  # fmt: skip
     """Harvest the plan for ``settings`` (resumable: a second call after a crash carries on).
 
@@ -123,7 +124,7 @@ def backfill(engine: Engine, settings, *, today: dt.date | None = None, client: 
     return report
 
 
-def needs_backfill(engine: Engine, settings) -> bool:
+def needs_backfill(engine: Engine, settings: Settings) -> bool:
     """An empty database on an instance that ingests: the first run's backfill is due."""
     if settings.backfill_days <= 0 or not settings.ingest:
         return False
@@ -202,7 +203,7 @@ def _record_progress(engine: Engine, *, pages: int | None = None, status: str | 
         return first_run_state(conn)
 
 
-def _start(engine: Engine, settings, today: dt.date) -> FirstRun | None:
+def _start(engine: Engine, settings: Settings, today: dt.date) -> FirstRun | None:
     """The recorded first run, or a new one if the database is empty (``None``: nothing to do)."""
     with engine.connect() as conn:
         state = first_run_state(conn)
@@ -229,7 +230,7 @@ class BackfillInterrupted(RuntimeError):
     """The worker was asked to stop: the backfill stopped after a page (a rerun carries on)."""
 
 
-def first_run_backfill(engine: Engine, settings, *, today: dt.date | None = None, client: OaiClient | None = None,
+def first_run_backfill(engine: Engine, settings: Settings, *, today: dt.date | None = None, client: OaiClient | None = None,
                        stop=None) -> dict | None:  # fmt: skip
     """The first run's backfill (the worker runs it under a lease, see ``jobs/daily.py``).
 

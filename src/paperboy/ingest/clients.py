@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from paperboy.config import Settings
 from paperboy.ingest.arxiv_api import ArxivApiClient
 from paperboy.ingest.hf import HfClient
 from paperboy.ingest.http import SERVICES, RateLimiter, ServiceClient, limiter_for, pace, user_agent
@@ -30,7 +31,7 @@ _CLIENTS: dict[str, tuple[type[ServiceClient], str]] = {
 }
 
 
-def client_for(settings, service: str, engine: Engine | None = None, *, base_url: str | None = None,
+def client_for(settings: Settings, service: str, engine: Engine | None = None, *, base_url: str | None = None,
                interval: float | None = None) -> ServiceClient:  # fmt: skip
     """A client of ``service`` (one of :data:`~paperboy.ingest.http.SERVICES`: ``"arxiv-api"``,
     ``"arxiv-oai"``, ``"arxiv-rss"``, ``"hf"``) at ``base_url`` (default: the service's setting),

@@ -41,6 +41,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import __version__, clock
+from paperboy.config import Settings
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import request_slots
 
@@ -266,7 +267,7 @@ class SharedRateLimiter:
         conn.execute(update(request_slots).where(request_slots.c.service == self.service).values(next_at=value))
 
 
-def pace(settings, service: str) -> float:
+def pace(settings: Settings, service: str) -> float:
     """Seconds between request starts to ``service``: ``PAPERBOY_ARXIV_INTERVAL`` for each arXiv
     service (arXiv asks for 3), ``PAPERBOY_HF_INTERVAL`` for Hugging Face (our own restraint)."""
     if service not in SERVICES:

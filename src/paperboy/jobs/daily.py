@@ -28,6 +28,7 @@ import threading
 
 from sqlalchemy import Engine
 
+from paperboy.config import Settings
 from paperboy.jobs.leases import RunResult
 from paperboy.jobs.scheduler import Job, Scheduled, run_worker
 
@@ -38,7 +39,7 @@ __all__ = ["daily_jobs", "digest_schedule", "first_run_schedule", "mail_step", "
 FIRST_RUN_KEY = "first-run-backfill"
 
 
-def daily_jobs(engine: Engine, settings) -> list[Job]:
+def daily_jobs(engine: Engine, settings: Settings) -> list[Job]:
     """The daily run's ingest steps, each ``job(day)``."""
     from paperboy.ingest.clients import client_for
     from paperboy.ingest.hf import mirror_hf_day
@@ -55,7 +56,7 @@ def daily_jobs(engine: Engine, settings) -> list[Job]:
     return [arxiv_listings, hugging_face_picks]
 
 
-def digest_schedule(engine: Engine, settings) -> Scheduled:
+def digest_schedule(engine: Engine, settings: Settings) -> Scheduled:
     """The digests, at ``PAPERBOY_DIGEST_AT`` (see :mod:`paperboy.digest.schedule`): each due edition
     is sent under the lease ``digest-send:<edition>``, so several workers send it once."""
     from paperboy.digest.schedule import due_editions, next_digest_time
@@ -80,7 +81,7 @@ def digest_schedule(engine: Engine, settings) -> Scheduled:
     )
 
 
-def first_run_schedule(engine: Engine, settings, *, client=None, stop: threading.Event | None = None) -> Scheduled:
+def first_run_schedule(engine: Engine, settings: Settings, *, client=None, stop: threading.Event | None = None) -> Scheduled:
     """The first run's backfill as a run of the worker's own: due at every pass until it is done
     (by this worker or another), once across workers (lease ``first-run-backfill``); a failed one
     (arXiv away) is tried again ``PAPERBOY_JOB_RETRY_SECONDS`` later and carries on where it stopped.
@@ -99,7 +100,7 @@ def first_run_schedule(engine: Engine, settings, *, client=None, stop: threading
     return Scheduled(due=due, next_at=lambda now: now + dt.timedelta(days=1))
 
 
-def mail_step(engine: Engine, settings):
+def mail_step(engine: Engine, settings: Settings):
     """Send the mail waiting in the outbox, as ``paperboy mail deliver`` does; one cheap count when
     there is none."""
     from paperboy.mail.outbox import deliver_pending, pending_count
@@ -117,7 +118,7 @@ def mail_step(engine: Engine, settings):
     return deliver_mail
 
 
-def run_worker_from_settings(engine: Engine, settings, *, once: bool = False, stop: threading.Event | None = None,
+def run_worker_from_settings(engine: Engine, settings: Settings, *, once: bool = False, stop: threading.Event | None = None,
                              now=None, oai_client=None, embedder=None) -> list[RunResult]:  # fmt: skip
     """:func:`~paperboy.jobs.scheduler.run_worker` with the daily jobs and every interval from ``settings``:
     the first run's backfill (when ingesting), the daily ingest (when ingesting), digests, mail at

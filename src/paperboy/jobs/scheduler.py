@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from paperboy import clock
+from paperboy.config import Settings
 from paperboy.jobs.leases import RunResult, default_holder, get_run, run_once
 from paperboy.papers.calendar import is_announcement_day
 
@@ -198,7 +199,7 @@ def _short(value: Any) -> str | None:
     return text[:500]
 
 
-def search_index_step(engine: Engine, settings, embedder: Callable[[], Any] | None = None) -> Callable[[], dict]:
+def search_index_step(engine: Engine, settings: Settings, embedder: Callable[[], Any] | None = None) -> Callable[[], dict]:
     """The indexing step after an ingest: :func:`paperboy.search.indexer.update_indexes`, the same
     steps as ``paperboy index``."""
     if embedder is None:
@@ -243,7 +244,7 @@ def newest_paper_id(engine: Engine) -> int:
 
 def run_worker(
     engine: Engine,
-    settings=None,
+    settings: Settings | None = None,
     *,
     once: bool = False,
     now: Callable[[], dt.datetime] = clock.now,

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parseaddr
 
 from paperboy import clock
+from paperboy.config import Settings
 
 __all__ = ["DkimSigner", "address_of", "check_address", "check_header", "compose", "message_bytes", "sender_domain"]
 
@@ -33,7 +34,7 @@ def check_address(to: str) -> None:
         raise ValueError(f"not a single e-mail address: {to!r}")
 
 
-def sender_domain(settings) -> str:
+def sender_domain(settings: Settings) -> str:
     """The domain of the From address, for Message-IDs (``localhost`` if it has none)."""
     return parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
 
@@ -49,7 +50,7 @@ def address_of(value: str) -> str:
 
 
 def compose(
-    settings,
+    settings: Settings,
     to: str,
     subject: str,
     text: str,
@@ -139,7 +140,7 @@ def _check_recipient(to: str) -> None:
 
 
 def message_bytes(
-    settings,
+    settings: Settings,
     to: str,
     subject: str,
     text: str,
@@ -186,7 +187,7 @@ class DkimSigner:
         self.domain, self.selector, self.key = domain.encode(), selector.encode(), private_key
 
     @classmethod
-    def from_settings(cls, settings) -> DkimSigner | None:
+    def from_settings(cls, settings: Settings) -> DkimSigner | None:
         if not settings.dkim_domain:
             return None
         from pathlib import Path

@@ -47,6 +47,7 @@ from dataclasses import dataclass, fields
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from paperboy import clock
+from paperboy.config import Settings
 from paperboy.metrics import mail_outcome
 from paperboy.mail.addresses import needs_smtputf8, normalize
 from paperboy.mail.message import DkimSigner, address_of, check_header, message_bytes, sender_domain
@@ -98,7 +99,7 @@ class DeliveryHooks:
         pass
 
 
-def default_hooks(settings=None) -> DeliveryHooks:
+def default_hooks(settings: Settings | None = None) -> DeliveryHooks:
     """The hooks of every kind of mail the site sends (the digest's: subscribers' states, bounces)."""
     from paperboy.digest.delivery import hooks
 
@@ -173,7 +174,7 @@ def recipient(to: str) -> str:
 
 def deliver_pending(
     engine: Engine,
-    settings,
+    settings: Settings,
     *,
     limit: int | None = 100,
     connections: int = 1,
@@ -266,7 +267,7 @@ class _Budget:
 class _Session:
     """One SMTP session's share of a delivery run: claim a batch, send it, record each outcome."""
 
-    def __init__(self, engine, settings, hooks, signer, lease_seconds, max_attempts, retry_seconds, key_prefix,
+    def __init__(self, engine: Engine, settings: Settings, hooks, signer, lease_seconds, max_attempts, retry_seconds, key_prefix,
                  batch, budget, stop, progress, writes):  # fmt: skip
         self.engine, self.settings, self.hooks, self.signer = engine, settings, hooks, signer
         self.lease_seconds, self.max_attempts, self.retry_seconds = lease_seconds, max_attempts, retry_seconds
@@ -450,7 +451,7 @@ def _give_up_on_abandoned(engine: Engine, max_attempts: int) -> None:
         )  # fmt: skip
 
 
-def _message_id(settings, row) -> str:
+def _message_id(settings: Settings, row) -> str:
     """The same Message-ID on every try of a row, so a duplicate (see the module docstring) is recognisable."""
     digest = hashlib.sha256(f"{row.id}:{row.idempotency_key}".encode()).hexdigest()[:32]
     return f"<{digest}@{sender_domain(settings)}>"

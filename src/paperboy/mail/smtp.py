@@ -12,6 +12,8 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+from paperboy.config import Settings
+
 __all__ = ["TIMEOUT", "MailError", "SmtpConnection", "send_message"]
 
 TIMEOUT = 30.0  # seconds per network operation; keep well under the outbox lease
@@ -32,7 +34,7 @@ class MailError(RuntimeError):
         self.code = code
 
 
-def send_message(settings, msg: EmailMessage, *, timeout: float = TIMEOUT) -> None:
+def send_message(settings: Settings, msg: EmailMessage, *, timeout: float = TIMEOUT) -> None:
     """Send ``msg`` (envelope from its From/To headers) via ``settings.smtp_*``; raise MailError."""
     where = f"{settings.smtp_host}:{settings.smtp_port} ({settings.smtp_security})"
     try:
@@ -58,7 +60,7 @@ class SmtpConnection:
     next :meth:`send` opens a new session.
     """
 
-    def __init__(self, settings, *, timeout: float = TIMEOUT):
+    def __init__(self, settings: Settings, *, timeout: float = TIMEOUT):
         self.settings = settings
         self.timeout = timeout
         self.smtp: smtplib.SMTP | None = None
@@ -122,7 +124,7 @@ def _text(answer) -> str:
     return answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
 
 
-def _connect(settings, timeout: float) -> smtplib.SMTP:
+def _connect(settings: Settings, timeout: float) -> smtplib.SMTP:
     """An open, secured and logged-in SMTP session (closed again if any step fails)."""
     context = ssl.create_default_context()
     if settings.smtp_security == "ssl":

@@ -59,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
+from paperboy.config import Settings
 from paperboy.search.embedder import EmbeddingModelError
 from paperboy.search.onnx_graph import bert_onnx_from_safetensors, bert_weights_from_onnx, fused_bert_graph
 
@@ -484,7 +485,7 @@ def load_embedder(
     )
 
 
-def embedder_loader(settings) -> Callable[[], OnnxEmbedder]:
+def embedder_loader(settings: Settings) -> Callable[[], OnnxEmbedder]:
     """The configured embedder (``PAPERBOY_EMBEDDING_MODEL``, ``PAPERBOY_EMBEDDING_THREADS``), loaded
     on first use and then kept. The one way every process gets its model: the web app, the worker
     (whose steps share one model in memory) and the CLI, so a setting means the same everywhere and

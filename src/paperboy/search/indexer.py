@@ -305,7 +305,7 @@ def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors
     return len(rows)
 
 
-def embedding_progress(conn) -> dict:
+def embedding_progress(conn: Connection) -> dict:
     """How far embedding has got, for ``paperboy stats``: the model written last and how many visible
     papers have a vector of it (search by meaning covers those; the others are found by keyword)."""
     model = conn.execute(select(paper_embeddings.c.model).order_by(paper_embeddings.c.seq.desc()).limit(1)).scalar()

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine, func, select
 
+from paperboy.config import Settings
 from paperboy.search.backend import LazyEmbedder, Observer, observed, phrase_filter
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
 from paperboy.search.embedder import Embedder
@@ -86,7 +87,7 @@ class Snapshot:
     vectors_mtime: int | None = None  # of the vectors file the rows are mapped from
 
 
-def site_search(engine: Engine, settings, embedder_loader: Callable[[], Embedder] | None = None) -> SearchService:
+def site_search(engine: Engine, settings: Settings, embedder_loader: Callable[[], Embedder] | None = None) -> SearchService:
     """The search service a site's settings describe: what the web app, the CLI and the digest job use."""
     return SearchService(engine, settings.data_dir, embedder_loader=embedder_loader, postings_cache_bytes=settings.search_postings_cache_mb << 20)
 

@@ -12,10 +12,12 @@ import json
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from paperboy.config import Settings
+
 __all__ = ["uvicorn_options", "HeadLimitedHttpTools", "http_protocol"]
 
 
-def uvicorn_options(settings, *, host: str, port: int, workers: int = 1, log_level: str = "info") -> dict:
+def uvicorn_options(settings: Settings, *, host: str, port: int, workers: int = 1, log_level: str = "info") -> dict:
     """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` (without the app)."""
     from paperboy.logs import uvicorn_log_config
 
@@ -36,7 +38,7 @@ def uvicorn_options(settings, *, host: str, port: int, workers: int = 1, log_lev
     }
 
 
-def http_protocol(settings):
+def http_protocol(settings: Settings):
     """uvicorn's ``http`` option: its httptools protocol with the headers' limit (a partial of a
     class, so ``--workers`` can hand it to the processes it spawns)."""
     return functools.partial(HeadLimitedHttpTools, max_head_bytes=settings.max_header_bytes)
