@@ -1,5 +1,6 @@
 """Settings: every one documented, read from the environment in one place, checked when read."""
 
+import ast
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -35,6 +36,36 @@ def test_only_config_reads_the_environment():
             if re.search(r"os\.environ|os\.getenv", line):
                 offenders.append(f"{path.relative_to(ROOT)}:{n}")
     assert not offenders, f"read settings through paperboy.config.Settings: {offenders}"
+
+
+def _source_trees():
+    for path in sorted((ROOT / "src" / "paperboy").rglob("*.py")):
+        yield path.relative_to(ROOT), ast.parse(path.read_text())
+
+
+def test_a_settings_default_is_written_only_in_settings():
+    """``getattr(settings, "name", default)`` writes the default a second time, where it can drift
+    from the one in Settings (and hides a caller that passes something else)."""
+    offenders = []
+    for path, tree in _source_trees():
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+                    and len(node.args) == 3 and "settings" in ast.unparse(node.args[0])):  # fmt: skip
+                offenders.append(f"{path}:{node.lineno} {ast.unparse(node)}")
+    assert not offenders, f"read the attribute; its default belongs in Settings: {offenders}"
+
+
+def test_every_settings_parameter_is_typed():
+    """Each function handed the settings says so, whoever wrote it (the codemod that annotated them
+    can be re-run after a merge)."""
+    offenders = []
+    for path, tree in _source_trees():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                offenders += [f"{path}:{node.lineno} {node.name}" for arg in a.posonlyargs + a.args + a.kwonlyargs
+                              if arg.arg == "settings" and arg.annotation is None]  # fmt: skip
+    assert not offenders, f"annotate these settings parameters with Settings: {offenders}"
 
 
 @pytest.mark.parametrize("env, message", [

@@ -31,7 +31,7 @@ def subscriber_of(key: str) -> tuple[str, int] | None:
 
 
 class DigestHooks(DeliveryHooks):
-    def __init__(self, bounce_limit: int = 3):
+    def __init__(self, bounce_limit: int):
         self.bounce_limit = bounce_limit
         self.bouncing: set[int] = set()  # subscribers of claimed rows with refusals on record
 
@@ -60,5 +60,5 @@ class DigestHooks(DeliveryHooks):
             record_bounce(conn, ours[1], error, self.bounce_limit)
 
 
-def hooks(settings: Settings | None = None) -> DigestHooks:
-    return DigestHooks(getattr(settings, "mail_bounce_limit", 3))
+def hooks(settings: Settings) -> DigestHooks:
+    return DigestHooks(settings.mail_bounce_limit)

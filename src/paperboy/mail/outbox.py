@@ -99,7 +99,7 @@ class DeliveryHooks:
         pass
 
 
-def default_hooks(settings: Settings | None = None) -> DeliveryHooks:
+def default_hooks(settings: Settings) -> DeliveryHooks:
     """The hooks of every kind of mail the site sends (the digest's: subscribers' states, bounces)."""
     from paperboy.digest.delivery import hooks
 
@@ -199,11 +199,11 @@ def deliver_pending(
     called with each outcome ("sent", "failed", "bounced", "cancelled"). Safe in several processes.
     Unset numbers come from the settings (``PAPERBOY_MAIL_*``).
     """
-    lease_seconds = lease_seconds or getattr(settings, "mail_lease_seconds", 120)
-    max_attempts = max_attempts or getattr(settings, "mail_max_attempts", 5)
-    retry_seconds = getattr(settings, "mail_retry_seconds", 60) if retry_seconds is None else retry_seconds
+    lease_seconds = lease_seconds or settings.mail_lease_seconds
+    max_attempts = max_attempts or settings.mail_max_attempts
+    retry_seconds = settings.mail_retry_seconds if retry_seconds is None else retry_seconds
     hooks = hooks or default_hooks(settings)
-    signer = DkimSigner.from_settings(settings) if getattr(settings, "dkim_domain", "") else None
+    signer = DkimSigner.from_settings(settings)  # None when mail is not signed
     _give_up_on_abandoned(engine, max_attempts)
     budget = _Budget(limit)
     stop = threading.Event()
