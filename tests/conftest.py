@@ -158,14 +158,24 @@ def site_settings(database_url: str, data_dir, **overrides) -> Settings:
     return Settings(**{"database_url": database_url, "data_dir": str(data_dir), "secret_key": "test-secret", **overrides}).resolved()
 
 
-def make_app(database_url: str, data_dir, **overrides):
+def make_app(database_url: str, data_dir, *, search=None, **overrides):
     """The app as the tests build it, with ``site_settings``. Every test site is made here
     (datasette's ``make_app_client`` is the model), so what all of them need is said once; the
     fixtures below and each module's own site are its named variants. Drive it in-process with
-    ``make_client``, or over a real socket with ``serve``."""
+    ``make_client``, or over a real socket with ``serve``. ``search``, given, makes the site's
+    search service from its engine (a test's embedder, its own catch-up hooks)."""
+    return app_for(site_settings(database_url, data_dir, **overrides), search=search)
+
+
+def app_for(settings: Settings, *, search=None):
+    """The app over settings a test made itself because it also hands them to the worker or a
+    domain function (``make_app`` otherwise). The one place the tests call ``create_app``."""
     from paperboy.web.app import create_app
 
-    return create_app(site_settings(database_url, data_dir, **overrides))
+    app = create_app(settings)
+    if search is not None:
+        app.state.search = search(app.state.engine)
+    return app
 
 
 @contextmanager

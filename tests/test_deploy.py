@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from conftest import free_port, serve
+from conftest import free_port, make_app, serve
 from paperboy.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,11 +312,9 @@ def test_every_variable_named_in_the_deployment_files_is_a_setting():
 
 def test_the_probe_says_whether_the_site_is_healthy(tmp_path):
     from paperboy.store.db import make_engine, upgrade
-    from paperboy.web.app import create_app
-
     url = f"sqlite:///{tmp_path / 'p.db'}"
     upgrade(make_engine(url))
-    app = create_app(Settings(database_url=url, data_dir=str(tmp_path), secret_key="k").resolved())
+    app = make_app(url, tmp_path)
 
     def probe(*args):
         return subprocess.run([sys.executable, "-m", "paperboy.web.probe", *args], capture_output=True, text=True, timeout=60)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import typer
 
+from conftest import make_app
 from paperboy.cli import app as cli_app
-from paperboy.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -87,10 +87,7 @@ def test_every_cli_option_is_named_in_its_commands_section():
 def fastapi_app(tmp_path):
     """The application as create_app builds it, unwrapped from its ASGI middleware; its routes are
     read, never called, so the database is never opened."""
-    from paperboy.web.app import create_app
-
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/unused.db", data_dir=str(tmp_path), secret_key="test-secret").resolved()
-    wrapped = create_app(settings)
+    wrapped = make_app(f"sqlite:///{tmp_path}/unused.db", tmp_path)
     app = wrapped
     while not hasattr(app, "routes"):
         app = app.app

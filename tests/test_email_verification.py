@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import re
+from dataclasses import replace
 from email import policy
 
 import pytest
@@ -23,7 +24,6 @@ from sqlalchemy import insert, select, update
 
 from community_helpers import PASSWORD, csrf, login
 from conftest import make_client, new_database_url, run_cli, site_settings
-from paperboy.config import Settings
 from paperboy.digest import subscriptions as subs
 from paperboy.store.db import make_engine, upgrade, write_transaction
 from paperboy.store.schema import outbox, rate_limits, subscribers, users
@@ -299,7 +299,7 @@ def test_a_stored_address_that_cannot_be_encoded_fails_with_an_explanation_not_a
     from paperboy.mail.outbox import deliver_pending
     from paperboy.store.schema import outbox_bodies
 
-    settings = Settings(smtp_host="127.0.0.1", smtp_port=smtp.port, mail_from="Paperboy <paperboy@example.org>", mail_retry_seconds=0)
+    settings = replace(smtp.settings, mail_retry_seconds=0)
     with engine.begin() as conn:
         pk = conn.execute(insert(outbox).returning(outbox.c.id).values(
             idempotency_key="reset:1:x", to_addr="Zoë Z <zoë@example.org>", subject="Hi", status="queued", attempts=0,

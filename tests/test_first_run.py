@@ -14,6 +14,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from conftest import app_for
 from fake_arxiv import RSS, Fault, listing_route, serve_fake_arxiv
 from fake_embedder import FakeEmbedder
 from paperboy.config import Settings
@@ -217,7 +218,6 @@ def test_the_home_page_shows_the_backfill_as_it_goes(engine, fake, tmp_path):
     from fastapi.testclient import TestClient
 
     from paperboy.ingest.backfill import first_run_backfill
-    from paperboy.web.app import create_app
 
     settings = settings_for(fake, tmp_path, database_url=engine.url.render_as_string(hide_password=False),
                             secret_key="test-secret")  # fmt: skip
@@ -230,7 +230,7 @@ def test_the_home_page_shows_the_backfill_as_it_goes(engine, fake, tmp_path):
         return recorded(params)
 
     fake.routes["/oai"] = oai
-    with TestClient(create_app(settings)) as web:
+    with TestClient(app_for(settings)) as web:
         before = web.get("/").text
         assert "No papers yet" in before and "Fetching" not in before
         assert web.get("/").text == before  # cached
@@ -257,12 +257,11 @@ def test_the_home_page_says_when_the_backfill_stopped(engine, fake, tmp_path):
 
     from paperboy.ingest.backfill import first_run_backfill
     from paperboy.ingest.http import ServiceUnavailable
-    from paperboy.web.app import create_app
 
     settings = settings_for(fake, tmp_path, database_url=engine.url.render_as_string(hide_password=False),
                             secret_key="test-secret")  # fmt: skip
     fake.script = [None, Fault(status=503)]
-    with TestClient(create_app(settings)) as web:
+    with TestClient(app_for(settings)) as web:
         with pytest.raises(ServiceUnavailable):
             first_run_backfill(engine, settings, today=NOW.date(), client=client_for(fake))
         page = web.get("/").text

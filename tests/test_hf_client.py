@@ -16,12 +16,11 @@ import sys
 
 import pytest
 
-from conftest import serve
+from conftest import make_app, serve
 from paperboy.accounts.users import create_user
 from paperboy.community.claims import claim, decide_claim
 from paperboy.community.comments import post_comment
 from paperboy.community.votes import set_vote
-from paperboy.config import Settings
 from paperboy.store import repo
 from paperboy.store.db import make_engine
 
@@ -119,10 +118,8 @@ def community(slice_db, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def answers(community):
-    from paperboy.web.app import create_app
-
     path = community["path"]
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
+    app = make_app(f"sqlite:///{path}", path.parent)
     paper = community["paper"]
     args = {"day": DAY.isoformat(), "paper": paper.arxiv_id, "plain": community["plain"], "query": paper.title,
             "old_style": community["old_style"]}  # fmt: skip

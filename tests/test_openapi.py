@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import serve
+from conftest import make_app, serve
 from paperboy.accounts.api_tokens import create_token
 from paperboy.accounts.users import create_user
-from paperboy.config import Settings
 from paperboy.store.db import make_engine, write_transaction
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -28,8 +27,6 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 
 @pytest.fixture(scope="module")
 def api_server(slice_db, tmp_path_factory):
-    from paperboy.web.app import create_app
-
     path = tmp_path_factory.mktemp("openapi") / "paperboy.db"
     path.write_bytes(slice_db.read_bytes())
     engine = make_engine(f"sqlite:///{path}")
@@ -37,7 +34,7 @@ def api_server(slice_db, tmp_path_factory):
         user = create_user(conn, "fuzzer", "fuzzer@example.org", "correct horse battery staple")
         secret = create_token(conn, user.id, "schemathesis", "write").secret
     engine.dispose()
-    app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())
+    app = make_app(f"sqlite:///{path}", path.parent)
     with serve(app) as url:
         yield url, secret
 

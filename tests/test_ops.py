@@ -15,21 +15,19 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
 
 from community_helpers import add_active
-from conftest import ROOT, free_port, slice_database_url
-from paperboy.config import Settings
+from conftest import ROOT, free_port, make_client, site_settings, slice_database_url
 from paperboy.mail.outbox import deliver_pending, enqueue
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import job_runs, outbox, papers
-from paperboy.web.app import create_app
 
 
 def metrics(client_or_url) -> dict[tuple, float]:
@@ -67,16 +65,14 @@ def test_readyz_is_ready_once_search_has_loaded_and_neither_check_is_cached_or_l
 
 
 def test_readyz_names_what_is_not_ready(tmp_path):
-    unmigrated = Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}", data_dir=str(tmp_path), secret_key="s").resolved()
-    with TestClient(create_app(unmigrated)) as c:
+    with make_client(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path) as c:  # not migrated
         r = c.get("/readyz")
         assert r.status_code == 503
         body = r.json()
         assert body["status"] == "unready" and "migrations" in body["failed"] and "database" not in body["failed"]
         assert body["checks"]["migrations"]["current"] is None and body["checks"]["migrations"]["head"]
         assert c.get("/healthz").status_code == 200  # alive all the same: restarting it would not help
-    gone = Settings(database_url=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none", data_dir=str(tmp_path), secret_key="s").resolved()
-    with TestClient(create_app(gone)) as c:
+    with make_client(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none", tmp_path) as c:  # gone
         r = c.get("/readyz")
         assert r.status_code == 503 and r.json()["failed"] == ["database", "migrations", "search"], r.text
         assert r.json()["checks"]["database"]["error"]
@@ -93,9 +89,8 @@ def test_readyz_says_unready_when_the_database_host_stops_answering(tmp_path, mo
         stalled.bind(("127.0.0.1", 0))
         stalled.listen(16)  # the kernel completes the handshakes; nothing ever reads or writes
         port = stalled.getsockname()[1]
-        hung = Settings(database_url=f"postgresql+psycopg://nobody@127.0.0.1:{port}/none", data_dir=str(tmp_path), secret_key="s").resolved()
         answer: dict = {}
-        with TestClient(create_app(hung)) as c:
+        with make_client(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none", tmp_path) as c:  # hung
             probe = threading.Thread(target=lambda: answer.update(r=c.get("/readyz")), daemon=True)
             probe.start()
             probe.join(timeout=60)  # a failure bound, far above the 1 s connect timeout
@@ -133,8 +128,7 @@ def test_metrics_count_requests_by_route_template_cache_search_mail_and_the_queu
     with write_transaction(engine) as conn:
         enqueue(conn, key="ops-test:1", to="reader@example.org", subject="Hello", text="Hi")
     assert value(metrics(client), "paperboy_outbox_messages", status="queued") == 1
-    settings = Settings(database_url=str(engine.url.render_as_string(hide_password=False)), data_dir=str(tmp_path), secret_key="s",
-                        smtp_host="127.0.0.1", smtp_port=smtp.port).resolved()  # fmt: skip
+    settings = replace(client.settings, smtp_host="127.0.0.1", smtp_port=smtp.port)
     sent_before = value(metrics(client), "paperboy_mail_total", outcome="sent")
     assert deliver_pending(engine, settings).sent == 1
     final = metrics(client)
@@ -351,7 +345,7 @@ def test_sigterm_lets_the_worker_finish_its_job_and_start_no_other(tmp_path, fak
 
 def _subscribers(engine, url: str, tmp_path: Path, n: int) -> list[str]:
     """``n`` confirmed subscribers, half daily and half weekly."""
-    settings = Settings(database_url=url, data_dir=str(tmp_path), secret_key="ops-secret", base_url="https://papers.example.org").resolved()
+    settings = site_settings(url, tmp_path, secret_key="ops-secret", base_url="https://papers.example.org")
     daily = [f"daily{i}@example.org" for i in range(n // 2)]
     weekly = [f"weekly{i}@example.org" for i in range(n - n // 2)]
     add_active(engine, settings, daily, frequency="daily")

@@ -6,6 +6,7 @@ import re
 from fastapi.testclient import TestClient
 
 from community_helpers import as_user, csrf, login, make_user
+from conftest import make_app
 from paperboy.store import repo
 from paperboy.store.db import write_transaction
 
@@ -102,10 +103,7 @@ def test_a_comment_redoes_its_paper_page_and_no_other(client):
 
 def test_a_session_ended_in_one_process_ends_in_every_process(client, tmp_path):
     """Two web processes on one database: a log-out in one is seen by the other's session cache."""
-    from paperboy.config import Settings
-    from paperboy.web.app import create_app
-
-    other = create_app(Settings(database_url=str(client.engine.url), data_dir=str(tmp_path), secret_key="test-secret").resolved())
+    other = make_app(str(client.engine.url), tmp_path)
     make_user(client.engine, "carol")
     here = TestClient(client.app)
     assert login(here, "carol").status_code == 303

@@ -12,9 +12,7 @@ import pytest
 import uvicorn
 
 from community_helpers import PASSWORD
-from conftest import free_port
-from paperboy.config import Settings
-from paperboy.web.app import create_app
+from conftest import free_port, make_app
 from paperboy.web.server import uvicorn_options
 
 
@@ -23,11 +21,10 @@ def serve(sqlite_engine, tmp_path):
     servers = []
 
     def start(trusted_proxies: str = "") -> str:
-        settings = Settings(database_url=str(sqlite_engine.url), data_dir=str(tmp_path), secret_key="k",
-                            trusted_proxies=trusted_proxies).resolved()  # fmt: skip
-        options = uvicorn_options(settings, host="127.0.0.1", port=free_port(), log_level="warning")
+        app = make_app(str(sqlite_engine.url), tmp_path, trusted_proxies=trusted_proxies)
+        options = uvicorn_options(app.state.settings, host="127.0.0.1", port=free_port(), log_level="warning")
         options.pop("workers")
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
+        server = uvicorn.Server(uvicorn.Config(app, **options))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 20

@@ -8,16 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from conftest import slice_database_url
+from conftest import make_app, make_client, slice_database_url
 from fake_embedder import FakeEmbedder
-from paperboy.config import Settings
 from paperboy.search.indexer import embed_pending
 from paperboy.search.query import parse_query
 from paperboy.search.service import SearchService
 from paperboy.search.snippets import snippet
 from paperboy.store import repo
 from paperboy.store.schema import paper_embeddings
-from paperboy.web.app import create_app
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -212,9 +210,7 @@ def web(db):
     engine, data_dir = db
     embedder = FakeEmbedder()
     embed_pending(engine, embedder, batch_size=500)
-    app = create_app(Settings(database_url=str(engine.url), data_dir=str(data_dir), secret_key="k").resolved())
-    app.state.search = SearchService(app.state.engine, data_dir, embedder_loader=lambda: embedder)
-    with TestClient(app) as c:
+    with make_client(str(engine.url), data_dir, search=lambda e: SearchService(e, data_dir, embedder_loader=lambda: embedder)) as c:
         yield c
 
 
@@ -521,9 +517,8 @@ def test_the_search_page_never_caches_an_old_snapshots_results_under_new_version
         started.set()
         assert go.wait(30)
 
-    app = create_app(Settings(database_url=str(engine.url), data_dir=str(data_dir), secret_key="k").resolved())
-    app.state.search = SearchService(app.state.engine, data_dir, embedder_loader=FakeEmbedder, small_change=3,
-                                     before_background=hold)  # fmt: skip
+    app = make_app(str(engine.url), data_dir, search=lambda e: SearchService(e, data_dir, embedder_loader=FakeEmbedder, small_change=3,
+                                                                               before_background=hold))  # fmt: skip
     with TestClient(app) as web:
         assert "2607.00001" not in web.get("/search", params={"q": "qwertyuiop"}).text
         _add_papers(engine, 10, "qwertyuiop")

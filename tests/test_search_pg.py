@@ -9,11 +9,10 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from conftest import make_app, make_client
 from fake_embedder import FakeEmbedder
-from paperboy.config import Settings
 from paperboy.papers.model import PaperRecord
 from paperboy.search import pg
 from paperboy.search.indexer import embed_pending, rebuild_ann, rebuild_keyword_index
@@ -23,7 +22,6 @@ from paperboy.search.text import analyze
 from paperboy.store import repo
 from paperboy.store.db import make_engine
 from paperboy.store.schema import paper_embeddings, papers
-from paperboy.web.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +57,10 @@ def test_a_web_node_with_an_empty_data_directory_serves_hybrid_search_and_stays_
     engine, embedder = worker_indexed
     empty = tmp_path / "web-node"
     empty.mkdir()
-    app = create_app(Settings(database_url=str(engine.url), data_dir=str(empty), secret_key="k").resolved())
-    app.state.search = SearchService(app.state.engine, empty, embedder_loader=lambda: embedder)
-    with TestClient(app) as client:
+    with make_client(str(engine.url), empty, search=lambda e: SearchService(e, empty, embedder_loader=lambda: embedder)) as client:
         r = client.get("/search", params={"q": "symbol pair distance constacyclic codes"})
         assert r.status_code == 200 and "2606.30212" in r.text
-        service = app.state.search
+        service = client.app.state.search
         assert isinstance(service, pg.PgSearch) and service.ready()
         status = service.status()
         assert status["keyword_generation"] is not None and status["delta_papers"] == 0 and status["vectors"]
@@ -173,8 +169,7 @@ def test_the_postings_kept_in_memory_stay_within_their_budget(worker_indexed, tm
 
 def test_the_web_app_gives_its_search_the_postings_budget_of_its_settings(worker_indexed, tmp_path):
     engine, _ = worker_indexed
-    settings = Settings.from_env({"PAPERBOY_SEARCH_POSTINGS_CACHE_MB": "3"}, database_url=str(engine.url), data_dir=str(tmp_path), secret_key="k")
-    assert create_app(settings.resolved()).state.search.postings.budget == 3 << 20
+    assert make_app(str(engine.url), tmp_path, search_postings_cache_mb=3).state.search.postings.budget == 3 << 20
 
 
 def test_the_hnsw_index_serves_dense_queries_and_agrees_with_exact_search(worker_indexed, tmp_path):
