@@ -182,6 +182,14 @@ class FakeArxiv:
     def oai_url(self) -> str:
         return f"{self.url}/oai"
 
+    def settings(self, data_dir, **overrides):
+        """Settings whose every source (OAI-PMH, RSS, the API, Hugging Face) is this stand-in, unpaced."""
+        from paperboy.config import Settings
+
+        return Settings(**{"data_dir": str(data_dir), "arxiv_oai_url": self.oai_url, "arxiv_rss_url": self.url,
+                           "arxiv_api_url": self.api_url, "hf_base_url": self.url, "arxiv_interval": 0.0, "hf_interval": 0.0,
+                           **overrides}).resolved()  # fmt: skip
+
     def tokens(self) -> list[str | None]:
         """The resumption token of each request so far (``None``: a first page)."""
         return [r["params"].get("resumptionToken") for r in self.requests]

@@ -39,9 +39,8 @@ def fake():
 
 
 def settings_for(fake, tmp_path, **kw) -> Settings:
-    return Settings(**{"data_dir": str(tmp_path), "arxiv_oai_url": fake.oai_url, "arxiv_rss_url": fake.url,
-                       "arxiv_api_url": fake.api_url, "hf_base_url": fake.url, "arxiv_interval": 0.0, "hf_interval": 0.0,
-                       "daily_categories": CATEGORIES, "smtp_host": "127.0.0.1", "smtp_port": 1, **kw}).resolved()  # fmt: skip
+    """The stand-in's settings, with this file's categories and a mail server nobody answers on."""
+    return fake.settings(tmp_path, **{"daily_categories": CATEGORIES, "smtp_host": "127.0.0.1", "smtp_port": 1, **kw})
 
 
 def client_for(fake) -> OaiClient:

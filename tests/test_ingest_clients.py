@@ -32,8 +32,8 @@ def fake():
 
 
 def settings_for(fake, tmp_path) -> Settings:
-    return Settings(data_dir=str(tmp_path), arxiv_oai_url=fake.oai_url, arxiv_rss_url=fake.url, arxiv_api_url=fake.api_url,
-                    hf_base_url=fake.url, arxiv_interval=0.0, hf_interval=0.25, contact_email="ops@example.org").resolved()  # fmt: skip
+    """Hugging Face paced (a quarter second), to see the pace shared; a contact address for the User-Agent."""
+    return fake.settings(tmp_path, hf_interval=0.25, contact_email="ops@example.org")
 
 
 def record(n: int) -> PaperRecord:
