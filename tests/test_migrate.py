@@ -126,7 +126,7 @@ def test_the_site_works_on_the_target_votes_count_and_new_ids_follow_the_copied_
 
     from fake_embedder import FakeEmbedder
     from paperboy.search.indexer import rebuild_keyword_index
-    from paperboy.search.service import SearchService
+    from paperboy.search.factory import open_search
 
     target = postgres.create_database("migrate_site")
     migrate_data(source_url, target)
@@ -135,7 +135,7 @@ def test_the_site_works_on_the_target_votes_count_and_new_ids_follow_the_copied_
     worker.dispose()
     settings = Settings(database_url=target, data_dir=str(tmp_path), secret_key="test-secret").resolved()
     app = create_app(settings)
-    app.state.search = SearchService(app.state.engine, tmp_path, embedder_loader=FakeEmbedder)
+    app.state.search = open_search(app.state.engine, tmp_path, embedder_loader=FakeEmbedder)
     with TestClient(app) as c:
         engine = app.state.engine
         assert "2606.30212" in c.get("/search", params={"q": "symbol pair distance constacyclic codes"}).text
