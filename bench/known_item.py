@@ -49,7 +49,7 @@ def queries_for(paper, rng: random.Random) -> dict[str, str]:
 
 def main() -> None:
     from paperboy.search.embed import load_embedder
-    from paperboy.search.service import SearchService
+    from paperboy.search.factory import open_search
     from paperboy.store import repo
     from paperboy.store.db import make_engine
 
@@ -62,7 +62,7 @@ def main() -> None:
         raise SystemExit(f"no {db_dir}: run `python bench/search_latency.py --real-vectors` first (it builds it)")
     engine = make_engine(f"sqlite:///{db_dir / 'paperboy.db'}")
     embedder = load_embedder()
-    service = SearchService(engine, db_dir, embedder_loader=lambda: embedder)
+    service = open_search(engine, db_dir, embedder_loader=lambda: embedder)
     service.refresh()
     rng = random.Random(args.seed)
     with engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""Hybrid search latency on the full corpus (or a replicated, larger one), warm, through SearchService.
+"""Hybrid search latency on the full corpus (or a replicated, larger one), warm, through open_search.
 
 Builds (once, under bench/out/) a database with the shared corpus — or with it replicated ``--copies``
 times under new arXiv ids (see :func:`replica_id`: copy c of 25MM.NNNNN / 26MM.NNNNN is
@@ -181,7 +181,7 @@ def store_random_vectors(engine, model: str, dim: int) -> None:
 
 def main() -> None:
     from paperboy.search.embed import load_embedder
-    from paperboy.search.service import SearchService
+    from paperboy.search.factory import open_search
     from paperboy.store.db import make_engine
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -211,7 +211,7 @@ def main() -> None:
     rss_before = rss_mb()
     empty_dir = OUT / "empty-data-dir"
     empty_dir.mkdir(parents=True, exist_ok=True)
-    service = SearchService(engine, empty_dir if url else db_dir, embedder_loader=lambda: embedder)
+    service = open_search(engine, empty_dir if url else db_dir, embedder_loader=lambda: embedder)
     started = time.perf_counter()
     service.refresh()
     print(f"machine: {machine()}")

@@ -119,7 +119,7 @@ def evaluate(service, id_of, queries, judged, **mode) -> tuple[float, float, flo
 def main() -> None:
     from paperboy.search import fusion
     from paperboy.search.embed import load_embedder
-    from paperboy.search.service import SearchService
+    from paperboy.search.factory import open_search
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tune", action="store_true", help="score RRF and a grid of keyword weights on train qrels")
@@ -135,7 +135,7 @@ def main() -> None:
     url = database_url(args.database_url, re.sub(r"[^a-z0-9_]+", "_", name.lower())[:60])
     data_dir = OUT / (f"pg-{name}" if url else name)
     engine, id_of, rate = build(data_dir, embedder, url)
-    service = SearchService(engine, data_dir, embedder_loader=lambda: embedder)
+    service = open_search(engine, data_dir, embedder_loader=lambda: embedder)
     print(f"machine: {machine()}")
     print(f"search backend: {service.status()['backend']}")
     print(f"model: {embedder.name}" + (f"; embedded the 5,183 SciFact abstracts at {rate:,.1f} docs/s" if rate else " (vectors reused from an earlier run)"))

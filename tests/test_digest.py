@@ -27,7 +27,7 @@ from paperboy.digest import subscriptions as subs
 from paperboy.digest.editions import is_edition_day, parse_edition
 from paperboy.digest.send import send_edition
 from paperboy.mail.outbox import deliver_pending
-from paperboy.search.service import SearchService
+from paperboy.search.factory import open_search
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, papers, subscribers
 from smtp_server import Recorder, start_smtp
@@ -63,7 +63,7 @@ def messages(handler, to=None):
 
 def search_for(engine, tmp_path):
     embedder = FakeEmbedder()
-    return SearchService(engine, str(tmp_path), embedder_loader=lambda: embedder)
+    return open_search(engine, str(tmp_path), embedder_loader=lambda: embedder)
 
 
 def test_edition_days_skip_weekends_and_days_after_holidays():
@@ -422,7 +422,7 @@ def test_more_like_my_upvotes_picks_the_nearest_papers_on_both_databases(site, t
         for arxiv_id in liked:
             vote(conn, user.id, arxiv_id, up=True)
     add_active(engine, settings, ["reader@example.org"], user_id=user.id, trending_count=1, personal_count=2, more_like_votes=True)
-    send_edition(engine, settings, DAY, search=SearchService(engine, str(tmp_path), embedder_loader=lambda: embedder))
+    send_edition(engine, settings, DAY, search=open_search(engine, str(tmp_path), embedder_loader=lambda: embedder))
 
     [mail] = messages(handler, "reader@example.org")
     text = mail.get_body(("plain",)).get_content()

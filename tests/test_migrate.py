@@ -124,14 +124,14 @@ def test_the_site_works_on_the_target_votes_count_and_new_ids_follow_the_copied_
     from conftest import make_app
     from fake_embedder import FakeEmbedder
     from paperboy.search.indexer import rebuild_keyword_index
-    from paperboy.search.service import SearchService
+    from paperboy.search.factory import open_search
 
     target = postgres.create_database("migrate_site")
     migrate_data(source_url, target)
     worker = make_engine(target)
     rebuild_keyword_index(worker, tmp_path / "worker")  # `paperboy index` after the move (search indexes are not copied)
     worker.dispose()
-    app = make_app(target, tmp_path, search=lambda e: SearchService(e, tmp_path, embedder_loader=FakeEmbedder))
+    app = make_app(target, tmp_path, search=lambda e: open_search(e, tmp_path, embedder_loader=FakeEmbedder))
     with TestClient(app) as c:
         engine = app.state.engine
         assert "2606.30212" in c.get("/search", params={"q": "symbol pair distance constacyclic codes"}).text

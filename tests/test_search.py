@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from conftest import make_app, make_client, slice_database_url
 from fake_embedder import FakeEmbedder
+from paperboy.search.factory import open_search
 from paperboy.search.indexer import embed_pending
 from paperboy.search.query import parse_query
-from paperboy.search.service import SearchService
 from paperboy.search.snippets import snippet
 from paperboy.store import repo
 from paperboy.store.schema import paper_embeddings
@@ -34,7 +34,7 @@ def indexed(db):
     engine, data_dir = db
     embedder = FakeEmbedder()
     embed_pending(engine, embedder, batch_size=500)
-    return SearchService(engine, data_dir, embedder_loader=lambda: embedder), engine
+    return open_search(engine, data_dir, embedder_loader=lambda: embedder), engine
 
 
 def ids(result):
@@ -189,7 +189,7 @@ def test_related_papers_without_a_model_come_from_the_title_words(db):
     def no_model():
         raise RuntimeError("no embedding model installed")
 
-    service = SearchService(engine, data_dir, embedder_loader=no_model)
+    service = open_search(engine, data_dir, embedder_loader=no_model)
     with engine.connect() as conn:
         paper = repo.get_paper(conn, "2606.30212")
     related = service.related(paper.id, k=5)
@@ -210,7 +210,7 @@ def web(db):
     engine, data_dir = db
     embedder = FakeEmbedder()
     embed_pending(engine, embedder, batch_size=500)
-    with make_client(str(engine.url), data_dir, search=lambda e: SearchService(e, data_dir, embedder_loader=lambda: embedder)) as c:
+    with make_client(str(engine.url), data_dir, search=lambda e: open_search(e, data_dir, embedder_loader=lambda: embedder)) as c:
         yield c
 
 
@@ -450,7 +450,7 @@ def test_a_big_catch_up_is_built_in_the_background_while_queries_answer_from_the
         started.set()
         assert go.wait(30)
 
-    service = SearchService(engine, data_dir, embedder_loader=lambda: embedder, small_change=3, before_background=hold)
+    service = open_search(engine, data_dir, embedder_loader=lambda: embedder, small_change=3, before_background=hold)
     assert service.search("zyxwvut", semantic=False).total == 0
     _add_papers(engine, 2, "zyxwvut")  # small: inline
     assert service.search("zyxwvut", semantic=False).total == 2
@@ -489,7 +489,7 @@ def test_a_big_catch_up_is_built_in_the_background_while_queries_answer_from_the
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_votes_and_hides_are_caught_up_inline_without_touching_the_old_snapshot(db):
     engine, data_dir = db
-    service = SearchService(engine, data_dir, embedder_loader=FakeEmbedder, small_change=0)
+    service = open_search(engine, data_dir, embedder_loader=FakeEmbedder, small_change=0)
     assert ids(service.search("constacyclic codes symbol-pair", semantic=False))[0] == "2606.30212"
     old = service.snapshot
     with engine.begin() as conn:
@@ -517,7 +517,7 @@ def test_the_search_page_never_caches_an_old_snapshots_results_under_new_version
         started.set()
         assert go.wait(30)
 
-    app = make_app(str(engine.url), data_dir, search=lambda e: SearchService(e, data_dir, embedder_loader=FakeEmbedder, small_change=3,
+    app = make_app(str(engine.url), data_dir, search=lambda e: open_search(e, data_dir, embedder_loader=FakeEmbedder, small_change=3,
                                                                                before_background=hold))  # fmt: skip
     with TestClient(app) as web:
         assert "2607.00001" not in web.get("/search", params={"q": "qwertyuiop"}).text

@@ -15,9 +15,9 @@ from conftest import make_app, make_client
 from fake_embedder import FakeEmbedder
 from paperboy.papers.model import PaperRecord
 from paperboy.search import pg
+from paperboy.search.factory import open_search
 from paperboy.search.indexer import embed_pending, rebuild_ann, rebuild_keyword_index
 from paperboy.search.pg_index import hnsw_index_name, search_generations, search_postings
-from paperboy.search.service import SearchService
 from paperboy.search.text import analyze
 from paperboy.store import repo
 from paperboy.store.db import make_engine
@@ -57,7 +57,7 @@ def test_a_web_node_with_an_empty_data_directory_serves_hybrid_search_and_stays_
     engine, embedder = worker_indexed
     empty = tmp_path / "web-node"
     empty.mkdir()
-    with make_client(str(engine.url), empty, search=lambda e: SearchService(e, empty, embedder_loader=lambda: embedder)) as client:
+    with make_client(str(engine.url), empty, search=lambda e: open_search(e, empty, embedder_loader=lambda: embedder)) as client:
         r = client.get("/search", params={"q": "symbol pair distance constacyclic codes"})
         assert r.status_code == 200 and "2606.30212" in r.text
         service = client.app.state.search
@@ -85,8 +85,8 @@ def test_keyword_ranking_is_the_embedded_bm25(worker_indexed, slice_db, tmp_path
     copy = tmp_path / "copy.db"
     copy.write_bytes(slice_db.read_bytes())
     sqlite = make_engine(f"sqlite:///{copy}")
-    embedded = SearchService(sqlite, tmp_path, embedder_loader=lambda: None)
-    on_pg = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    embedded = open_search(sqlite, tmp_path, embedder_loader=lambda: None)
+    on_pg = open_search(engine, tmp_path, embedder_loader=lambda: None)
     assert isinstance(on_pg, pg.PgSearch) and not isinstance(embedded, pg.PgSearch)
     for q in ("error correcting codes", "graph neural networks for molecules", "learning learning theory", "diffusion cat:cs.CV",
               "robot after:2026-06-30", 'language models author:"Li"'):  # fmt: skip
@@ -108,7 +108,7 @@ def test_keyword_ranking_is_the_embedded_bm25(worker_indexed, slice_db, tmp_path
 
 def test_each_rebuild_is_one_new_generation_and_the_old_one_goes(worker_indexed, tmp_path):
     engine, embedder = worker_indexed
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: embedder)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: embedder)
     before = service.search("codes", semantic=False)
     first = service.generation
     rebuild_keyword_index(engine, tmp_path)
@@ -121,7 +121,7 @@ def test_each_rebuild_is_one_new_generation_and_the_old_one_goes(worker_indexed,
 
 def test_a_query_that_meets_a_newer_generation_than_it_refreshed_to_catches_up(worker_indexed, tmp_path):
     engine, embedder = worker_indexed
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: embedder)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: embedder)
     service.refresh()
     rebuild_keyword_index(engine, tmp_path)
     with engine.connect() as conn:  # the versions it read are stale, the postings it reads are new
@@ -132,7 +132,7 @@ def test_a_query_that_meets_a_newer_generation_than_it_refreshed_to_catches_up(w
 def test_long_postings_are_served_from_memory_and_never_across_generations(worker_indexed, tmp_path, monkeypatch):
     engine, _ = worker_indexed
     monkeypatch.setattr(pg, "POSTINGS_CACHE_MIN", 0)  # every term's postings count as long
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: None)
     first = service.search("constacyclic codes", semantic=False)
     cached = list(service.postings._items)
     assert len(first.papers) > 0 and sorted(cached) == sorted(set(analyze("constacyclic codes")))
@@ -155,14 +155,14 @@ def test_the_postings_kept_in_memory_stay_within_their_budget(worker_indexed, tm
         sizes = conn.execute(select(size).where(search_postings.c.term.in_(analyze(query)))).scalars().all()
     assert len(sizes) == 3
     monkeypatch.setattr(pg, "POSTINGS_CACHE_MIN", 0)
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: None, postings_cache_bytes=sum(sizes) - 1)  # not all three fit
+    service = open_search(engine, tmp_path, embedder_loader=lambda: None, postings_cache_bytes=sum(sizes) - 1)  # not all three fit
     service.search(query, semantic=False)
     assert 1 <= len(service.postings) < 3 and 0 < service.postings.bytes <= sum(sizes) - 1
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: None, postings_cache_bytes=0)  # PAPERBOY_SEARCH_POSTINGS_CACHE_MB=0
+    service = open_search(engine, tmp_path, embedder_loader=lambda: None, postings_cache_bytes=0)  # PAPERBOY_SEARCH_POSTINGS_CACHE_MB=0
     service.search(query, semantic=False)
     assert len(service.postings) == 0
     monkeypatch.setattr(pg, "POSTINGS_CACHE_MIN", max(sizes) + 1)  # none long enough
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: None)
     service.search(query, semantic=False)
     assert len(service.postings) == 0
 
@@ -174,7 +174,7 @@ def test_the_web_app_gives_its_search_the_postings_budget_of_its_settings(worker
 
 def test_the_hnsw_index_serves_dense_queries_and_agrees_with_exact_search(worker_indexed, tmp_path):
     engine, embedder = worker_indexed
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: embedder)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: embedder)
     query = "error correcting codes distance"
     graph = service.search(query, keyword=False, per_page=10)
     with engine.connect() as conn:
@@ -193,7 +193,7 @@ def test_broad_filters_over_the_hnsw_index_fill_the_page_exactly(worker_indexed,
     """With the selective path off (EXACT_LIMIT 0), every filter goes through the index and the
     over-fetch/exact fallback: a page is full, and the top of what the filter allows."""
     engine, embedder = worker_indexed
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: embedder)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: embedder)
     query = "neural networks cat:math.CO"  # a handful of papers, far from most neighbours of the query
     selective = service.search(query, keyword=False)
     monkeypatch.setattr(pg, "EXACT_LIMIT", 0)
@@ -210,7 +210,7 @@ def test_a_broad_filter_fills_the_keyword_candidates_from_the_next_best_as_the_e
     """Few candidates (5), so the first slice checked (the best 10) leaves most of them to the growing
     slices after it; they must find what the selective path (the allowed ids first) finds, in its order."""
     engine, _ = worker_indexed
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: None)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: None)
     monkeypatch.setattr(pg, "CANDIDATES", 5)
     checks = []
     passing = pg.PgSearch._passing
@@ -228,7 +228,7 @@ def test_a_broad_filter_fills_the_keyword_candidates_from_the_next_best_as_the_e
 
 def test_hidden_papers_never_come_back_through_any_path(worker_indexed, tmp_path, monkeypatch):
     engine, embedder = worker_indexed
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: embedder)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: embedder)
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE papers SET hidden_at = now() WHERE arxiv_id = '2606.30212'")
         repo.bump_content_version(conn)
@@ -248,7 +248,7 @@ def test_hidden_papers_never_come_back_through_any_path(worker_indexed, tmp_path
 
 def test_ready_status_and_the_timing_hook(worker_indexed, tmp_path):
     engine, embedder = worker_indexed
-    service = SearchService(engine, tmp_path, embedder_loader=lambda: embedder)
+    service = open_search(engine, tmp_path, embedder_loader=lambda: embedder)
     seen = []
     service.observer = lambda op, seconds: seen.append((op, seconds))
     assert not service.ready()
@@ -269,7 +269,7 @@ def test_concurrent_searches_never_starve_their_dense_sides_of_connections(worke
 
     engine, embedder = worker_indexed
     tight = make_engine(engine.url.render_as_string(hide_password=False), pool_size=2, max_overflow=0, pool_timeout=10)
-    service = SearchService(tight, tmp_path, embedder_loader=lambda: embedder)
+    service = open_search(tight, tmp_path, embedder_loader=lambda: embedder)
     queries = ["error correcting codes distance", "graph neural networks", "quantum circuits", "language models reasoning"] * 4
     alone = {q: ids(service.search(q)) for q in set(queries)}
     try:

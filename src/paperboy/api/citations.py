@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from paperboy.api.cache import cached_body
 from paperboy.api.feeds import category_param
@@ -26,8 +27,8 @@ from paperboy.feed.views import period_papers
 from paperboy.papers.bibtex import bibtex_entries
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.normalize import normalize_text
+from paperboy.search.view import SearchParams, search_view
 from paperboy.store import repo
-from paperboy.web.search_pages import run_search
 
 __all__ = ["router", "ris_entry", "ris_file", "coins", "BIBTEX_TYPE", "RIS_TYPE"]
 
@@ -109,8 +110,8 @@ def _period_route(kind: str, fmt: str):
 
 def _search_route(fmt: str):
     async def search_citations(request: Request) -> Response:
-        found = await run_search(request, per_page=100)
-        return Response(citation_file(found.result.papers, fmt), media_type=FORMATS[fmt],
+        found = await run_in_threadpool(search_view, request.app.state.search, SearchParams.parse(request.query_params, per_page=100))
+        return Response(citation_file(found.results.papers, fmt), media_type=FORMATS[fmt],
                         headers={"Cache-Control": "no-cache", **_disposition("paperboy-search", fmt)})  # fmt: skip
 
     return search_citations

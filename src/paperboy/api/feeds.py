@@ -30,8 +30,9 @@ from paperboy.feed.periods import BadPeriod, Period, parse_period
 from paperboy.feed.views import feed_view, trending_view
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.papers.tex import math_text
+from paperboy.params import MAX_AUTHOR
+from paperboy.search.view import SearchParams, search_view
 from paperboy.store import repo
-from paperboy.web.search_pages import run_search
 
 __all__ = ["router", "atom_feed", "ATOM_TYPE", "feed_url"]
 
@@ -192,25 +193,25 @@ async def category_feed(request: Request, category: str) -> Response:
 
 @router.get("/papers/author/{name}/feed.atom", include_in_schema=False)
 async def author_feed(request: Request, name: str) -> Response:
-    name = " ".join(name.split())[:100]
+    name = " ".join(name.split())[:MAX_AUTHOR]
     if not name:
         raise NotFound("Give an author's name.")
     base = request.app.state.settings.base_url
-    service = request.app.state.search
-    result = await run_in_threadpool(service.search, "", author=name, sort="date", per_page=LIST_ENTRIES)
+    view = await run_in_threadpool(search_view, request.app.state.search, SearchParams(author=name, sort="date", per_page=LIST_ENTRIES))
     from urllib.parse import quote
 
-    body = atom_feed(result.papers, title=f"Paperboy · Papers by {name}", path=quote(f"/papers/author/{name}/feed.atom"), base_url=base,
+    body = atom_feed(view.results.papers, title=f"Paperboy · Papers by {name}", path=quote(f"/papers/author/{name}/feed.atom"), base_url=base,
                      page=f"/search?author={quote(name)}&sort=date")  # fmt: skip
     return Response(body, media_type=ATOM_TYPE, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/search/feed.atom", include_in_schema=False)
 async def search_feed(request: Request) -> Response:
-    found = await run_search(request, per_page=50, default_sort="date")
+    params = SearchParams.parse(request.query_params, per_page=50, default_sort="date")
+    found = await run_in_threadpool(search_view, request.app.state.search, params)
     base = request.app.state.settings.base_url
     query = request.url.query
-    what = found.q or (f"author:{found.author}" if found.author else "") or (f"cat:{found.cat}" if found.cat else "")
-    body = atom_feed(found.result.papers, title=f"Paperboy · Search: {what}", path="/search/feed.atom" + (f"?{query}" if query else ""),
+    what = params.q or (f"author:{params.author}" if params.author else "") or (f"cat:{params.cat}" if params.cat else "")
+    body = atom_feed(found.results.papers, title=f"Paperboy · Search: {what}", path="/search/feed.atom" + (f"?{query}" if query else ""),
                      page="/search" + (f"?{query}" if query else ""), base_url=base)  # fmt: skip
     return Response(body, media_type=ATOM_TYPE, headers={"Cache-Control": "no-cache"})

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from paperboy.api.cache import JSON, cached_body, cached_json
 from paperboy.api.schemas import HfDailyEntry, HfPaper, errors
+from paperboy.api.search_params import search_filters
 from paperboy.api.serializers import hf_daily_entry, hf_paper
 from paperboy.errors import Invalid, NotFound
 from paperboy.feed.periods import BadPeriod, parse_period
@@ -31,6 +32,7 @@ from paperboy.feed.views import DAILY_SORTS, daily_list, paper_details
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.markdown import markdown_link, markdown_text
 from paperboy.papers.normalize import normalize_text
+from paperboy.search.view import SearchParams, search_view
 from paperboy.store import repo
 
 router = APIRouter(tags=["Hugging Face–compatible"])
@@ -88,25 +90,22 @@ async def search_papers(
     q: str = Query("", max_length=1000, description='Our search syntax: words, "phrases", author:, cat:, after:, before:; '
                    "an arXiv id finds that paper", examples=["diffusion transformers"]),  # fmt: skip
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="How many results"),
+    filters: dict = Depends(search_filters),
 ) -> Response:
-    """Hybrid (keyword + meaning) search over the whole archive, best first."""
+    """Hybrid (keyword + meaning) search over the whole archive, best first; the filters are the search page's."""
     service = request.app.state.search
     engine = request.app.state.engine
     base = request.app.state.settings.base_url
+    params = SearchParams.parse({"q": q, **filters}, per_page=limit)
 
     def run() -> bytes:
         import orjson
 
         if not q.strip():
             return b"[]"
-        result = service.search(q, per_page=limit)
+        view = search_view(service, params)
+        papers = ([view.paper] if view.paper else []) if view.redirect else view.results.papers  # an id names one paper
         with engine.connect() as conn:
-            papers = result.papers
-            if result.redirect:  # the query names one paper
-                try:
-                    papers = [repo.find_paper(conn, q.strip())]
-                except NotFound:
-                    papers = []
             found = paper_details(conn, papers)
         return orjson.dumps([hf_daily_entry(paper, found.verified.get(paper.id, {}), base_url=base) for paper in found.papers])
 

@@ -50,7 +50,7 @@ def related_json(paper, related: list[tuple[object, float]], *, base_url: str = 
 
 
 def search_json(query: str, result, *, base_url: str = "") -> dict:
-    """One page of search results (:class:`~paperboy.search.service.SearchResults`)."""
+    """One page of search results (:class:`~paperboy.search.backend.SearchResults`)."""
     return {
         "query": query,
         "total": result.total,

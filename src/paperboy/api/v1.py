@@ -10,7 +10,7 @@ the site's form, so the same rules and per-user rate limits apply, plus the toke
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Security
+from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ from paperboy.api.bodies import documented, json_body
 from paperboy.api.cache import cached_json
 from paperboy.api.hf_compat import ARXIV_ID
 from paperboy.api.schemas import errors
+from paperboy.api.search_params import search_filters
 from paperboy.api.serializers import (
     comment_json,
     paper_json,
@@ -36,12 +37,10 @@ from paperboy.community.comments import get_comment, post_comment
 from paperboy.community.profiles import profile
 from paperboy.community.submissions import submit_paper
 from paperboy.community.votes import vote
-from paperboy.errors import Invalid
 from paperboy.feed.views import paper_view, trending_view
-from paperboy.search.service import SORTS
+from paperboy.search.view import MAX_PER_PAGE, SearchParams, related_view, search_view
 from paperboy.store import repo
 from paperboy.web.community_pages import arxiv_client
-from paperboy.web.search_pages import _related
 from paperboy.web.views import write
 
 router = APIRouter(prefix="/api/v1", tags=["Paperboy API"])
@@ -66,7 +65,7 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
 @router.get("/papers/{arxiv_id:path}/related", response_model=schemas.Related, responses=errors(400, 404), summary="Related papers")
 async def related(request: Request, arxiv_id: str = ARXIV_ID, k: int = Query(8, ge=1, le=50, description="How many")) -> JSONResponse:
     """Top-``k`` papers by embedding similarity, nudged by shared authors (``search/related.py``)."""
-    paper, found = await run_in_threadpool(_related, request, arxiv_id, k)
+    paper, found = await run_in_threadpool(related_view, request.app.state.engine, request.app.state.search, arxiv_id, k)
     return JSONResponse(related_json(paper, found, base_url=_base(request)))
 
 
@@ -104,15 +103,13 @@ async def search(
     request: Request,
     q: str = Query(..., min_length=1, max_length=1000, description='Words, "phrases", author:, cat:, after:, before:',
                    examples=["graph neural networks"]),
-    sort: str = Query("relevance", description="relevance, date or upvotes"),
-    page: int = Query(1, ge=1, le=50),
-    per_page: int = Query(20, ge=1, le=100),
+    per_page: int = Query(20, ge=1, le=MAX_PER_PAGE),
+    filters: dict = Depends(search_filters),
 ) -> JSONResponse:
-    """One page of search results, exactly as ``paperboy search --json`` prints them."""
-    if sort not in SORTS:
-        raise Invalid(f"sort must be one of {', '.join(SORTS)}")
-    result = await run_in_threadpool(request.app.state.search.search, q, sort=sort, page=page, per_page=per_page)
-    return JSONResponse(search_json(q, result, base_url=_base(request)))
+    """One page of search results, exactly as ``paperboy search --json`` prints them; the filters are the search page's."""
+    params = SearchParams.parse({"q": q, **filters}, per_page=per_page)
+    view = await run_in_threadpool(search_view, request.app.state.search, params)
+    return JSONResponse(search_json(q, view.results, base_url=_base(request)))
 
 
 @router.get("/trending", response_model=schemas.Trending, responses=errors(400), summary="Trending papers with their scores")

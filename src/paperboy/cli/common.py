@@ -68,7 +68,7 @@ def database(migrate: bool = False) -> Engine:
 def search_service(engine: Engine, config: Settings):
     """The site's search (``search``, digests), its model loaded only if a query needs it."""
     from paperboy.search.embed import embedder_loader
-    from paperboy.search.service import site_search
+    from paperboy.search.factory import site_search
 
     return site_search(engine, config, embedder_loader(config))
 

@@ -157,18 +157,26 @@ def search(
     query: Annotated[str, typer.Argument(help='What to look for; supports "phrases", author:, cat:, after:, before:.')],
     limit: Annotated[int, typer.Option(min=1, max=100, help="How many results.")] = 10,
     sort: Annotated[str, typer.Option(help="relevance, date or upvotes.")] = "relevance",
+    page: Annotated[str, typer.Option(help="Which page of results (1 to 50).")] = "1",
+    cat: Annotated[Optional[str], typer.Option(help="Only papers in this arXiv category (cs.CL).")] = None,
+    author: Annotated[Optional[str], typer.Option(help="Only papers by this author.")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="Announced on or after this day (YYYY-MM-DD).")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Announced on or before this day (YYYY-MM-DD).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
     keyword_only: Annotated[bool, typer.Option("--keyword-only", help="Skip semantic search.")] = False,
 ) -> None:
-    """Search the archive from the command line."""
-    from paperboy.search.service import SORTS
+    """Search the archive from the command line, with the search page's filters and rules."""
+    from paperboy.errors import Invalid
+    from paperboy.search.view import SearchParams, search_view
 
-    if sort not in SORTS:
-        raise typer.BadParameter(f"choose one of {', '.join(SORTS)}", param_hint="--sort")
+    try:
+        params = SearchParams.parse({"q": query, "sort": sort, "page": page, "cat": cat, "author": author, "from": date_from,
+                                     "to": date_to}, per_page=limit)  # fmt: skip
+    except Invalid as e:
+        fail(str(e))
     engine = database()
     config = settings()
-    service = search_service(engine, config)
-    result = service.search(query, sort=sort, per_page=limit, semantic=not keyword_only)
+    result = search_view(search_service(engine, config), params, semantic=not keyword_only).results
     if as_json:
         from paperboy.api.serializers import search_json
 

@@ -67,7 +67,7 @@ def digest_schedule(engine: Engine, settings: Settings) -> Scheduled:
         def body():
             from paperboy.digest.send import send_edition
             from paperboy.search.embed import embedder_loader
-            from paperboy.search.service import site_search
+            from paperboy.search.factory import site_search
 
             if not search:
                 search.append(site_search(engine, settings, embedder_loader(settings)))

@@ -19,8 +19,8 @@
 
 Fusion (:mod:`~paperboy.search.fusion`), query syntax (:mod:`~paperboy.search.query`), phrases
 (:func:`~paperboy.search.backend.phrase_filter`), the author nudge of related papers
-(:func:`~paperboy.search.related.author_nudge`) and :class:`~paperboy.search.service.SearchResults`
-are the embedded backend's, not copies. A web node needs nothing in its data directory.
+(:func:`~paperboy.search.related.author_nudge`), :class:`~paperboy.search.backend.SearchResults` and
+the end of a search (:mod:`~paperboy.search.backend`) are the embedded backend's, not copies. A web node needs nothing in its data directory.
 """
 
 from __future__ import annotations
@@ -36,15 +36,14 @@ from sqlalchemy import ARRAY, BigInteger, Engine, Float, any_, bindparam, cast, 
 from sqlalchemy.types import UserDefinedType
 
 from paperboy.config import Settings
-from paperboy.search.backend import LazyEmbedder, Observer, observed, phrase_filter
+from paperboy.search.backend import CANDIDATES, DENSE_CANDIDATES, LazyEmbedder, Observer, SearchResults, observed, phrase_filter
+from paperboy.search.backend import fill_page, filters_only, page_slice, parse_request
 from paperboy.search.fusion import Fusion, fuse
 from paperboy.search.indexer import keyword_documents
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.pg_index import model_literal, search_generations, search_postings, vector_literal
 from paperboy.search.related import Related, author_nudge
-from paperboy.search.service import CANDIDATES, DENSE_CANDIDATES, SearchResults, parse_request
 from paperboy.search.text import analyze, words
-from paperboy.store import repo
 from paperboy.store.schema import paper_authors, paper_categories, paper_embeddings, papers, site_state
 
 __all__ = ["DELTA_WARN", "EXACT_LIMIT", "HIDDEN_CACHE", "PgSearch"]
@@ -103,7 +102,7 @@ def _in_ids(column, ids):
 
 
 class PgSearch(LazyEmbedder):
-    """The PostgreSQL backend (see the module docstring); made by ``SearchService(engine, …)``."""
+    """The PostgreSQL backend (see the module docstring); opened by :func:`~paperboy.search.backend.open_search`."""
 
     def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader=None, *, postings_cache_bytes: int | None = None):
         self.engine = engine
@@ -377,21 +376,18 @@ class PgSearch(LazyEmbedder):
                         ids = ids[:CANDIDATES][np.asarray(phrase_filter(conn, ids[:CANDIDATES], q.phrases), bool)]
                     if result.sort in ("date", "upvotes") and len(ids):
                         ids = self._sorted(conn, ids, result.sort)
-                    result.total = len(ids)
-                    start = (result.page - 1) * result.per_page
-                    page_ids = [int(i) for i in ids[start : start + result.per_page]]
-                else:  # filters only: everything they allow, newest first (as the embedded backend)
-                    if result.sort == "relevance":
-                        result.sort = "date"
-                    result.total = conn.execute(select(func.count()).select_from(papers).where(*conds)).scalar()
-                    order = [papers.c.announced.desc().nulls_last(), papers.c.id]
-                    if result.sort == "upvotes":
-                        order.insert(0, papers.c.upvotes.desc())
-                    page_ids = conn.execute(
-                        select(papers.c.id).where(*conds).order_by(*order).offset((result.page - 1) * result.per_page).limit(result.per_page)
-                    ).scalars().all()  # fmt: skip
-                result.papers = [p for p in repo.get_papers(conn, page_ids) if p.hidden_at is None]
-            return result
+                    return fill_page(conn, result, ids[page_slice(result)], len(ids))
+                # filters only: everything they allow, newest first (as the embedded backend)
+                filters_only(result)
+                total = conn.execute(select(func.count()).select_from(papers).where(*conds)).scalar()
+                order = [papers.c.announced.desc().nulls_last(), papers.c.id]
+                if result.sort == "upvotes":
+                    order.insert(0, papers.c.upvotes.desc())
+                page = page_slice(result)
+                page_ids = conn.execute(
+                    select(papers.c.id).where(*conds).order_by(*order).offset(page.start).limit(result.per_page)
+                ).scalars().all()  # fmt: skip
+                return fill_page(conn, result, page_ids, total)
 
     def _embed_and_dense(self, embedder, text_: str, allowed, conds, embedded: Future):
         """(query vector, ids, similarities) of the dense side, on its own connection; the query

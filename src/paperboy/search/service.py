@@ -1,8 +1,9 @@
 """The search service: one object per process that answers searches and "related papers".
 
-``SearchService(engine, …)`` is the embedded backend on SQLite and the PostgreSQL backend
-(:class:`~paperboy.search.pg.PgSearch`, indexes inside the database) on PostgreSQL: both are
-search backends (:class:`~paperboy.search.backend.SearchBackend`). The embedded backend keeps,
+:class:`SearchService` is the embedded backend, the one for SQLite; on PostgreSQL
+(:class:`~paperboy.search.pg.PgSearch`) the indexes are inside the database. Both are search
+backends (:class:`~paperboy.search.backend.SearchBackend`), opened by
+:func:`~paperboy.search.backend.open_search`. The embedded backend keeps,
 in memory and in step with the database, the :class:`Catalog` (filters and sorts), the
 BM25 :class:`KeywordIndex` (loaded from its file, plus papers added since, indexed on the fly) and
 the :class:`VectorIndex`, together an immutable :class:`Snapshot`. Before each search it reads the
@@ -18,56 +19,27 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, func, select
 
-from paperboy.config import Settings
-from paperboy.search.backend import LazyEmbedder, Observer, observed, phrase_filter
+from paperboy.search.backend import CANDIDATES, DENSE_CANDIDATES, LazyEmbedder, Observer, SearchResults, observed, phrase_filter
+from paperboy.search.backend import fill_page, filters_only, page_slice, parse_request
 from paperboy.search.catalog import Catalog, load_catalog, refresh_votes
 from paperboy.search.embedder import Embedder
 from paperboy.search.fusion import Fusion, fuse
 from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_path, vector_file_path
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
-from paperboy.search.query import ParsedQuery, parse_query
 from paperboy.search.related import related_papers
 from paperboy.search.text import words
 from paperboy.search.vectors import VectorIndex, _load_onnxruntime_first, read_embeddings
-from paperboy.store import repo
 from paperboy.store.schema import paper_authors, paper_embeddings, papers, site_state
 
-__all__ = ["SearchService", "SearchResults", "Snapshot", "SORTS"]
+__all__ = ["SearchService", "Snapshot"]
 
 log = logging.getLogger(__name__)
-
-SORTS = ("relevance", "date", "upvotes")
-CANDIDATES = 1000  # keyword matches considered; pages go up to this many results
-# Nearest neighbours taken from the dense side. Every paper has *some* nearest neighbours, so this
-# also bounds what a query with no real match returns (100 semantic guesses, not the archive).
-DENSE_CANDIDATES = 100
-MAX_PAGE_SIZE = 100
-
-
-@dataclass
-class SearchResults:
-    query: ParsedQuery
-    papers: list = field(default_factory=list)
-    total: int = 0
-    page: int = 1
-    per_page: int = 20
-    sort: str = "relevance"
-    redirect: str | None = None
-    notes: list[str] = field(default_factory=list)
-    semantic: bool = True
-    embedded: int = 0  # visible papers with a vector: semantic search covers these …
-    searchable: int = 0  # … of this many visible papers
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
 
 @dataclass(frozen=True, eq=False)
 class Snapshot:
@@ -87,11 +59,6 @@ class Snapshot:
     vectors_mtime: int | None = None  # of the vectors file the rows are mapped from
 
 
-def site_search(engine: Engine, settings: Settings, embedder_loader: Callable[[], Embedder] | None = None) -> SearchService:
-    """The search service a site's settings describe: what the web app, the CLI and the digest job use."""
-    return SearchService(engine, settings.data_dir, embedder_loader=embedder_loader, postings_cache_bytes=settings.search_postings_cache_mb << 20)
-
-
 class SearchService(LazyEmbedder):
     """The embedded backend. Catching up with the database never makes a query wait: small changes
     (votes, a few new papers, new vectors, a new graph) are applied by the query that notices them;
@@ -101,14 +68,6 @@ class SearchService(LazyEmbedder):
 
     #: Papers past the keyword index file, or new vectors, that a query still catches up with itself.
     SMALL_CHANGE = 2_000
-
-    def __new__(cls, engine: Engine, data_dir: str | Path, embedder_loader: Callable[[], Embedder] | None = None, **kw):
-        """The backend that fits ``engine``: on PostgreSQL, :class:`~paperboy.search.pg.PgSearch`."""
-        if cls is SearchService and engine.dialect.name == "postgresql":
-            from paperboy.search.pg import PgSearch
-
-            return PgSearch(engine, data_dir, embedder_loader, postings_cache_bytes=kw.get("postings_cache_bytes"))
-        return super().__new__(cls)
 
     def __init__(self, engine: Engine, data_dir: str | Path, embedder_loader: Callable[[], Embedder] | None = None, *,
                  small_change: int | None = None, before_background: Callable[[], None] | None = None,
@@ -444,7 +403,6 @@ class SearchService(LazyEmbedder):
         q, result = parse_request(raw, categories=categories, author=author, after=after, before=before, sort=sort, page=page, per_page=per_page)
         if result.redirect or q.empty:
             return result
-        per_page = result.per_page
         self.refresh()
         s = self._state  # this query's snapshot, whatever is swapped in meanwhile
         with self.engine.connect() as conn:
@@ -471,18 +429,12 @@ class SearchService(LazyEmbedder):
             else:  # filters only: everything they allow, newest first
                 cols = np.flatnonzero(mask)
                 cols = cols[np.argsort(-cat.day[cols], kind="stable")]
-                if result.sort == "relevance":
-                    result.sort = "date"
+                filters_only(result)
             if result.sort == "date":
                 cols = cols[np.argsort(-cat.day[cols], kind="stable")]
             elif result.sort == "upvotes":
                 cols = cols[np.argsort(-cat.upvotes[cols], kind="stable")]
-            result.total = len(cols)
-            start = (result.page - 1) * per_page
-            page_cols = cols[start : start + per_page]
-            ids = [int(cat.ids[c]) for c in page_cols]
-            result.papers = [p for p in repo.get_papers(conn, ids) if p.hidden_at is None]
-        return result
+            return fill_page(conn, result, cat.ids[cols[page_slice(result)]], len(cols))
 
     @staticmethod
     def _with_phrases(conn, catalog: Catalog, cols: np.ndarray, phrases: list[str]) -> np.ndarray:
@@ -508,23 +460,3 @@ def _mtime(path: Path) -> int | None:
         return path.stat().st_mtime_ns
     except FileNotFoundError:
         return None
-
-
-def parse_request(raw: str, *, categories, author, after, before, sort, page, per_page) -> tuple[ParsedQuery, SearchResults]:
-    """The query and the (still empty) results every backend starts from: the query parsed, the form's
-    filters added, page bounds applied; ``result.redirect`` set for an arXiv id, a note for an empty query."""
-    q = parse_query(raw)
-    per_page = max(1, min(per_page, MAX_PAGE_SIZE))
-    result = SearchResults(query=q, page=max(1, page), per_page=per_page, sort=sort if sort in SORTS else "relevance")
-    result.notes.extend(q.notes)
-    if q.arxiv_id:
-        result.redirect = f"/papers/{q.arxiv_id}"
-        return q, result
-    q.categories += [c for c in (categories or []) if c]
-    if author:
-        q.authors.append(author)
-    q.after = q.after or after
-    q.before = q.before or before
-    if q.empty and not result.notes:
-        result.notes.append("Type some words to search, or use author:, cat:, after: and before:.")
-    return q, result

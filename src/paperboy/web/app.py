@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     from paperboy import api
     from paperboy.api.cors import PublicCORS
-    from paperboy.search.service import site_search
+    from paperboy.search.factory import site_search
     from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages, token_pages, unmatched
     from paperboy.web.limits import BodyLimit
 
