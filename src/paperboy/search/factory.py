@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from paperboy.config import Settings
 from paperboy.search.backend import SearchBackend
 from paperboy.search.pg import PgSearch
 from paperboy.search.service import SearchService
@@ -25,6 +26,6 @@ def open_search(engine: Engine, data_dir, embedder_loader=None, **options) -> Se
     return SearchService(engine, data_dir, embedder_loader, **options)
 
 
-def site_search(engine: Engine, settings, embedder_loader=None) -> SearchBackend:
+def site_search(engine: Engine, settings: Settings, embedder_loader=None) -> SearchBackend:
     """The search a site's settings describe: what the web app, the CLI and the digest job use."""
     return open_search(engine, settings.data_dir, embedder_loader, postings_cache_bytes=settings.search_postings_cache_mb << 20)
