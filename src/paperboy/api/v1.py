@@ -21,7 +21,7 @@ from paperboy.api import schemas
 from paperboy.api.bodies import documented, json_body
 from paperboy.api.cache import cached_json
 from paperboy.api.hf_compat import ARXIV_ID
-from paperboy.api.schemas import errors
+from paperboy.api.schemas import errors, page_query
 from paperboy.api.serializers import (
     comment_json,
     paper_json,
@@ -33,13 +33,12 @@ from paperboy.api.serializers import (
     user_json,  # fmt: skip
 )
 from paperboy.community.comments import get_comment, post_comment
-from paperboy.community.profiles import profile
 from paperboy.community.submissions import submit_paper
 from paperboy.community.votes import vote
 from paperboy.errors import Invalid
+from paperboy.community.profiles import profile
 from paperboy.feed.views import paper_view, trending_view
 from paperboy.search.service import SORTS
-from paperboy.store import repo
 from paperboy.web.community_pages import arxiv_client
 from paperboy.web.search_pages import _related
 from paperboy.web.views import write
@@ -48,7 +47,6 @@ router = APIRouter(prefix="/api/v1", tags=["Paperboy API"])
 legacy = APIRouter(tags=["Paperboy API"])
 
 bearer = HTTPBearer(auto_error=False, description="An API token from account settings (pb_…); write scope for writes")
-MAX_PAGE = 1000
 
 
 def _base(request: Request) -> str:
@@ -75,14 +73,14 @@ legacy.get("/api/papers/{arxiv_id:path}/related", response_model=schemas.Related
 
 
 @router.get("/papers/{arxiv_id:path}/comments", response_model=schemas.CommentPage, responses=errors(400, 404), summary="A paper's comments")
-async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
+async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: str | None = page_query("Page of comments")) -> Response:
     """Visible comments, oldest first, a page at a time (as under the paper's page)."""
     size = request.app.state.settings.comment_page_size
     base = _base(request)
 
     def build(conn):
-        view = paper_view(conn, repo.find_paper(conn, arxiv_id).arxiv_id, comment_page=page, comments_per_page=size)
-        return {"paper": view.paper.arxiv_id, "total": view.total_comments, "page": page, "pages": view.comment_pages,
+        view = paper_view(conn, arxiv_id, comment_page=page, comments_per_page=size, page_name="page")
+        return {"paper": view.paper.arxiv_id, "total": view.total_comments, "page": view.comment_page, "pages": view.comment_pages,
                 "comments": [comment_json(c, base_url=base) for c in view.comments]}, view.paper  # fmt: skip
 
     return await cached_json(request, build)
@@ -93,7 +91,7 @@ async def paper(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """A paper in Paperboy's shape (the one ``paperboy search --json`` prints)."""
     base = _base(request)
     def build(conn):
-        found = repo.find_paper(conn, arxiv_id)
+        found = paper_view(conn, arxiv_id, comments=False).paper
         return paper_json(found, base_url=base), found
 
     return await cached_json(request, build)
@@ -116,7 +114,7 @@ async def search(
 
 
 @router.get("/trending", response_model=schemas.Trending, responses=errors(400), summary="Trending papers with their scores")
-async def trending(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
+async def trending(request: Request, page: str | None = page_query("Page")) -> Response:
     """What the community is upvoting now (the rule: ``feed/trending.py``), best first."""
     size = request.app.state.settings.page_size
     base = _base(request)
