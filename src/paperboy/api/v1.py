@@ -36,8 +36,7 @@ from paperboy.community.comments import get_comment, post_comment
 from paperboy.community.submissions import submit_paper
 from paperboy.community.votes import vote
 from paperboy.errors import Invalid
-from paperboy.community.profiles import profile
-from paperboy.feed.views import paper_view, trending_view
+from paperboy.feed.views import paper_view, profile_view, trending_view
 from paperboy.search.service import SORTS
 from paperboy.web.community_pages import arxiv_client
 from paperboy.web.search_pages import _related
@@ -125,7 +124,7 @@ async def trending(request: Request, page: str | None = page_query("Page")) -> R
 async def user_profile(request: Request, username: str) -> Response:
     """What they submitted, upvoted, and are a verified author of (newest first)."""
     base = _base(request)
-    return await cached_json(request, lambda conn: profile_json(profile(conn, username[:64]), base_url=base))
+    return await cached_json(request, lambda conn: profile_json(profile_view(conn, username), base_url=base))
 
 
 @router.get("/me", response_model=schemas.Me, responses=errors(401, 429), summary="Who a token belongs to")

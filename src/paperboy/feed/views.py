@@ -1,4 +1,4 @@
-"""What a feed, trending and a paper show, as plain data: one view per resource.
+"""What a feed, trending, a paper and a profile show, as plain data: one view per resource.
 
 One function per resource, shared by every door that shows it — the HTML page, ``/api/v1``, the
 Hugging Face–compatible API, Atom, BibTeX/RIS and Markdown: the rules — which papers a period shows
@@ -19,16 +19,17 @@ from sqlalchemy import Connection
 
 from paperboy import params
 from paperboy.accounts.users import User, get_user, get_user_by_name
-from paperboy.community.claims import VerifiedAuthor, verified_authors_of
+from paperboy.community.claims import Claim, VerifiedAuthor, claimed_papers, verified_authors_of
 from paperboy.community.comments import PAGE_SIZE as COMMENT_PAGE
 from paperboy.community.comments import Comment, count_visible, list_comments
+from paperboy.community.profiles import PROFILE_PAPERS, submitted_ids, upvoted_ids
 from paperboy.errors import Invalid, NotFound
 from paperboy.feed.periods import Period, period_of
 from paperboy.feed.trending import trending
 from paperboy.store import repo
 
 __all__ = ["FeedView", "feed_view", "period_papers", "TrendingView", "trending_view", "PaperView", "paper_view", "DailyList", "daily_list",
-           "DAILY_SORTS", "paper_details", "DayPlace", "day_place"]  # fmt: skip
+           "DAILY_SORTS", "paper_details", "DayPlace", "day_place", "ProfileView", "profile_view"]  # fmt: skip
 
 #: A raw parameter as a door received it: text from a URL, a number from a typed caller, or nothing.
 Raw = str | int | None
@@ -248,3 +249,27 @@ def daily_list(conn: Connection, *, date: str | None = None, week: str | None = 
         ids = ids[offset : offset + limit]
     return paper_details(conn, repo.get_papers(conn, ids))
 
+
+# --- a member's public profile -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileView:
+    """What a member submitted and upvoted (newest first, :data:`PROFILE_PAPERS` each, hidden papers
+    left out), and the papers they are a verified author of."""
+
+    person: User
+    submitted: list[repo.Paper]
+    upvoted: list[repo.Paper]
+    verified: list[Claim]
+
+
+def profile_view(conn: Connection, username: str, *, moderator: bool = False) -> ProfileView:
+    """The profile of ``username``; :class:`NotFound` for unknown users, and for suspended ones
+    unless a moderator asks. No username is longer than 64 characters: a longer one is cut, so it
+    costs no more than a short one to refuse."""
+    person = get_user_by_name(conn, username[:64])
+    if person is None or (person.suspended and not moderator):
+        raise NotFound("No such user.")
+    return ProfileView(person, repo.get_papers(conn, submitted_ids(conn, person.id, PROFILE_PAPERS)),
+                       repo.get_papers(conn, upvoted_ids(conn, person.id, PROFILE_PAPERS)), claimed_papers(conn, person.id))  # fmt: skip
