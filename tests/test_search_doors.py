@@ -10,6 +10,7 @@ BAD = [
     ({"sort": "best"}, "sort must be one of relevance, date, upvotes"),
     ({"page": "0"}, "page must be a number from 1 to 50"),
     ({"page": "51"}, "page must be a number from 1 to 50"),
+    ({"page": "two"}, "page must be a number from 1 to 50"),
     ({"cat": "cs.CL OR 1=1"}, "cat must be an arXiv category such as cs.CL"),
     ({"from": "2026-13-40"}, "from must be a date like 2026-06-30"),
     ({"to": "yesterday"}, "to must be a date like 2026-06-30"),

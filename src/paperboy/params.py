@@ -16,8 +16,8 @@ from paperboy.errors import Invalid, NotFound
 from paperboy.feed.periods import BadPeriod, Kind, Period, parse_period
 from paperboy.papers.normalize import ARXIV_CATEGORY
 
-__all__ = ["MAX_PAGE", "MAX_SEARCH_PAGE", "MAX_AUTHOR", "category", "page_number", "iso_date", "choice", "period_in_path",
-           "period_param"]  # fmt: skip
+__all__ = ["MAX_PAGE", "MAX_SEARCH_PAGE", "MAX_AUTHOR", "category", "category_in_path", "page_number", "iso_date", "choice",
+           "period_in_path", "period_param"]  # fmt: skip
 
 #: The largest page number of any list (a feed, trending, comments). Deeper than any real list, small
 #: enough that an offset computed from it is cheap to refuse.
@@ -38,6 +38,18 @@ def category(value: str | None, name: str = "cat") -> str | None:
     if len(value) > _MAX_CATEGORY or not ARXIV_CATEGORY.fullmatch(value):
         raise Invalid(f"{name} must be an arXiv category such as cs.CL")
     return value
+
+
+def category_in_path(value: str) -> str:
+    """An arXiv category that is part of a URL's path (``/papers/category/cs.CL/feed.atom``): like
+    :func:`period_in_path`, NotFound when it is no such thing — the rule of :func:`category`."""
+    try:
+        found = category(value)
+    except Invalid:
+        found = None
+    if found is None:
+        raise NotFound("Not an arXiv category (e.g. cs.CL).")
+    return found
 
 
 def page_number(value: str | int | None, name: str = "page", *, maximum: int = MAX_PAGE, first: int = 1) -> int:

@@ -19,16 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from paperboy import params
 from paperboy.api.cache import cached_body
-from paperboy.api.feeds import category_param
-from paperboy.errors import NotFound
-from paperboy.feed.periods import BadPeriod, parse_period
-from paperboy.feed.views import period_papers
+from paperboy.feed.views import paper_view, period_papers
 from paperboy.papers.bibtex import bibtex_entries
-from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.normalize import normalize_text
 from paperboy.search.view import SearchParams, search_view
-from paperboy.store import repo
 
 __all__ = ["router", "ris_entry", "ris_file", "coins", "BIBTEX_TYPE", "RIS_TYPE"]
 
@@ -93,11 +90,8 @@ def _disposition(name: str, fmt: str) -> dict:
 
 def _period_route(kind: str, fmt: str):
     async def period_citations(request: Request, slug: str) -> Response:
-        try:
-            period = parse_period(kind, slug)
-        except BadPeriod as e:
-            raise NotFound(str(e)) from None
-        category = category_param(request)
+        period = params.period_in_path(kind, slug)
+        category = params.category(request.query_params.get("cat"))  # checked here too: it names the file
 
         def build(conn) -> bytes:
             return citation_file(period_papers(conn, period, category=category, limit=MAX_PAPERS), fmt)
@@ -117,17 +111,20 @@ def _search_route(fmt: str):
     return search_citations
 
 
+def _file_name(arxiv_id: str) -> str:
+    """The file's name: the paper's id as asked for (one the view refuses is never served), made one path segment."""
+    try:
+        return parse_arxiv_id(arxiv_id).id.replace("/", "_")
+    except ValueError:
+        return "paper"
+
+
 def _paper_route(fmt: str):
     async def paper_citation(request: Request, arxiv_id: str) -> Response:
-        try:
-            parsed = parse_arxiv_id(arxiv_id)
-        except InvalidArxivId:
-            raise NotFound("No such paper.") from None
-
         def build(conn) -> bytes:
-            return citation_file([repo.find_paper(conn, parsed.id)], fmt)
+            return citation_file([paper_view(conn, arxiv_id, comments=False).paper], fmt)
 
-        return await cached_body(request, build, FORMATS[fmt], headers=_disposition(parsed.id.replace("/", "_"), fmt))
+        return await cached_body(request, build, FORMATS[fmt], headers=_disposition(_file_name(arxiv_id), fmt))
 
     return paper_citation
 

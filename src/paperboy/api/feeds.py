@@ -23,12 +23,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from paperboy import __version__, clock
+from paperboy import __version__, clock, params
 from paperboy.api.serializers import hf_time
-from paperboy.errors import Invalid, NotFound
-from paperboy.feed.periods import BadPeriod, Period, parse_period
+from paperboy.errors import NotFound
+from paperboy.feed.periods import Period
 from paperboy.feed.views import feed_view, trending_view
-from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.papers.tex import math_text
 from paperboy.params import MAX_AUTHOR
 from paperboy.search.view import SearchParams, search_view
@@ -109,23 +108,15 @@ async def _serve(request: Request, build, params: tuple[str, ...] = ()) -> Respo
     return await cached_body(request, build, ATOM_TYPE, params=params)
 
 
-def category_param(request: Request) -> str | None:
-    """``?cat=`` of a period's feed or citation file: an arXiv category (it is also in the file's name), or None."""
-    cat = request.query_params.get("cat") or None
-    if cat is not None and (len(cat) > 32 or not ARXIV_CATEGORY.fullmatch(cat)):
-        raise Invalid("cat must be an arXiv category such as cs.CL")
-    return cat
-
-
 def _period_feed(request: Request, period: Period | None):
-    category = category_param(request)
+    raw_category = request.query_params.get("cat")
     base = request.app.state.settings.base_url
-    query = f"?cat={category}" if category else ""
 
     def build(conn) -> bytes:
         size = DAY_ENTRIES if period is None or period.kind == "day" else LIST_ENTRIES
-        view = feed_view(conn, period, category=category, page=1, size=size)
-        shown = view.period
+        view = feed_view(conn, period, category=raw_category, size=size)
+        shown, category = view.period, view.category
+        query = f"?cat={category}" if category else ""
         if shown is None:
             return atom_feed([], title="Paperboy · Daily Papers", path=request.url.path, page="/", base_url=base)
         what = "Daily Papers" if shown.kind == "day" else f"Top papers of the {shown.kind}"
@@ -136,13 +127,6 @@ def _period_feed(request: Request, period: Period | None):
     return build
 
 
-def _parse(kind, text: str) -> Period:
-    try:
-        return parse_period(kind, text)
-    except BadPeriod as e:
-        raise NotFound(str(e)) from None
-
-
 @router.get("/papers/feed.atom", include_in_schema=False)
 async def latest_feed(request: Request) -> Response:
     return await _serve(request, _period_feed(request, None), params=("cat",))
@@ -150,17 +134,17 @@ async def latest_feed(request: Request) -> Response:
 
 @router.get("/papers/date/{day}/feed.atom", include_in_schema=False)
 async def day_feed(request: Request, day: str) -> Response:
-    return await _serve(request, _period_feed(request, _parse("day", day)), params=("cat",))
+    return await _serve(request, _period_feed(request, params.period_in_path("day", day)), params=("cat",))
 
 
 @router.get("/papers/week/{week}/feed.atom", include_in_schema=False)
 async def week_feed(request: Request, week: str) -> Response:
-    return await _serve(request, _period_feed(request, _parse("week", week)), params=("cat",))
+    return await _serve(request, _period_feed(request, params.period_in_path("week", week)), params=("cat",))
 
 
 @router.get("/papers/month/{month}/feed.atom", include_in_schema=False)
 async def month_feed(request: Request, month: str) -> Response:
-    return await _serve(request, _period_feed(request, _parse("month", month)), params=("cat",))
+    return await _serve(request, _period_feed(request, params.period_in_path("month", month)), params=("cat",))
 
 
 @router.get("/papers/trending/feed.atom", include_in_schema=False)
@@ -178,8 +162,7 @@ async def trending_feed(request: Request) -> Response:
 
 @router.get("/papers/category/{category}/feed.atom", include_in_schema=False)
 async def category_feed(request: Request, category: str) -> Response:
-    if len(category) > 32 or not ARXIV_CATEGORY.fullmatch(category):
-        raise NotFound("Not an arXiv category (e.g. cs.CL).")
+    category = params.category_in_path(category)
     base = request.app.state.settings.base_url
 
     def build(conn) -> bytes:

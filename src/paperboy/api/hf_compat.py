@@ -16,68 +16,49 @@ are public reads. Daily lists and papers come from the page cache.
 
 from __future__ import annotations
 
-from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from paperboy.api.cache import JSON, cached_body, cached_json
-from paperboy.api.schemas import HfDailyEntry, HfPaper, errors
+from paperboy.api.schemas import HfDailyEntry, HfPaper, errors, page_query
 from paperboy.api.search_params import search_filters
 from paperboy.api.serializers import hf_daily_entry, hf_paper
-from paperboy.errors import Invalid, NotFound
-from paperboy.feed.periods import BadPeriod, parse_period
-from paperboy.feed.views import DAILY_SORTS, daily_list, paper_details
-from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
+from paperboy.errors import NotFound
+from paperboy.feed.views import DAILY_SORTS, daily_list, paper_details, paper_view
 from paperboy.papers.markdown import markdown_link, markdown_text
 from paperboy.papers.normalize import normalize_text
 from paperboy.search.view import SearchParams, search_view
-from paperboy.store import repo
 
 router = APIRouter(tags=["Hugging Face–compatible"])
 
 MAX_LIMIT = 100
-MAX_P = 10_000
 ARXIV_ID = Path(description="An arXiv id, new (2606.30212, versions ignored) or old style (hep-th/9711200)", examples=["2606.30212"])
-FORMATS = {"date": ("day", "YYYY-MM-DD"), "week": ("week", "YYYY-Www"), "month": ("month", "YYYY-MM")}
-
-
-def _period(date: str | None, week: str | None, month: str | None):
-    given = {name: value for name, value in (("date", date), ("week", week), ("month", month)) if value is not None}
-    if len(given) > 1:
-        raise Invalid(f"Give one of 'date', 'week' or 'month', not {' and '.join(given)}")
-    if not given:
-        return None
-    (name, value), = given.items()
-    kind, shape = FORMATS[name]
-    try:
-        return parse_period(kind, value)
-    except BadPeriod:
-        raise Invalid(f"Invalid '{name}', expected {shape}") from None
 
 
 @router.get("/api/daily_papers", response_model=list[HfDailyEntry], responses=errors(400),
             summary="Daily papers (huggingface_hub list_daily_papers)")  # fmt: skip
 async def daily_papers(
     request: Request,
-    date: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="A day, YYYY-MM-DD; default: the latest day with papers",
+    date: str | None = Query(None, json_schema_extra={"pattern": r"^\d{4}-\d{2}-\d{2}$"}, description="A day, YYYY-MM-DD; default: the latest day with papers",
                              examples=["2026-06-30"]),
-    week: str | None = Query(None, pattern=r"^\d{4}-W\d{2}$", description="An ISO week, YYYY-Www", examples=["2026-W27"]),
-    month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$", description="A month, YYYY-MM", examples=["2026-06"]),
+    week: str | None = Query(None, json_schema_extra={"pattern": r"^\d{4}-W\d{2}$"}, description="An ISO week, YYYY-Www", examples=["2026-W27"]),
+    month: str | None = Query(None, json_schema_extra={"pattern": r"^\d{4}-\d{2}$"}, description="A month, YYYY-MM", examples=["2026-06"]),
     submitter: str | None = Query(None, max_length=64, description="Only papers this member put on the feed (all of them, without a period)"),
-    sort: Literal["publishedAt", "trending"] = Query("publishedAt", description="publishedAt: latest first; trending: by the trending score"),
+    sort: str = Query("publishedAt", description="publishedAt: latest first; trending: by the trending score",
+                      json_schema_extra={"enum": list(DAILY_SORTS)}),  # checked by the view: one message at every door
     limit: int = Query(50, ge=0, le=MAX_LIMIT, description="Papers per page"),
-    p: int = Query(0, ge=0, le=MAX_P, description="Page number, from 0; a page past the end is []"),
+    p: str | None = page_query("Page number; a page past the end is []", first=0),
 ) -> Response:
-    """The papers of a day, ISO week or month, like huggingface.co/api/daily_papers."""
-    period = _period(date, week, month)
-    if sort not in DAILY_SORTS:
-        raise Invalid(f"Invalid 'sort', expected one of {', '.join(DAILY_SORTS)}")
+    """The papers of a day, ISO week or month, like huggingface.co/api/daily_papers.
+
+    The period's shape is documented here and checked by the view (:func:`~paperboy.feed.views.daily_list`),
+    so a malformed week and an impossible one are refused alike, naming the shape."""
     base = request.app.state.settings.base_url
 
     def build(conn):
-        found = daily_list(conn, period, submitter=submitter, sort=sort, limit=limit, offset=p * limit)
+        found = daily_list(conn, date=date, week=week, month=month, submitter=submitter, sort=sort, limit=limit, page=p)
         return [hf_daily_entry(paper, found.verified.get(paper.id, {}), base_url=base) for paper in found.papers]
 
     return await cached_json(request, build)
@@ -113,15 +94,12 @@ async def search_papers(
 
 
 def _paper(conn, arxiv_id: str):
-    """A visible paper by any form of its id (a version is ignored), with its verified authors."""
+    """:func:`~paperboy.feed.views.paper_view` without comments, refused in Hugging Face's words
+    ("Paper not found", whatever the reason): scripts written for hf.co match on them."""
     try:
-        parsed = parse_arxiv_id(arxiv_id)
-    except InvalidArxivId:
+        return paper_view(conn, arxiv_id, comments=False)
+    except NotFound:
         raise NotFound("Paper not found") from None
-    paper = repo.get_paper(conn, parsed.id)
-    if paper is None or paper.hidden_at is not None:
-        raise NotFound("Paper not found")
-    return paper, paper_details(conn, [paper]).verified.get(paper.id, {})
 
 
 @router.get("/api/papers/{arxiv_id:path}", response_model=HfPaper, responses=errors(404),
@@ -131,8 +109,8 @@ async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     base = request.app.state.settings.base_url
 
     def build(conn):
-        paper, verified = _paper(conn, arxiv_id)
-        return hf_paper(paper, verified, base_url=base), paper  # redone when the paper's comments or authors change
+        view = _paper(conn, arxiv_id)
+        return hf_paper(view.paper, view.verified, base_url=base), view.paper  # redone when the paper's comments or authors change
 
     return await cached_json(request, build)
 
@@ -142,7 +120,7 @@ async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
 async def paper_markdown(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """The paper's page as Markdown: title, authors, links, abstract (TeX kept as written)."""
     base = request.app.state.settings.base_url
-    return await cached_body(request, lambda conn: paper_markdown_text(_paper(conn, arxiv_id)[0], base).encode(), "text/markdown; charset=utf-8")
+    return await cached_body(request, lambda conn: paper_markdown_text(_paper(conn, arxiv_id).paper, base).encode(), "text/markdown; charset=utf-8")
 
 
 def paper_markdown_text(paper, base_url: str) -> str:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
+
+from paperboy.params import MAX_PAGE
 
 __all__ = ["Error", "HfUser", "HfAuthor", "HfPaperCore", "HfDailyEntry", "HfPaper", "Paper", "Related", "RelatedPaper",
            "SearchResults", "Comment", "CommentPage", "CommentIn", "Trending", "TrendingPaper", "Profile", "VoteResult",
-           "SubmissionIn", "Submitted", "Me", "ERRORS", "errors"]  # fmt: skip
+           "SubmissionIn", "Submitted", "Me", "ERRORS", "errors", "page_query"]  # fmt: skip
 
 HF_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
 
@@ -24,6 +27,20 @@ class Error(BaseModel):
     error: str
     status: int
     model_config = ConfigDict(json_schema_extra={"examples": [{"error": "Paper not found", "status": 404}]})
+
+
+def page_query(description: str, *, first: int = 1, maximum: int = MAX_PAGE):
+    """A page-number query parameter, documented as the integer :func:`paperboy.params.page_number`
+    takes (``first`` to ``maximum``, :data:`~paperboy.params.MAX_PAGE` unless said) but received as the text it was sent as:
+    the view checks it, so a bad page is refused with the message every other door gives, not
+    FastAPI's own."""
+
+    def as_page(schema: dict) -> None:
+        title = schema.get("title")
+        schema.clear()
+        schema.update(type="integer", minimum=first, maximum=maximum, title=title)
+
+    return Query(None, description=f"{description}, from {first} to {maximum:,} (default {first})", json_schema_extra=as_page)
 
 
 ERRORS = {

@@ -197,7 +197,7 @@ def trending_json(view, *, base_url: str = "") -> dict:
 
 
 def profile_json(found, *, base_url: str = "") -> dict:
-    """A member's public profile (:class:`~paperboy.community.profiles.Profile`)."""
+    """A member's public profile (:class:`~paperboy.feed.views.ProfileView`)."""
     person = found.person
     return {
         **user_json(person.username, base_url=base_url),

@@ -21,7 +21,7 @@ from paperboy.api import schemas
 from paperboy.api.bodies import documented, json_body
 from paperboy.api.cache import cached_json
 from paperboy.api.hf_compat import ARXIV_ID
-from paperboy.api.schemas import errors
+from paperboy.api.schemas import errors, page_query
 from paperboy.api.search_params import search_filters
 from paperboy.api.serializers import (
     comment_json,
@@ -34,12 +34,10 @@ from paperboy.api.serializers import (
     user_json,  # fmt: skip
 )
 from paperboy.community.comments import get_comment, post_comment
-from paperboy.community.profiles import profile
 from paperboy.community.submissions import submit_paper
 from paperboy.community.votes import vote
-from paperboy.feed.views import paper_view, trending_view
+from paperboy.feed.views import paper_view, profile_view, trending_view
 from paperboy.search.view import MAX_PER_PAGE, SearchParams, related_view, search_view
-from paperboy.store import repo
 from paperboy.web.community_pages import arxiv_client
 from paperboy.web.views import write
 
@@ -47,7 +45,6 @@ router = APIRouter(prefix="/api/v1", tags=["Paperboy API"])
 legacy = APIRouter(tags=["Paperboy API"])
 
 bearer = HTTPBearer(auto_error=False, description="An API token from account settings (pb_…); write scope for writes")
-MAX_PAGE = 1000
 
 
 def _base(request: Request) -> str:
@@ -74,14 +71,14 @@ legacy.get("/api/papers/{arxiv_id:path}/related", response_model=schemas.Related
 
 
 @router.get("/papers/{arxiv_id:path}/comments", response_model=schemas.CommentPage, responses=errors(400, 404), summary="A paper's comments")
-async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
+async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: str | None = page_query("Page of comments")) -> Response:
     """Visible comments, oldest first, a page at a time (as under the paper's page)."""
     size = request.app.state.settings.comment_page_size
     base = _base(request)
 
     def build(conn):
-        view = paper_view(conn, repo.find_paper(conn, arxiv_id).arxiv_id, comment_page=page, comments_per_page=size)
-        return {"paper": view.paper.arxiv_id, "total": view.total_comments, "page": page, "pages": view.comment_pages,
+        view = paper_view(conn, arxiv_id, comment_page=page, comments_per_page=size, page_name="page")
+        return {"paper": view.paper.arxiv_id, "total": view.total_comments, "page": view.comment_page, "pages": view.comment_pages,
                 "comments": [comment_json(c, base_url=base) for c in view.comments]}, view.paper  # fmt: skip
 
     return await cached_json(request, build)
@@ -92,7 +89,7 @@ async def paper(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """A paper in Paperboy's shape (the one ``paperboy search --json`` prints)."""
     base = _base(request)
     def build(conn):
-        found = repo.find_paper(conn, arxiv_id)
+        found = paper_view(conn, arxiv_id, comments=False).paper
         return paper_json(found, base_url=base), found
 
     return await cached_json(request, build)
@@ -113,7 +110,7 @@ async def search(
 
 
 @router.get("/trending", response_model=schemas.Trending, responses=errors(400), summary="Trending papers with their scores")
-async def trending(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
+async def trending(request: Request, page: str | None = page_query("Page")) -> Response:
     """What the community is upvoting now (the rule: ``feed/trending.py``), best first."""
     size = request.app.state.settings.page_size
     base = _base(request)
@@ -124,7 +121,7 @@ async def trending(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)) ->
 async def user_profile(request: Request, username: str) -> Response:
     """What they submitted, upvoted, and are a verified author of (newest first)."""
     base = _base(request)
-    return await cached_json(request, lambda conn: profile_json(profile(conn, username[:64]), base_url=base))
+    return await cached_json(request, lambda conn: profile_json(profile_view(conn, username), base_url=base))
 
 
 @router.get("/me", response_model=schemas.Me, responses=errors(401, 429), summary="Who a token belongs to")

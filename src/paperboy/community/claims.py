@@ -18,7 +18,7 @@ from paperboy.errors import Invalid
 from paperboy.store.repo import find_paper, touch_paper
 from paperboy.store.schema import authorship_claims, paper_authors, papers, users
 
-__all__ = ["ClaimError", "Claim", "claim", "claim_authorship", "decide_claim", "pending_claims", "verified_authors", "claimed_papers",
+__all__ = ["ClaimError", "Claim", "claim", "claim_authorship", "decide_claim", "pending_claims", "claimed_papers",
            "VerifiedAuthor", "verified_authors_of"]  # fmt: skip
 
 
@@ -117,16 +117,6 @@ def _claims_query():
 def pending_claims(conn: Connection, limit: int = 100) -> list[Claim]:
     rows = conn.execute(_claims_query().where(authorship_claims.c.status == "pending").order_by(authorship_claims.c.created_at).limit(limit))
     return [Claim(*row) for row in rows]
-
-
-def verified_authors(conn: Connection, paper_id: int) -> dict[int, str]:
-    """Author position → username, for the approved claims on a paper."""
-    rows = conn.execute(
-        select(authorship_claims.c.author_position, users.c.username)
-        .join(users, users.c.id == authorship_claims.c.user_id)
-        .where(authorship_claims.c.paper_id == paper_id, authorship_claims.c.status == "approved")
-    )
-    return dict(rows.all())
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,8 +305,10 @@ def find_paper(conn: Connection, text: str, *, include_hidden: bool = False) -> 
     except InvalidArxivId:
         raise NotFound("No such paper.") from None
     paper = get_paper(conn, arxiv.id)
-    if paper is None or (paper.hidden_at is not None and not include_hidden):
-        raise NotFound("No such paper.")
+    if paper is None:
+        raise NotFound(f"Paperboy has no paper {arxiv.id} yet.")
+    if paper.hidden_at is not None and not include_hidden:
+        raise NotFound(f"arXiv:{arxiv.id} has been hidden by the moderators.")
     return paper
 
 

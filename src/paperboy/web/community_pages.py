@@ -14,11 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from paperboy.community import moderation
 from paperboy.community.claims import claim, decide_claim
 from paperboy.community.comments import delete_comment, edit_comment, post_comment
-from paperboy.community.profiles import profile as load_profile
 from paperboy.community.submissions import submit_paper
 from paperboy.community.votes import vote as cast_vote
 from paperboy.community.votes import voted_ids
 from paperboy.errors import DomainError, Invalid, LoginRequired
+from paperboy.feed.views import profile_view
 from paperboy.papers.tex import plain_text
 from paperboy.web.context import finish, get_viewer, require_admin, require_csrf, require_user, safe_next, set_flash
 from paperboy.web.errors import status_of
@@ -139,7 +139,7 @@ async def profile(request: Request, username: str) -> Response:
     viewer = await get_viewer(request)
 
     def load(conn):
-        found = load_profile(conn, username, viewer_is_admin=viewer.is_admin)
+        found = profile_view(conn, username, moderator=viewer.is_admin)
         mine = voted_ids(conn, viewer.user.id, [p.id for p in found.submitted + found.upvoted]) if viewer.user else set()
         return found, mine
 

@@ -17,13 +17,13 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
+from paperboy import params
 from paperboy.community.votes import voted_ids
 from paperboy.errors import Invalid, NotFound
-from paperboy.feed.periods import BadPeriod, Period, parse_period, period_of
+from paperboy.feed.periods import Period, period_of
 from paperboy.feed.views import day_place, feed_view, paper_view, trending_view
 from paperboy.papers.bibtex import bibtex_entry
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
-from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.store import repo
 from paperboy.web.cache import canonical_query
 from paperboy.web.context import Viewer, finish, get_viewer, safe_next, versions
@@ -53,7 +53,6 @@ class _Period(_NewStyleId):
 register_url_convertor("arxiv_new", _NewStyleId())
 register_url_convertor("period", _Period())
 
-MAX_PAGE = 10_000
 CHIPS = 12  # category chips shown above a feed; the rest are in a "more" list
 
 
@@ -227,23 +226,8 @@ def _stored(request: Request, cache, page) -> Response:
     return finish(request, Response(body, status_code=page.status, media_type=page.media_type, headers=headers))
 
 
-def _page_number(request: Request, name: str = "page") -> int:
-    raw = request.query_params.get(name, "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise Invalid(f"{name} must be a number from 1 to {MAX_PAGE:,}")
-    return int(raw)
-
-
-def _category(request: Request) -> str | None:
-    cat = request.query_params.get("cat") or None
-    if cat is not None and (len(cat) > 32 or not ARXIV_CATEGORY.fullmatch(cat)):
-        raise Invalid("cat must be an arXiv category such as cs.CL")
-    return cat
-
-
 async def feed(request: Request, period: Period | None) -> Response:
-    page = _page_number(request)
-    category = _category(request)
+    page, category = request.query_params.get("page"), request.query_params.get("cat")
     size = request.app.state.settings.page_size
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
@@ -283,25 +267,25 @@ async def go_to_date(request: Request) -> Response:
     kind = request.query_params.get("kind") or "day"
     if kind not in ("day", "week", "month"):
         raise Invalid("kind is day, week or month")
-    day = _period("day", request.query_params.get("day") or "")
-    category = _category(request)
+    day = params.period_in_path("day", request.query_params.get("day") or "")
+    category = params.category(request.query_params.get("cat"))
     target = period_of(kind, day.start).path + (f"?cat={quote(category)}" if category else "")
     return RedirectResponse(target, status_code=303)
 
 
 @hot.get("/papers/date/{day:period}", include_in_schema=False)
 async def feed_day(request: Request, day: str) -> Response:
-    return await feed(request, _period("day", day))
+    return await feed(request, params.period_in_path("day", day))
 
 
 @hot.get("/papers/week/{week:period}", include_in_schema=False)
 async def feed_week(request: Request, week: str) -> Response:
-    return await feed(request, _period("week", week))
+    return await feed(request, params.period_in_path("week", week))
 
 
 @hot.get("/papers/month/{month:period}", include_in_schema=False)
 async def feed_month(request: Request, month: str) -> Response:
-    return await feed(request, _period("month", month))
+    return await feed(request, params.period_in_path("month", month))
 
 
 @router.get("/papers/week", include_in_schema=False)
@@ -320,16 +304,9 @@ async def latest_period(request: Request) -> Response:
     return finish(request, RedirectResponse(to, status_code=302, headers={"Cache-Control": "no-cache"}))
 
 
-def _period(kind, text: str) -> Period:
-    try:
-        return parse_period(kind, text)
-    except BadPeriod as e:
-        raise NotFound(str(e)) from None
-
-
 @hot.get("/papers/trending", include_in_schema=False)
 async def trending_page(request: Request) -> Response:
-    page = _page_number(request)
+    page = request.query_params.get("page")
     size = request.app.state.settings.page_size
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
@@ -347,13 +324,13 @@ async def paper_page(request: Request, arxiv_id: str) -> Response:
         raise NotFound(str(e)) from None
     if parsed.version is not None or parsed.id != arxiv_id:
         return RedirectResponse(f"/papers/{parsed.id}", status_code=301)
-    cpage = _page_number(request, "cpage")
+    cpage = request.query_params.get("cpage")
     per_page = request.app.state.settings.comment_page_size
     size = request.app.state.settings.page_size
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
         view = paper_view(conn, parsed.id, moderator=moderator, comment_page=cpage, comments_per_page=per_page)
-        return PageSpec("paper.html", {**_fields(view), "claimable": view.claimable, "cpage": cpage,
+        return PageSpec("paper.html", {**_fields(view), "claimable": view.claimable, "cpage": view.comment_page,
                                        "bibtex": bibtex_entry(view.paper), "place": day_place(conn, view.paper, size)},
                         paper=view.paper)  # fmt: skip
 
