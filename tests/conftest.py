@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from paperboy.config import Settings
+from paperboy.http.site import site_of
 from paperboy.store.db import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +164,7 @@ def make_app(database_url: str, data_dir, **overrides):
     (datasette's ``make_app_client`` is the model), so what all of them need is said once; the
     fixtures below and each module's own site are its named variants. Drive it in-process with
     ``make_client``, or over a real socket with ``serve``."""
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     return create_app(site_settings(database_url, data_dir, **overrides))
 
@@ -175,7 +176,7 @@ def make_client(database_url: str, data_dir, **overrides):
 
     app = make_app(database_url, data_dir, **overrides)
     with TestClient(app) as c:
-        c.engine, c.settings = app.state.engine, app.state.settings
+        c.engine, c.settings = site_of(app).engine, site_of(app).settings
         yield c
 
 
@@ -202,7 +203,8 @@ def serve(app, port: int | None = None):
     from paperboy.web.server import http_protocol
 
     port = port or free_port()
-    settings = getattr(getattr(app, "state", None), "settings", None) or Settings()  # a bare ASGI stand-in: the defaults
+    site = getattr(getattr(app, "state", None), "site", None)
+    settings = site.settings if site is not None else Settings()  # a bare ASGI stand-in: the defaults
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(settings)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

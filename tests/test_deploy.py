@@ -312,7 +312,7 @@ def test_every_variable_named_in_the_deployment_files_is_a_setting():
 
 def test_the_probe_says_whether_the_site_is_healthy(tmp_path):
     from paperboy.store.db import make_engine, upgrade
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
     upgrade(make_engine(url))

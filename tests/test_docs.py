@@ -15,6 +15,7 @@ import typer
 
 from paperboy.cli import app as cli_app
 from paperboy.config import Settings
+from paperboy.http.site import site_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -87,7 +88,7 @@ def test_every_cli_option_is_named_in_its_commands_section():
 def fastapi_app(tmp_path):
     """The application as create_app builds it, unwrapped from its ASGI middleware; its routes are
     read, never called, so the database is never opened."""
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     settings = Settings(database_url=f"sqlite:///{tmp_path}/unused.db", data_dir=str(tmp_path), secret_key="test-secret").resolved()
     wrapped = create_app(settings)
@@ -95,7 +96,7 @@ def fastapi_app(tmp_path):
     while not hasattr(app, "routes"):
         app = app.app
     yield app
-    wrapped.state.engine.dispose()
+    site_of(wrapped).engine.dispose()
 
 
 def _routes(app) -> set[tuple[str, str]]:

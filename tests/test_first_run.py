@@ -217,7 +217,7 @@ def test_the_home_page_shows_the_backfill_as_it_goes(engine, fake, tmp_path):
     from fastapi.testclient import TestClient
 
     from paperboy.ingest.backfill import first_run_backfill
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     settings = settings_for(fake, tmp_path, database_url=engine.url.render_as_string(hide_password=False),
                             secret_key="test-secret")  # fmt: skip
@@ -257,7 +257,7 @@ def test_the_home_page_says_when_the_backfill_stopped(engine, fake, tmp_path):
 
     from paperboy.ingest.backfill import first_run_backfill
     from paperboy.ingest.http import ServiceUnavailable
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     settings = settings_for(fake, tmp_path, database_url=engine.url.render_as_string(hide_password=False),
                             secret_key="test-secret")  # fmt: skip

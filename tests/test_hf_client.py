@@ -119,7 +119,7 @@ def community(slice_db, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def answers(community):
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     path = community["path"]
     app = create_app(Settings(database_url=f"sqlite:///{path}", data_dir=str(path.parent), secret_key="test-secret").resolved())

@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, text
 from community_helpers import login, make_user
 from conftest import run_cli
 from paperboy.config import Settings
+from paperboy.http.site import site_of
 from paperboy.store import migrate as migrate_module
 from paperboy.store.db import make_engine
 from paperboy.store.migrate import MigrationError, copy_order, migrate_data
@@ -122,7 +123,7 @@ def test_every_table_is_copied_and_none_is_forgotten(source_url, postgres):
 def test_the_site_works_on_the_target_votes_count_and_new_ids_follow_the_copied_ones(source_url, postgres, tmp_path):
     from fastapi.testclient import TestClient
 
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     from fake_embedder import FakeEmbedder
     from paperboy.search.indexer import rebuild_keyword_index
@@ -135,9 +136,9 @@ def test_the_site_works_on_the_target_votes_count_and_new_ids_follow_the_copied_
     worker.dispose()
     settings = Settings(database_url=target, data_dir=str(tmp_path), secret_key="test-secret").resolved()
     app = create_app(settings)
-    app.state.search = SearchService(app.state.engine, tmp_path, embedder_loader=FakeEmbedder)
+    site_of(app).search = SearchService(site_of(app).engine, tmp_path, embedder_loader=FakeEmbedder)
     with TestClient(app) as c:
-        engine = app.state.engine
+        engine = site_of(app).engine
         assert "2606.30212" in c.get("/search", params={"q": "symbol pair distance constacyclic codes"}).text
         with engine.connect() as conn:
             arxiv_id, before = conn.execute(select(papers.c.arxiv_id, papers.c.upvotes).order_by(papers.c.id).offset(20).limit(1)).one()

@@ -28,7 +28,7 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 
 @pytest.fixture(scope="module")
 def api_server(slice_db, tmp_path_factory):
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     path = tmp_path_factory.mktemp("openapi") / "paperboy.db"
     path.write_bytes(slice_db.read_bytes())

@@ -14,7 +14,7 @@ import uvicorn
 from community_helpers import PASSWORD
 from conftest import free_port
 from paperboy.config import Settings
-from paperboy.web.app import create_app
+from paperboy.app import create_app
 from paperboy.web.server import uvicorn_options
 
 

@@ -17,7 +17,8 @@ from paperboy.search.service import SearchService
 from paperboy.search.snippets import snippet
 from paperboy.store import repo
 from paperboy.store.schema import paper_embeddings
-from paperboy.web.app import create_app
+from paperboy.app import create_app
+from paperboy.http.site import site_of
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -213,7 +214,7 @@ def web(db):
     embedder = FakeEmbedder()
     embed_pending(engine, embedder, batch_size=500)
     app = create_app(Settings(database_url=str(engine.url), data_dir=str(data_dir), secret_key="k").resolved())
-    app.state.search = SearchService(app.state.engine, data_dir, embedder_loader=lambda: embedder)
+    site_of(app).search = SearchService(site_of(app).engine, data_dir, embedder_loader=lambda: embedder)
     with TestClient(app) as c:
         yield c
 
@@ -522,7 +523,7 @@ def test_the_search_page_never_caches_an_old_snapshots_results_under_new_version
         assert go.wait(30)
 
     app = create_app(Settings(database_url=str(engine.url), data_dir=str(data_dir), secret_key="k").resolved())
-    app.state.search = SearchService(app.state.engine, data_dir, embedder_loader=FakeEmbedder, small_change=3,
+    site_of(app).search = SearchService(site_of(app).engine, data_dir, embedder_loader=FakeEmbedder, small_change=3,
                                      before_background=hold)  # fmt: skip
     with TestClient(app) as web:
         assert "2607.00001" not in web.get("/search", params={"q": "qwertyuiop"}).text
@@ -533,6 +534,6 @@ def test_the_search_page_never_caches_an_old_snapshots_results_under_new_version
         finally:
             go.set()
         assert "2607.00001" not in during
-        assert app.state.search.wait_for_catch_up(30)
+        assert site_of(app).search.wait_for_catch_up(30)
         after = web.get("/search", params={"q": "qwertyuiop"}).text
         assert "2607.00001" in after and "2607.00010" in after

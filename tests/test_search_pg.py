@@ -23,7 +23,8 @@ from paperboy.search.text import analyze
 from paperboy.store import repo
 from paperboy.store.db import make_engine
 from paperboy.store.schema import paper_embeddings, papers
-from paperboy.web.app import create_app
+from paperboy.app import create_app
+from paperboy.http.site import site_of
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +61,11 @@ def test_a_web_node_with_an_empty_data_directory_serves_hybrid_search_and_stays_
     empty = tmp_path / "web-node"
     empty.mkdir()
     app = create_app(Settings(database_url=str(engine.url), data_dir=str(empty), secret_key="k").resolved())
-    app.state.search = SearchService(app.state.engine, empty, embedder_loader=lambda: embedder)
+    site_of(app).search = SearchService(site_of(app).engine, empty, embedder_loader=lambda: embedder)
     with TestClient(app) as client:
         r = client.get("/search", params={"q": "symbol pair distance constacyclic codes"})
         assert r.status_code == 200 and "2606.30212" in r.text
-        service = app.state.search
+        service = site_of(app).search
         assert isinstance(service, pg.PgSearch) and service.ready()
         status = service.status()
         assert status["keyword_generation"] is not None and status["delta_papers"] == 0 and status["vectors"]
@@ -174,7 +175,7 @@ def test_the_postings_kept_in_memory_stay_within_their_budget(worker_indexed, tm
 def test_the_web_app_gives_its_search_the_postings_budget_of_its_settings(worker_indexed, tmp_path):
     engine, _ = worker_indexed
     settings = Settings.from_env({"PAPERBOY_SEARCH_POSTINGS_CACHE_MB": "3"}, database_url=str(engine.url), data_dir=str(tmp_path), secret_key="k")
-    assert create_app(settings.resolved()).state.search.postings.budget == 3 << 20
+    assert site_of(create_app(settings.resolved())).search.postings.budget == 3 << 20
 
 
 def test_the_hnsw_index_serves_dense_queries_and_agrees_with_exact_search(worker_indexed, tmp_path):

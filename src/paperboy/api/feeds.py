@@ -28,6 +28,7 @@ from paperboy.api.serializers import hf_time
 from paperboy.errors import Invalid, NotFound
 from paperboy.feed.periods import BadPeriod, Period, parse_period
 from paperboy.feed.views import feed_view, trending_view
+from paperboy.http.site import site_of
 from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.papers.tex import math_text
 from paperboy.store import repo
@@ -118,7 +119,7 @@ def category_param(request: Request) -> str | None:
 
 def _period_feed(request: Request, period: Period | None):
     category = category_param(request)
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
     query = f"?cat={category}" if category else ""
 
     def build(conn) -> bytes:
@@ -164,8 +165,8 @@ async def month_feed(request: Request, month: str) -> Response:
 
 @router.get("/papers/trending/feed.atom", include_in_schema=False)
 async def trending_feed(request: Request) -> Response:
-    base = request.app.state.settings.base_url
-    size = request.app.state.settings.page_size
+    base = site_of(request).settings.base_url
+    size = site_of(request).settings.page_size
 
     def build(conn) -> bytes:
         view = trending_view(conn, page=1, size=size)
@@ -179,7 +180,7 @@ async def trending_feed(request: Request) -> Response:
 async def category_feed(request: Request, category: str) -> Response:
     if len(category) > 32 or not ARXIV_CATEGORY.fullmatch(category):
         raise NotFound("Not an arXiv category (e.g. cs.CL).")
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
 
     def build(conn) -> bytes:
         found = repo.feed_page(conn, None, None, category=category, order="newest", limit=LIST_ENTRIES)
@@ -195,8 +196,8 @@ async def author_feed(request: Request, name: str) -> Response:
     name = " ".join(name.split())[:100]
     if not name:
         raise NotFound("Give an author's name.")
-    base = request.app.state.settings.base_url
-    service = request.app.state.search
+    base = site_of(request).settings.base_url
+    service = site_of(request).search
     result = await run_in_threadpool(service.search, "", author=name, sort="date", per_page=LIST_ENTRIES)
     from urllib.parse import quote
 
@@ -208,7 +209,7 @@ async def author_feed(request: Request, name: str) -> Response:
 @router.get("/search/feed.atom", include_in_schema=False)
 async def search_feed(request: Request) -> Response:
     found = await run_search(request, per_page=50, default_sort="date")
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
     query = request.url.query
     what = found.q or (f"author:{found.author}" if found.author else "") or (f"cat:{found.cat}" if found.cat else "")
     body = atom_feed(found.result.papers, title=f"Paperboy · Search: {what}", path="/search/feed.atom" + (f"?{query}" if query else ""),

@@ -28,6 +28,7 @@ from paperboy.api.serializers import hf_daily_entry, hf_paper
 from paperboy.errors import Invalid, NotFound
 from paperboy.feed.periods import BadPeriod, parse_period
 from paperboy.feed.views import DAILY_SORTS, daily_list, paper_details
+from paperboy.http.site import site_of
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.markdown import markdown_link, markdown_text
 from paperboy.papers.normalize import normalize_text
@@ -72,7 +73,7 @@ async def daily_papers(
     period = _period(date, week, month)
     if sort not in DAILY_SORTS:
         raise Invalid(f"Invalid 'sort', expected one of {', '.join(DAILY_SORTS)}")
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
 
     def build(conn):
         found = daily_list(conn, period, submitter=submitter, sort=sort, limit=limit, offset=p * limit)
@@ -90,9 +91,9 @@ async def search_papers(
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="How many results"),
 ) -> Response:
     """Hybrid (keyword + meaning) search over the whole archive, best first."""
-    service = request.app.state.search
-    engine = request.app.state.engine
-    base = request.app.state.settings.base_url
+    service = site_of(request).search
+    engine = site_of(request).engine
+    base = site_of(request).settings.base_url
 
     def run() -> bytes:
         import orjson
@@ -129,7 +130,7 @@ def _paper(conn, arxiv_id: str):
             summary="One paper (huggingface_hub paper_info)")  # fmt: skip
 async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """A paper as one flat object; ``2606.30212v2`` is the same paper as ``2606.30212``."""
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
 
     def build(conn):
         paper, verified = _paper(conn, arxiv_id)
@@ -142,7 +143,7 @@ async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
             summary="One paper as Markdown (huggingface_hub read_paper)")  # fmt: skip
 async def paper_markdown(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """The paper's page as Markdown: title, authors, links, abstract (TeX kept as written)."""
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
     return await cached_body(request, lambda conn: paper_markdown_text(_paper(conn, arxiv_id)[0], base).encode(), "text/markdown; charset=utf-8")
 
 

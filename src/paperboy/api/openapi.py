@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
 from paperboy import __version__
+from paperboy.http.site import site_of
 
 __all__ = ["install"]
 
@@ -50,5 +51,5 @@ def install(app: FastAPI) -> None:
 
     @app.get("/api/docs", include_in_schema=False)
     async def api_docs(request: Request) -> HTMLResponse:
-        html = request.app.state.templates.get_template("api_docs.html").render()
+        html = site_of(request).templates.get_template("api_docs.html").render()
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})

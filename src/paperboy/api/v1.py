@@ -40,9 +40,9 @@ from paperboy.errors import Invalid
 from paperboy.feed.views import paper_view, trending_view
 from paperboy.search.service import SORTS
 from paperboy.store import repo
-from paperboy.web.community_pages import arxiv_client
 from paperboy.web.search_pages import _related
-from paperboy.web.views import write
+from paperboy.http.run import write
+from paperboy.http.site import site_of
 
 router = APIRouter(prefix="/api/v1", tags=["Paperboy API"])
 legacy = APIRouter(tags=["Paperboy API"])
@@ -52,7 +52,7 @@ MAX_PAGE = 1000
 
 
 def _base(request: Request) -> str:
-    return request.app.state.settings.base_url
+    return site_of(request).settings.base_url
 
 
 def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -77,7 +77,7 @@ legacy.get("/api/papers/{arxiv_id:path}/related", response_model=schemas.Related
 @router.get("/papers/{arxiv_id:path}/comments", response_model=schemas.CommentPage, responses=errors(400, 404), summary="A paper's comments")
 async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
     """Visible comments, oldest first, a page at a time (as under the paper's page)."""
-    size = request.app.state.settings.comment_page_size
+    size = site_of(request).settings.comment_page_size
     base = _base(request)
 
     def build(conn):
@@ -111,14 +111,14 @@ async def search(
     """One page of search results, exactly as ``paperboy search --json`` prints them."""
     if sort not in SORTS:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
-    result = await run_in_threadpool(request.app.state.search.search, q, sort=sort, page=page, per_page=per_page)
+    result = await run_in_threadpool(site_of(request).search.search, q, sort=sort, page=page, per_page=per_page)
     return JSONResponse(search_json(q, result, base_url=_base(request)))
 
 
 @router.get("/trending", response_model=schemas.Trending, responses=errors(400), summary="Trending papers with their scores")
 async def trending(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
     """What the community is upvoting now (the rule: ``feed/trending.py``), best first."""
-    size = request.app.state.settings.page_size
+    size = site_of(request).settings.page_size
     base = _base(request)
     return await cached_json(request, lambda conn: trending_json(trending_view(conn, page=page, size=size), base_url=base))
 
@@ -196,6 +196,6 @@ async def submit(request: Request, credentials: HTTPAuthorizationCredentials | N
     """The rules of the submit page (``community/submissions.py``): recent papers only, a daily cap, one feed day per paper."""
     user = await _writer(request, credentials)
     submission = await json_body(request, schemas.SubmissionIn)
-    engine = request.app.state.engine
-    done = await run_in_threadpool(submit_paper, engine, arxiv_client(request), request.app.state.settings, user, submission.paper)
+    engine = site_of(request).engine
+    done = await run_in_threadpool(submit_paper, engine, site_of(request).arxiv_client, site_of(request).settings, user, submission.paper)
     return JSONResponse({"id": done.arxiv_id, "title": done.title, "url": f"{_base(request)}/papers/{done.arxiv_id}"}, status_code=201)

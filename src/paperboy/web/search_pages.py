@@ -14,7 +14,9 @@ from paperboy.papers.normalize import ARXIV_CATEGORY
 from paperboy.search.related import Related
 from paperboy.search.service import SORTS
 from paperboy.store import repo
-from paperboy.web.context import finish, get_viewer, versions
+from paperboy.web.context import finish, get_viewer
+from paperboy.http.respond import versions
+from paperboy.http.site import site_of
 from paperboy.web.views import render
 
 router = APIRouter()
@@ -67,7 +69,7 @@ def search_now(request: Request, per_page: int = PER_PAGE, default_sort: str = "
         raise Invalid("cat must be an arXiv category such as cs.CL")
     author = (params.get("author") or "")[:100] or None
     after, before = _date(params.get("from"), "from"), _date(params.get("to"), "to")
-    service = request.app.state.search
+    service = site_of(request).search
     result = service.search(
         q, categories=[cat] if cat else None, author=author, after=after,
         before=before + dt.timedelta(days=1) if before else None, sort=sort, page=int(page), per_page=per_page,
@@ -93,15 +95,15 @@ async def search_page(request: Request) -> Response:
 
     # Also per snapshot of the embedded backend: while it catches up in the background, results come
     # from the old snapshot and are kept under its name, not under the versions they do not show yet.
-    snapshot = getattr(request.app.state.search, "snapshot_key", None)
+    snapshot = getattr(site_of(request).search, "snapshot_key", None)
     return await cached_page(request, build, params=PARAMS, vary=f"search:{versions(request).search}:{snapshot() if snapshot else ''}")
 
 
 def _related(request: Request, arxiv_id: str, k: int):
     """(paper, [(related paper, score)]) for a visible paper; NotFound otherwise. The list is a
     :class:`~paperboy.search.related.Related`: ``by_keyword`` says the papers only share title words."""
-    engine = request.app.state.engine
-    service = request.app.state.search
+    engine = site_of(request).engine
+    service = site_of(request).search
     with engine.connect() as conn:
         paper = repo.find_paper(conn, arxiv_id)
     related = service.related(paper.id, k)
