@@ -200,7 +200,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, hsts: bool = False):
         self.app = app
-        self.state = app.state  # tests and the CLI reach settings/engine through the wrapper
+        self.state = app.state  # tests and the CLI reach the site (site_of) through the wrapper
         headers = [
             (b"content-security-policy", CSP.encode()),
             (b"x-content-type-options", b"nosniff"),

@@ -1,7 +1,7 @@
 """The OpenAPI document (``/openapi.json``) and its reader (``/api/docs``, Swagger UI served from here).
 
 FastAPI writes the document from the API routes (pages stay out: ``include_in_schema=False``).
-Two corrections: bad input is answered with 400 and the one error shape (``web/errors.py``), not
+Two corrections: bad input is answered with 400 and the one error shape (``http/errors.py``), not
 FastAPI's 422 validation body, so those are replaced; and the document says who we are.
 """
 
