@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from paperboy.config import Settings
+from paperboy.http.site import site_of
 from paperboy.store.db import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,11 +171,11 @@ def make_app(database_url: str, data_dir, *, search=None, **overrides):
 def app_for(settings: Settings, *, search=None):
     """The app over settings a test made itself because it also hands them to the worker or a
     domain function (``make_app`` otherwise). The one place the tests call ``create_app``."""
-    from paperboy.web.app import create_app
+    from paperboy.app import create_app
 
     app = create_app(settings)
     if search is not None:
-        app.state.search = search(app.state.engine)
+        site_of(app).search = search(site_of(app).engine)
     return app
 
 
@@ -185,7 +186,7 @@ def make_client(database_url: str, data_dir, **overrides):
 
     app = make_app(database_url, data_dir, **overrides)
     with TestClient(app) as c:
-        c.engine, c.settings = app.state.engine, app.state.settings
+        c.engine, c.settings = site_of(app).engine, site_of(app).settings
         yield c
 
 
@@ -212,7 +213,8 @@ def serve(app, port: int | None = None):
     from paperboy.web.server import http_protocol
 
     port = port or free_port()
-    settings = getattr(getattr(app, "state", None), "settings", None) or Settings()  # a bare ASGI stand-in: the defaults
+    site = getattr(getattr(app, "state", None), "site", None)
+    settings = site.settings if site is not None else Settings()  # a bare ASGI stand-in: the defaults
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(settings)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -18,6 +18,8 @@ import pytest
 
 from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
+from paperboy.http.site import site_of
+
 pytestmark = browser_tests
 
 # 4.14.1, not 4.10.x: 4.10.3 passes the vote control whose name lacks its visible text and the two
@@ -62,8 +64,8 @@ def axe_source() -> str:
 def site(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("a11y")
     app = make_app(slice_database_url("sqlite", folder, request), folder)
-    SITE_DB[:] = [app.state.settings.database_url]
-    _subscribe_reader(app.state.settings)
+    SITE_DB[:] = [site_of(app).settings.database_url]
+    _subscribe_reader(site_of(app).settings)
     with serve(app) as url:
         yield url
 

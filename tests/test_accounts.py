@@ -10,6 +10,7 @@ from sqlalchemy import select
 from community_helpers import PASSWORD, as_user, csrf, login, make_user, user
 from conftest import make_app, make_client, slice_database_url
 from paperboy.accounts.passwords import verify_password
+from paperboy.http.site import site_of
 from paperboy.store.schema import sessions, users
 from smtp_server import start_smtp
 
@@ -188,7 +189,7 @@ def test_reset_for_unknown_address_reads_the_same_and_sends_nothing(smtp_client)
     # Nothing was queued: delivering the outbox now (what the response's background task does) sends nothing.
     from paperboy.mail.outbox import deliver_pending
 
-    assert deliver_pending(c.engine, c.app.state.settings).sent == 0
+    assert deliver_pending(c.engine, site_of(c.app).settings).sent == 0
     assert c.inbox.messages == []
 
 
@@ -229,7 +230,7 @@ def test_reset_ends_every_session(smtp_client):
 def test_cookies_are_secure_when_the_site_is_https(request, tmp_path):
     app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path, base_url="https://papers.example.org")
     c = TestClient(app, base_url="https://testserver")
-    make_user(app.state.engine, "sec")
+    make_user(site_of(app).engine, "sec")
     r = login(c, "sec")
     assert "secure" in r.headers["set-cookie"].lower() and "httponly" in r.headers["set-cookie"].lower()
     assert "max-age=31536000" in c.get("/").headers["strict-transport-security"]

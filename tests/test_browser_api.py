@@ -10,6 +10,8 @@ import pytest
 from community_helpers import PASSWORD, make_user
 from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
+from paperboy.http.site import site_of
+
 pytestmark = browser_tests
 
 
@@ -39,7 +41,7 @@ def site(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser-api")
     app = make_app(slice_database_url("sqlite", folder, request), folder)
     for name in ("toklight", "tokdark"):
-        make_user(app.state.engine, name)
+        make_user(site_of(app).engine, name)
     with serve(app) as url:
         yield url
 

@@ -7,6 +7,8 @@ import pytest
 from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 from fake_arxiv import serve_fake_arxiv
 
+from paperboy.http.site import site_of
+
 pytestmark = browser_tests
 
 
@@ -17,7 +19,7 @@ def community_site(request, tmp_path):
 
     with serve_fake_arxiv() as fake:
         app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path, submit_max_age_days=100_000)
-        app.state.arxiv_client = ArxivApiClient(fake.api_url, user_agent=user_agent(), min_interval=0, retries=0)
+        site_of(app).arxiv_client = ArxivApiClient(fake.api_url, user_agent=user_agent(), min_interval=0, retries=0)
         with serve(app) as url:
             yield url
 

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import ARTIFACTS, browser_tests, free_port, make_app, serve, slice_database_url
 
+from paperboy.http.site import site_of
+
 pytestmark = browser_tests
 
 
@@ -80,7 +82,7 @@ def test_subscribe_confirm_change_preferences_and_unsubscribe(browser, digest_si
 
     from paperboy.store.schema import subscribers
 
-    with app.state.engine.connect() as conn:
+    with site_of(app).engine.connect() as conn:
         row = conn.execute(select(subscribers.c.status, subscribers.c.frequency, subscribers.c.keywords)).one()
     assert tuple(row) == ("unsubscribed", "weekly", "diffusion\nreinforcement learning")
     context.close()
@@ -92,7 +94,7 @@ def test_the_mail_reads_well_in_light_and_dark(browser, digest_site):
     from paperboy.digest.editions import parse_edition
     from paperboy.digest.send import preview
 
-    mail, _ = preview(app.state.engine, app.state.settings, parse_edition("2026-06-30"))
+    mail, _ = preview(site_of(app).engine, site_of(app).settings, parse_edition("2026-06-30"))
     for name, viewport, scheme in (("digest-mail-light.png", (900, 1100), "light"), ("digest-mail-phone-dark.png", (390, 844), "dark")):
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=scheme)
         page = context.new_page()

@@ -7,6 +7,8 @@ import pytest
 
 from conftest import ARTIFACTS, browser_tests, make_app, serve, slice_database_url
 
+from paperboy.http.site import site_of
+
 pytestmark = browser_tests
 
 DAY = "/papers/date/2026-06-30"
@@ -185,7 +187,7 @@ def site_with_a_comment(request, tmp_path):
     from paperboy.store import repo
 
     app = make_app(slice_database_url("sqlite", tmp_path, request), tmp_path)
-    engine = app.state.engine
+    engine = site_of(app).engine
     alice = make_user(engine, "alice")
     with engine.begin() as conn:
         paper = repo.get_paper(conn, "2606.30212")

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from community_helpers import as_user, csrf, make_user
 from paperboy.community.votes import set_vote
 from paperboy.feed.trending import trending, trending_score
+from paperboy.http.site import site_of
 from paperboy.papers.model import PaperRecord
 from paperboy.store import repo
 from paperboy.store.schema import audit_log, papers, votes
@@ -136,7 +137,7 @@ def test_edit_and_delete_your_own_comment_but_not_others(client):
 def test_comments_paginate(client):
     from dataclasses import replace
 
-    client.app.state.settings = replace(client.app.state.settings, comment_page_size=3)
+    site_of(client.app).settings = replace(site_of(client.app).settings, comment_page_size=3)
     make_user(client.engine, "talker")
     from paperboy.accounts.users import get_user_by_name
     from paperboy.community.comments import add_comment

@@ -26,6 +26,7 @@ from fake_embedder import FakeEmbedder
 from paperboy.digest import subscriptions as subs
 from paperboy.digest.editions import is_edition_day, parse_edition
 from paperboy.digest.send import send_edition
+from paperboy.http.site import site_of
 from paperboy.mail.outbox import deliver_pending
 from paperboy.search.factory import open_search
 from paperboy.store.db import make_engine, write_transaction
@@ -247,7 +248,7 @@ def test_two_concurrent_senders_send_each_reader_once(sqlite_site, tmp_path):
 
 
 def test_one_click_unsubscribe_is_a_post_with_no_cookie(client, smtp, tmp_path):
-    settings = client.app.state.settings
+    settings = site_of(client.app).settings
     with write_transaction(client.engine) as conn:
         subs.subscribe(conn, settings, email="oneclick@example.org", ip="1.1.1.1")
         sub = subs._get(conn, subscribers.c.email_key == "oneclick@example.org")

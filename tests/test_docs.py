@@ -15,6 +15,7 @@ import typer
 
 from conftest import make_app
 from paperboy.cli import app as cli_app
+from paperboy.http.site import site_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -92,7 +93,7 @@ def fastapi_app(tmp_path):
     while not hasattr(app, "routes"):
         app = app.app
     yield app
-    wrapped.state.engine.dispose()
+    site_of(wrapped).engine.dispose()
 
 
 def _routes(app) -> set[tuple[str, str]]:

@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select, text
 
 from community_helpers import login, make_user
 from conftest import run_cli
+from paperboy.http.site import site_of
 from paperboy.store import migrate as migrate_module
 from paperboy.store.db import make_engine
 from paperboy.store.migrate import MigrationError, copy_order, migrate_data
@@ -133,7 +134,7 @@ def test_the_site_works_on_the_target_votes_count_and_new_ids_follow_the_copied_
     worker.dispose()
     app = make_app(target, tmp_path, search=lambda e: open_search(e, tmp_path, embedder_loader=FakeEmbedder))
     with TestClient(app) as c:
-        engine = app.state.engine
+        engine = site_of(app).engine
         assert "2606.30212" in c.get("/search", params={"q": "symbol pair distance constacyclic codes"}).text
         with engine.connect() as conn:
             arxiv_id, before = conn.execute(select(papers.c.arxiv_id, papers.c.upvotes).order_by(papers.c.id).offset(20).limit(1)).one()

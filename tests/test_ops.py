@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text
 
 from community_helpers import add_active
 from conftest import ROOT, free_port, make_client, site_settings, slice_database_url
+from paperboy.http.site import site_of
 from paperboy.mail.outbox import deliver_pending, enqueue
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import job_runs, outbox, papers
@@ -50,7 +51,7 @@ def route_count(samples, route: str, status: str = "200", method: str = "GET") -
 # --- health and readiness ------------------------------------------------------------------------
 
 def test_readyz_is_ready_once_search_has_loaded_and_neither_check_is_cached_or_limited(client):
-    client.app.state.search.refresh()  # what the start-up warm-up does in the background
+    site_of(client.app).search.refresh()  # what the start-up warm-up does in the background
     for _ in range(60):  # well past any per-address limit: these are polled by load balancers
         r = client.get("/readyz")
         assert r.status_code == 200, r.text

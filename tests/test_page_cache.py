@@ -3,7 +3,8 @@ stays within its bytes."""
 
 import gzip
 
-from paperboy.web.cache import PageCache
+from paperboy.http.cache import PageCache
+from paperboy.http.site import site_of
 
 
 def test_entries_are_valid_only_for_their_version():
@@ -54,7 +55,7 @@ def test_a_zero_byte_cache_is_off():
 
 
 def test_count_changes_may_lag_briefly_but_content_changes_never(monkeypatch):
-    import paperboy.web.cache as cache_module
+    import paperboy.http.cache as cache_module
 
     clock = [1000.0]
     monkeypatch.setattr(cache_module.time, "monotonic", lambda: clock[0])
@@ -87,8 +88,8 @@ def _with(url: str, extra: str) -> str:
 
 def test_unknown_parameters_are_served_from_the_same_entry(client):
     """A loop of ?junk=N used to render the month page (0.7 s) for every N, one new entry each."""
-    cache = client.app.state.page_cache
-    client.app.state.search.refresh()  # the first load names the snapshot search pages are kept under
+    cache = site_of(client.app).page_cache
+    site_of(client.app).search.refresh()  # the first load names the snapshot search pages are kept under
     for url in CACHED:
         first = client.get(url)
         assert first.status_code == 200, url
@@ -100,7 +101,7 @@ def test_unknown_parameters_are_served_from_the_same_entry(client):
 
 
 def test_parameters_a_page_reads_still_make_their_own_entry(client):
-    cache = client.app.state.page_cache
+    cache = site_of(client.app).page_cache
     client.get("/papers/date/2026-06-30?cat=cs.CL&page=1")
     entries = len(cache)
     assert client.get("/papers/date/2026-06-30?page=1&cat=cs.CL").status_code == 200  # the same page, spelt in another order
@@ -121,7 +122,7 @@ def test_a_shared_page_is_rendered_for_its_canonical_url(client):
 def test_a_client_without_gzip_gets_the_built_bytes_and_the_entry_is_stored_after(client):
     """A cold export for a client that takes no gzip is answered before it is compressed for the
     cache; the entry is stored all the same, so the next request, in either encoding, is a hit."""
-    cache = client.app.state.page_cache
+    cache = site_of(client.app).page_cache
     url = "/papers/date/2026-06-30.ris"
     misses = cache.misses
     plain = client.get(url, headers={"Accept-Encoding": "identity"})

@@ -7,20 +7,22 @@ from fastapi.testclient import TestClient
 
 from community_helpers import as_user, csrf, login, make_user
 from conftest import make_app
+from paperboy.http.site import site_of
 from paperboy.store import repo
 from paperboy.store.db import write_transaction
+from paperboy.web.personal import split
 
 PAPER, OTHER, DAY = "2606.30212", "2606.28354", "/papers/date/2026-06-30"
 
 
 def stored_text(client) -> str:
     """Everything the page cache holds, as text: the logged-out copies and the marked renderings."""
-    cache = client.app.state.page_cache
+    cache = site_of(client.app).page_cache
     out = []
     for page in list(cache._entries.values()):
         out.append(cache.body(page).decode())
         if page.shared:
-            out.append("".join(p.decode() if isinstance(p, bytes) else p for p in cache.parts(page)))
+            out.append("".join(p.decode() if isinstance(p, bytes) else p for p in cache.parts(page, split)))
     return "\n".join(out)
 
 
@@ -89,7 +91,7 @@ def test_a_comment_redoes_its_paper_page_and_no_other(client):
     anonymous = TestClient(client.app)
     for path in (DAY, f"/papers/{PAPER}", f"/papers/{OTHER}"):
         anonymous.get(path)
-    cache = client.app.state.page_cache
+    cache = site_of(client.app).page_cache
     before = {k: id(v) for k, v in cache._entries.items()}
     alice.post(f"/papers/{PAPER}/comments", data={"body": "A comment worth reading", "csrf_token": csrf(alice, f"/papers/{PAPER}")})
     assert "A comment worth reading" in anonymous.get(f"/papers/{PAPER}").text  # at once, for everyone

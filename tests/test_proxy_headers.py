@@ -13,6 +13,7 @@ import uvicorn
 
 from community_helpers import PASSWORD
 from conftest import free_port, make_app
+from paperboy.http.site import site_of
 from paperboy.web.server import uvicorn_options
 
 
@@ -22,7 +23,7 @@ def serve(sqlite_engine, tmp_path):
 
     def start(trusted_proxies: str = "") -> str:
         app = make_app(str(sqlite_engine.url), tmp_path, trusted_proxies=trusted_proxies)
-        options = uvicorn_options(app.state.settings, host="127.0.0.1", port=free_port(), log_level="warning")
+        options = uvicorn_options(site_of(app).settings, host="127.0.0.1", port=free_port(), log_level="warning")
         options.pop("workers")
         server = uvicorn.Server(uvicorn.Config(app, **options))
         thread = threading.Thread(target=server.run, daemon=True)

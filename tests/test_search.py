@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from conftest import make_app, make_client, slice_database_url
 from fake_embedder import FakeEmbedder
+from paperboy.http.site import site_of
 from paperboy.search.factory import open_search
 from paperboy.search.indexer import embed_pending
 from paperboy.search.query import parse_query
@@ -528,6 +529,6 @@ def test_the_search_page_never_caches_an_old_snapshots_results_under_new_version
         finally:
             go.set()
         assert "2607.00001" not in during
-        assert app.state.search.wait_for_catch_up(30)
+        assert site_of(app).search.wait_for_catch_up(30)
         after = web.get("/search", params={"q": "qwertyuiop"}).text
         assert "2607.00001" in after and "2607.00010" in after

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 
 from conftest import make_app, make_client
 from fake_embedder import FakeEmbedder
+from paperboy.http.site import site_of
 from paperboy.papers.model import PaperRecord
 from paperboy.search import pg
 from paperboy.search.factory import open_search
@@ -60,7 +61,7 @@ def test_a_web_node_with_an_empty_data_directory_serves_hybrid_search_and_stays_
     with make_client(str(engine.url), empty, search=lambda e: open_search(e, empty, embedder_loader=lambda: embedder)) as client:
         r = client.get("/search", params={"q": "symbol pair distance constacyclic codes"})
         assert r.status_code == 200 and "2606.30212" in r.text
-        service = client.app.state.search
+        service = site_of(client.app).search
         assert isinstance(service, pg.PgSearch) and service.ready()
         status = service.status()
         assert status["keyword_generation"] is not None and status["delta_papers"] == 0 and status["vectors"]

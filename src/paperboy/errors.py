@@ -2,7 +2,7 @@
 
 Domain code (accounts, community, feeds, digests) says *what* went wrong — not found, not allowed,
 already there, bad input, too often, a service it needs is away — and never picks an HTTP status.
-The web layer maps the kind to a status once (``paperboy.web.errors``), for HTML pages and JSON
+The HTTP layer maps the kind to a status once (``paperboy.http.errors``), for HTML pages and JSON
 alike, and the CLI maps it to a message. Messages are safe to show to whoever asked.
 
 A domain function makes every check before it changes anything: the web layer commits what a

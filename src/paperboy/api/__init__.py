@@ -13,7 +13,7 @@ def install(app: FastAPI) -> None:
     """Add the API's routes — before the pages', whose ``/papers/{id:path}`` catches everything — and its error handler."""
     from paperboy.accounts.api_tokens import TokenRefused
     from paperboy.api import citations, feeds, hf_compat, openapi, v1
-    from paperboy.web.errors import error_response
+    from paperboy.http.errors import error_response
 
     app.include_router(v1.router)
     app.include_router(v1.legacy)
@@ -21,8 +21,6 @@ def install(app: FastAPI) -> None:
     app.include_router(citations.router)
     app.include_router(hf_compat.router)
     openapi.install(app)
-    # What the pages need to link their feeds and citations (feed.html, search.html, paper.html).
-    app.state.templates.globals.update(feed_url=feeds.feed_url, coins=citations.coins, base_url=app.state.settings.base_url)
 
     @app.exception_handler(TokenRefused)
     async def token_refused(request: Request, exc: TokenRefused):

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from paperboy import params
 from paperboy.api.cache import cached_body
 from paperboy.feed.views import paper_view, period_papers
+from paperboy.http.site import site_of
 from paperboy.papers.bibtex import bibtex_entries
 from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.normalize import normalize_text
@@ -104,7 +105,7 @@ def _period_route(kind: str, fmt: str):
 
 def _search_route(fmt: str):
     async def search_citations(request: Request) -> Response:
-        found = await run_in_threadpool(search_view, request.app.state.search, SearchParams.parse(request.query_params, per_page=100))
+        found = await run_in_threadpool(search_view, site_of(request).search, SearchParams.parse(request.query_params, per_page=100))
         return Response(citation_file(found.results.papers, fmt), media_type=FORMATS[fmt],
                         headers={"Cache-Control": "no-cache", **_disposition("paperboy-search", fmt)})  # fmt: skip
 

@@ -28,6 +28,7 @@ from paperboy.api.serializers import hf_time
 from paperboy.errors import NotFound
 from paperboy.feed.periods import Period
 from paperboy.feed.views import feed_view, trending_view
+from paperboy.http.site import site_of
 from paperboy.papers.tex import math_text
 from paperboy.params import MAX_AUTHOR
 from paperboy.search.view import SearchParams, search_view
@@ -110,7 +111,7 @@ async def _serve(request: Request, build, params: tuple[str, ...] = ()) -> Respo
 
 def _period_feed(request: Request, period: Period | None):
     raw_category = request.query_params.get("cat")
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
 
     def build(conn) -> bytes:
         size = DAY_ENTRIES if period is None or period.kind == "day" else LIST_ENTRIES
@@ -149,8 +150,8 @@ async def month_feed(request: Request, month: str) -> Response:
 
 @router.get("/papers/trending/feed.atom", include_in_schema=False)
 async def trending_feed(request: Request) -> Response:
-    base = request.app.state.settings.base_url
-    size = request.app.state.settings.page_size
+    base = site_of(request).settings.base_url
+    size = site_of(request).settings.page_size
 
     def build(conn) -> bytes:
         view = trending_view(conn, page=1, size=size)
@@ -163,7 +164,7 @@ async def trending_feed(request: Request) -> Response:
 @router.get("/papers/category/{category}/feed.atom", include_in_schema=False)
 async def category_feed(request: Request, category: str) -> Response:
     category = params.category_in_path(category)
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
 
     def build(conn) -> bytes:
         found = repo.feed_page(conn, None, None, category=category, order="newest", limit=LIST_ENTRIES)
@@ -179,8 +180,8 @@ async def author_feed(request: Request, name: str) -> Response:
     name = " ".join(name.split())[:MAX_AUTHOR]
     if not name:
         raise NotFound("Give an author's name.")
-    base = request.app.state.settings.base_url
-    view = await run_in_threadpool(search_view, request.app.state.search, SearchParams(author=name, sort="date", per_page=LIST_ENTRIES))
+    base = site_of(request).settings.base_url
+    view = await run_in_threadpool(search_view, site_of(request).search, SearchParams(author=name, sort="date", per_page=LIST_ENTRIES))
     from urllib.parse import quote
 
     body = atom_feed(view.results.papers, title=f"Paperboy · Papers by {name}", path=quote(f"/papers/author/{name}/feed.atom"), base_url=base,
@@ -191,8 +192,8 @@ async def author_feed(request: Request, name: str) -> Response:
 @router.get("/search/feed.atom", include_in_schema=False)
 async def search_feed(request: Request) -> Response:
     params = SearchParams.parse(request.query_params, per_page=50, default_sort="date")
-    found = await run_in_threadpool(search_view, request.app.state.search, params)
-    base = request.app.state.settings.base_url
+    found = await run_in_threadpool(search_view, site_of(request).search, params)
+    base = site_of(request).settings.base_url
     query = request.url.query
     what = params.q or (f"author:{params.author}" if params.author else "") or (f"cat:{params.cat}" if params.cat else "")
     body = atom_feed(found.results.papers, title=f"Paperboy · Search: {what}", path="/search/feed.atom" + (f"?{query}" if query else ""),

@@ -27,6 +27,7 @@ from paperboy.api.search_params import search_filters
 from paperboy.api.serializers import hf_daily_entry, hf_paper
 from paperboy.errors import NotFound
 from paperboy.feed.views import DAILY_SORTS, daily_list, paper_details, paper_view
+from paperboy.http.site import site_of
 from paperboy.papers.markdown import markdown_link, markdown_text
 from paperboy.papers.normalize import normalize_text
 from paperboy.search.view import SearchParams, search_view
@@ -55,7 +56,7 @@ async def daily_papers(
 
     The period's shape is documented here and checked by the view (:func:`~paperboy.feed.views.daily_list`),
     so a malformed week and an impossible one are refused alike, naming the shape."""
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
 
     def build(conn):
         found = daily_list(conn, date=date, week=week, month=month, submitter=submitter, sort=sort, limit=limit, page=p)
@@ -74,9 +75,9 @@ async def search_papers(
     filters: dict = Depends(search_filters),
 ) -> Response:
     """Hybrid (keyword + meaning) search over the whole archive, best first; the filters are the search page's."""
-    service = request.app.state.search
-    engine = request.app.state.engine
-    base = request.app.state.settings.base_url
+    service = site_of(request).search
+    engine = site_of(request).engine
+    base = site_of(request).settings.base_url
     params = SearchParams.parse({"q": q, **filters}, per_page=limit)
 
     def run() -> bytes:
@@ -106,7 +107,7 @@ def _paper(conn, arxiv_id: str):
             summary="One paper (huggingface_hub paper_info)")  # fmt: skip
 async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """A paper as one flat object; ``2606.30212v2`` is the same paper as ``2606.30212``."""
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
 
     def build(conn):
         view = _paper(conn, arxiv_id)
@@ -119,7 +120,7 @@ async def paper_info(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
             summary="One paper as Markdown (huggingface_hub read_paper)")  # fmt: skip
 async def paper_markdown(request: Request, arxiv_id: str = ARXIV_ID) -> Response:
     """The paper's page as Markdown: title, authors, links, abstract (TeX kept as written)."""
-    base = request.app.state.settings.base_url
+    base = site_of(request).settings.base_url
     return await cached_body(request, lambda conn: paper_markdown_text(_paper(conn, arxiv_id).paper, base).encode(), "text/markdown; charset=utf-8")
 
 

@@ -1,7 +1,7 @@
 """The OpenAPI document (``/openapi.json``) and its reader (``/api/docs``, Swagger UI served from here).
 
 FastAPI writes the document from the API routes (pages stay out: ``include_in_schema=False``).
-Two corrections: bad input is answered with 400 and the one error shape (``web/errors.py``), not
+Two corrections: bad input is answered with 400 and the one error shape (``http/errors.py``), not
 FastAPI's 422 validation body, so those are replaced; and the document says who we are.
 """
 
@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
 from paperboy import __version__
+from paperboy.http.site import site_of
 
 __all__ = ["install"]
 
@@ -50,5 +51,5 @@ def install(app: FastAPI) -> None:
 
     @app.get("/api/docs", include_in_schema=False)
     async def api_docs(request: Request) -> HTMLResponse:
-        html = request.app.state.templates.get_template("api_docs.html").render()
+        html = site_of(request).templates.get_template("api_docs.html").render()
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})

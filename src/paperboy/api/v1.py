@@ -38,8 +38,8 @@ from paperboy.community.submissions import submit_paper
 from paperboy.community.votes import vote
 from paperboy.feed.views import paper_view, profile_view, trending_view
 from paperboy.search.view import MAX_PER_PAGE, SearchParams, related_view, search_view
-from paperboy.web.community_pages import arxiv_client
-from paperboy.web.views import write
+from paperboy.http.run import write
+from paperboy.http.site import site_of
 
 router = APIRouter(prefix="/api/v1", tags=["Paperboy API"])
 legacy = APIRouter(tags=["Paperboy API"])
@@ -48,7 +48,7 @@ bearer = HTTPBearer(auto_error=False, description="An API token from account set
 
 
 def _base(request: Request) -> str:
-    return request.app.state.settings.base_url
+    return site_of(request).settings.base_url
 
 
 def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -62,7 +62,7 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
 @router.get("/papers/{arxiv_id:path}/related", response_model=schemas.Related, responses=errors(400, 404), summary="Related papers")
 async def related(request: Request, arxiv_id: str = ARXIV_ID, k: int = Query(8, ge=1, le=50, description="How many")) -> JSONResponse:
     """Top-``k`` papers by embedding similarity, nudged by shared authors (``search/related.py``)."""
-    paper, found = await run_in_threadpool(related_view, request.app.state.engine, request.app.state.search, arxiv_id, k)
+    paper, found = await run_in_threadpool(related_view, site_of(request).engine, site_of(request).search, arxiv_id, k)
     return JSONResponse(related_json(paper, found, base_url=_base(request)))
 
 
@@ -73,7 +73,7 @@ legacy.get("/api/papers/{arxiv_id:path}/related", response_model=schemas.Related
 @router.get("/papers/{arxiv_id:path}/comments", response_model=schemas.CommentPage, responses=errors(400, 404), summary="A paper's comments")
 async def comments(request: Request, arxiv_id: str = ARXIV_ID, page: str | None = page_query("Page of comments")) -> Response:
     """Visible comments, oldest first, a page at a time (as under the paper's page)."""
-    size = request.app.state.settings.comment_page_size
+    size = site_of(request).settings.comment_page_size
     base = _base(request)
 
     def build(conn):
@@ -105,14 +105,14 @@ async def search(
 ) -> JSONResponse:
     """One page of search results, exactly as ``paperboy search --json`` prints them; the filters are the search page's."""
     params = SearchParams.parse({"q": q, **filters}, per_page=per_page)
-    view = await run_in_threadpool(search_view, request.app.state.search, params)
+    view = await run_in_threadpool(search_view, site_of(request).search, params)
     return JSONResponse(search_json(q, view.results, base_url=_base(request)))
 
 
 @router.get("/trending", response_model=schemas.Trending, responses=errors(400), summary="Trending papers with their scores")
 async def trending(request: Request, page: str | None = page_query("Page")) -> Response:
     """What the community is upvoting now (the rule: ``feed/trending.py``), best first."""
-    size = request.app.state.settings.page_size
+    size = site_of(request).settings.page_size
     base = _base(request)
     return await cached_json(request, lambda conn: trending_json(trending_view(conn, page=page, size=size), base_url=base))
 
@@ -190,6 +190,6 @@ async def submit(request: Request, credentials: HTTPAuthorizationCredentials | N
     """The rules of the submit page (``community/submissions.py``): recent papers only, a daily cap, one feed day per paper."""
     user = await _writer(request, credentials)
     submission = await json_body(request, schemas.SubmissionIn)
-    engine = request.app.state.engine
-    done = await run_in_threadpool(submit_paper, engine, arxiv_client(request), request.app.state.settings, user, submission.paper)
+    engine = site_of(request).engine
+    done = await run_in_threadpool(submit_paper, engine, site_of(request).arxiv_client, site_of(request).settings, user, submission.paper)
     return JSONResponse({"id": done.arxiv_id, "title": done.title, "url": f"{_base(request)}/papers/{done.arxiv_id}"}, status_code=201)

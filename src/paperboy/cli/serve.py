@@ -49,7 +49,7 @@ def _serve(host, port, workers, migrate, log_level, no_worker, no_backfill) -> N
     background = None if no_worker else _background_worker(no_backfill)
     options = uvicorn_options(config, host=host, port=port, workers=workers, log_level=log_level)
     try:
-        uvicorn.run("paperboy.web.app:app_factory", factory=True, **options)
+        uvicorn.run("paperboy.app:app_factory", factory=True, **options)
     finally:
         if background is not None:
             stop_child(background)

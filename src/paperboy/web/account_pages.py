@@ -25,8 +25,10 @@ from paperboy.web.context import (
     set_flash,
     set_session_cookie,
 )
-from paperboy.web.errors import status_of
-from paperboy.web.views import deliver_soon, page, write
+from paperboy.http.errors import status_of
+from paperboy.http.run import deliver_soon, write
+from paperboy.http.site import site_of
+from paperboy.web.views import page
 
 router = APIRouter()
 
@@ -54,7 +56,7 @@ async def signup(request: Request) -> Response:
     nxt = safe_next(form.get("next"))
     try:
         done = await write(request, lambda conn: flows.sign_up(
-            conn, request.app.state.settings, username=form.get("username", ""), email=form.get("email", ""),
+            conn, site_of(request).settings, username=form.get("username", ""), email=form.get("email", ""),
             password=form.get("password", ""), ip=client_ip(request)))  # fmt: skip
     except DomainError as e:
         return await page(request, "signup.html", status_of(e), error=str(e), next=nxt,
@@ -79,7 +81,7 @@ async def login(request: Request) -> Response:
     try:
         done = await write(request, lambda conn: flows.log_in(
             conn, login=login_name, password=form.get("password", ""), ip=client_ip(request),
-            secret=request.app.state.settings.secret_key, device_cookie=request.cookies.get(DEVICE_COOKIE),
+            secret=site_of(request).settings.secret_key, device_cookie=request.cookies.get(DEVICE_COOKIE),
             previous_session=viewer.session_token))  # fmt: skip
     except DomainError as e:
         return await page(request, "login.html", status_of(e), error=str(e), next=nxt, form={"login": login_name})
@@ -109,7 +111,7 @@ async def reset_request(request: Request) -> Response:
 
     form = await require_csrf(request)
     email = (form.get("email") or "").strip()[:254]
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     try:
         queued = await write(request, lambda conn: flows.request_reset(conn, settings, email=email, ip=client_ip(request)))
     except DomainError as e:
@@ -117,13 +119,13 @@ async def reset_request(request: Request) -> Response:
     response = await page(request, "reset_request.html", sent=True, email=email)
     if queued:
         # Sent after the response has gone out: the request never waits on the mail server.
-        response.background = BackgroundTask(deliver_pending, request.app.state.engine, settings)
+        response.background = BackgroundTask(deliver_pending, site_of(request).engine, settings)
     return response
 
 
 @router.get("/reset/{token}", include_in_schema=False)
 async def reset_password_form(request: Request, token: str) -> Response:
-    secret = request.app.state.settings.secret_key
+    secret = site_of(request).settings.secret_key
     try:
         await write(request, lambda conn: flows.user_for_reset(conn, secret, token))
     except DomainError as e:
@@ -136,7 +138,7 @@ async def reset_password(request: Request, token: str) -> Response:
     from paperboy.accounts.tokens import TokenInvalid
 
     form = await require_csrf(request)
-    secret = request.app.state.settings.secret_key
+    secret = site_of(request).settings.secret_key
     try:
         device = await write(request, lambda conn: flows.reset_password(conn, secret, token, form.get("password", ""), ip=client_ip(request)))
     except DomainError as e:
@@ -161,7 +163,7 @@ async def verify_status(request: Request) -> Response:
 async def verify_resend(request: Request) -> Response:
     await require_csrf(request)
     user = await require_user(request)
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     try:
         key = await write(request, lambda conn: verification.send_confirmation(conn, settings, user))
     except DomainError as e:
@@ -175,7 +177,7 @@ async def verify_form(request: Request, token: str) -> Response:
     from paperboy.accounts.tokens import read_verify_token
 
     try:
-        read_verify_token(request.app.state.settings.secret_key, token)
+        read_verify_token(site_of(request).settings.secret_key, token)
     except DomainError as e:
         return await page(request, "verify_link.html", status_of(e), error=str(e), token=None)
     return await page(request, "verify_link.html", token=token)
@@ -184,7 +186,7 @@ async def verify_form(request: Request, token: str) -> Response:
 @router.post("/verify/{token}", include_in_schema=False)
 async def verify(request: Request, token: str) -> Response:
     await require_csrf(request)
-    secret = request.app.state.settings.secret_key
+    secret = site_of(request).settings.secret_key
     try:
         user = await write(request, lambda conn: verification.confirm_address(conn, secret, token, ip=client_ip(request)))
     except DomainError as e:

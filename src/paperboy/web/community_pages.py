@@ -21,8 +21,10 @@ from paperboy.errors import DomainError, Invalid, LoginRequired
 from paperboy.feed.views import profile_view
 from paperboy.papers.tex import plain_text
 from paperboy.web.context import finish, get_viewer, require_admin, require_csrf, require_user, safe_next, set_flash
-from paperboy.web.errors import status_of
-from paperboy.web.views import page, read, render, write
+from paperboy.http.errors import status_of
+from paperboy.web.views import page, render
+from paperboy.http.run import read, write
+from paperboy.http.site import site_of
 
 router = APIRouter()
 
@@ -45,7 +47,7 @@ async def vote(request: Request, arxiv_id: str) -> Response:
     user_id = viewer.user.id
     paper, voted, count = await write(request, lambda conn: cast_vote(conn, user_id, arxiv_id, form.get("up") == "1"))
     if request.headers.get("hx-request") == "true":
-        html = request.app.state.templates.get_template("_personal.html").module.vote_widget(
+        html = site_of(request).templates.get_template("_personal.html").module.vote_widget(
             paper.arxiv_id, count, voted, viewer, form.get("inline") == "1", plain_text(paper.title))
         return finish(request, HTMLResponse(str(html)))
     return _redirect(safe_next(form.get("next"), f"/papers/{paper.arxiv_id}"))
@@ -59,24 +61,14 @@ async def submit_form(request: Request) -> Response:
     return await page(request, "submit.html", form={})
 
 
-def arxiv_client(request: Request):
-    """The process's arXiv API client (one per process, so its politeness interval holds across requests)."""
-    from paperboy.ingest.clients import client_for
-
-    client = getattr(request.app.state, "arxiv_client", None)
-    if client is None:
-        client = request.app.state.arxiv_client = client_for(request.app.state.settings, "arxiv-api", request.app.state.engine)
-    return client
-
-
 @router.post("/submit", include_in_schema=False)
 async def submit(request: Request) -> Response:
     user = await require_user(request)
     form = await require_csrf(request)
     text = (form.get("paper") or "").strip()[:300]
-    settings = request.app.state.settings
-    engine = request.app.state.engine
-    client = arxiv_client(request)
+    settings = site_of(request).settings
+    engine = site_of(request).engine
+    client = site_of(request).arxiv_client
     try:
         done = await run_in_threadpool(submit_paper, engine, client, settings, user, text)
     except DomainError as e:  # a refusal (SubmitError) or the rate limit

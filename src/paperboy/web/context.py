@@ -27,7 +27,8 @@ from paperboy import clock
 from paperboy.accounts.sessions import SESSION_DAYS, lookup_session, token_hash
 from paperboy.accounts.users import User
 from paperboy.errors import Forbidden, Invalid, LoginRequired
-from paperboy.store.repo import Versions, read_state_versions
+from paperboy.http.respond import versions
+from paperboy.http.site import site_of
 from paperboy.web.errors import login_url, safe_next  # noqa: F401  (re-exported for routes)
 
 SESSION_COOKIE = "pb_session"
@@ -104,28 +105,20 @@ class SessionCache:
 _MISSING = object()
 
 
-def versions(request: Request) -> Versions:
-    """The database's versions for this request, read once (one statement on a pooled connection)."""
-    found = getattr(request.state, "versions", None)
-    if found is None:
-        found = request.state.versions = read_state_versions(request.app.state.engine)
-    return found
-
-
 async def get_viewer(request: Request) -> Viewer:
     """The request's viewer; the session comes from the per-process cache, else from one query."""
     viewer = getattr(request.state, "viewer", None)
     if viewer is not None:
         return viewer
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     token = request.cookies.get(SESSION_COOKIE)
     user = None
     if token and len(token) <= 100:
-        sessions: SessionCache = request.app.state.sessions
+        sessions: SessionCache = site_of(request).sessions
         version = versions(request).sessions
         found = sessions.get(token, version)
         if found is _MISSING:
-            engine = request.app.state.engine
+            engine = site_of(request).engine
 
             def load():
                 with engine.connect() as conn:
@@ -208,7 +201,7 @@ def _flash_serializer(secret: str) -> URLSafeSerializer:
 def finish(request: Request, response: Response) -> Response:
     """Attach the cookies this request decided on (new CSRF cookie, flash consumed)."""
     viewer: Viewer | None = getattr(request.state, "viewer", None)
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     if viewer is not None:
         if viewer.new_csrf_cookie:
             response.set_cookie(CSRF_COOKIE, viewer.csrf_cookie, max_age=365 * 86400, httponly=True, samesite="lax", secure=settings.https)
@@ -218,12 +211,12 @@ def finish(request: Request, response: Response) -> Response:
 
 
 def set_flash(request: Request, response: Response, message: str) -> None:
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     response.set_cookie(FLASH_COOKIE, _flash_serializer(settings.secret_key).dumps(message), max_age=120, httponly=True, samesite="lax", secure=settings.https)
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True, samesite="lax", secure=settings.https)
 
 
@@ -231,7 +224,7 @@ def set_device_cookie(request: Request, response: Response, cookie: str | None) 
     from paperboy.accounts.devices import DEVICE_DAYS
 
     if cookie:
-        settings = request.app.state.settings
+        settings = site_of(request).settings
         response.set_cookie(DEVICE_COOKIE, cookie, max_age=DEVICE_DAYS * 86400, httponly=True, samesite="lax", secure=settings.https)
 
 

@@ -25,8 +25,10 @@ from paperboy.accounts.verification import require_verified
 from paperboy.digest import subscriptions as subs
 from paperboy.errors import DomainError, Forbidden
 from paperboy.web.context import client_ip, get_viewer, read_form, require_csrf, require_user, set_flash
-from paperboy.web.errors import status_of
-from paperboy.web.views import deliver_soon, page, read, write
+from paperboy.http.errors import status_of
+from paperboy.http.run import deliver_soon, read, write
+from paperboy.http.site import site_of
+from paperboy.web.views import page
 
 router = APIRouter()
 
@@ -54,7 +56,7 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     fetch_site = request.headers.get("sec-fetch-site")
     if origin and origin != "null":
-        ours = {_origin(request.app.state.settings.base_url), _origin(str(request.base_url))}
+        ours = {_origin(site_of(request).settings.base_url), _origin(str(request.base_url))}
         return origin.rstrip("/") in ours
     if fetch_site:
         return fetch_site in ("same-origin", "none")
@@ -75,7 +77,7 @@ async def subscribe_form(request: Request) -> Response:
 async def subscribe(request: Request) -> Response:
     form = await _subscribe_form(request)
     viewer = await get_viewer(request)
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     email = (form.get("email") or "").strip()[:254]
     try:
         key = await write(request, lambda conn: subs.subscribe(conn, settings, email=email, ip=client_ip(request), user=viewer.user))
@@ -88,8 +90,8 @@ async def subscribe(request: Request) -> Response:
 @router.get("/digest/confirm/{token}", include_in_schema=False)
 async def confirm_form(request: Request, token: str) -> Response:
     """A page with a button, not a confirmation: mail scanners follow links, people press buttons."""
-    secret = request.app.state.settings.secret_key
-    settings = request.app.state.settings
+    secret = site_of(request).settings.secret_key
+    settings = site_of(request).settings
     try:
         from paperboy.digest.tokens import read_confirm_token
 
@@ -105,7 +107,7 @@ async def confirm_form(request: Request, token: str) -> Response:
 @router.post("/digest/confirm/{token}", include_in_schema=False)
 async def confirm(request: Request, token: str) -> Response:
     await require_csrf(request)
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     try:
         sub = await write(request, lambda conn: subs.confirm(conn, settings, token))
     except DomainError as e:
@@ -118,7 +120,7 @@ async def confirm(request: Request, token: str) -> Response:
 
 
 async def _by_token(request: Request, token: str):
-    secret = request.app.state.settings.secret_key
+    secret = site_of(request).settings.secret_key
     return await read(request, lambda conn: subs.subscriber_for_token(conn, secret, token))
 
 
@@ -149,7 +151,7 @@ async def _preferences_page(request: Request, token: str, sub, status: int = 200
 @router.post("/digest/preferences/{token}", include_in_schema=False)
 async def preferences(request: Request, token: str) -> Response:
     form = await require_csrf(request)
-    secret = request.app.state.settings.secret_key
+    secret = site_of(request).settings.secret_key
     try:
         prefs = subs.Preferences.from_form(form)
         sub = await write(request, lambda conn: subs.update_preferences(conn, subs.subscriber_for_token(conn, secret, token), prefs))
@@ -165,7 +167,7 @@ async def preferences(request: Request, token: str) -> Response:
 @router.post("/digest/preferences/{token}/resubscribe", include_in_schema=False)
 async def resubscribe(request: Request, token: str) -> Response:
     await require_csrf(request)
-    secret = request.app.state.settings.secret_key
+    secret = site_of(request).settings.secret_key
     try:
         sub = await write(request, lambda conn: subs.resubscribe(conn, subs.subscriber_for_token(conn, secret, token)))
     except DomainError as e:
@@ -186,7 +188,7 @@ async def unsubscribe_form(request: Request, token: str) -> Response:
 async def unsubscribe(request: Request, token: str) -> Response:
     """RFC 8058 one-click (body ``List-Unsubscribe=One-Click``) and the page's button alike: no
     cookie, no CSRF token — the signed token is the authority (see the module docstring)."""
-    secret = request.app.state.settings.secret_key
+    secret = site_of(request).settings.secret_key
     try:
         sub = await write(request, lambda conn: subs.unsubscribe(conn, subs.subscriber_for_token(conn, secret, token)))
     except DomainError as e:
@@ -214,7 +216,7 @@ async def account_settings_form(request: Request) -> Response:
 async def account_settings(request: Request) -> Response:
     form = await require_csrf(request)
     user = await require_user(request)
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     try:
         prefs = subs.Preferences.from_form(form)
         await write(request, lambda conn: subs.settings_for_user(conn, settings, user, prefs))
@@ -256,13 +258,13 @@ async def preview(request: Request) -> Response:
     from paperboy.digest.send import preview as preview_edition
 
     viewer = await get_viewer(request)
-    settings = request.app.state.settings
+    settings = site_of(request).settings
     raw = request.query_params.get("edition")
     edition = parse_edition(raw) if raw else latest_daily_edition(clock.now(), settings)
-    search = request.app.state.search
+    search = site_of(request).search
 
     def work():
-        return preview_edition(request.app.state.engine, settings, edition, search=search, user=viewer.user)[0]
+        return preview_edition(site_of(request).engine, settings, edition, search=search, user=viewer.user)[0]
 
     from starlette.concurrency import run_in_threadpool
 

@@ -1,9 +1,5 @@
-"""One place that turns errors into responses: an HTML page, or JSON under ``/api/``.
-
-Domain functions raise :class:`~paperboy.errors.DomainError` with a kind; :data:`STATUS` is the
-only mapping from kind to HTTP status. Routes that re-show a form with the error next to it use
-:func:`status_of` for that page's status; everything else reaches the handlers installed by
-:func:`install`.
+"""The app's error handlers: every error a route lets through becomes a response here — a log-in
+redirect for a page that needs one, otherwise ``http.errors.error_response`` (JSON or the error page).
 """
 
 from __future__ import annotations
@@ -12,45 +8,14 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from paperboy.errors import DomainError, Kind, LoginRequired
+from paperboy.errors import DomainError, LoginRequired
+from paperboy.http.errors import error_response, status_of, wants_json
 from paperboy.web.unmatched import allowed_methods
 
-__all__ = ["STATUS", "status_of", "wants_json", "error_response", "install", "login_url", "safe_next"]
-
-STATUS: dict[Kind, int] = {
-    Kind.NOT_FOUND: 404,
-    Kind.FORBIDDEN: 403,
-    Kind.LOGIN_REQUIRED: 401,
-    Kind.CONFLICT: 409,
-    Kind.INVALID: 400,
-    Kind.UNPROCESSABLE: 422,
-    Kind.RATE_LIMITED: 429,
-    Kind.UNAVAILABLE: 502,
-}
-
-TITLES = {400: "Bad request", 401: "Log in first", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
-          409: "Already there", 413: "Too large", 415: "Unsupported content type", 422: "Refused", 429: "Too many requests",
-          431: "Headers too large", 500: "Server error", 502: "arXiv unreachable"}  # fmt: skip
-
-
-def status_of(error: DomainError) -> int:
-    return STATUS[error.kind]
-
-
-#: Answers for programs (Markdown, feeds, citation files): their errors are JSON too.
-MACHINE_SUFFIXES = (".md", ".atom", ".bib", ".ris")
-
-
-def wants_json(request: Request) -> bool:
-    """JSON for the API and for clients that ask for it rather than for a page."""
-    path = request.url.path
-    if path.startswith("/api/") or path.endswith(MACHINE_SUFFIXES):
-        return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
+__all__ = ["install", "login_url", "safe_next"]
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
@@ -62,19 +27,6 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 def login_url(next_path: str) -> str:
     return "/login?next=" + quote(safe_next(next_path), safe="/")
-
-
-def error_response(request: Request, status: int, detail: str | None, headers: dict | None = None) -> Response:
-    """The error as JSON (``{"error": …, "status": …}``) or as the site's error page."""
-    message = detail or TITLES.get(status, "Error")
-    if wants_json(request):
-        return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
-    env = request.app.state.templates
-    html = env.get_template("error.html").render(
-        status=status, title=TITLES.get(status, "Error"), detail=message, viewer=getattr(request.state, "viewer", None),
-        request_path=request.url.path, request_url=request.url.path,
-    )  # fmt: skip
-    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -75,7 +75,7 @@ class BodyLimit:
         await self.app(scope, counted, closing)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from paperboy.web.errors import error_response
+        from paperboy.http.errors import error_response
 
         request = Request({**scope, "app": self.app}, receive)  # error_response renders with the app's templates
         error = BodyTooLarge(self.max_bytes)

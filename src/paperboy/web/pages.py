@@ -1,7 +1,7 @@
 """HTML pages: the daily/weekly/monthly feeds, trending, and the paper page.
 
 URL shapes follow hf.co/papers. Every page here is rendered once for everyone and kept in the
-:class:`~paperboy.web.cache.PageCache` (keyed by URL, valid for the database's versions); what is
+:class:`~paperboy.http.cache.PageCache` (keyed by URL, valid for the database's versions); what is
 personal — account links, vote states, forms — is filled in per request (``web/personal.py``).
 """
 
@@ -25,8 +25,11 @@ from paperboy.feed.views import day_place, feed_view, paper_view, trending_view
 from paperboy.papers.bibtex import bibtex_entry
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.store import repo
-from paperboy.web.cache import canonical_query
-from paperboy.web.context import Viewer, finish, get_viewer, safe_next, versions
+from paperboy.http.cache import canonical_query
+from paperboy.http.respond import Answer, build_and_store, cached_response
+from paperboy.web.context import Viewer, finish, get_viewer, safe_next
+from paperboy.http.respond import versions
+from paperboy.http.site import site_of
 from paperboy.web.personal import FillState, Recorder, assemble, split
 from paperboy.web.views import render
 
@@ -92,7 +95,7 @@ async def choose_layout(request: Request, name: str) -> Response:
         raise NotFound("There are two layouts: cards and compact.")
     response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     response.set_cookie(LAYOUT_COOKIE, name, max_age=365 * 86400, httponly=True, samesite="lax",
-                        secure=request.app.state.settings.https)  # fmt: skip
+                        secure=site_of(request).settings.https)  # fmt: skip
     return response
 
 
@@ -100,14 +103,14 @@ async def cached_page(request: Request, build: Build, *, params: tuple[str, ...]
                       layouts: bool = False) -> Response:  # fmt: skip
     """Serve a page that is the same for everyone but its personal fragments (``web/personal.py``).
 
-    The shared rendering is cached (``web/cache.py``); logged-out visitors get its stored copy (one
+    The shared rendering is cached (``http/respond.py``); logged-out visitors get its stored copy (one
     version read per request), members get it filled in with their fragments — their vote states
     from a per-process set, fresh vote counts when votes have moved — without rendering anything.
     Admins, who see hidden papers and moderation tools, get a page rendered for them each time.
     Rendering runs in the thread pool, so a slow page never stalls the hits behind it.
 
     ``params``: the query parameters the page reads. They alone, with the path, make its URL
-    (:func:`~paperboy.web.cache.canonical_query`): its cache key, and the URL it is rendered for (its
+    (:func:`~paperboy.http.cache.canonical_query`): its cache key, and the URL it is rendered for (its
     "log in" and layout links), so ``?junk=1`` is the same page, from the same entry.
 
     ``layouts``: the page comes in the visitor's layout (:func:`layout_of`), which is part of the
@@ -117,53 +120,51 @@ async def cached_page(request: Request, build: Build, *, params: tuple[str, ...]
     layout = layout_of(request) if layouts else "cards"
     if layout != "cards":
         vary = f"{vary}#layout={layout}"
-    engine = request.app.state.engine
+    site = site_of(request)
     query = canonical_query(request, params)
     url = request.url.path + (f"?{query}" if query else "")
     if viewer.is_admin:
         return finish(request, HTMLResponse(await run_in_threadpool(_render_direct, request, build, viewer, url, layout),
                                             headers={"Cache-Control": "private, no-cache"}))  # fmt: skip
-    cache = request.app.state.page_cache
     key = f"{request.url.path}?{query}" + (f"#{vary}" if vary else "")
-    now = versions(request)
-    page = cache.get(key, now.content, now.votes, now.comments)
-    if page is not None and page.paper_id is not None and page.activity_version != now.activity:
-        if repo.paper_activity(engine, page.paper_id) != page.activity:  # this paper's comments changed
-            cache.invalidate(key)
-            page = None
-    if page is None:
-        page = await run_in_threadpool(_render_shared, request, build, key, url)
-    if viewer.user is None and not viewer.flash:
-        return _stored(request, cache, page)
-    state = FillState(viewer, url)
-    if viewer.user is not None:
-        state.voted = request.app.state.vote_sets.get(viewer.user.id, now.votes)
-        if state.voted is None:
-            state.voted = await run_in_threadpool(request.app.state.vote_sets.load, engine, viewer.user.id, now.votes)
-        if page.votes != now.votes and page.paper_ids:
-            state.counts = await _fresh_counts(request, page, now.votes)
-            if page.by_votes and _reordered(page, state.counts):
-                # Members see the order their votes make at once (logged-out visitors within COUNT_LAG).
-                page = await run_in_threadpool(_render_shared, request, build, key, url)
-                state.counts = None
-    html = assemble(request.app.state.templates, cache.parts(page), page.specs, state, page.memo)
-    return finish(request, HTMLResponse(html, status_code=page.status, headers={"Cache-Control": "private, no-cache"}))
+
+    def load(conn: Connection) -> PageSpec:
+        return build(conn, False)
+
+    def make(spec: PageSpec) -> Answer:
+        return _shared(request, spec, key, url)
+
+    async def personal(page) -> Response | None:
+        """The page filled in for a member (or a visitor with a flash message); ``None``: the stored copy."""
+        if viewer.user is None and not viewer.flash:
+            return None
+        state = FillState(viewer, url)
+        if viewer.user is not None:
+            now = versions(request)
+            state.voted = site.vote_sets.get(viewer.user.id, now.votes)
+            if state.voted is None:
+                state.voted = await run_in_threadpool(site.vote_sets.load, site.engine, viewer.user.id, now.votes)
+            if page.votes != now.votes and page.paper_ids:
+                state.counts = await _fresh_counts(request, page, now.votes)
+                if page.by_votes and _reordered(page, state.counts):
+                    # Members see the order their votes make at once (logged-out visitors within COUNT_LAG).
+                    page = await build_and_store(request, key, load, make)
+                    state.counts = None
+        html = assemble(site.templates, site.page_cache.parts(page, split), page.specs, state, page.memo)
+        return HTMLResponse(html, status_code=page.status, headers={"Cache-Control": "private, no-cache"})
+
+    shared = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding, Cookie"}
+    return finish(request, await cached_response(request, key, load, make, headers=shared, personal=personal))
 
 
 def _layout(request: Request, key: str) -> str:
     return "compact" if key.endswith("#layout=compact") else "cards"
 
 
-def _render_shared(request: Request, build: Build, key: str, url: str):
-    """Render the page for nobody in particular and keep it: the marked rendering, and the copy a
-    logged-out visitor gets (its marks filled for nobody)."""
-    engine = request.app.state.engine
-    env = request.app.state.templates
-    with engine.connect() as conn:
-        # The versions are read inside the rendering connection: if a write lands meanwhile, the
-        # page is stored under the versions it was rendered from.
-        current = repo.state_versions(conn)
-        spec = build(conn, False)
+def _shared(request: Request, spec: PageSpec, key: str, url: str) -> Answer:
+    """The page rendered for nobody in particular: the marked rendering, and the copy a logged-out
+    visitor gets (its marks filled for nobody)."""
+    env = site_of(request).templates
     recorder = Recorder()
     marked = env.get_template(spec.template).render(request_path=request.url.path, request_url=url, viewer=None,
                                                    _personal=recorder, layout=_layout(request, key), **spec.context)  # fmt: skip
@@ -173,17 +174,13 @@ def _render_shared(request: Request, build: Build, key: str, url: str):
     if spec.by_votes:  # what breaks ties between equal vote counts (repo.FEED_RANK), in page order
         shown = {p.id: p for p in spec.context.get("papers", ())}
         keys = [(p.arxiv_id, p.hf_upvotes, p.announced) if (p := shown.get(pid)) else (k, None, None) for pid, k in zip(paper_ids, keys)]
-    return request.app.state.page_cache.put(
-        key, current.content, 200, anonymous, "text/html; charset=utf-8", current.votes, current.comments,
-        activity_version=current.activity, marked=marked, specs=recorder.specs, paper_ids=paper_ids,
-        paper_id=spec.paper.id if spec.paper else None, activity=spec.paper.activity if spec.paper else None,
-        by_votes=spec.by_votes, arxiv_ids=keys,
-    )  # fmt: skip
+    return Answer(anonymous, "text/html; charset=utf-8", paper=spec.paper, marked=marked, specs=recorder.specs,
+                  paper_ids=tuple(paper_ids), by_votes=spec.by_votes, arxiv_ids=tuple(keys))  # fmt: skip
 
 
 def _render_direct(request: Request, build: Build, viewer: Viewer, url: str, layout: str = "cards") -> str:
     """The page rendered for this viewer (an admin): hidden papers and comments, moderation tools."""
-    with request.app.state.engine.connect() as conn:
+    with site_of(request).engine.connect() as conn:
         spec = build(conn, True)
         result = spec.context.get("result")  # a search page's results
         papers = [*spec.context.get("papers", ()), *(result.papers if result is not None else ()), *([spec.paper] if spec.paper else [])]
@@ -205,7 +202,7 @@ async def _fresh_counts(request: Request, page, votes_version: int) -> dict[int,
         return found[1]
 
     def load():
-        with request.app.state.engine.connect() as conn:
+        with site_of(request).engine.connect() as conn:
             return repo.vote_counts(conn, list(page.paper_ids))
 
     counts = await run_in_threadpool(load)
@@ -213,22 +210,9 @@ async def _fresh_counts(request: Request, page, votes_version: int) -> dict[int,
     return counts
 
 
-def _stored(request: Request, cache, page) -> Response:
-    """The logged-out copy as stored: gzip as it is for clients that take it, 304 when unchanged."""
-    headers = {"ETag": page.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding, Cookie"}
-    if page.status == 200 and request.headers.get("if-none-match") == page.etag:
-        return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        body = cache.gzipped(page)
-    else:
-        body = cache.body(page)
-    return finish(request, Response(body, status_code=page.status, media_type=page.media_type, headers=headers))
-
-
 async def feed(request: Request, period: Period | None) -> Response:
     page, category = request.query_params.get("page"), request.query_params.get("cat")
-    size = request.app.state.settings.page_size
+    size = site_of(request).settings.page_size
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
         view = feed_view(conn, period, category=category, page=page, size=size)
@@ -296,7 +280,7 @@ async def latest_period(request: Request) -> Response:
     kind = request.url.path.rsplit("/", 1)[1]
 
     def load():
-        with request.app.state.engine.connect() as conn:
+        with site_of(request).engine.connect() as conn:
             return repo.latest_day(conn)
 
     latest = await run_in_threadpool(load)
@@ -307,7 +291,7 @@ async def latest_period(request: Request) -> Response:
 @hot.get("/papers/trending", include_in_schema=False)
 async def trending_page(request: Request) -> Response:
     page = request.query_params.get("page")
-    size = request.app.state.settings.page_size
+    size = site_of(request).settings.page_size
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
         return PageSpec("trending.html", _fields(trending_view(conn, page=page, size=size)))
@@ -325,8 +309,8 @@ async def paper_page(request: Request, arxiv_id: str) -> Response:
     if parsed.version is not None or parsed.id != arxiv_id:
         return RedirectResponse(f"/papers/{parsed.id}", status_code=301)
     cpage = request.query_params.get("cpage")
-    per_page = request.app.state.settings.comment_page_size
-    size = request.app.state.settings.page_size
+    per_page = site_of(request).settings.comment_page_size
+    size = site_of(request).settings.page_size
 
     def build(conn: Connection, moderator: bool) -> PageSpec:
         view = paper_view(conn, parsed.id, moderator=moderator, comment_page=cpage, comments_per_page=per_page)

@@ -7,7 +7,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from paperboy.search.view import PARAMS, SearchParams, related_view, search_view
-from paperboy.web.context import finish, get_viewer, versions
+from paperboy.web.context import finish, get_viewer
+from paperboy.http.respond import versions
+from paperboy.http.site import site_of
 from paperboy.web.views import render
 
 router = APIRouter()
@@ -31,7 +33,7 @@ async def search_page(request: Request) -> Response:
     params = SearchParams.parse(request.query_params)
 
     def build(conn, moderator: bool) -> PageSpec:
-        view = search_view(request.app.state.search, params)
+        view = search_view(site_of(request).search, params)
         if view.redirect:
             raise _Redirect(view.redirect)
         p = params
@@ -40,7 +42,7 @@ async def search_page(request: Request) -> Response:
 
     # Also per snapshot of the embedded backend: while it catches up in the background, results come
     # from the old snapshot and are kept under its name, not under the versions they do not show yet.
-    snapshot = getattr(request.app.state.search, "snapshot_key", None)
+    snapshot = getattr(site_of(request).search, "snapshot_key", None)
     try:
         return await cached_page(request, build, params=PARAMS, vary=f"search:{versions(request).search}:{snapshot() if snapshot else ''}")
     except _Redirect as found:
@@ -55,7 +57,7 @@ def _day(day) -> str:
 async def related_fragment(request: Request, arxiv_id: str) -> Response:
     """Related papers as HTML: a fragment for htmx (the paper page loads it), else a small page."""
     viewer = await get_viewer(request)
-    paper, related = await run_in_threadpool(related_view, request.app.state.engine, request.app.state.search, arxiv_id, 8)
+    paper, related = await run_in_threadpool(related_view, site_of(request).engine, site_of(request).search, arxiv_id, 8)
     template = "_related.html" if request.headers.get("hx-request") == "true" else "related.html"
     html = render(request, template, viewer, paper=paper, related=related, by_keyword=related.by_keyword)
     return finish(request, HTMLResponse(html))

@@ -12,8 +12,10 @@ from fastapi.responses import Response
 from paperboy.accounts.api_tokens import MAX_TOKENS, SCOPES, create_token, list_tokens, revoke_token
 from paperboy.errors import DomainError
 from paperboy.web.context import require_csrf, require_user
-from paperboy.web.errors import status_of
-from paperboy.web.views import page, read, write
+from paperboy.http.errors import status_of
+from paperboy.web.views import page
+from paperboy.http.run import read, write
+from paperboy.http.site import site_of
 
 router = APIRouter()
 
@@ -21,7 +23,7 @@ router = APIRouter()
 async def _page(request: Request, user, status: int = 200, **context) -> Response:
     tokens = await read(request, lambda conn: list_tokens(conn, user.id))
     return await page(request, "tokens.html", status, tokens=tokens, scopes=SCOPES, max_tokens=MAX_TOKENS,
-                      base_url=request.app.state.settings.base_url, **context)  # fmt: skip
+                      base_url=site_of(request).settings.base_url, **context)  # fmt: skip
 
 
 @router.get("/settings/tokens", include_in_schema=False)

@@ -65,5 +65,5 @@ def allowed_methods(router: Router, scope: Scope) -> str:
     """The ``Allow`` of this path: the methods some route takes it with, HEAD with GET, and OPTIONS."""
     taken = {m for m in METHODS if any(route.matches(_probe(scope, scope["path"], m))[0] == Match.FULL for route in router.routes)}
     if "GET" in taken:
-        taken.add("HEAD")  # web/app.py's HeadAsGet
+        taken.add("HEAD")  # app.py's HeadAsGet
     return ", ".join(sorted(taken | {"OPTIONS"}))

@@ -12,7 +12,9 @@ Each entry keeps its page gzip-compressed and nothing else (feed pages are ~150 
 decompressed in a small "hot" area, so the common case neither decompresses nor compresses.
 
 Shared pages (see ``web/personal.py``) also keep their marked rendering and its personal marks:
-logged-in visitors get that rendering filled in for them, with a per-entry memo of fragments.
+logged-in visitors get that rendering filled in for them, with a per-entry memo of fragments. The
+cache keeps that rendering as text and hands it back cut by the page's own splitter, so it holds
+both doors' answers without knowing what a page's marks are.
 """
 
 from __future__ import annotations
@@ -23,14 +25,13 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from paperboy.metrics import CACHE_HIT, CACHE_MISS
-from paperboy.web.personal import split
 
-__all__ = ["CachedPage", "PageCache", "COUNT_LAG", "canonical_query"]
+__all__ = ["CachedPage", "PageCache", "COUNT_LAG", "canonical_query", "etag_of"]
 
 COUNT_LAG = 10.0  # seconds a page may show vote or comment counts that have since moved
 HOT_SHARE = 8  # the hot area is at most 1/HOT_SHARE of the cache's bytes …
@@ -185,8 +186,8 @@ class PageCache:
         """The page (logged-out copy) uncompressed, for the rare client that does not take gzip."""
         return self._hot_or(page, "body", lambda: gzip.decompress(page.gz))
 
-    def parts(self, page: CachedPage) -> list[str]:
-        """A shared page's marked rendering, cut at its marks (``web.personal.split``)."""
+    def parts(self, page: CachedPage, split: Callable[[str], list]) -> list:
+        """A shared page's marked rendering, cut at its marks by ``split`` (``web.personal.split``)."""
         return self._hot_or(page, "parts", lambda: split(zlib.decompress(page.marked_gz).decode()))
 
     def _hot_or(self, page: CachedPage, kind: str, make):

@@ -1,6 +1,9 @@
-"""The FastAPI application: pages, static files, security headers, error pages.
+"""The application: both doors — the pages (``web/``) and the API (``api/``) — wired into one FastAPI
+app over one :class:`~paperboy.http.site.Site`, with static files, security headers, /healthz,
+/readyz and /metrics.
 
-Routes only parse input, call a domain function and render; see ``web/pages.py``.
+This module sits above both doors, which never import each other: what both need lives below
+them, in ``http/``. Routes only parse input, call a domain function and render; see ``web/pages.py``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paperboy import __version__, metrics
 from paperboy.config import Settings, get_settings
+from paperboy.http.cache import PageCache
+from paperboy.http.site import Site, site_of
 from paperboy.memory import limit_malloc_arenas, release_free_memory
 from paperboy.store.db import make_engine
-from paperboy.web.cache import PageCache
 from paperboy.web.context import SessionCache
 from paperboy.web.templating import STATIC, make_environment
 from paperboy.web.votesets import VoteSets
@@ -31,14 +35,27 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or get_settings()
     limit_malloc_arenas()  # before the thread pool exists: its threads share two arenas
     app = FastAPI(title="Paperboy", version=__version__, docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=_lifespan)
-    app.state.settings = settings
-    app.state.engine = engine or make_engine(settings.database_url)
-    app.state.owns_engine = engine is None  # closed at shutdown (a server's connections are not left to the OS)
-    app.state.templates = make_environment()
-    app.state.templates.globals["base_url"] = settings.base_url  # absolute links: citation and Open Graph meta
-    app.state.page_cache = PageCache(max_bytes=settings.page_cache_mb * 1024 * 1024)
-    app.state.sessions = SessionCache()
-    app.state.vote_sets = VoteSets()
+
+    from paperboy import api
+    from paperboy.api import citations, feeds
+    from paperboy.api.cors import PublicCORS
+    from paperboy.search.embed import embedder_loader
+    from paperboy.search.factory import site_search
+    from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages, token_pages, unmatched
+    from paperboy.web.limits import BodyLimit
+
+    owns_engine = engine is None  # closed at shutdown (a server's connections are not left to the OS)
+    engine = engine or make_engine(settings.database_url)
+    search = site_search(engine, settings, embedder_loader(settings))
+    search.observer = metrics.observe_search
+    templates = make_environment()
+    # Absolute links (citation and Open Graph meta), and what the pages need to link their feeds and
+    # citations (feed.html, search.html, paper.html): the one place the pages meet the API.
+    templates.globals.update(base_url=settings.base_url, feed_url=feeds.feed_url, coins=citations.coins)
+    site = Site(settings=settings, engine=engine, search=search, templates=templates,
+                page_cache=PageCache(max_bytes=settings.page_cache_mb * 1024 * 1024),
+                sessions=SessionCache(), vote_sets=VoteSets(), owns_engine=owns_engine)  # fmt: skip
+    app.state.site = site  # the one write: everything else reads it through site_of
 
     app.mount("/static", CachedStaticFiles(directory=STATIC), name="static")
 
@@ -50,7 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
         """Readiness: the database answers, its schema is at head, search has loaded; 503 naming what is not."""
-        checks = readiness(app.state.engine, app.state.search)
+        checks = readiness(site.engine, site.search)
         ok = all(c["ok"] for c in checks.values())
         body = {"status": "ready" if ok else "unready", "checks": checks}
         if not ok:
@@ -59,19 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
-        return Response(metrics.render(app.state.engine), media_type=metrics.CONTENT_TYPE_LATEST, headers=_NO_STORE)
-
-    from paperboy import api
-    from paperboy.api.cors import PublicCORS
-    from paperboy.search.factory import site_search
-    from paperboy.web import account_pages, community_pages, digest_pages, errors, pages, search_pages, token_pages, unmatched
-    from paperboy.web.limits import BodyLimit
-
-    from paperboy.search.embed import embedder_loader
-
-    app.state.search = site_search(app.state.engine, settings, embedder_loader(settings))
-    app.state.search.observer = metrics.observe_search
-
+        return Response(metrics.render(site.engine), media_type=metrics.CONTENT_TYPE_LATEST, headers=_NO_STORE)
 
     app.include_router(pages.hot)  # the feeds and new-style paper ids: most requests, matched first
     api.install(app)  # then: its /papers/{id}.md, .bib, /feed.atom come before the pages' catch-all
@@ -91,9 +96,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 async def _lifespan(app: FastAPI):
     """Load the search indexes and the model in the background, so the first search is fast."""
 
+    site = site_of(app)
+
     def warm():
         try:
-            app.state.search.refresh()
+            site.search.refresh()
         except Exception:  # an unmigrated or empty database: the first search will say so
             pass
         _freeze_heap()
@@ -109,11 +116,11 @@ async def _lifespan(app: FastAPI):
     # Let it finish before the process goes on to exit: native threads (onnxruntime's) torn down
     # mid-load abort the interpreter ("terminate called without an active exception").
     warm_up.join(timeout=60)
-    close_search = getattr(app.state.search, "close", None)  # the PostgreSQL backend's second pool
+    close_search = getattr(site.search, "close", None)  # the PostgreSQL backend's second pool
     if close_search is not None:
         close_search()
-    if app.state.owns_engine:
-        app.state.engine.dispose()
+    if site.owns_engine:
+        site.engine.dispose()
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -193,7 +200,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, hsts: bool = False):
         self.app = app
-        self.state = app.state  # tests and the CLI reach settings/engine through the wrapper
+        self.state = app.state  # tests and the CLI reach the site (site_of) through the wrapper
         headers = [
             (b"content-security-policy", CSP.encode()),
             (b"x-content-type-options", b"nosniff"),
