@@ -15,7 +15,7 @@ from paperboy.accounts import ratelimit
 from paperboy.store.repo import bump_vote_version, find_paper
 from paperboy.store.schema import papers, votes
 
-__all__ = ["vote", "set_vote", "has_voted", "voted_ids"]
+__all__ = ["vote", "set_vote", "has_voted", "voted_ids", "all_voted_ids"]
 
 
 def vote(conn: Connection, user_id: int, arxiv_id: str, up: bool):
@@ -57,3 +57,8 @@ def voted_ids(conn: Connection, user_id: int, paper_ids: list[int]) -> set[int]:
     if not paper_ids:
         return set()
     return set(conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id, votes.c.paper_id.in_(paper_ids))).scalars())
+
+
+def all_voted_ids(conn: Connection, user_id: int) -> frozenset[int]:
+    """Every paper the user has upvoted: the set a per-process memo keeps while votes stand still."""
+    return frozenset(conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id)).scalars())

@@ -54,7 +54,7 @@ from paperboy.mail.smtp import MailError, SmtpConnection
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import outbox, outbox_bodies
 
-__all__ = ["DeliveryHooks", "DeliveryReport", "deliver_pending", "enqueue", "pending_count"]
+__all__ = ["DeliveryHooks", "DeliveryReport", "deliver_pending", "enqueue", "pending_count", "status_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,14 @@ def pending_count(engine: Engine, key_prefix: str) -> tuple[int, dt.datetime | N
             .where(outbox.c.idempotency_key.startswith(key_prefix, autoescape=True), outbox.c.status.in_(("queued", "sending")))
         ).one()  # fmt: skip
     return count, earliest
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    """Rows waiting (queued, sending) or given up (failed), by status: the mail queue as the
+    metrics scrape shows it. Counted over the status index; a status with no rows is absent."""
+    rows = conn.execute(select(outbox.c.status, func.count()).where(outbox.c.status.in_(("queued", "sending", "failed")))
+                        .group_by(outbox.c.status))  # fmt: skip
+    return dict(rows.all())
 
 
 class _Budget:

@@ -420,6 +420,12 @@ def count_papers(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(papers)).scalar_one()
 
 
+def newest_paper_id(conn: Connection) -> int:
+    """The id of the paper stored last (0 before the first): ids only grow, so a larger one means
+    papers arrived since it was last read."""
+    return conn.execute(select(func.max(papers.c.id))).scalar() or 0
+
+
 # --- feeds -----------------------------------------------------------------------------------
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from paperboy import __version__, metrics
+from paperboy import __version__, metrics, scrape
 from paperboy.config import Settings, get_settings
 from paperboy.memory import limit_malloc_arenas, release_free_memory
 from paperboy.store.db import make_engine
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
-        return Response(metrics.render(app.state.engine), media_type=metrics.CONTENT_TYPE_LATEST, headers=_NO_STORE)
+        return Response(scrape.render(app.state.engine), media_type=metrics.CONTENT_TYPE_LATEST, headers=_NO_STORE)
 
     from paperboy import api
     from paperboy.api.cors import PublicCORS
