@@ -32,7 +32,8 @@ from sqlalchemy import Connection, Engine, select
 from paperboy import clock
 from paperboy.digest.compose import Renderer
 from paperboy.digest.editions import Edition, Prepared, delivered_before, picks, prepare
-from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _subscriber, record_bounce, subscriber_for_user
+from paperboy.digest.subscriptions import (MAX_TRENDING, Subscriber, get_subscribers, record_bounce, subscriber_by_key,
+                                           subscriber_for_user)  # fmt: skip
 from paperboy.errors import NotFound
 from paperboy.mail.addresses import normalize
 from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue_many, pending_count, recipient
@@ -93,8 +94,7 @@ def enqueue_edition(engine: Engine, settings, edition: Edition, *, search=None, 
     for start in range(0, total, BATCH):
         ids = todo[start : start + BATCH]
         with engine.connect() as conn:
-            subs = [_subscriber(r) for r in conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.id.in_(ids))
-                                                        .order_by(subscribers.c.id))]  # fmt: skip
+            subs = get_subscribers(conn, ids)
             already = delivered_before(conn, edition, ids)
             unreachable = _unreachable(subs)
             subs = [sub for sub in subs if sub.id not in unreachable]
@@ -277,10 +277,9 @@ def preview(engine: Engine, settings, edition: Edition, *, search=None, email: s
             sub = subscriber_for_user(conn, user) or _default_subscriber(settings, user.email, user_id=user.id)
         elif email:
             key = normalize(email, smtputf8=True).key  # a look-up: any address the site could have stored
-            row = conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.email_key == key)).first()
-            if row is None:
+            sub = subscriber_by_key(conn, key)
+            if sub is None:
                 raise NotFound(f"No subscriber with the address {email}.")
-            sub = _subscriber(row)
         else:
             sub = _default_subscriber(settings, "reader@example.org")
         prepared = prepare(conn, settings, edition, search=search, trending_max=MAX_TRENDING)
