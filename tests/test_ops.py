@@ -26,7 +26,8 @@ from sqlalchemy import func, select, text
 from community_helpers import add_active
 from conftest import ROOT, free_port, slice_database_url
 from paperboy.config import Settings
-from paperboy.mail.outbox import deliver_pending, enqueue
+from paperboy.digest.delivery import deliver
+from paperboy.mail.outbox import enqueue
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import job_runs, outbox, papers
 from paperboy.web.app import create_app
@@ -136,7 +137,7 @@ def test_metrics_count_requests_by_route_template_cache_search_mail_and_the_queu
     settings = Settings(database_url=str(engine.url.render_as_string(hide_password=False)), data_dir=str(tmp_path), secret_key="s",
                         smtp_host="127.0.0.1", smtp_port=smtp.port).resolved()  # fmt: skip
     sent_before = value(metrics(client), "paperboy_mail_total", outcome="sent")
-    assert deliver_pending(engine, settings).sent == 1
+    assert deliver(engine, settings).sent == 1
     final = metrics(client)
     assert value(final, "paperboy_outbox_messages", status="queued") == 0
     assert value(final, "paperboy_mail_total", outcome="sent") - sent_before == 1

@@ -7,7 +7,7 @@
    per batch. The key makes this idempotent: a rerun, or a second sender racing this one, queues
    nothing twice, and readers already queued are not even rendered again.
 2. **Deliver.** The outbox delivers this edition's rows over ``PAPERBOY_SMTP_CONNECTIONS`` parallel
-   SMTP sessions, each reused for many mails (:func:`~paperboy.mail.outbox.deliver_pending`), and
+   SMTP sessions, each reused for many mails (:func:`~paperboy.digest.delivery.deliver`), and
    the run waits until every row of the edition is final — sent, bounced, cancelled or out of
    attempts — retrying temporary failures after their back-off, and taking over rows a crashed
    sender left once their lease runs out.
@@ -36,7 +36,8 @@ from paperboy.digest.subscriptions import (MAX_TRENDING, Subscriber, get_subscri
                                            subscriber_for_user)  # fmt: skip
 from paperboy.errors import NotFound
 from paperboy.mail.addresses import normalize
-from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue_many, pending_count, recipient
+from paperboy.digest.delivery import deliver
+from paperboy.mail.outbox import DeliveryReport, enqueue_many, pending_count, recipient
 from paperboy.metrics import EDITIONS
 from paperboy.processes import die_with_parent
 from paperboy.store.db import write_transaction
@@ -237,7 +238,7 @@ def _delivery_worker(engine, settings, prefix, connections, queued, batch_ready,
         delivery, left = DeliveryReport(), 0
         deadline = None
         while True:
-            delivery += deliver_pending(engine, settings, limit=None, connections=connections, key_prefix=prefix, progress=outcomes.put)
+            delivery += deliver(engine, settings, limit=None, connections=connections, key_prefix=prefix, progress=outcomes.put)
             if not queued.is_set():
                 batch_ready.wait(timeout=1.0)
                 batch_ready.clear()

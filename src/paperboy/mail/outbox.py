@@ -85,7 +85,9 @@ class DeliveryHooks:
     """What the mail's cause says about it while it is delivered (the digest's subscribers do).
 
     ``wanted``: of the rows just claimed, the ids still to send (the rest are cancelled).
-    ``delivered`` / ``bounced``: run in the transaction that records the outcome. No-ops here.
+    ``delivered`` / ``bounced``: run in the transaction that records the outcome. No-ops here:
+    whoever delivers the site's mail passes the hooks of the mail above this module
+    (``digest.delivery.deliver``), since mail never imports what sends it.
     """
 
     def wanted(self, conn: Connection, rows: list) -> set[int]:
@@ -96,13 +98,6 @@ class DeliveryHooks:
 
     def bounced(self, conn: Connection, row, error: str) -> None:
         pass
-
-
-def default_hooks(settings=None) -> DeliveryHooks:
-    """The hooks of every kind of mail the site sends (the digest's: subscribers' states, bounces)."""
-    from paperboy.digest.delivery import hooks
-
-    return hooks(settings)
 
 
 def enqueue(
@@ -201,7 +196,7 @@ def deliver_pending(
     lease_seconds = lease_seconds or getattr(settings, "mail_lease_seconds", 120)
     max_attempts = max_attempts or getattr(settings, "mail_max_attempts", 5)
     retry_seconds = getattr(settings, "mail_retry_seconds", 60) if retry_seconds is None else retry_seconds
-    hooks = hooks or default_hooks(settings)
+    hooks = hooks or DeliveryHooks()
     signer = DkimSigner.from_settings(settings) if getattr(settings, "dkim_domain", "") else None
     _give_up_on_abandoned(engine, max_attempts)
     budget = _Budget(limit)
