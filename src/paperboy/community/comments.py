@@ -23,7 +23,7 @@ from paperboy.papers.tex import has_math, render_math
 from paperboy.store.repo import find_paper, touch_paper
 from paperboy.store.schema import comments, papers, users
 
-__all__ = ["Comment", "CommentError", "post_comment", "add_comment", "edit_comment", "delete_comment", "list_comments",
+__all__ = ["Comment", "CommentError", "post_comment", "add_comment", "edit_comment", "delete_comment", "list_comments", "recount_comments",
            "count_visible", "get_comment", "render_comment", "MAX_LENGTH", "PAGE_SIZE"]  # fmt: skip
 
 MAX_LENGTH = 5000
@@ -62,7 +62,8 @@ def _clean(body: str) -> str:
     return body
 
 
-def _recount(conn: Connection, paper_id: int) -> None:
+def recount_comments(conn: Connection, paper_id: int) -> None:
+    """Store the paper's count of visible comments after one was added, deleted, hidden or shown."""
     visible = (
         select(func.count())
         .select_from(comments)
@@ -78,7 +79,7 @@ def add_comment(conn: Connection, paper_id: int, user_id: int, body: str) -> int
         insert(comments).returning(comments.c.id),
         {"paper_id": paper_id, "user_id": user_id, "body": _clean(body), "created_at": clock.now()},
     ).scalar_one()
-    _recount(conn, paper_id)
+    recount_comments(conn, paper_id)
     return pk
 
 
@@ -127,7 +128,7 @@ def delete_comment(conn: Connection, comment_id: int, user_id: int) -> str:
     comment = _own(conn, comment_id, user_id)
     ratelimit.enforce(conn, "comment-edit-user", str(user_id))
     conn.execute(update(comments).where(comments.c.id == comment_id).values(deleted_at=clock.now()))
-    _recount(conn, comment.paper_id)
+    recount_comments(conn, comment.paper_id)
     return comment.arxiv_id
 
 
