@@ -192,6 +192,13 @@ def set_password(conn: Connection, user_id: int, password: str) -> None:
     conn.execute(update(users).where(users.c.id == user_id).values(password_hash=hash_password(password)))
 
 
+def set_suspended(conn: Connection, user_id: int, suspended: bool, reason: str = "") -> None:
+    """Suspend the account (with the reason, kept for the admins) or lift it; ending its sessions is
+    the caller's part, in the same transaction."""
+    conn.execute(update(users).where(users.c.id == user_id)
+                 .values(suspended_at=clock.now() if suspended else None, suspended_reason=(reason or None) if suspended else None))  # fmt: skip
+
+
 def clear_owner(conn: Connection) -> None:
     """No account is the owner any more (before another becomes it: there is one owner at most)."""
     conn.execute(update(users).where(users.c.is_owner.is_(True)).values(is_owner=False))

@@ -20,7 +20,7 @@ from paperboy.accounts import ratelimit
 from paperboy.errors import Forbidden, Invalid, NotFound
 from paperboy.papers.normalize import strip_bidi_controls
 from paperboy.papers.tex import has_math, render_math
-from paperboy.store.repo import find_paper, touch_paper
+from paperboy.store.repo import find_paper, set_comment_count, touch_paper
 from paperboy.store.schema import comments, papers, users
 
 __all__ = ["Comment", "CommentError", "post_comment", "add_comment", "edit_comment", "delete_comment", "list_comments", "recount_comments",
@@ -70,7 +70,7 @@ def recount_comments(conn: Connection, paper_id: int) -> None:
         .where(comments.c.paper_id == paper_id, comments.c.deleted_at.is_(None), comments.c.hidden_at.is_(None))
         .scalar_subquery()
     )
-    conn.execute(update(papers).where(papers.c.id == paper_id).values(comment_count=visible))
+    set_comment_count(conn, paper_id, visible)
     touch_paper(conn, paper_id)  # that paper's page, and the counts on cards; nothing else
 
 

@@ -12,11 +12,12 @@ from sqlalchemy import Connection, select, update
 
 from paperboy import clock
 from paperboy.accounts.sessions import end_all_sessions
+from paperboy.accounts.users import set_suspended
 from paperboy.community.audit import AuditEntry, audit_entries, moderator_limit, record
 from paperboy.community.claims import pending_claims
 from paperboy.community.comments import recount_comments
 from paperboy.errors import Forbidden, Invalid, NotFound
-from paperboy.store.repo import bump_content_version, find_paper
+from paperboy.store.repo import bump_content_version, find_paper, set_hidden
 from paperboy.store.schema import comments, papers, users
 
 __all__ = ["ModerationError", "hide_paper", "hide_comment", "suspend_user", "admin_overview", "AdminOverview"]
@@ -30,7 +31,7 @@ def hide_paper(conn: Connection, admin_id: int, arxiv_id: str, hidden: bool, rea
     """Hide a paper from every feed, search and page but the admins' (or show it again); returns its id."""
     paper = find_paper(conn, arxiv_id, include_hidden=True)
     moderator_limit(conn, admin_id)
-    conn.execute(update(papers).where(papers.c.id == paper.id).values(hidden_at=clock.now() if hidden else None))
+    set_hidden(conn, paper.id, hidden)
     bump_content_version(conn)
     record(conn, admin_id, "hide-paper" if hidden else "unhide-paper", f"paper:{paper.arxiv_id}", reason or None)
     return paper.arxiv_id
@@ -65,11 +66,7 @@ def suspend_user(conn: Connection, admin_id: int, username: str, suspended: bool
     if target.is_admin and not conn.execute(select(users.c.is_owner).where(users.c.id == admin_id)).scalar():
         raise Forbidden("Only the site's owner can suspend or reinstate an admin.")
     moderator_limit(conn, admin_id)
-    conn.execute(
-        update(users)
-        .where(users.c.id == user_id)
-        .values(suspended_at=clock.now() if suspended else None, suspended_reason=(reason or None) if suspended else None)
-    )
+    set_suspended(conn, user_id, suspended, reason)
     if suspended:
         end_all_sessions(conn, user_id)  # logged out everywhere, now
     record(conn, admin_id, "suspend-user" if suspended else "unsuspend-user", f"user:{target.username}", reason or None)

@@ -7,12 +7,12 @@ The paper's ``upvotes`` counter moves in the same transaction as the vote row.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
 from paperboy.accounts import ratelimit
-from paperboy.store.repo import bump_vote_version, find_paper
+from paperboy.store.repo import add_upvotes, bump_vote_version, find_paper
 from paperboy.store.schema import papers, votes
 
 __all__ = ["vote", "set_vote", "has_voted", "voted_ids", "all_voted_ids"]
@@ -42,7 +42,7 @@ def set_vote(conn: Connection, user_id: int, paper_id: int, up: bool) -> tuple[b
         changed = conn.execute(delete(votes).where(votes.c.user_id == user_id, votes.c.paper_id == paper_id)).rowcount > 0
         delta = -1 if changed else 0
     if delta:
-        conn.execute(update(papers).where(papers.c.id == paper_id).values(upvotes=papers.c.upvotes + delta))
+        add_upvotes(conn, paper_id, delta)
         bump_vote_version(conn)
     count = conn.execute(select(papers.c.upvotes).where(papers.c.id == paper_id)).scalar_one()
     return has_voted(conn, user_id, paper_id), count
