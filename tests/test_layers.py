@@ -203,6 +203,17 @@ def test_no_import_cycle_in_the_checked_packages():
     assert checked == []
 
 
+def test_the_site_sends_its_mail_with_the_digests_hooks():
+    """``mail.outbox.deliver_pending`` knows nothing of the digest; a door calling it directly would
+    mail readers who unsubscribed. The site's delivery is ``digest.delivery.deliver``."""
+    trees = modules()
+    callers = {name for name, tree in trees.items() for _, module, imported in imports(name, tree, trees)
+               if imported == "deliver_pending" and module in ("paperboy.mail", "paperboy.mail.outbox")}  # fmt: skip
+    callers |= {name for name, tree in trees.items() for node in ast.walk(tree)
+                if isinstance(node, ast.Attribute) and node.attr == "deliver_pending"}  # outbox.deliver_pending(…)
+    assert callers <= {"paperboy.mail", "paperboy.digest.delivery"}
+
+
 def test_every_table_has_an_owner():
     from paperboy.store.schema import metadata
 
