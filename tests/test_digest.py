@@ -24,10 +24,10 @@ from community_helpers import add_active
 from conftest import ROOT, run_concurrently, site_settings, slice_database_url
 from fake_embedder import FakeEmbedder
 from paperboy.digest import subscriptions as subs
+from paperboy.digest.delivery import deliver
 from paperboy.digest.editions import is_edition_day, parse_edition
 from paperboy.digest.send import send_edition
 from paperboy.http.site import site_of
-from paperboy.mail.outbox import deliver_pending
 from paperboy.search.factory import open_search
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import digest_deliveries, outbox, papers, subscribers
@@ -79,7 +79,7 @@ def test_double_opt_in_sends_nothing_but_the_link_until_it_is_clicked(site, tmp_
     engine, settings, handler = site
     with write_transaction(engine) as conn:
         key = subs.subscribe(conn, settings, email="Ada@Example.org", ip="1.2.3.4")
-    assert deliver_pending(engine, settings).sent == 1
+    assert deliver(engine, settings).sent == 1
     send_edition(engine, settings, DAY, search=search_for(engine, tmp_path))
     [mail] = messages(handler)
     assert key.startswith("digest-confirm:") and mail["Subject"] == "Confirm your Paperboy digest subscription"
@@ -93,7 +93,7 @@ def test_double_opt_in_sends_nothing_but_the_link_until_it_is_clicked(site, tmp_
     # Asking again answers the same, and sends the already-subscribed address its preferences link.
     with write_transaction(engine) as conn:
         subs.subscribe(conn, settings, email="ada@example.org", ip="1.2.3.4")
-    deliver_pending(engine, settings)
+    deliver(engine, settings)
     assert "/digest/preferences/" in messages(handler)[-1].get_content()
 
 

@@ -269,7 +269,7 @@ def utf8_db(request, tmp_path):
 @pytest.mark.parametrize("server_utf8", [True, False])
 def test_with_smtputf8_on_a_unicode_local_part_is_delivered_or_fails_for_good_with_the_reason(utf8_db, tmp_path, server_utf8):
     from paperboy.accounts.flows import sign_up as sign_up_flow
-    from paperboy.mail.outbox import deliver_pending
+    from paperboy.digest.delivery import deliver
 
     url, engine = utf8_db
     controller = start_smtp(enable_SMTPUTF8=server_utf8)
@@ -278,7 +278,7 @@ def test_with_smtputf8_on_a_unicode_local_part_is_delivered_or_fails_for_good_wi
         with write_transaction(engine) as conn:
             done = sign_up_flow(conn, settings, username="uber", email="üser@例え.jp", password=PASSWORD, ip="10.0.0.1")
         assert done.user.email == "üser@xn--r8jz45g.jp"
-        report = deliver_pending(engine, settings)
+        report = deliver(engine, settings)
         with engine.connect() as conn:
             status, error = conn.execute(select(outbox.c.status, outbox.c.last_error)).one()
         if server_utf8:
@@ -289,14 +289,14 @@ def test_with_smtputf8_on_a_unicode_local_part_is_delivered_or_fails_for_good_wi
         else:
             assert report.bounced == 1 and status == "bounced" and controller.handler.envelopes == []
             assert "need SMTPUTF8" in error and "does not offer it" in error
-            assert deliver_pending(engine, settings).sent == 0  # not retried
+            assert deliver(engine, settings).sent == 0  # not retried
     finally:
         controller.stop()
 
 
 def test_a_stored_address_that_cannot_be_encoded_fails_with_an_explanation_not_a_bare_unicode_error(engine, smtp):
     """An old row (queued before addresses were checked) whose address only SMTPUTF8 could carry."""
-    from paperboy.mail.outbox import deliver_pending
+    from paperboy.digest.delivery import deliver
     from paperboy.store.schema import outbox_bodies
 
     settings = replace(smtp.settings, mail_retry_seconds=0)
@@ -305,11 +305,11 @@ def test_a_stored_address_that_cannot_be_encoded_fails_with_an_explanation_not_a
             idempotency_key="reset:1:x", to_addr="Zoë Z <zoë@example.org>", subject="Hi", status="queued", attempts=0,
             created_at=dt.datetime.now(dt.timezone.utc))).scalar_one()  # fmt: skip
         conn.execute(insert(outbox_bodies).values(outbox_id=pk, body_text="hello"))
-    report = deliver_pending(engine, settings)
+    report = deliver(engine, settings)
     with engine.connect() as conn:
         status, error = conn.execute(select(outbox.c.status, outbox.c.last_error)).one()
     assert report.sent == 0 and status in ("bounced", "failed") and "SMTPUTF8" in error
-    assert deliver_pending(engine, settings).sent == 0 and smtp.handler.envelopes == []
+    assert deliver(engine, settings).sent == 0 and smtp.handler.envelopes == []
 
 
 # --- the CLI ----------------------------------------------------------------------------------------

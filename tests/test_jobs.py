@@ -341,9 +341,10 @@ def test_a_running_worker_embeds_newly_imported_papers_between_daily_runs(engine
 
 
 def max_paper_id(engine) -> int:
-    from paperboy.jobs.scheduler import newest_paper_id
+    from paperboy.store.repo import newest_paper_id
 
-    return newest_paper_id(engine)
+    with engine.connect() as conn:
+        return newest_paper_id(conn)
 
 
 def test_first_runs_come_before_the_daily_run_and_without_daily_there_is_none(engine):

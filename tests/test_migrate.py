@@ -42,7 +42,7 @@ NOW = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.timezone.utc)
 def populate(engine) -> None:
     """Community, mail, digest, search and job rows on top of the corpus slice: every table has some."""
     from paperboy.community.comments import post_comment
-    from paperboy.community.moderation import record
+    from paperboy.community.audit import record
     from paperboy.community.votes import vote
     from paperboy.mail.outbox import enqueue
     from paperboy.search.vectors import store_embeddings

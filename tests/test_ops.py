@@ -26,7 +26,8 @@ from sqlalchemy import func, select, text
 from community_helpers import add_active
 from conftest import ROOT, free_port, make_client, site_settings, slice_database_url
 from paperboy.http.site import site_of
-from paperboy.mail.outbox import deliver_pending, enqueue
+from paperboy.digest.delivery import deliver
+from paperboy.mail.outbox import enqueue
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import job_runs, outbox, papers
 
@@ -131,7 +132,7 @@ def test_metrics_count_requests_by_route_template_cache_search_mail_and_the_queu
     assert value(metrics(client), "paperboy_outbox_messages", status="queued") == 1
     settings = replace(client.settings, smtp_host="127.0.0.1", smtp_port=smtp.port)
     sent_before = value(metrics(client), "paperboy_mail_total", outcome="sent")
-    assert deliver_pending(engine, settings).sent == 1
+    assert deliver(engine, settings).sent == 1
     final = metrics(client)
     assert value(final, "paperboy_outbox_messages", status="queued") == 0
     assert value(final, "paperboy_mail_total", outcome="sent") - sent_before == 1

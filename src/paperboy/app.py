@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from paperboy import __version__, metrics
+from paperboy import __version__, metrics, scrape
 from paperboy.config import Settings, get_settings
 from paperboy.http.cache import PageCache
 from paperboy.http.site import Site, site_of
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
-        return Response(metrics.render(site.engine), media_type=metrics.CONTENT_TYPE_LATEST, headers=_NO_STORE)
+        return Response(scrape.render(site.engine), media_type=metrics.CONTENT_TYPE_LATEST, headers=_NO_STORE)
 
     app.include_router(pages.hot)  # the feeds and new-style paper ids: most requests, matched first
     api.install(app)  # then: its /papers/{id}.md, .bib, /feed.atom come before the pages' catch-all

@@ -10,8 +10,8 @@ What is counted where it happens (cheap: one lock and an addition):
 * ``paperboy_mail_total{outcome="sent|failed|bounced|cancelled"}`` — each outbox delivery outcome
   (``mail/outbox.py``), and ``paperboy_digest_editions_total{outcome}`` for each edition run.
 
-What is read at scrape time from the database (a few indexed counts, see :class:`DatabaseCollector`):
-the outbox's pending rows by status and the job runs under way.
+What is read at scrape time from the database (a few indexed counts) lives in ``scrape.py``, which
+asks the tables' owners; this module stays below the mail and digest code that counts here.
 
 Several web processes (``paperboy serve --workers N``): ``serve`` makes a fresh folder, names it in
 ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts (the variable ``prometheus_client`` reads
@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 
-from paperboy.config import metrics_dir
-
-__all__ = ["CONTENT_TYPE_LATEST", "MetricsMiddleware", "DatabaseCollector", "render", "observe_search", "mail_outcome"]
+__all__ = ["CONTENT_TYPE_LATEST", "MetricsMiddleware", "observe_search", "mail_outcome"]
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -89,53 +86,3 @@ class MetricsMiddleware:
             if child is None:
                 child = self._children[key] = REQUESTS.labels(key[0], key[1], str(status))
             child.observe(time.perf_counter() - started)
-
-
-class DatabaseCollector:
-    """Gauges read from the database when scraped: the outbox rows waiting (queued, sending) or
-    given up (failed), and the job runs under way (``paperboy_jobs_running``; ``expired`` counts
-    those whose holder stopped renewing its lease). Counted over an index; a failing query leaves
-    the gauges out rather than failing the scrape."""
-
-    def __init__(self, engine):
-        self.engine = engine
-
-    def collect(self):
-        from sqlalchemy import func, select
-
-        from paperboy import clock
-        from paperboy.store.schema import job_runs, outbox
-
-        try:
-            with self.engine.connect() as conn:
-                mail = dict(conn.execute(select(outbox.c.status, func.count()).where(outbox.c.status.in_(("queued", "sending", "failed")))
-                                         .group_by(outbox.c.status)).all())  # fmt: skip
-                now = clock.now()
-                jobs = conn.execute(select(func.count(), func.count().filter(job_runs.c.lease_until < now))
-                                    .where(job_runs.c.status == "running")).one()  # fmt: skip
-        except Exception:
-            return
-        outbox_gauge = GaugeMetricFamily("paperboy_outbox_messages", "Outbox rows by status (queued and sending: the mail queue).", labels=["status"])
-        for status in ("queued", "sending", "failed"):
-            outbox_gauge.add_metric([status], mail.get(status, 0))
-        yield outbox_gauge
-        running = GaugeMetricFamily("paperboy_jobs_running", "Job runs under way (lease held), and of them those with an expired lease.", labels=["lease"])
-        running.add_metric(["live"], jobs[0] - jobs[1])
-        running.add_metric(["expired"], jobs[1])
-        yield running
-
-
-def render(engine) -> bytes:
-    """The exposition text: the counters (summed over every process in multiprocess mode), then
-    the database gauges."""
-    folder = metrics_dir()
-    if folder:
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=folder)
-    else:
-        registry = REGISTRY
-    db = CollectorRegistry()
-    db.register(DatabaseCollector(engine))
-    return generate_latest(registry) + generate_latest(db)

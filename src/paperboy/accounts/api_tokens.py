@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from paperboy import clock
 from paperboy.accounts import ratelimit
-from paperboy.accounts.users import _COLUMNS, User
+from paperboy.accounts.users import USER_COLUMNS, User
 from paperboy.errors import DomainError, Forbidden, Invalid, Kind, NotFound
 from paperboy.store.schema import api_tokens, users
 
@@ -135,11 +135,11 @@ def authenticate_token(conn: Connection, secret: str, *, write: bool = False, no
     if not secret or len(secret) > 200 or not secret.startswith(PREFIX):
         raise TokenRefused(NOT_VALID)
     row = conn.execute(
-        select(*_COLUMNS, *_SELECT).join(api_tokens, api_tokens.c.user_id == users.c.id).where(api_tokens.c.token_hash == _hash(secret))
+        select(*USER_COLUMNS, *_SELECT).join(api_tokens, api_tokens.c.user_id == users.c.id).where(api_tokens.c.token_hash == _hash(secret))
     ).first()
     if row is None:
         raise TokenRefused(NOT_VALID)
-    user, token = User(*row[: len(_COLUMNS)]), ApiToken(*row[len(_COLUMNS) :])
+    user, token = User(*row[: len(USER_COLUMNS)]), ApiToken(*row[len(USER_COLUMNS) :])
     if not token.active:
         raise TokenRefused(NOT_VALID)
     if user.suspended:

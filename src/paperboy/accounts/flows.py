@@ -134,11 +134,13 @@ def user_for_reset(conn: Connection, secret: str, token: str) -> User:
     return user
 
 
-def reset_password(conn: Connection, secret: str, token: str, password: str, *, ip: str = "") -> str:
+def reset_password(conn: Connection, secret: str, token: str, password: str, *, ip: str = "",
+                   on_verified: verification.Verified) -> str:
     """Set a new password through a reset link and end every session and API token of the account
     (whoever had the old password is logged out, and whatever they made with it stops working). The
     link stops working: it embeds the old password's fingerprint. The link came by mail, so the
-    account's address is verified too (unless another account verified it first).
+    account's address is verified too (unless another account verified it first; ``on_verified`` as
+    in :func:`~paperboy.accounts.verification.mark_verified`).
 
     Returns a device cookie: the browser that proved the mailbox is a known device of the account,
     so its next log-in is allowed however hard a stranger is guessing at the account.
@@ -149,5 +151,5 @@ def reset_password(conn: Connection, secret: str, token: str, password: str, *, 
     set_password(conn, user.id, password)
     end_all_sessions(conn, user.id)
     revoke_all_tokens(conn, user.id)
-    verification.mark_verified(conn, user)
+    verification.mark_verified(conn, user, on_verified)
     return devices.issue(secret, user.id)

@@ -13,7 +13,7 @@ import secrets
 from sqlalchemy import Connection, delete, insert, select
 
 from paperboy import clock
-from paperboy.accounts.users import _COLUMNS, User
+from paperboy.accounts.users import USER_COLUMNS, User
 from paperboy.store.repo import bump_sessions_version
 from paperboy.store.schema import sessions, users
 
@@ -43,7 +43,7 @@ def lookup_session(conn: Connection, token: str | None) -> tuple[User | None, dt
     if not token or len(token) > 100:
         return None, never
     row = conn.execute(
-        select(*_COLUMNS, sessions.c.expires_at)
+        select(*USER_COLUMNS, sessions.c.expires_at)
         .join(sessions, sessions.c.user_id == users.c.id)
         .where(sessions.c.token_hash == token_hash(token))
     ).first()

@@ -127,14 +127,16 @@ def create_user(conn: Connection, username: str, email: str, password: str, *, i
 TAKEN_EMAIL = "We couldn't create an account with these details. If you already have one, log in or reset your password."
 
 
-_COLUMNS = [users.c.id, users.c.username, users.c.email, users.c.is_admin, users.c.suspended_at, users.c.created_at,
+# The columns a User is built from, in its fields' order: sessions and API tokens select them in
+# the same query as their own row, so a request's user costs one look-up.
+USER_COLUMNS = [users.c.id, users.c.username, users.c.email, users.c.is_admin, users.c.suspended_at, users.c.created_at,
             users.c.password_hash, users.c.is_owner, users.c.email_verified_at, users.c.email_key]  # fmt: skip
 # Of the accounts naming one address, the verified one first, then the oldest.
 _BY_ADDRESS = (users.c.email_verified_at.is_(None), users.c.id)
 
 
 def _one(conn: Connection, condition) -> User | None:
-    row = conn.execute(select(*_COLUMNS).where(condition).order_by(*_BY_ADDRESS)).first()
+    row = conn.execute(select(*USER_COLUMNS).where(condition).order_by(*_BY_ADDRESS)).first()
     return User(*row) if row else None
 
 
@@ -172,7 +174,7 @@ def authenticate(conn: Connection, login: str, password: str) -> User | None:
     Suspended users authenticate (the caller refuses them with a message they are entitled to,
     having proved the password).
     """
-    row = conn.execute(select(*_COLUMNS).where(_login_condition(login)).order_by(*_BY_ADDRESS)).first() if (login or "").strip() else None
+    row = conn.execute(select(*USER_COLUMNS).where(_login_condition(login)).order_by(*_BY_ADDRESS)).first() if (login or "").strip() else None
     if row is None or len(password or "") > MAX_LENGTH:
         verify_dummy(password[:MAX_LENGTH] if password else "")
         return None
@@ -188,6 +190,13 @@ def set_password(conn: Connection, user_id: int, password: str) -> None:
     user = get_user(conn, user_id)
     validate_password(password, user.username if user else "")
     conn.execute(update(users).where(users.c.id == user_id).values(password_hash=hash_password(password)))
+
+
+def set_suspended(conn: Connection, user_id: int, suspended: bool, reason: str = "") -> None:
+    """Suspend the account (with the reason, kept for the admins) or lift it; ending its sessions is
+    the caller's part, in the same transaction."""
+    conn.execute(update(users).where(users.c.id == user_id)
+                 .values(suspended_at=clock.now() if suspended else None, suspended_reason=(reason or None) if suspended else None))  # fmt: skip
 
 
 def clear_owner(conn: Connection) -> None:

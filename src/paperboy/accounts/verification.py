@@ -22,6 +22,7 @@ could see and change that person's digest subscription (issue #22). So:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from urllib.parse import quote
 
 from sqlalchemy import Connection, update
@@ -92,7 +93,10 @@ def send_confirmation(conn: Connection, settings: Settings, user: User, *, quiet
     return key
 
 
-def confirm_address(conn: Connection, secret: str, token: str, *, ip: str) -> User:
+Verified = Callable[[Connection, User], None]
+
+
+def confirm_address(conn: Connection, secret: str, token: str, *, ip: str, on_verified: Verified) -> User:
     """Mark the account a confirmation link is for as verified (clicking again changes nothing).
     Limited per client address, like every write.
 
@@ -108,16 +112,16 @@ def confirm_address(conn: Connection, secret: str, token: str, *, ip: str) -> Us
         raise TokenInvalid("This link was sent to an address your account no longer has.")
     if user.verified:
         return user
-    if not mark_verified(conn, user):
+    if not mark_verified(conn, user, on_verified):
         raise TokenInvalid(OTHER_ACCOUNT)
     return get_user(conn, user.id)
 
 
-def mark_verified(conn: Connection, user: User) -> bool:
-    """Record that ``user`` receives mail at its address, and link the address's digest
-    subscription to it; False (and nothing changed) if another account verified the address first."""
-    from paperboy.digest.subscriptions import link_verified_account
-
+def mark_verified(conn: Connection, user: User, on_verified: Verified) -> bool:
+    """Record that ``user`` receives mail at its address, then call ``on_verified`` with the verified
+    account in the same transaction; False (and nothing changed) if another account verified the
+    address first. The caller names what hangs on an address (the digest links its subscription:
+    ``digest.subscriptions.link_verified_account``), so accounts never import the digest above them."""
     if user.verified:
         return True
     other = get_verified_user_by_email(conn, user.email)
@@ -129,6 +133,6 @@ def mark_verified(conn: Connection, user: User) -> bool:
                          .values(email_verified_at=clock.now()))  # fmt: skip
     except IntegrityError:
         return False
-    link_verified_account(conn, get_user(conn, user.id))
+    on_verified(conn, get_user(conn, user.id))
     bump_sessions_version(conn)  # cached sessions hold the unverified account
     return True

@@ -132,9 +132,9 @@ def subscribers_import(
     out.print(f"added {report.added}, updated {report.updated}, skipped {len(report.bad)} bad rows"
               + (f"; {report.confirmations} confirmation mails queued (send them with `paperboy mail deliver`)" if report.confirmations else ""))  # fmt: skip
     if report.confirmations:
-        from paperboy.mail.outbox import deliver_pending
+        from paperboy.digest.delivery import deliver
 
-        sent = deliver_pending(engine, config, limit=None, connections=config.smtp_connections, key_prefix="digest-confirm:")
+        sent = deliver(engine, config, limit=None, connections=config.smtp_connections, key_prefix="digest-confirm:")
         out.print(f"confirmation mails: sent {sent.sent}, failed {sent.failed}, bounced {sent.bounced}")
 
 

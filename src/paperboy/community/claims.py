@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from paperboy import clock
 from paperboy.accounts import ratelimit
-from paperboy.community.moderation import record
+from paperboy.community.audit import moderator_limit, record
 from paperboy.errors import Invalid
 from paperboy.store.repo import find_paper, touch_paper
 from paperboy.store.schema import authorship_claims, paper_authors, papers, users
@@ -74,7 +74,6 @@ def decide_claim(conn: Connection, admin_id: int, claim_id: int, approve: bool) 
     claim = conn.execute(select(authorship_claims).where(authorship_claims.c.id == claim_id)).first()
     if claim is None or claim.status != "pending":
         raise ClaimError("That claim is not waiting for a decision.")
-    from paperboy.community.moderation import moderator_limit
     if approve:
         taken = conn.execute(
             select(authorship_claims.c.id).where(

@@ -20,10 +20,10 @@ from paperboy.accounts import ratelimit
 from paperboy.errors import Forbidden, Invalid, NotFound
 from paperboy.papers.normalize import strip_bidi_controls
 from paperboy.papers.tex import has_math, render_math
-from paperboy.store.repo import find_paper, touch_paper
+from paperboy.store.repo import find_paper, set_comment_count, touch_paper
 from paperboy.store.schema import comments, papers, users
 
-__all__ = ["Comment", "CommentError", "post_comment", "add_comment", "edit_comment", "delete_comment", "list_comments",
+__all__ = ["Comment", "CommentError", "post_comment", "add_comment", "edit_comment", "delete_comment", "list_comments", "recount_comments",
            "count_visible", "get_comment", "render_comment", "MAX_LENGTH", "PAGE_SIZE"]  # fmt: skip
 
 MAX_LENGTH = 5000
@@ -62,14 +62,15 @@ def _clean(body: str) -> str:
     return body
 
 
-def _recount(conn: Connection, paper_id: int) -> None:
+def recount_comments(conn: Connection, paper_id: int) -> None:
+    """Store the paper's count of visible comments after one was added, deleted, hidden or shown."""
     visible = (
         select(func.count())
         .select_from(comments)
         .where(comments.c.paper_id == paper_id, comments.c.deleted_at.is_(None), comments.c.hidden_at.is_(None))
         .scalar_subquery()
     )
-    conn.execute(update(papers).where(papers.c.id == paper_id).values(comment_count=visible))
+    set_comment_count(conn, paper_id, visible)
     touch_paper(conn, paper_id)  # that paper's page, and the counts on cards; nothing else
 
 
@@ -78,7 +79,7 @@ def add_comment(conn: Connection, paper_id: int, user_id: int, body: str) -> int
         insert(comments).returning(comments.c.id),
         {"paper_id": paper_id, "user_id": user_id, "body": _clean(body), "created_at": clock.now()},
     ).scalar_one()
-    _recount(conn, paper_id)
+    recount_comments(conn, paper_id)
     return pk
 
 
@@ -127,7 +128,7 @@ def delete_comment(conn: Connection, comment_id: int, user_id: int) -> str:
     comment = _own(conn, comment_id, user_id)
     ratelimit.enforce(conn, "comment-edit-user", str(user_id))
     conn.execute(update(comments).where(comments.c.id == comment_id).values(deleted_at=clock.now()))
-    _recount(conn, comment.paper_id)
+    recount_comments(conn, comment.paper_id)
     return comment.arxiv_id
 
 

@@ -1,54 +1,37 @@
 """Moderation: admins hide papers and comments and suspend users; every action is audited.
 
-Each function writes its change and its audit-log entry in the caller's transaction, so there is
-never an action without a record (or a record without the action).
+Each function writes its change and its audit-log entry (``audit.py``) in the caller's
+transaction, so there is never an action without a record (or a record without the action).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from paperboy import clock
-from paperboy.accounts import ratelimit
 from paperboy.accounts.sessions import end_all_sessions
+from paperboy.accounts.users import set_suspended
+from paperboy.community.audit import AuditEntry, audit_entries, moderator_limit, record
+from paperboy.community.claims import pending_claims
+from paperboy.community.comments import recount_comments
 from paperboy.errors import Forbidden, Invalid, NotFound
-from paperboy.store.repo import bump_content_version, find_paper
-from paperboy.store.schema import audit_log, comments, papers, users
+from paperboy.store.repo import bump_content_version, find_paper, set_hidden
+from paperboy.store.schema import comments, papers, users
 
-__all__ = ["ModerationError", "AuditEntry", "record", "hide_paper", "hide_comment", "suspend_user", "audit_entries", "admin_overview", "AdminOverview"]
+__all__ = ["ModerationError", "hide_paper", "hide_comment", "suspend_user", "admin_overview", "AdminOverview"]
 
 
 class ModerationError(Invalid):
     """A moderation action that can't be done; the message is safe to show."""
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    id: int
-    actor: str | None
-    action: str
-    target: str
-    detail: str | None
-    created_at: dt.datetime
-
-
-def record(conn: Connection, actor_id: int | None, action: str, target: str, detail: str | None = None) -> None:
-    conn.execute(insert(audit_log).values(actor_id=actor_id, action=action, target=target[:128], detail=detail, created_at=clock.now()))
-
-
-def moderator_limit(conn: Connection, admin_id: int) -> None:
-    """Every moderation action counts against one generous per-admin limit (checked before it changes anything)."""
-    ratelimit.enforce(conn, "admin-user", str(admin_id))
-
-
 def hide_paper(conn: Connection, admin_id: int, arxiv_id: str, hidden: bool, reason: str = "") -> str:
     """Hide a paper from every feed, search and page but the admins' (or show it again); returns its id."""
     paper = find_paper(conn, arxiv_id, include_hidden=True)
     moderator_limit(conn, admin_id)
-    conn.execute(update(papers).where(papers.c.id == paper.id).values(hidden_at=clock.now() if hidden else None))
+    set_hidden(conn, paper.id, hidden)
     bump_content_version(conn)
     record(conn, admin_id, "hide-paper" if hidden else "unhide-paper", f"paper:{paper.arxiv_id}", reason or None)
     return paper.arxiv_id
@@ -63,9 +46,7 @@ def hide_comment(conn: Connection, admin_id: int, comment_id: int, hidden: bool,
         raise NotFound("No such comment.")
     moderator_limit(conn, admin_id)
     conn.execute(update(comments).where(comments.c.id == comment_id).values(hidden_at=clock.now() if hidden else None))
-    from paperboy.community.comments import _recount
-
-    _recount(conn, row.paper_id)
+    recount_comments(conn, row.paper_id)
     record(conn, admin_id, "hide-comment" if hidden else "unhide-comment", f"comment:{comment_id}", reason or None)
     return row.arxiv_id
 
@@ -85,26 +66,11 @@ def suspend_user(conn: Connection, admin_id: int, username: str, suspended: bool
     if target.is_admin and not conn.execute(select(users.c.is_owner).where(users.c.id == admin_id)).scalar():
         raise Forbidden("Only the site's owner can suspend or reinstate an admin.")
     moderator_limit(conn, admin_id)
-    conn.execute(
-        update(users)
-        .where(users.c.id == user_id)
-        .values(suspended_at=clock.now() if suspended else None, suspended_reason=(reason or None) if suspended else None)
-    )
+    set_suspended(conn, user_id, suspended, reason)
     if suspended:
         end_all_sessions(conn, user_id)  # logged out everywhere, now
     record(conn, admin_id, "suspend-user" if suspended else "unsuspend-user", f"user:{target.username}", reason or None)
     return target.username
-
-
-def audit_entries(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
-    rows = conn.execute(
-        select(audit_log.c.id, users.c.username, audit_log.c.action, audit_log.c.target, audit_log.c.detail, audit_log.c.created_at)
-        .outerjoin(users, users.c.id == audit_log.c.actor_id)
-        .order_by(audit_log.c.created_at.desc(), audit_log.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return [AuditEntry(*row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +81,4 @@ class AdminOverview:
 
 def admin_overview(conn: Connection, *, entries: int = 200) -> AdminOverview:
     """What the admins' page shows: claims waiting for a decision and the latest audit entries."""
-    from paperboy.community.claims import pending_claims
-
     return AdminOverview(pending_claims(conn), audit_entries(conn, limit=entries))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select
 
 from paperboy import clock
 from paperboy.accounts import ratelimit
@@ -26,7 +26,7 @@ from paperboy.config import Settings
 from paperboy.errors import DomainError, Kind
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.store.db import write_transaction
-from paperboy.store.repo import bump_content_version, get_paper, upsert_papers
+from paperboy.store.repo import bump_content_version, get_paper, mark_submitted, upsert_papers
 from paperboy.store.schema import papers
 
 __all__ = ["SubmitError", "Submitted", "submit_paper"]
@@ -101,8 +101,6 @@ def submit_paper(engine: Engine, client, settings: Settings, user: User, text: s
             raise SubmitError(f"arXiv:{arxiv.id} is already on the feed of {current.announced.day} {current.announced:%B %Y}.",
                               kind=Kind.CONFLICT, paper=current)
         upsert_papers(conn, [record])
-        conn.execute(
-            update(papers).where(papers.c.arxiv_id == arxiv.id).values(submitted_by=user.id, submitted_at=now, announced=now.date())
-        )
+        mark_submitted(conn, arxiv.id, user.id, now)
         bump_content_version(conn)
     return Submitted(arxiv.id, record.title)

@@ -7,15 +7,15 @@ The paper's ``upvotes`` counter moves in the same transaction as the vote row.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
 from paperboy.accounts import ratelimit
-from paperboy.store.repo import bump_vote_version, find_paper
+from paperboy.store.repo import add_upvotes, bump_vote_version, find_paper
 from paperboy.store.schema import papers, votes
 
-__all__ = ["vote", "set_vote", "has_voted", "voted_ids"]
+__all__ = ["vote", "set_vote", "has_voted", "voted_ids", "all_voted_ids"]
 
 
 def vote(conn: Connection, user_id: int, arxiv_id: str, up: bool):
@@ -42,7 +42,7 @@ def set_vote(conn: Connection, user_id: int, paper_id: int, up: bool) -> tuple[b
         changed = conn.execute(delete(votes).where(votes.c.user_id == user_id, votes.c.paper_id == paper_id)).rowcount > 0
         delta = -1 if changed else 0
     if delta:
-        conn.execute(update(papers).where(papers.c.id == paper_id).values(upvotes=papers.c.upvotes + delta))
+        add_upvotes(conn, paper_id, delta)
         bump_vote_version(conn)
     count = conn.execute(select(papers.c.upvotes).where(papers.c.id == paper_id)).scalar_one()
     return has_voted(conn, user_id, paper_id), count
@@ -57,3 +57,8 @@ def voted_ids(conn: Connection, user_id: int, paper_ids: list[int]) -> set[int]:
     if not paper_ids:
         return set()
     return set(conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id, votes.c.paper_id.in_(paper_ids))).scalars())
+
+
+def all_voted_ids(conn: Connection, user_id: int) -> frozenset[int]:
+    """Every paper the user has upvoted: the set a per-process memo keeps while votes stand still."""
+    return frozenset(conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id)).scalars())

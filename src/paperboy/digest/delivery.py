@@ -6,17 +6,21 @@ Digest mail is keyed ``digest:<edition>:<subscriber id>`` (an edition), ``digest
 At claim time an edition or note goes only to an *active* subscription and a confirmation only to
 a *pending* one; anything else is cancelled, so an address that unsubscribed, bounced or never
 confirmed is never mailed, even by a run queued before the change.
+
+:func:`deliver` is how the site sends its outbox: the outbox's delivery with these hooks. It is
+here, not in ``mail/``, because the mail layer knows nothing of the digest above it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from paperboy.config import Settings
-from paperboy.mail.outbox import DeliveryHooks
+from paperboy.digest.subscriptions import record_bounce, record_delivery
+from paperboy.mail.outbox import DeliveryHooks, DeliveryReport, deliver_pending
 from paperboy.store.schema import subscribers
 
-__all__ = ["DigestHooks", "hooks", "subscriber_of"]
+__all__ = ["DigestHooks", "deliver", "hooks", "subscriber_of"]
 
 _WANTED = {"digest": "active", "digest-manage": "active", "digest-confirm": "pending"}
 
@@ -45,16 +49,12 @@ class DigestHooks(DeliveryHooks):
         return {row_id for row_id, s in ours.items() if s is None or states.get(s[1]) == _WANTED[s[0]]}
 
     def delivered(self, conn: Connection, row) -> None:
-        from paperboy.digest.subscriptions import record_delivery
-
         ours = subscriber_of(row.idempotency_key)
         if ours and ours[1] in self.bouncing:  # only then is there a count to reset (no write per mail)
             record_delivery(conn, ours[1])
             self.bouncing.discard(ours[1])
 
     def bounced(self, conn: Connection, row, error: str) -> None:
-        from paperboy.digest.subscriptions import record_bounce
-
         ours = subscriber_of(row.idempotency_key)
         if ours:
             record_bounce(conn, ours[1], error, self.bounce_limit)
@@ -62,3 +62,9 @@ class DigestHooks(DeliveryHooks):
 
 def hooks(settings: Settings) -> DigestHooks:
     return DigestHooks(settings.mail_bounce_limit)
+
+
+def deliver(engine: Engine, settings: Settings, **options) -> DeliveryReport:
+    """Send the due mail of every kind the site queues, the digest's included: :func:`~paperboy.mail.outbox.deliver_pending`
+    (``options`` are its own) with the digest's hooks, so an unsubscribed or bounced reader is not mailed."""
+    return deliver_pending(engine, settings, hooks=hooks(settings), **options)

@@ -7,7 +7,7 @@
    per batch. The key makes this idempotent: a rerun, or a second sender racing this one, queues
    nothing twice, and readers already queued are not even rendered again.
 2. **Deliver.** The outbox delivers this edition's rows over ``PAPERBOY_SMTP_CONNECTIONS`` parallel
-   SMTP sessions, each reused for many mails (:func:`~paperboy.mail.outbox.deliver_pending`), and
+   SMTP sessions, each reused for many mails (:func:`~paperboy.digest.delivery.deliver`), and
    the run waits until every row of the edition is final — sent, bounced, cancelled or out of
    attempts — retrying temporary failures after their back-off, and taking over rows a crashed
    sender left once their lease runs out.
@@ -33,10 +33,12 @@ from paperboy import clock
 from paperboy.config import Settings
 from paperboy.digest.compose import Renderer
 from paperboy.digest.editions import Edition, Prepared, delivered_before, picks, prepare
-from paperboy.digest.subscriptions import _COLUMNS, MAX_TRENDING, Subscriber, _subscriber, record_bounce, subscriber_for_user
+from paperboy.digest.subscriptions import (MAX_TRENDING, Subscriber, get_subscribers, record_bounce, subscriber_by_key,
+                                           subscriber_for_user)  # fmt: skip
 from paperboy.errors import NotFound
 from paperboy.mail.addresses import normalize
-from paperboy.mail.outbox import DeliveryReport, deliver_pending, enqueue_many, pending_count, recipient
+from paperboy.digest.delivery import deliver
+from paperboy.mail.outbox import DeliveryReport, enqueue_many, pending_count, recipient
 from paperboy.metrics import EDITIONS
 from paperboy.processes import die_with_parent
 from paperboy.store.db import write_transaction
@@ -94,8 +96,7 @@ def enqueue_edition(engine: Engine, settings: Settings, edition: Edition, *, sea
     for start in range(0, total, BATCH):
         ids = todo[start : start + BATCH]
         with engine.connect() as conn:
-            subs = [_subscriber(r) for r in conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.id.in_(ids))
-                                                        .order_by(subscribers.c.id))]  # fmt: skip
+            subs = get_subscribers(conn, ids)
             already = delivered_before(conn, edition, ids)
             unreachable = _unreachable(subs)
             subs = [sub for sub in subs if sub.id not in unreachable]
@@ -238,7 +239,7 @@ def _delivery_worker(engine: Engine, settings: Settings, prefix, connections, qu
         delivery, left = DeliveryReport(), 0
         deadline = None
         while True:
-            delivery += deliver_pending(engine, settings, limit=None, connections=connections, key_prefix=prefix, progress=outcomes.put)
+            delivery += deliver(engine, settings, limit=None, connections=connections, key_prefix=prefix, progress=outcomes.put)
             if not queued.is_set():
                 batch_ready.wait(timeout=1.0)
                 batch_ready.clear()
@@ -278,10 +279,9 @@ def preview(engine: Engine, settings: Settings, edition: Edition, *, search=None
             sub = subscriber_for_user(conn, user) or _default_subscriber(settings, user.email, user_id=user.id)
         elif email:
             key = normalize(email, smtputf8=True).key  # a look-up: any address the site could have stored
-            row = conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.email_key == key)).first()
-            if row is None:
+            sub = subscriber_by_key(conn, key)
+            if sub is None:
                 raise NotFound(f"No subscriber with the address {email}.")
-            sub = _subscriber(row)
         else:
             sub = _default_subscriber(settings, "reader@example.org")
         prepared = prepare(conn, settings, edition, search=search, trending_max=MAX_TRENDING)

@@ -48,9 +48,12 @@ __all__ = [
     "confirm",
     "export_subscribers",
     "import_subscribers",
+    "get_subscriber",
+    "get_subscribers",
     "manage_url",
     "record_bounce",
     "subscribe",
+    "subscriber_by_key",
     "subscriber_for_token",
     "subscriber_for_user",
     "subscriber_stats",
@@ -116,6 +119,17 @@ def get_subscriber(conn: Connection, subscriber_id: int) -> Subscriber | None:
     return _get(conn, subscribers.c.id == subscriber_id)
 
 
+def subscriber_by_key(conn: Connection, email_key: str) -> Subscriber | None:
+    """The subscription of a mailbox key (see :func:`normalize_email`), whatever its status."""
+    return _get(conn, subscribers.c.email_key == email_key)
+
+
+def get_subscribers(conn: Connection, ids: list[int]) -> list[Subscriber]:
+    """These subscribers, by id: one query for a batch of a digest run."""
+    rows = conn.execute(select(*(subscribers.c[n] for n in _COLUMNS)).where(subscribers.c.id.in_(ids)).order_by(subscribers.c.id))
+    return [_subscriber(r) for r in rows]
+
+
 def normalize_email(email: str, *, smtputf8: bool = False) -> tuple[str, str]:
     """(the address mail goes to, its mailbox key) or :class:`~paperboy.mail.addresses.AddressError`."""
     box = normalize(email, smtputf8=smtputf8)
@@ -148,7 +162,7 @@ def subscribe(conn: Connection, settings: Settings, *, email: str | None = None,
     if not ratelimit.hit(conn, "digest-subscribe-address", key).allowed:
         return None
     now = clock.now()
-    sub = _get(conn, subscribers.c.email_key == key)
+    sub = subscriber_by_key(conn, key)
     if sub is None:
         sub_id = conn.execute(insert(subscribers).values(
             email=address, email_key=key, name=(name or None) and name.strip()[:200], status="pending",

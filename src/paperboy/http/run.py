@@ -52,8 +52,8 @@ def deliver_soon(request: Request, response: Response, key: str | None) -> Respo
     """Send the one mail a request queued (outbox key ``key``) right after the response, never while
     the visitor waits; the worker sends it anyway should this process stop first."""
     if key:
-        from paperboy.mail.outbox import deliver_pending
+        from paperboy.digest.delivery import deliver
 
         site = site_of(request)
-        response.background = BackgroundTask(deliver_pending, site.engine, site.settings, key_prefix=key)
+        response.background = BackgroundTask(deliver, site.engine, site.settings, key_prefix=key)
     return response

@@ -103,13 +103,14 @@ def first_run_schedule(engine: Engine, settings: Settings, *, client=None, stop:
 def mail_step(engine: Engine, settings: Settings):
     """Send the mail waiting in the outbox, as ``paperboy mail deliver`` does; one cheap count when
     there is none."""
-    from paperboy.mail.outbox import deliver_pending, pending_count
+    from paperboy.digest.delivery import deliver
+    from paperboy.mail.outbox import pending_count
 
     def deliver_mail():
         waiting, _ = pending_count(engine, "")
         if not waiting:
             return None
-        report = deliver_pending(engine, settings, limit=None, connections=settings.smtp_connections)
+        report = deliver(engine, settings, limit=None, connections=settings.smtp_connections)
         if report.sent or report.failed or report.bounced:
             log.info("mail: sent %d, failed %d, bounced %d", report.sent, report.failed, report.bounced)
         return report

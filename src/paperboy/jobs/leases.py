@@ -27,14 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import job_runs
 
-__all__ = ["JobRun", "RunResult", "claim_run", "renew", "finish", "get_run", "run_once", "default_holder"]
+__all__ = ["JobRun", "RunResult", "claim_run", "renew", "finish", "get_run", "run_once", "default_holder", "running_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,14 @@ def get_run(engine: Engine, run_key: str) -> JobRun | None:
     if row is None:
         return None
     return JobRun(row.run_key, row.holder, row.lease_until, row.status, row.started_at, row.finished_at, row.detail)
+
+
+def running_counts(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    """(runs under way, of them those whose lease ran out at ``now``): a holder that stopped
+    renewing shows as expired until another worker takes the run over."""
+    total, expired = conn.execute(select(func.count(), func.count().filter(job_runs.c.lease_until < now))
+                                  .where(job_runs.c.status == "running")).one()  # fmt: skip
+    return total, expired
 
 
 def run_once(

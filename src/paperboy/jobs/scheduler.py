@@ -31,6 +31,7 @@ from paperboy import clock
 from paperboy.config import Settings
 from paperboy.jobs.leases import RunResult, default_holder, get_run, run_once
 from paperboy.papers.calendar import is_announcement_day
+from paperboy.store.repo import newest_paper_id
 
 __all__ = [
     "DEFAULT_AT",
@@ -233,15 +234,6 @@ def embed_new_papers_step(engine: Engine, embedder: Callable[[], Any], data_dir=
     return embed_new
 
 
-def newest_paper_id(engine: Engine) -> int:
-    from sqlalchemy import func, select
-
-    from paperboy.store.schema import papers
-
-    with engine.connect() as conn:
-        return conn.execute(select(func.max(papers.c.id))).scalar() or 0
-
-
 def run_worker(
     engine: Engine,
     settings: Settings | None = None,
@@ -303,7 +295,8 @@ def run_worker(
         if embed_new is None or (embed_retry_at is not None and clock() < embed_retry_at):
             return
         try:
-            newest = newest_paper_id(engine)
+            with engine.connect() as conn:
+                newest = newest_paper_id(conn)
         except Exception:  # the database is away for a moment: look again at the next step
             log.exception("could not look for new papers")
             return

@@ -55,7 +55,7 @@ from paperboy.mail.smtp import MailError, SmtpConnection
 from paperboy.store.db import write_transaction
 from paperboy.store.schema import outbox, outbox_bodies
 
-__all__ = ["DeliveryHooks", "DeliveryReport", "deliver_pending", "enqueue", "pending_count"]
+__all__ = ["DeliveryHooks", "DeliveryReport", "deliver_pending", "enqueue", "pending_count", "status_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,9 @@ class DeliveryHooks:
     """What the mail's cause says about it while it is delivered (the digest's subscribers do).
 
     ``wanted``: of the rows just claimed, the ids still to send (the rest are cancelled).
-    ``delivered`` / ``bounced``: run in the transaction that records the outcome. No-ops here.
+    ``delivered`` / ``bounced``: run in the transaction that records the outcome. No-ops here:
+    whoever delivers the site's mail passes the hooks of the mail above this module
+    (``digest.delivery.deliver``), since mail never imports what sends it.
     """
 
     def wanted(self, conn: Connection, rows: list) -> set[int]:
@@ -97,13 +99,6 @@ class DeliveryHooks:
 
     def bounced(self, conn: Connection, row, error: str) -> None:
         pass
-
-
-def default_hooks(settings: Settings) -> DeliveryHooks:
-    """The hooks of every kind of mail the site sends (the digest's: subscribers' states, bounces)."""
-    from paperboy.digest.delivery import hooks
-
-    return hooks(settings)
 
 
 def enqueue(
@@ -202,7 +197,7 @@ def deliver_pending(
     lease_seconds = lease_seconds or settings.mail_lease_seconds
     max_attempts = max_attempts or settings.mail_max_attempts
     retry_seconds = settings.mail_retry_seconds if retry_seconds is None else retry_seconds
-    hooks = hooks or default_hooks(settings)
+    hooks = hooks or DeliveryHooks()
     signer = DkimSigner.from_settings(settings)  # None when mail is not signed
     _give_up_on_abandoned(engine, max_attempts)
     budget = _Budget(limit)
@@ -241,6 +236,14 @@ def pending_count(engine: Engine, key_prefix: str) -> tuple[int, dt.datetime | N
             .where(outbox.c.idempotency_key.startswith(key_prefix, autoescape=True), outbox.c.status.in_(("queued", "sending")))
         ).one()  # fmt: skip
     return count, earliest
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    """Rows waiting (queued, sending) or given up (failed), by status: the mail queue as the
+    metrics scrape shows it. Counted over the status index; a status with no rows is absent."""
+    rows = conn.execute(select(outbox.c.status, func.count()).where(outbox.c.status.in_(("queued", "sending", "failed")))
+                        .group_by(outbox.c.status))  # fmt: skip
+    return dict(rows.all())
 
 
 class _Budget:

@@ -49,7 +49,8 @@ from sqlalchemy import (
 from paperboy import clock
 from paperboy.search.keyword import KeywordIndex
 from paperboy.store.db import write_transaction
-from paperboy.store.schema import paper_embeddings, site_state
+from paperboy.store import repo
+from paperboy.store.schema import paper_embeddings
 from paperboy.store.types import UTCDateTime
 
 __all__ = [
@@ -135,7 +136,7 @@ def write_keyword_generation(engine: Engine, index: KeywordIndex) -> int:
             conn.execute(insert(search_postings), rows)
         conn.execute(update(search_generations).where(search_generations.c.generation == generation).values(complete=True))
         conn.execute(delete(search_generations).where(search_generations.c.generation < generation))  # cascades to postings
-        conn.execute(update(site_state).where(site_state.c.key == "search").values(value=site_state.c.value + 1))
+        repo.bump_search_version(conn)
     return generation
 
 

@@ -34,7 +34,7 @@ from paperboy.search.indexer import ann_path, keyword_documents, keyword_index_p
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.related import related_papers
 from paperboy.search.text import words
-from paperboy.search.vectors import VectorIndex, _load_onnxruntime_first, read_embeddings
+from paperboy.search.vectors import VectorIndex, load_onnxruntime_first, read_embeddings
 from paperboy.store.schema import paper_authors, paper_embeddings, papers, site_state
 
 __all__ = ["SearchService", "Snapshot"]
@@ -320,7 +320,7 @@ class SearchService(LazyEmbedder):
             return None
         if mtime == known_mtime:
             return None
-        _load_onnxruntime_first()
+        load_onnxruntime_first()
         from usearch.index import Index
 
         try:

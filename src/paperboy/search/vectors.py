@@ -272,7 +272,7 @@ def build_ann(pids: np.ndarray, vectors: np.ndarray, path, *, threads: int = 0) 
     import tempfile
     from pathlib import Path
 
-    _load_onnxruntime_first()
+    load_onnxruntime_first()
 
     from usearch.index import Index
 
@@ -286,7 +286,7 @@ def build_ann(pids: np.ndarray, vectors: np.ndarray, path, *, threads: int = 0) 
     os.replace(tmp, path)
 
 
-def _load_onnxruntime_first() -> None:
+def load_onnxruntime_first() -> None:
     """Import onnxruntime before usearch touches its threads.
 
     Measured here: importing onnxruntime *after* usearch has added vectors with several threads

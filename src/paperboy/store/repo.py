@@ -1,4 +1,9 @@
-"""Reads and writes of papers. Every other module goes through these functions, not through SQL.
+"""Reads and writes of papers, their authors and categories, and the cache version counters
+(``site_state``): this module owns those tables. Every other module *writes* them through these
+functions, not through SQL, so the counters and the versions caches compare against move together;
+a domain module may *read* them in its own queries (a ranking that joins votes and papers), a door
+never does. ``tests/test_layers.py`` checks both. The other tables' owners are listed in
+docs/architecture.md ("Table owners").
 
 Writes are batched: :func:`upsert_papers` takes a list of records and does a handful of statements
 per batch whatever its size, which is what makes a 75,000-paper import take seconds.
@@ -32,6 +37,7 @@ __all__ = [
     "get_papers",
     "content_version",
     "bump_content_version",
+    "bump_search_version",
 ]
 
 _RECORD_FIELDS = [f.name for f in fields(PaperRecord)]
@@ -399,6 +405,11 @@ def bump_vote_version(conn: Connection) -> None:
     _bump(conn, "votes")
 
 
+def bump_search_version(conn: Connection) -> None:
+    """The search indexes changed (new postings, vectors, a rebuilt graph): cached result pages are redone."""
+    _bump(conn, "search")
+
+
 def bump_sessions_version(conn: Connection) -> None:
     """A session ended or an account changed: every process forgets the sessions it had cached."""
     _bump(conn, "sessions")
@@ -413,6 +424,28 @@ def touch_paper(conn: Connection, paper_id: int, *, counts_changed: bool = True)
         _bump(conn, "comments")
 
 
+# --- what the community writes on a paper: its counters, its visibility, who submitted it -----
+
+def add_upvotes(conn: Connection, paper_id: int, delta: int) -> None:
+    """Move the paper's vote counter in the transaction that adds or removes the vote row."""
+    conn.execute(update(papers).where(papers.c.id == paper_id).values(upvotes=papers.c.upvotes + delta))
+
+
+def set_comment_count(conn: Connection, paper_id: int, count) -> None:
+    """Store the paper's visible comments count: a number, or the community's counting subquery,
+    so the count is taken in the same statement that stores it."""
+    conn.execute(update(papers).where(papers.c.id == paper_id).values(comment_count=count))
+
+
+def set_hidden(conn: Connection, paper_id: int, hidden: bool) -> None:
+    conn.execute(update(papers).where(papers.c.id == paper_id).values(hidden_at=clock.now() if hidden else None))
+
+
+def mark_submitted(conn: Connection, arxiv_id: str, user_id: int, at: dt.datetime) -> None:
+    """Put a stored paper on the feed of ``at``'s day as ``user_id``'s submission."""
+    conn.execute(update(papers).where(papers.c.arxiv_id == arxiv_id).values(submitted_by=user_id, submitted_at=at, announced=at.date()))
+
+
 def vote_counts(conn: Connection, paper_ids: list[int]) -> dict[int, int]:
     """Current vote counts of these papers."""
     return dict(conn.execute(select(papers.c.id, papers.c.upvotes).where(papers.c.id.in_(paper_ids))).all()) if paper_ids else {}
@@ -420,6 +453,12 @@ def vote_counts(conn: Connection, paper_ids: list[int]) -> dict[int, int]:
 
 def count_papers(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(papers)).scalar_one()
+
+
+def newest_paper_id(conn: Connection) -> int:
+    """The id of the paper stored last (0 before the first): ids only grow, so a larger one means
+    papers arrived since it was last read."""
+    return conn.execute(select(func.max(papers.c.id))).scalar() or 0
 
 
 # --- feeds -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from paperboy.accounts import flows, verification
+from paperboy.digest.subscriptions import link_verified_account
 from paperboy.errors import DomainError
 from paperboy.web.context import (
     DEVICE_COOKIE,
@@ -107,7 +108,7 @@ async def reset_form(request: Request) -> Response:
 
 @router.post("/reset", include_in_schema=False)
 async def reset_request(request: Request) -> Response:
-    from paperboy.mail.outbox import deliver_pending
+    from paperboy.digest.delivery import deliver
 
     form = await require_csrf(request)
     email = (form.get("email") or "").strip()[:254]
@@ -119,7 +120,7 @@ async def reset_request(request: Request) -> Response:
     response = await page(request, "reset_request.html", sent=True, email=email)
     if queued:
         # Sent after the response has gone out: the request never waits on the mail server.
-        response.background = BackgroundTask(deliver_pending, site_of(request).engine, settings)
+        response.background = BackgroundTask(deliver, site_of(request).engine, settings)
     return response
 
 
@@ -140,7 +141,8 @@ async def reset_password(request: Request, token: str) -> Response:
     form = await require_csrf(request)
     secret = site_of(request).settings.secret_key
     try:
-        device = await write(request, lambda conn: flows.reset_password(conn, secret, token, form.get("password", ""), ip=client_ip(request)))
+        device = await write(request, lambda conn: flows.reset_password(conn, secret, token, form.get("password", ""), ip=client_ip(request),
+                                                                        on_verified=link_verified_account))
     except DomainError as e:
         # A bad link cannot be retried; a bad new password can, with the same link.
         return await page(request, "reset_password.html", status_of(e), error=str(e),
@@ -188,7 +190,8 @@ async def verify(request: Request, token: str) -> Response:
     await require_csrf(request)
     secret = site_of(request).settings.secret_key
     try:
-        user = await write(request, lambda conn: verification.confirm_address(conn, secret, token, ip=client_ip(request)))
+        user = await write(request, lambda conn: verification.confirm_address(conn, secret, token, ip=client_ip(request),
+                                                                               on_verified=link_verified_account))
     except DomainError as e:
         return await page(request, "verify_link.html", status_of(e), error=str(e), token=None)
     response = RedirectResponse(verification.VERIFY_PAGE if (await get_viewer(request)).user else "/login", status_code=303)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import select
-
-from paperboy.store.schema import votes
+from paperboy.community.votes import all_voted_ids
 
 __all__ = ["VoteSets"]
 
@@ -35,7 +33,7 @@ class VoteSets:
     def load(self, engine, user_id: int, version: int) -> frozenset[int]:
         """Read the member's votes (the caller has checked :meth:`get` first)."""
         with engine.connect() as conn:
-            ids = frozenset(conn.execute(select(votes.c.paper_id).where(votes.c.user_id == user_id)).scalars())
+            ids = all_voted_ids(conn, user_id)
         with self._lock:
             self._sets[user_id] = (version, ids)
             self._sets.move_to_end(user_id)
