@@ -170,7 +170,7 @@ def test_the_postings_kept_in_memory_stay_within_their_budget(worker_indexed, tm
 
 def test_the_web_app_gives_its_search_the_postings_budget_of_its_settings(worker_indexed, tmp_path):
     engine, _ = worker_indexed
-    assert make_app(str(engine.url), tmp_path, search_postings_cache_mb=3).state.search.postings.budget == 3 << 20
+    assert site_of(make_app(str(engine.url), tmp_path, search_postings_cache_mb=3)).search.postings.budget == 3 << 20
 
 
 def test_the_hnsw_index_serves_dense_queries_and_agrees_with_exact_search(worker_indexed, tmp_path):
