@@ -26,14 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields, replace
+from dataclasses import replace
 
 import orjson
 from sqlalchemy import Connection, Engine
 
 from paperboy.ingest import fields
 from paperboy.ingest.http import DEFAULT_PACE, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
-from paperboy.ingest.pages import store_page
+from paperboy.ingest.pages import DayReport, store_page
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_glued_authors
@@ -202,7 +202,7 @@ def _text(value) -> str | None:
 # --- ingesting ---------------------------------------------------------------------------------
 
 @dataclass(slots=True)
-class HfDaySummary:
+class HfDaySummary(DayReport):
     """What :func:`ingest_hf_day` did: ``new`` papers put on the day's feed, ``hf_upvotes`` counts
     changed (new papers included), ``unchanged`` known papers whose count did not move."""
 
@@ -215,11 +215,6 @@ class HfDaySummary:
     dry_run: bool = False
     message: str = ""
     changed_ids: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        """The summary as JSON-ready data (``changed_ids`` left out: the CLI prints the first few)."""
-        data = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name != "changed_ids"}
-        return {**data, "day": self.day.isoformat()}
 
 
 def ingest_hf_day(engine: Engine, items: list[HfPaper], day: dt.date, *, dry_run: bool = False) -> HfDaySummary:

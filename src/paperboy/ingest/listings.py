@@ -50,7 +50,6 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields
 from xml.etree.ElementTree import Element
 from zoneinfo import ZoneInfo
 
@@ -58,7 +57,7 @@ from sqlalchemy import Connection, Engine
 
 from paperboy.ingest import fields
 from paperboy.ingest.http import DEFAULT_PACE, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
-from paperboy.ingest.pages import store_page
+from paperboy.ingest.pages import DayReport, store_page
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import ARXIV_ARCHIVES, ARXIV_CATEGORY, normalize_optional, normalize_text, split_author_string, split_classifications
@@ -341,7 +340,7 @@ def _eastern_day(value: str | None) -> dt.date | None:
 # --- ingesting ---------------------------------------------------------------------------------
 
 @dataclass(slots=True)
-class ListingSummary:
+class ListingSummary(DayReport):
     """What :func:`ingest_listing` did. ``new``/``cross``/``replaced`` count papers stored or changed by
     items of that type; ``withdrawn`` counts papers newly marked withdrawn (also counted in
     ``replaced``); ``unchanged`` counts items that changed nothing (e.g. the same listing again)."""
@@ -357,11 +356,6 @@ class ListingSummary:
     dry_run: bool = False
     message: str = ""
     changed_ids: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        """The summary as JSON-ready data (``changed_ids`` left out: the CLI prints the first few)."""
-        data = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name != "changed_ids"}
-        return {**data, "day": self.day.isoformat()}
 
 
 def ingest_listing(engine: Engine, listing: Listing, *, dry_run: bool = False) -> ListingSummary:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -148,3 +149,15 @@ def _concurrent(key: str) -> HarvestConflict:
         f"the checkpoint of harvest {key} changed while this run was going: another harvest with the same "
         "parameters is running. This run stops (its last page is not stored); the other carries on."
     )
+
+
+class DayReport:
+    """What a day's ingest from one source reports (its ``day``, its counts, ``changed_ids``), as
+    JSON-ready data: the listings' and Hugging Face's summaries share it. A mixin for slotted dataclasses."""
+
+    __slots__ = ()
+
+    def as_dict(self) -> dict:
+        """The summary as JSON-ready data (``changed_ids`` left out: the CLI prints the first few)."""
+        data = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name != "changed_ids"}
+        return {**data, "day": self.day.isoformat()}
