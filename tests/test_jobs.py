@@ -388,3 +388,31 @@ def test_each_poll_steps_run_at_every_pass_and_wake_up_and_their_errors_do_not_s
         stop.set()
         worker.join(timeout=20)
     assert not worker.is_alive()
+
+
+def test_a_failed_first_run_is_tried_again_at_its_retry_time_even_when_the_worker_woke_before_it(engine):
+    """The first run's backfill fails at 20:01 (retry half an hour later); the daily run wakes the
+    worker at 20:30, before that retry is due. The retry must still be woken for at its own time,
+    not forgotten until the next day's run (as it is for the daily run's own retries)."""
+    from paperboy.jobs.scheduler import Scheduled
+
+    clock = [et(2026, 6, 30, 20, 0)]
+    stop = threading.Event()
+    tries = []
+
+    def now():
+        clock[0] += dt.timedelta(minutes=1)  # time flies: every look at the clock is a minute later
+        if clock[0] > et(2026, 6, 30, 23, 0):
+            stop.set()
+        return clock[0]
+
+    def backfill():
+        tries.append(clock[0])
+        if len(tries) == 1:
+            raise RuntimeError("arXiv was down")
+
+    first = Scheduled(due=lambda now: [("first-run-backfill", backfill)], next_at=lambda now: now + dt.timedelta(days=1))
+    run_worker(engine, now=now, jobs=[], index=lambda: None, stop=stop, sleep_step=0.001, holder="w", first=[first])
+    assert len(tries) == 2, tries
+    assert et(2026, 6, 30, 20, 30) < tries[1] < et(2026, 6, 30, 20, 40)  # half an hour after the failure
+    assert get_run(engine, "first-run-backfill").status == "done"
