@@ -365,83 +365,93 @@ def run_worker(
     """
     config = settings if settings is not None else Settings()
     at, tz, holidays = config.daily_schedule()
-    lease_seconds = config.job_lease_seconds
-    sleep_step = config.worker_poll_seconds if sleep_step is None else sleep_step
-    holder = holder or default_holder()
-    stop = stop or threading.Event()
     if settings is not None:
         from paperboy.search.embed import embedder_loader
 
         embedder = embedder_loader(settings)  # one model in memory for both steps
         index = index or search_index_step(engine, settings, embedder)
         embed_new = embed_new or embed_new_papers_step(engine, embedder, settings.data_dir)
-    utc = dt.timezone.utc
+    worker = _Worker(engine, config, holder=holder or default_holder(), stop=stop or threading.Event(), now=now,
+                     max_attempts=max_attempts, embed_new=embed_new, each_poll=each_poll)  # fmt: skip
+    sleep_step = config.worker_poll_seconds if sleep_step is None else sleep_step
+    log.info("worker started holder=%s at=%s tz=%s", worker.holder, at.isoformat(), tz)
+    while not worker.stop.is_set():
+        current = worker.clock()
+        worker.poll()
+        wake = next_daily_run(current, at, tz, announcement_days_only=True, holidays=holidays).astimezone(dt.timezone.utc)
+        wake = worker.run_scheduled(first, current, wake)
+        if first and worker.stop.is_set():  # asked to stop during the first runs (a backfill): not the daily run too
+            break
+        due = latest_due_run(current, at, tz, holidays=holidays) if daily else None
+        if due is not None:
+            wake = worker.run_daily(due[0], jobs, index, current, wake)
+        wake = worker.run_scheduled(scheduled, current, wake)
+        if worker.stop.is_set():
+            break
+        worker.look_for_new_papers()
+        worker.poll()  # mail the runs above queued goes out now, not a poll later
+        if once:
+            break
+        worker.sleep_until(wake, sleep_step)
+    log.info("worker stopped holder=%s", worker.holder)
+    return worker.results
 
-    def clock() -> dt.datetime:
-        return now().astimezone(utc)  # all arithmetic on instants (wall-clock differences lie on DST days)
 
-    retries = Retries(engine, max_attempts=max_attempts, retry_delay=config.job_retry_seconds, clock=clock)
-    new_papers = NewPapers(engine, embed_new, holder=holder, lease_seconds=lease_seconds,
-                           retry_delay=config.job_retry_seconds, clock=clock) if embed_new is not None else None  # fmt: skip
-    results: list[RunResult] = []
+class _Worker:
+    """What one pass of :func:`run_worker` does, step by step, and what this worker keeps between
+    passes: its :class:`Retries`, its :class:`NewPapers` and the results it returns."""
 
-    def poll() -> None:
-        for step in each_poll:
+    def __init__(self, engine: Engine, config: Settings, *, holder: str, stop: threading.Event, now: Callable[[], dt.datetime],
+                 max_attempts: int, embed_new: Callable[[], Any] | None, each_poll: Sequence[Callable[[], Any]]):  # fmt: skip
+        self.engine, self.holder, self.stop, self.now, self.each_poll = engine, holder, stop, now, each_poll
+        self.lease_seconds = config.job_lease_seconds
+        self.retries = Retries(engine, max_attempts=max_attempts, retry_delay=config.job_retry_seconds, clock=self.clock)
+        self.new_papers = None if embed_new is None else NewPapers(
+            engine, embed_new, holder=holder, lease_seconds=self.lease_seconds, retry_delay=config.job_retry_seconds,
+            clock=self.clock)  # fmt: skip
+        self.results: list[RunResult] = []
+
+    def clock(self) -> dt.datetime:
+        return self.now().astimezone(dt.timezone.utc)  # all arithmetic on instants (wall-clock differences lie on DST days)
+
+    def poll(self) -> None:
+        for step in self.each_poll:
             try:
                 step()
             except Exception:  # the database or the mail server is away: look again at the next step
                 log.exception("worker step failed step=%s", _name(step))
 
-    def look_for_new_papers() -> None:
-        if new_papers is not None and (result := new_papers.look()) is not None:
-            results.append(result)
+    def look_for_new_papers(self) -> None:
+        if self.new_papers is not None and (result := self.new_papers.look()) is not None:
+            self.results.append(result)
 
-    def run_daily_due(current: dt.datetime, wake: dt.datetime) -> dt.datetime:
-        due = latest_due_run(current, at, tz, holidays=holidays) if daily else None
-        if due is None:
-            return wake
-        day, _ = due
+    def run_daily(self, day: dt.date, jobs: Sequence[Job], index: Callable[[], Any] | None, current: dt.datetime,
+                  wake: dt.datetime) -> dt.datetime:  # fmt: skip
+        """The daily run for ``day`` if due here; the time to wake, brought forward for its retry."""
         key = daily_run_key(day)
-        leased = partial(run_daily, engine, day, jobs=jobs, index=index, holder=holder, lease_seconds=lease_seconds)
-        if (result := retries.run(key, leased, current)) is not None:
-            results.append(result)  # done by another worker too: ``--once`` reports that it was
-        return retries.wake(key, wake)
+        leased = partial(run_daily, self.engine, day, jobs=jobs, index=index, holder=self.holder, lease_seconds=self.lease_seconds)
+        if (result := self.retries.run(key, leased, current)) is not None:
+            self.results.append(result)  # done by another worker too: ``--once`` says so
+        return self.retries.wake(key, wake)
 
-    def run_scheduled(items: Sequence[Scheduled], current: dt.datetime, wake: dt.datetime) -> dt.datetime:
+    def run_scheduled(self, items: Sequence[Scheduled], current: dt.datetime, wake: dt.datetime) -> dt.datetime:
+        """The runs ``items`` say are due; the time to wake, brought forward for their retries and next times."""
         for extra in items:
             for key, body in extra.due(current):
-                if stop.is_set():  # SIGTERM during the run before: start nothing new
+                if self.stop.is_set():  # SIGTERM during the run before: start nothing new
                     break
-                leased = partial(run_once, engine, key, body, holder=holder, lease_seconds=lease_seconds, describe=_short)
-                if (result := retries.run(key, leased, current)) is not None and result.claimed:
-                    results.append(result)
-                wake = retries.wake(key, wake)
-            wake = min(wake, extra.next_at(current).astimezone(utc))
+                leased = partial(run_once, self.engine, key, body, holder=self.holder, lease_seconds=self.lease_seconds,
+                                 describe=_short)  # fmt: skip
+                if (result := self.retries.run(key, leased, current)) is not None and result.claimed:
+                    self.results.append(result)
+                wake = self.retries.wake(key, wake)
+            wake = min(wake, extra.next_at(current).astimezone(dt.timezone.utc))
         return wake
 
-    def sleep_until(wake: dt.datetime) -> None:
-        while not stop.is_set() and (remaining := (wake - clock()).total_seconds()) > 0:
-            stop.wait(min(remaining, sleep_step))
-            if not stop.is_set():
-                poll()
-                look_for_new_papers()
-
-    log.info("worker started holder=%s at=%s tz=%s", holder, at.isoformat(), tz)
-    while not stop.is_set():
-        current = clock()
-        wake = next_daily_run(current, at, tz, announcement_days_only=True, holidays=holidays).astimezone(utc)
-        poll()
-        wake = run_scheduled(first, current, wake)
-        if first and stop.is_set():  # asked to stop during the first runs (a backfill): not the daily run too
-            break
-        wake = run_daily_due(current, wake)
-        wake = run_scheduled(scheduled, current, wake)
-        if stop.is_set():
-            break
-        look_for_new_papers()
-        poll()  # mail the runs above queued goes out now, not a poll later
-        if once:
-            break
-        sleep_until(wake)
-    log.info("worker stopped holder=%s", holder)
-    return results
+    def sleep_until(self, wake: dt.datetime, sleep_step: float) -> None:
+        """Until ``wake`` or ``stop``, polling every ``sleep_step`` seconds."""
+        while not self.stop.is_set() and (remaining := (wake - self.clock()).total_seconds()) > 0:
+            self.stop.wait(min(remaining, sleep_step))
+            if not self.stop.is_set():
+                self.poll()
+                self.look_for_new_papers()
