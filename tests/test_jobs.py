@@ -416,3 +416,35 @@ def test_a_failed_first_run_is_tried_again_at_its_retry_time_even_when_the_worke
     assert len(tries) == 2, tries
     assert et(2026, 6, 30, 20, 30) < tries[1] < et(2026, 6, 30, 20, 40)  # half an hour after the failure
     assert get_run(engine, "first-run-backfill").status == "done"
+
+
+def test_retries_look_again_when_anothers_lease_ends_and_give_up_after_max_attempts_of_their_own(engine):
+    """The worker's bookkeeping per run key: a run another worker holds is looked at again one
+    second after its lease ends and costs no try; a failed run is tried again ``retry_delay`` later,
+    at most ``max_attempts`` times; a done run is not run again here."""
+    from paperboy.jobs.scheduler import Retries
+
+    current = dt.datetime.now(UTC)  # the leases' own clock
+    retries = Retries(engine, max_attempts=2, retry_delay=60, clock=lambda: current)
+    later = current + dt.timedelta(days=1)
+
+    assert claim_run(engine, "held", "busy-worker", 3600)
+    lease_until = get_run(engine, "held").lease_until
+    looking = current
+    for _ in range(3):  # more than max_attempts: a held run costs no try
+        result = retries.run("held", lambda: run_once(engine, "held", lambda: None, holder="w", lease_seconds=60), looking)
+        assert result is not None and not result.claimed
+        looking = retries.wake("held", later)
+        assert looking == lease_until + dt.timedelta(seconds=1)
+        assert retries.run("held", lambda: pytest.fail("not before the lease ends"), looking - dt.timedelta(seconds=1)) is None
+
+    failing = lambda: run_once(engine, "flaky", lambda: 1 / 0, holder="w", lease_seconds=60)  # noqa: E731
+    assert retries.run("flaky", failing, current).status == "failed"
+    assert retries.wake("flaky", later) == current + dt.timedelta(seconds=60)
+    assert retries.run("flaky", lambda: pytest.fail("not before the retry time"), current) is None
+    assert retries.run("flaky", failing, later).status == "failed"
+    assert retries.run("flaky", lambda: pytest.fail("two tries were the most"), later + dt.timedelta(days=1)) is None
+    assert retries.wake("flaky", later) == later  # given up: nothing to wake for
+
+    assert retries.run("once", lambda: run_once(engine, "once", lambda: "ok", holder="w", lease_seconds=60), current).claimed
+    assert retries.run("once", lambda: pytest.fail("done: not again"), later) is None
