@@ -140,7 +140,7 @@ def test_run_once_renews_the_lease_while_working(engine, monkeypatch):
     result = run_once(engine, "k", body, holder="w", lease_seconds=3, renew_every=0.1)
     assert (result.claimed, result.status, result.value) == (True, "done", 42)
     assert leases[1] > leases[0]  # renewed in the background
-    failed = run_once(engine, "k2", lambda: 1 / 0, holder="w")
+    failed = run_once(engine, "k2", lambda: 1 / 0, holder="w", lease_seconds=60)
     assert failed.status == "failed" and "ZeroDivisionError" in failed.error
     assert get_run(engine, "k2").status == "failed"
 
