@@ -218,17 +218,24 @@ def test_no_run_on_friday_or_saturday_evenings(engine):
     assert ran == [dt.date(2026, 7, 5)]
 
 
-def test_worker_loop_runs_each_announcement_evening_then_indexes(engine):
-    """The loop on a fast clock: Tuesday to the next Monday, every scheduled evening but Friday and Saturday."""
-    clock = [et(2026, 6, 30, 19, 0)]
-    stop = threading.Event()
-    steps = []
+def fast_clock(start: dt.datetime, step: dt.timedelta, *, until: dt.datetime):
+    """(now, stop, clock) for a worker on a fast clock: time flies, every look at ``now()`` is
+    ``step`` later (``clock[0]``), and ``stop`` is set once it is past ``until``."""
+    clock, stop = [start], threading.Event()
 
     def now():
-        clock[0] += dt.timedelta(hours=3)  # time flies: every look at the clock is three hours later
-        if clock[0] > et(2026, 7, 6, 23, 0):
+        clock[0] += step
+        if clock[0] > until:
             stop.set()
         return clock[0]
+
+    return now, stop, clock
+
+
+def test_worker_loop_runs_each_announcement_evening_then_indexes(engine):
+    """The loop on a fast clock: Tuesday to the next Monday, every scheduled evening but Friday and Saturday."""
+    now, stop, _ = fast_clock(et(2026, 6, 30, 19, 0), dt.timedelta(hours=3), until=et(2026, 7, 6, 23, 0))
+    steps = []
 
     def ingest(day):
         steps.append(("ingest", day))
@@ -396,15 +403,8 @@ def test_a_failed_first_run_is_tried_again_at_its_retry_time_even_when_the_worke
     not forgotten until the next day's run (as it is for the daily run's own retries)."""
     from paperboy.jobs.scheduler import Scheduled
 
-    clock = [et(2026, 6, 30, 20, 0)]
-    stop = threading.Event()
+    now, stop, clock = fast_clock(et(2026, 6, 30, 20, 0), dt.timedelta(minutes=1), until=et(2026, 6, 30, 23, 0))
     tries = []
-
-    def now():
-        clock[0] += dt.timedelta(minutes=1)  # time flies: every look at the clock is a minute later
-        if clock[0] > et(2026, 6, 30, 23, 0):
-            stop.set()
-        return clock[0]
 
     def backfill():
         tries.append(clock[0])
