@@ -140,7 +140,7 @@ def test_run_once_renews_the_lease_while_working(engine, monkeypatch):
     result = run_once(engine, "k", body, holder="w", lease_seconds=3, renew_every=0.1)
     assert (result.claimed, result.status, result.value) == (True, "done", 42)
     assert leases[1] > leases[0]  # renewed in the background
-    failed = run_once(engine, "k2", lambda: 1 / 0, holder="w")
+    failed = run_once(engine, "k2", lambda: 1 / 0, holder="w", lease_seconds=60)
     assert failed.status == "failed" and "ZeroDivisionError" in failed.error
     assert get_run(engine, "k2").status == "failed"
 
@@ -218,17 +218,24 @@ def test_no_run_on_friday_or_saturday_evenings(engine):
     assert ran == [dt.date(2026, 7, 5)]
 
 
-def test_worker_loop_runs_each_announcement_evening_then_indexes(engine):
-    """The loop on a fast clock: Tuesday to the next Monday, every scheduled evening but Friday and Saturday."""
-    clock = [et(2026, 6, 30, 19, 0)]
-    stop = threading.Event()
-    steps = []
+def fast_clock(start: dt.datetime, step: dt.timedelta, *, until: dt.datetime):
+    """(now, stop, clock) for a worker on a fast clock: time flies, every look at ``now()`` is
+    ``step`` later (``clock[0]``), and ``stop`` is set once it is past ``until``."""
+    clock, stop = [start], threading.Event()
 
     def now():
-        clock[0] += dt.timedelta(hours=3)  # time flies: every look at the clock is three hours later
-        if clock[0] > et(2026, 7, 6, 23, 0):
+        clock[0] += step
+        if clock[0] > until:
             stop.set()
         return clock[0]
+
+    return now, stop, clock
+
+
+def test_worker_loop_runs_each_announcement_evening_then_indexes(engine):
+    """The loop on a fast clock: Tuesday to the next Monday, every scheduled evening but Friday and Saturday."""
+    now, stop, _ = fast_clock(et(2026, 6, 30, 19, 0), dt.timedelta(hours=3), until=et(2026, 7, 6, 23, 0))
+    steps = []
 
     def ingest(day):
         steps.append(("ingest", day))
@@ -389,3 +396,56 @@ def test_each_poll_steps_run_at_every_pass_and_wake_up_and_their_errors_do_not_s
         stop.set()
         worker.join(timeout=20)
     assert not worker.is_alive()
+
+
+def test_a_failed_first_run_is_tried_again_at_its_retry_time_even_when_the_worker_woke_before_it(engine):
+    """The first run's backfill fails at 20:01 (retry half an hour later); the daily run wakes the
+    worker at 20:30, before that retry is due. The retry must still be woken for at its own time,
+    not forgotten until the next day's run (as it is for the daily run's own retries)."""
+    from paperboy.jobs.scheduler import Scheduled
+
+    now, stop, clock = fast_clock(et(2026, 6, 30, 20, 0), dt.timedelta(minutes=1), until=et(2026, 6, 30, 23, 0))
+    tries = []
+
+    def backfill():
+        tries.append(clock[0])
+        if len(tries) == 1:
+            raise RuntimeError("arXiv was down")
+
+    first = Scheduled(due=lambda now: [("first-run-backfill", backfill)], next_at=lambda now: now + dt.timedelta(days=1))
+    run_worker(engine, now=now, jobs=[], index=lambda: None, stop=stop, sleep_step=0.001, holder="w", first=[first])
+    assert len(tries) == 2, tries
+    assert et(2026, 6, 30, 20, 30) < tries[1] < et(2026, 6, 30, 20, 40)  # half an hour after the failure
+    assert get_run(engine, "first-run-backfill").status == "done"
+
+
+def test_retries_look_again_when_anothers_lease_ends_and_give_up_after_max_attempts_of_their_own(engine):
+    """The worker's bookkeeping per run key: a run another worker holds is looked at again one
+    second after its lease ends and costs no try; a failed run is tried again ``retry_delay`` later,
+    at most ``max_attempts`` times; a done run is not run again here."""
+    from paperboy.jobs.scheduler import Retries
+
+    current = dt.datetime.now(UTC)  # the leases' own clock
+    retries = Retries(engine, max_attempts=2, retry_delay=60, clock=lambda: current)
+    later = current + dt.timedelta(days=1)
+
+    assert claim_run(engine, "held", "busy-worker", 3600)
+    lease_until = get_run(engine, "held").lease_until
+    looking = current
+    for _ in range(3):  # more than max_attempts: a held run costs no try
+        result = retries.run("held", lambda: run_once(engine, "held", lambda: None, holder="w", lease_seconds=60), looking)
+        assert result is not None and not result.claimed
+        looking = retries.wake("held", later)
+        assert looking == lease_until + dt.timedelta(seconds=1)
+        assert retries.run("held", lambda: pytest.fail("not before the lease ends"), looking - dt.timedelta(seconds=1)) is None
+
+    failing = lambda: run_once(engine, "flaky", lambda: 1 / 0, holder="w", lease_seconds=60)  # noqa: E731
+    assert retries.run("flaky", failing, current).status == "failed"
+    assert retries.wake("flaky", later) == current + dt.timedelta(seconds=60)
+    assert retries.run("flaky", lambda: pytest.fail("not before the retry time"), current) is None
+    assert retries.run("flaky", failing, later).status == "failed"
+    assert retries.run("flaky", lambda: pytest.fail("two tries were the most"), later + dt.timedelta(days=1)) is None
+    assert retries.wake("flaky", later) == later  # given up: nothing to wake for
+
+    assert retries.run("once", lambda: run_once(engine, "once", lambda: "ok", holder="w", lease_seconds=60), current).claimed
+    assert retries.run("once", lambda: pytest.fail("done: not again"), later) is None

@@ -125,7 +125,6 @@ def run_worker_from_settings(engine: Engine, settings: Settings, *, once: bool =
     the first run's backfill (when ingesting), the daily ingest (when ingesting), digests, mail at
     every poll, embedding. ``now``, ``oai_client`` and ``embedder`` replace the clock, the OAI-PMH
     client and the embedding model (tests)."""
-    at, tz, holidays = settings.daily_schedule()
     ingest = settings.ingest
     stop = stop or threading.Event()
     first = [first_run_schedule(engine, settings, client=oai_client, stop=stop)] if ingest and settings.backfill_days > 0 else []
@@ -136,8 +135,6 @@ def run_worker_from_settings(engine: Engine, settings: Settings, *, once: bool =
         extra["index"] = search_index_step(engine, settings, lambda: embedder)
         extra["embed_new"] = embed_new_papers_step(engine, lambda: embedder, settings.data_dir)
     return run_worker(
-        engine, settings, once=once, jobs=daily_jobs(engine, settings) if ingest else [], daily=ingest, at=at, tz=tz,
-        holidays=holidays, lease_seconds=settings.job_lease_seconds, retry_delay=settings.job_retry_seconds,
-        sleep_step=settings.worker_poll_seconds, stop=stop, scheduled=[digest_schedule(engine, settings)],
-        first=first, each_poll=[mail_step(engine, settings)], **extra,
+        engine, settings, once=once, jobs=daily_jobs(engine, settings) if ingest else [], daily=ingest, stop=stop,
+        scheduled=[digest_schedule(engine, settings)], first=first, each_poll=[mail_step(engine, settings)], **extra,
     )  # fmt: skip

@@ -156,7 +156,7 @@ def run_once(
     body: Callable[[], Any],
     *,
     holder: str | None = None,
-    lease_seconds: float = 600.0,
+    lease_seconds: float,
     renew_every: float | None = None,
     describe: Callable[[Any], str | None] = lambda value: None,
 ) -> RunResult:

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,8 +48,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AT = dt.time(20, 30)
-DEFAULT_TZ = "America/New_York"
+DEFAULT_AT, DEFAULT_TZ, _ = Settings().daily_schedule()  # PAPERBOY_DAILY_AT and _TZ's defaults, defined there
 
 Job = Callable[[dt.date], Any]
 
@@ -150,7 +150,7 @@ def run_daily(
     jobs: Sequence[Job],
     index: Callable[[], Any] | None = None,
     holder: str | None = None,
-    lease_seconds: float = 900.0,
+    lease_seconds: float,
 ) -> RunResult:
     """The run for ``day``, once across all workers: each ``job(day)`` in order, then ``index()``.
 
@@ -234,6 +234,85 @@ def embed_new_papers_step(engine: Engine, embedder: Callable[[], Any], data_dir=
     return embed_new
 
 
+class Retries:
+    """This worker's bookkeeping of keyed runs (the daily run, the first runs, the digests): per key,
+    how many times it tried and when to look again, so a failed run is tried again later (a few
+    times, not at every pass), a run another worker holds is looked at again when that worker's
+    lease would run out (it may have crashed), and a run done by anyone is left alone.
+
+    The state lives in this worker only; which run happens once across workers is the lease's job
+    (:func:`~paperboy.jobs.leases.run_once`)."""
+
+    def __init__(self, engine: Engine, *, max_attempts: int, retry_delay: float, clock: Callable[[], dt.datetime]):
+        self.engine, self.max_attempts, self.retry_delay, self.clock = engine, max_attempts, retry_delay, clock
+        self.attempts: dict[str, int] = {}
+        self.retry_at: dict[str, dt.datetime] = {}
+
+    def run(self, key: str, leased: Callable[[], RunResult], current: dt.datetime) -> RunResult | None:
+        """``leased()`` (the body of ``key`` run under its lease) unless this worker has given up on
+        ``key`` or it is not yet time to try it again; ``None`` when it did not run."""
+        tries = self.attempts.get(key, 0)
+        if tries >= self.max_attempts or current < self.retry_at.get(key, current):
+            return None
+        self.attempts[key] = tries + 1
+        result = leased()
+        if result.status == "failed":
+            self.retry_at[key] = self.clock() + dt.timedelta(seconds=self.retry_delay)
+        elif result.claimed:
+            self.attempts[key] = self.max_attempts  # done: nothing more to do for this key here
+        else:
+            run = get_run(self.engine, key)
+            if run is not None and run.status == "running":
+                # Another worker has it: look again when its lease would run out (it may crash).
+                self.attempts[key] = tries
+                self.retry_at[key] = run.lease_until + dt.timedelta(seconds=1)
+            else:
+                self.attempts[key] = self.max_attempts
+        return result
+
+    def wake(self, key: str, wake: dt.datetime) -> dt.datetime:
+        """``wake``, or earlier if ``key`` is to be tried again before it."""
+        if key in self.retry_at and self.attempts[key] < self.max_attempts:
+            return min(wake, self.retry_at[key])
+        return wake
+
+
+class NewPapers:
+    """Embedding papers newer than this worker has seen, between daily runs: one cheap ``max(id)``
+    per look, and when it grew, ``embed_new`` under a lease keyed by that id, so one worker does it.
+
+    Unlike :class:`Retries`, a run another worker has (done or under way) counts as seen (it will
+    embed them), and a failure (e.g. no model installed) pauses every look for ``retry_delay``,
+    whatever the newest paper, rather than being counted per key."""
+
+    def __init__(self, engine: Engine, embed_new: Callable[[], Any], *, holder: str, lease_seconds: float,
+                 retry_delay: float, clock: Callable[[], dt.datetime]):  # fmt: skip
+        self.engine, self.embed_new, self.holder, self.lease_seconds = engine, embed_new, holder, lease_seconds
+        self.retry_delay, self.clock = retry_delay, clock
+        self.seen_paper_id = 0  # newest paper whose embedding this worker has made sure of
+        self.retry_at: dt.datetime | None = None
+
+    def look(self) -> RunResult | None:
+        """The embedding run if this worker made one now, else ``None``."""
+        if self.retry_at is not None and self.clock() < self.retry_at:
+            return None
+        try:
+            with self.engine.connect() as conn:
+                newest = newest_paper_id(conn)
+        except Exception:  # the database is away for a moment: look again at the next step
+            log.exception("could not look for new papers")
+            return None
+        if newest <= self.seen_paper_id:
+            return None
+        result = run_once(self.engine, f"embed-new:{newest}", self.embed_new, holder=self.holder,
+                          lease_seconds=self.lease_seconds, describe=lambda value: json.dumps(value))  # fmt: skip
+        if result.status == "failed":
+            self.retry_at = self.clock() + dt.timedelta(seconds=self.retry_delay)
+        else:  # done here, or by another worker (done or under way)
+            self.seen_paper_id, self.retry_at = newest, None
+        return result if result.claimed else None
+
+
 def run_worker(
     engine: Engine,
     settings: Settings | None = None,
@@ -242,15 +321,10 @@ def run_worker(
     now: Callable[[], dt.datetime] = clock.now,
     jobs: Sequence[Job] = (),
     index: Callable[[], Any] | None = None,
-    at: dt.time = DEFAULT_AT,
-    tz: str | dt.tzinfo = DEFAULT_TZ,
-    holidays: Iterable[dt.date] = (),
     holder: str | None = None,
-    lease_seconds: float = 900.0,
     max_attempts: int = 3,
-    retry_delay: float = 1800.0,
     stop: threading.Event | None = None,
-    sleep_step: float = 60.0,
+    sleep_step: float | None = None,
     embed_new: Callable[[], Any] | None = None,
     scheduled: Sequence["Scheduled"] = (),
     first: Sequence["Scheduled"] = (),
@@ -262,11 +336,11 @@ def run_worker(
     Each pass runs the most recent due run (:func:`latest_due_run`) unless a worker has done it —
     catching up after a late start — and then sleeps until the next scheduled time, waking every
     ``sleep_step`` seconds to notice ``stop`` and clock changes. A failed run is tried again
-    ``retry_delay`` seconds later, ``max_attempts`` times in all by this worker. ``index`` defaults
-    to :func:`search_index_step` when ``settings`` is given. Between runs, every ``sleep_step``
-    seconds, it looks for papers newer than it has seen (one cheap ``max(id)``) and, if there are,
-    runs ``embed_new`` (default :func:`embed_new_papers_step`) under a lease keyed by that id, so
-    one worker does it. ``scheduled`` adds runs at their own times (the digests): each pass runs
+    ``PAPERBOY_JOB_RETRY_SECONDS`` later, ``max_attempts`` times in all by this worker
+    (:class:`Retries`). ``index`` defaults to :func:`search_index_step` when ``settings`` is given.
+    Between runs, every ``sleep_step`` seconds, it looks for papers newer than it has seen and, if
+    there are, runs ``embed_new`` (default :func:`embed_new_papers_step`) once across workers
+    (:class:`NewPapers`). ``scheduled`` adds runs at their own times (the digests): each pass runs
     what they say is due, once across workers, and wakes for the next. With ``once``: one pass
     (daily run, scheduled runs, then new papers), then return (suits cron). Returns what each
     attempt did.
@@ -276,129 +350,101 @@ def run_worker(
     is no daily run (``PAPERBOY_INGEST`` off). ``each_poll`` are called every pass and at every
     wake-up (every ``sleep_step`` seconds): cheap looks for work such as mail waiting in the outbox;
     their errors are logged and the loop goes on.
+
+    The daily time, time zone and holidays, the lease, the retry delay and the polling step are the
+    settings' (``PAPERBOY_DAILY_AT``… ``PAPERBOY_WORKER_POLL_SECONDS``), or their defaults without
+    ``settings``: each is defined once, in :class:`~paperboy.config.Settings`; ``sleep_step`` may be
+    shortened (tests).
     """
-    holidays = frozenset(holidays)
-    holder = holder or default_holder()
-    stop = stop or threading.Event()
+    config = settings if settings is not None else Settings()
+    at, tz, holidays = config.daily_schedule()
     if settings is not None:
         from paperboy.search.embed import embedder_loader
 
         embedder = embedder_loader(settings)  # one model in memory for both steps
         index = index or search_index_step(engine, settings, embedder)
         embed_new = embed_new or embed_new_papers_step(engine, embedder, settings.data_dir)
-    results: list[RunResult] = []
-    seen_paper_id = 0  # newest paper whose embedding this worker has made sure of
-    embed_retry_at: dt.datetime | None = None  # after a failure (e.g. no model installed): not every minute
+    worker = _Worker(engine, config, holder=holder or default_holder(), stop=stop or threading.Event(), now=now,
+                     max_attempts=max_attempts, embed_new=embed_new, each_poll=each_poll)  # fmt: skip
+    sleep_step = config.worker_poll_seconds if sleep_step is None else sleep_step
+    log.info("worker started holder=%s at=%s tz=%s", worker.holder, at.isoformat(), tz)
+    while not worker.stop.is_set():
+        current = worker.clock()
+        worker.poll()
+        wake = next_daily_run(current, at, tz, announcement_days_only=True, holidays=holidays).astimezone(dt.timezone.utc)
+        wake = worker.run_scheduled(first, current, wake)
+        if first and worker.stop.is_set():  # asked to stop during the first runs (a backfill): not the daily run too
+            break
+        due = latest_due_run(current, at, tz, holidays=holidays) if daily else None
+        if due is not None:
+            wake = worker.run_daily(due[0], jobs, index, current, wake)
+        wake = worker.run_scheduled(scheduled, current, wake)
+        if worker.stop.is_set():
+            break
+        worker.look_for_new_papers()
+        worker.poll()  # mail the runs above queued goes out now, not a poll later
+        if once:
+            break
+        worker.sleep_until(wake, sleep_step)
+    log.info("worker stopped holder=%s", worker.holder)
+    return worker.results
 
-    def embed_new_papers() -> None:
-        nonlocal seen_paper_id, embed_retry_at
-        if embed_new is None or (embed_retry_at is not None and clock() < embed_retry_at):
-            return
-        try:
-            with engine.connect() as conn:
-                newest = newest_paper_id(conn)
-        except Exception:  # the database is away for a moment: look again at the next step
-            log.exception("could not look for new papers")
-            return
-        if newest <= seen_paper_id:
-            return
-        result = run_once(engine, f"embed-new:{newest}", embed_new, holder=holder, lease_seconds=lease_seconds,
-                          describe=lambda value: json.dumps(value))  # fmt: skip
-        if result.claimed:
-            results.append(result)
-        if result.status == "failed":
-            embed_retry_at = clock() + dt.timedelta(seconds=retry_delay)
-        else:  # done here, or by another worker (done or under way)
-            seen_paper_id, embed_retry_at = newest, None
 
-    attempts: dict[str, int] = {}
-    retry_at: dict[str, dt.datetime] = {}
-    log.info("worker started holder=%s at=%s tz=%s", holder, at.isoformat(), tz)
-    utc = dt.timezone.utc
+class _Worker:
+    """What one pass of :func:`run_worker` does, step by step, and what this worker keeps between
+    passes: its :class:`Retries`, its :class:`NewPapers` and the results it returns."""
 
-    def clock() -> dt.datetime:
-        return now().astimezone(utc)  # all arithmetic on instants (wall-clock differences lie on DST days)
+    def __init__(self, engine: Engine, config: Settings, *, holder: str, stop: threading.Event, now: Callable[[], dt.datetime],
+                 max_attempts: int, embed_new: Callable[[], Any] | None, each_poll: Sequence[Callable[[], Any]]):  # fmt: skip
+        self.engine, self.holder, self.stop, self.now, self.each_poll = engine, holder, stop, now, each_poll
+        self.lease_seconds = config.job_lease_seconds
+        self.retries = Retries(engine, max_attempts=max_attempts, retry_delay=config.job_retry_seconds, clock=self.clock)
+        self.new_papers = None if embed_new is None else NewPapers(
+            engine, embed_new, holder=holder, lease_seconds=self.lease_seconds, retry_delay=config.job_retry_seconds,
+            clock=self.clock)  # fmt: skip
+        self.results: list[RunResult] = []
 
-    def poll() -> None:
-        for step in each_poll:
+    def clock(self) -> dt.datetime:
+        return self.now().astimezone(dt.timezone.utc)  # all arithmetic on instants (wall-clock differences lie on DST days)
+
+    def poll(self) -> None:
+        for step in self.each_poll:
             try:
                 step()
             except Exception:  # the database or the mail server is away: look again at the next step
                 log.exception("worker step failed step=%s", _name(step))
 
-    def run_scheduled(items: Sequence[Scheduled], current: dt.datetime, wake: dt.datetime) -> dt.datetime:
+    def look_for_new_papers(self) -> None:
+        if self.new_papers is not None and (result := self.new_papers.look()) is not None:
+            self.results.append(result)
+
+    def run_daily(self, day: dt.date, jobs: Sequence[Job], index: Callable[[], Any] | None, current: dt.datetime,
+                  wake: dt.datetime) -> dt.datetime:  # fmt: skip
+        """The daily run for ``day`` if due here; the time to wake, brought forward for its retry."""
+        key = daily_run_key(day)
+        leased = partial(run_daily, self.engine, day, jobs=jobs, index=index, holder=self.holder, lease_seconds=self.lease_seconds)
+        if (result := self.retries.run(key, leased, current)) is not None:
+            self.results.append(result)  # done by another worker too: ``--once`` says so
+        return self.retries.wake(key, wake)
+
+    def run_scheduled(self, items: Sequence[Scheduled], current: dt.datetime, wake: dt.datetime) -> dt.datetime:
+        """The runs ``items`` say are due; the time to wake, brought forward for their retries and next times."""
         for extra in items:
             for key, body in extra.due(current):
-                if stop.is_set():  # SIGTERM during the run before: start nothing new
+                if self.stop.is_set():  # SIGTERM during the run before: start nothing new
                     break
-                tries = attempts.get(key, 0)
-                if tries >= max_attempts or current < retry_at.get(key, current):
-                    continue
-                attempts[key] = tries + 1
-                result = run_once(engine, key, body, holder=holder, lease_seconds=lease_seconds,
-                                  describe=lambda value: _short(value))  # fmt: skip
-                if result.claimed:
-                    results.append(result)
-                if result.status == "failed":
-                    retry_at[key] = clock() + dt.timedelta(seconds=retry_delay)
-                    wake = min(wake, retry_at[key])
-                elif result.claimed:
-                    attempts[key] = max_attempts
-                else:
-                    run = get_run(engine, key)
-                    if run is not None and run.status == "running":
-                        attempts[key] = tries
-                        retry_at[key] = run.lease_until + dt.timedelta(seconds=1)
-                        wake = min(wake, retry_at[key])
-                    else:
-                        attempts[key] = max_attempts
-            wake = min(wake, extra.next_at(current).astimezone(utc))
+                leased = partial(run_once, self.engine, key, body, holder=self.holder, lease_seconds=self.lease_seconds,
+                                 describe=_short)  # fmt: skip
+                if (result := self.retries.run(key, leased, current)) is not None and result.claimed:
+                    self.results.append(result)
+                wake = self.retries.wake(key, wake)
+            wake = min(wake, extra.next_at(current).astimezone(dt.timezone.utc))
         return wake
 
-    while not stop.is_set():
-        current = clock()
-        poll()
-        due = latest_due_run(current, at, tz, holidays=holidays) if daily else None
-        wake = next_daily_run(current, at, tz, announcement_days_only=True, holidays=holidays).astimezone(utc)
-        wake = run_scheduled(first, current, wake)
-        if first and stop.is_set():  # asked to stop during the first runs (a backfill): not the daily run too
-            break
-        if due is not None:
-            day, _ = due
-            key = daily_run_key(day)
-            tries = attempts.get(key, 0)
-            if tries < max_attempts and current >= retry_at.get(key, current):
-                attempts[key] = tries + 1
-                result = run_daily(engine, day, jobs=jobs, index=index, holder=holder, lease_seconds=lease_seconds)
-                results.append(result)
-                if result.status == "failed":
-                    retry_at[key] = clock() + dt.timedelta(seconds=retry_delay)
-                elif result.claimed:
-                    attempts[key] = max_attempts  # done: nothing more to do for this key here
-                else:
-                    run = get_run(engine, key)
-                    if run is not None and run.status == "running":
-                        # Another worker has it: look again when its lease would run out (it may crash).
-                        attempts[key] = tries
-                        retry_at[key] = run.lease_until + dt.timedelta(seconds=1)
-                    else:
-                        attempts[key] = max_attempts
-            if key in retry_at and attempts[key] < max_attempts:
-                wake = min(wake, retry_at[key])
-        wake = run_scheduled(scheduled, current, wake)
-        if stop.is_set():
-            break
-        embed_new_papers()
-        poll()  # mail the runs above queued goes out now, not a poll later
-        if once:
-            break
-        while not stop.is_set():
-            remaining = (wake - clock()).total_seconds()
-            if remaining <= 0:
-                break
-            stop.wait(min(remaining, sleep_step))
-            if not stop.is_set():
-                poll()
-                embed_new_papers()
-    log.info("worker stopped holder=%s", holder)
-    return results
+    def sleep_until(self, wake: dt.datetime, sleep_step: float) -> None:
+        """Until ``wake`` or ``stop``, polling every ``sleep_step`` seconds."""
+        while not self.stop.is_set() and (remaining := (wake - self.clock()).total_seconds()) > 0:
+            self.stop.wait(min(remaining, sleep_step))
+            if not self.stop.is_set():
+                self.poll()
+                self.look_for_new_papers()
