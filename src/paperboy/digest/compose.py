@@ -19,7 +19,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -27,8 +27,7 @@ from markupsafe import escape
 
 from paperboy.config import Settings
 from paperboy.digest.editions import Pick, Prepared
-from paperboy.digest.subscriptions import Subscriber
-from paperboy.digest.tokens import make_manage_token
+from paperboy.digest.subscriptions import Subscriber, manage_url, unsubscribe_url
 from paperboy.mail.message import sender_domain
 
 __all__ = ["Rendered", "Renderer", "message_id", "tex_to_text"]
@@ -165,9 +164,7 @@ class Renderer:
                     abstract=_shorten(tex_to_text(_source_prefix(p.abstract, ABSTRACT_CHARS + 120))))  # fmt: skip
 
     def render(self, sub: Subscriber, trending: list[Pick], personal: list[Pick]) -> Rendered:
-        token = quote(make_manage_token(self.settings.secret_key, sub))
-        prefs = f"{self.settings.base_url}/digest/preferences/{token}"
-        unsub = f"{self.settings.base_url}/digest/unsubscribe/{token}"
+        prefs, unsub = manage_url(self.settings, sub), unsubscribe_url(self.settings, sub)
         if trending:
             t_html = "".join(self.paper_html(p.paper_id) for p in trending)
         else:
