@@ -256,9 +256,12 @@ def link_verified_account(conn: Connection, user) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Preferences:
+    """What a reader chose. The counts have no defaults here: a new subscriber's come from the
+    settings (``PAPERBOY_DIGEST_TRENDING``/``_PERSONAL``), a form's from the form."""
+
+    trending_count: int
+    personal_count: int
     frequency: str = "daily"
-    trending_count: int = 10
-    personal_count: int = 5
     keywords: list[str] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)

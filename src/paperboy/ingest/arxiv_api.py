@@ -30,7 +30,7 @@ from xml.etree.ElementTree import Element
 import httpx
 
 from paperboy.ingest import fields
-from paperboy.ingest.http import RateLimiter, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
+from paperboy.ingest.http import DEFAULT_PACE, RateLimiter, RetryPolicy, ServiceClient, ServiceError, ServiceUnavailable
 from paperboy.papers.model import InvalidRecord, PaperRecord
 from paperboy.papers.normalize import normalize_optional, normalize_text, split_classifications
 
@@ -234,7 +234,7 @@ class ArxivApiClient(ServiceClient):
         user_agent: str,
         timeout: float = 20.0,
         retries: int = 2,
-        min_interval: float = 3.0,
+        min_interval: float = DEFAULT_PACE["arxiv-api"],
         transport: httpx.BaseTransport | None = None,
         limiter=None,
         backoff: float = 2.0,

@@ -69,10 +69,11 @@ T = TypeVar("T")
 #: The project's public address for the User-Agent; ``None`` leaves it out.
 PROJECT_URL: str | None = None
 #: The services paced instance-wide (each a row in ``request_slots``). Their paces are settings
-#: (:func:`pace`); a client made without a limiter gets a private one at the default pace below —
-#: arXiv's published rule (one request every 3 s per service) and our own restraint towards HF.
+#: (:func:`pace`); a client made without a limiter gets a private one at the settings' default pace
+#: (arXiv's published rule, one request every 3 s per service, and our own restraint towards HF).
 SERVICES = ("arxiv-api", "arxiv-oai", "arxiv-rss", "hf")
-DEFAULT_PACE: dict[str, float] = {"arxiv-api": 3.0, "arxiv-oai": 3.0, "arxiv-rss": 3.0, "hf": 1.0}
+_DEFAULTS = Settings()
+DEFAULT_PACE: dict[str, float] = {**dict.fromkeys(SERVICES[:3], _DEFAULTS.arxiv_interval), "hf": _DEFAULTS.hf_interval}
 #: The largest body any client reads (a full arXiv API page of 2,000 results is ~6 MB).
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -150,7 +151,7 @@ class RateLimiter:
     same ``slot()`` context manager.
     """
 
-    def __init__(self, min_interval: float = 3.0, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, min_interval: float, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):  # fmt: skip
         if min_interval < 0:
             raise ValueError("min_interval cannot be negative")
@@ -191,7 +192,7 @@ class SharedRateLimiter:
     processes take turns rather than the busiest one keeping the slot.
     """
 
-    def __init__(self, engine: Engine, service: str, min_interval: float = 3.0, *, hold: float = 300.0, poll: float | None = None,
+    def __init__(self, engine: Engine, service: str, min_interval: float, *, hold: float = 300.0, poll: float | None = None,
                  clock: Callable[[], dt.datetime] = clock.now, sleep: Callable[[float], None] = time.sleep):  # fmt: skip
         if min_interval < 0 or hold <= 0:
             raise ValueError("min_interval cannot be negative and hold must be positive")
