@@ -10,7 +10,7 @@ import pytest
 
 from community_helpers import as_user, csrf, make_user
 from paperboy.accounts.api_tokens import NOT_VALID
-from paperboy.store import repo
+from paperboy.store import feeds, repo, versions
 
 DAY = "2026-06-30"
 sqlite_only = pytest.mark.parametrize("client", ["sqlite"], indirect=True)
@@ -18,7 +18,7 @@ sqlite_only = pytest.mark.parametrize("client", ["sqlite"], indirect=True)
 
 def a_paper(client, n: int = 0) -> str:
     with client.engine.connect() as conn:
-        return repo.feed_page(conn, dt.date(2026, 6, 30), dt.date(2026, 6, 30), limit=n + 1).papers[n].arxiv_id
+        return feeds.feed_page(conn, dt.date(2026, 6, 30), dt.date(2026, 6, 30), limit=n + 1).papers[n].arxiv_id
 
 
 def make_token(browser, scope: str, name: str = "script") -> str:
@@ -130,7 +130,7 @@ def test_trending_profile_and_search_json(client):
     secret = make_token(as_user(client.app, client.engine, "alice"), "write")
     client.post(f"/api/v1/papers/{arxiv_id}/vote", headers=bearer(secret))
     with client.engine.begin() as conn:
-        repo.bump_content_version(conn)  # votes may lag up to 10 s in cached answers; this test does not wait
+        versions.bump_content_version(conn)  # votes may lag up to 10 s in cached answers; this test does not wait
     trending = client.get("/api/v1/trending").json()
     assert trending["papers"][0]["id"] == arxiv_id and trending["papers"][0]["score"] > 0
     profile = client.get("/api/v1/users/alice").json()

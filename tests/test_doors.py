@@ -15,7 +15,7 @@ import pytest
 
 from community_helpers import make_user
 from paperboy.errors import Invalid
-from paperboy.store import repo
+from paperboy.store import feeds
 
 DAY = "2026-06-30"
 AS_JSON = {"Accept": "application/json"}
@@ -28,7 +28,7 @@ def refusal(client, url: str) -> tuple[int, str]:
 
 def a_paper(client) -> str:
     with client.engine.connect() as conn:
-        return repo.feed_page(conn, dt.date(2026, 6, 30), dt.date(2026, 6, 30), limit=1).papers[0].arxiv_id
+        return feeds.feed_page(conn, dt.date(2026, 6, 30), dt.date(2026, 6, 30), limit=1).papers[0].arxiv_id
 
 
 def test_a_bad_category_is_refused_alike_by_every_door_of_a_feed(client):

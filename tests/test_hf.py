@@ -18,7 +18,7 @@ from paperboy.ingest.hf import HfClient, fetch_hf_day, ingest_hf_day, mirror_hf_
 from paperboy.ingest.http import RateLimiter, ServiceError, ServiceUnavailable
 from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import PaperRecord
-from paperboy.store import repo
+from paperboy.store import feeds, repo, versions
 from paperboy.store.schema import papers
 
 FILES = sorted(HF.glob("hf_daily_papers_*.json"))
@@ -127,21 +127,21 @@ def test_ingest_puts_new_papers_on_the_day_with_hf_upvotes_apart(engine):
     summary = ingest_hf_day(engine, items, day)
     assert (summary.entries, summary.new, summary.hf_upvotes, summary.unchanged) == (28, 28, 28, 0)
     with engine.connect() as conn:
-        page = repo.feed_page(conn, day, day, limit=100)
+        page = feeds.feed_page(conn, day, day, limit=100)
         assert page.total == 28
         p = repo.get_paper(conn, "2406.09414")
         assert (p.hf_upvotes, p.upvotes, p.announced, p.source, p.title) == (45, 0, day, "hf", "Depth Anything V2")
-        before = repo.content_version(conn)
+        before = versions.content_version(conn)
     again = ingest_hf_day(engine, items, day)
     assert (again.new, again.hf_upvotes, again.unchanged) == (0, 0, 28)
     with engine.connect() as conn:
-        assert repo.content_version(conn) == before
+        assert versions.content_version(conn) == before
     # HF's count moves: only hf_upvotes changes, and pages are told (content version).
     items[0].hf_upvotes = 99
     moved = ingest_hf_day(engine, items, day)
     assert (moved.new, moved.hf_upvotes, moved.unchanged) == (0, 1, 27)
     with engine.connect() as conn:
-        assert repo.get_paper(conn, "2406.09414").hf_upvotes == 99 and repo.content_version(conn) > before
+        assert repo.get_paper(conn, "2406.09414").hf_upvotes == 99 and versions.content_version(conn) > before
 
 
 def test_a_known_paper_keeps_arxivs_metadata_its_day_and_our_votes(engine):
@@ -182,7 +182,7 @@ def test_hf_upvotes_are_shown_on_the_paper_page_and_the_feed(client):
     with client.engine.begin() as conn:
         arxiv_id = conn.execute(select(papers.c.arxiv_id).where(papers.c.announced == dt.date(2026, 6, 30)).limit(1)).scalar_one()
         conn.execute(update(papers).where(papers.c.arxiv_id == arxiv_id).values(upvotes=3))
-        repo.bump_content_version(conn)
+        versions.bump_content_version(conn)
     before = client.get(f"/papers/{arxiv_id}").text
     assert "HF " not in before.split('class="paper-actions"')[1].split("</div>")[0]
     entry = {"paper": {"id": arxiv_id, "authors": [{"name": "X"}], "summary": "s", "upvotes": 12, "publishedAt": "2026-06-29T10:00:00.000Z"},

@@ -21,7 +21,7 @@ from paperboy.accounts.users import create_user
 from paperboy.community.claims import claim, decide_claim
 from paperboy.community.comments import post_comment
 from paperboy.community.votes import set_vote
-from paperboy.store import repo
+from paperboy.store import feeds, repo
 from paperboy.store.db import make_engine
 
 pytest.importorskip("huggingface_hub")
@@ -93,7 +93,7 @@ def community(slice_db, tmp_path_factory):
     path.write_bytes(slice_db.read_bytes())
     engine = make_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
-        ids = [p.arxiv_id for p in repo.feed_page(conn, DAY, DAY, limit=3).papers]
+        ids = [p.arxiv_id for p in feeds.feed_page(conn, DAY, DAY, limit=3).papers]
         submitted, voted, plain = ids
         alice = create_user(conn, "alice", "alice@example.org", "correct horse battery staple")
         bob = create_user(conn, "bob", "bob@example.org", "correct horse battery staple")

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from conftest import FIXTURES, corpus_lines
 from paperboy.ingest.dumps import DumpError, estimated_announce_day, import_dump, parse_line
-from paperboy.store import repo
+from paperboy.store import repo, versions
 from paperboy.store.schema import paper_authors, paper_categories, papers
 
 
@@ -28,7 +28,7 @@ def snapshot(engine):
             conn.execute(select(papers).order_by(papers.c.id)).all(),
             conn.execute(select(paper_authors).order_by(paper_authors.c.paper_id, paper_authors.c.position)).all(),
             conn.execute(select(paper_categories).order_by(*paper_categories.primary_key.columns)).all(),
-            repo.content_version(conn),
+            versions.content_version(conn),
         )
 
 

@@ -33,7 +33,8 @@ from paperboy.ingest.listings import (
 )
 from paperboy.papers.ids import parse_arxiv_id
 from paperboy.papers.model import PaperRecord
-from paperboy.store import repo
+from paperboy.store import repo, versions
+from paperboy.store.feeds import feed_page
 from paperboy.store.schema import papers
 
 STAT = LISTINGS["/rss/stat"]
@@ -165,12 +166,12 @@ def test_the_empty_weekend_listing_is_a_no_op(engine):
     listing = parse_listing(WEEKEND.read_bytes())
     assert listing.empty and listing.day == dt.date(2024, 2, 24) and listing.categories == ["math.OC"]
     with engine.connect() as conn:
-        before = repo.content_version(conn)
+        before = versions.content_version(conn)
     summary = ingest_listing(engine, listing)
     assert "empty" in summary.message and "weekends and holidays" in summary.message and "Saturday" in summary.message
     assert (summary.new, summary.replaced, summary.cross, summary.withdrawn, summary.unchanged) == (0, 0, 0, 0, 0)
     with engine.connect() as conn:
-        assert repo.count_papers(conn) == 0 and repo.content_version(conn) == before
+        assert repo.count_papers(conn) == 0 and versions.content_version(conn) == before
 
 
 # --- hostile and broken input ------------------------------------------------------------------
@@ -269,17 +270,17 @@ def test_ingesting_the_stat_listing(engine, stat):
     with engine.connect() as conn:
         assert repo.count_papers(conn) == 123
         fresh_crosses = sum(1 for i in stat.items if i.announce_type == "cross" and i.record.announced == DAY)
-        page = repo.feed_page(conn, DAY, DAY, limit=200)
+        page = feed_page(conn, DAY, DAY, limit=200)
         assert page.total == 35 + fresh_crosses  # replacements and old cross-lists stay off the day's feed
         assert "2403.15527" in {p.arxiv_id for p in page.papers}
-        assert repo.feed_page(conn, DAY, DAY, category="stat.AP", limit=200).total > 0
-        before = repo.content_version(conn)
+        assert feed_page(conn, DAY, DAY, category="stat.AP", limit=200).total > 0
+        before = versions.content_version(conn)
     assert stored(engine, "2403.15400").primary_category == "cs.CY"
     assert stored(engine, "2008.12927").announced is None and stored(engine, "2008.12927").version == 3
     again = ingest_listing(engine, stat)
     assert (again.new, again.cross, again.replaced, again.unchanged) == (0, 0, 0, 123)
     with engine.connect() as conn:
-        assert repo.content_version(conn) == before
+        assert versions.content_version(conn) == before
 
 
 def test_a_replacement_updates_version_and_date_but_keeps_the_day(engine, stat):
@@ -339,11 +340,11 @@ def test_a_withdrawn_paper_we_never_had_is_stored_marked_and_off_the_feed(engine
 
 def test_dry_run_counts_exactly_and_changes_nothing(engine, stat):
     with engine.connect() as conn:
-        before = repo.content_version(conn)
+        before = versions.content_version(conn)
     dry = ingest_listing(engine, stat, dry_run=True)
     assert dry.dry_run and (dry.new, dry.cross, dry.replaced) == (35, 27, 61) and dry.message.startswith("Would ingest")
     with engine.connect() as conn:
-        assert repo.count_papers(conn) == 0 and repo.content_version(conn) == before
+        assert repo.count_papers(conn) == 0 and versions.content_version(conn) == before
     real = ingest_listing(engine, stat)
     assert (real.new, real.cross, real.replaced) == (35, 27, 61)
 
@@ -351,7 +352,7 @@ def test_dry_run_counts_exactly_and_changes_nothing(engine, stat):
 def test_withdrawn_badge_on_the_paper_page_and_card(client):
     day = dt.date(2026, 6, 30)
     with client.engine.begin() as conn:
-        (first,) = repo.feed_page(conn, day, day, limit=1).papers  # the first card of the day's page
+        (first,) = feed_page(conn, day, day, limit=1).papers  # the first card of the day's page
         assert not first.withdrawn
         assert repo.mark_withdrawn(conn, [first.arxiv_id]) == 1
         assert repo.mark_withdrawn(conn, [first.arxiv_id]) == 0

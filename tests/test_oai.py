@@ -24,7 +24,7 @@ from paperboy.ingest.dumps import estimated_announce_day, parse_kaggle
 from paperboy.ingest.http import RetryPolicy, ServiceError, ServiceUnavailable, SharedRateLimiter
 from paperboy.ingest.oai import OaiClient, OaiError, checkpoint_key, harvest, parse_get_record, parse_list_records
 from paperboy.ingest.pages import get_checkpoint
-from paperboy.store import repo
+from paperboy.store import repo, versions
 from paperboy.store.db import make_engine, write_transaction
 from paperboy.store.schema import paper_authors, papers, request_slots
 
@@ -239,14 +239,14 @@ def test_multi_page_harvest_checkpoints_and_spaces_requests(engine, oai):
 
 def test_dry_run_writes_nothing(engine, oai):
     with engine.connect() as conn:
-        version = repo.content_version(conn)
+        version = versions.content_version(conn)
     with client_for(oai) as client:
         summary = harvest(engine, client, set_spec="cs", dry_run=True)
     assert summary.dry_run and summary.complete and (summary.new, summary.updated) == (6, 0)
     assert summary.changed_ids == IDS
     assert stored_ids(engine) == [] and get_checkpoint(engine, checkpoint_key("cs")) is None
     with engine.connect() as conn:
-        assert repo.content_version(conn) == version
+        assert versions.content_version(conn) == version
 
 
 def test_no_records_match_is_an_empty_complete_harvest(engine, oai):

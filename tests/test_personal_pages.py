@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from community_helpers import as_user, csrf, login, make_user
 from conftest import make_app
 from paperboy.http.site import site_of
-from paperboy.store import repo
+from paperboy.store import versions
 from paperboy.store.db import write_transaction
 from paperboy.web.personal import split
 
@@ -28,7 +28,7 @@ def stored_text(client) -> str:
 
 def bump_content(engine):
     with write_transaction(engine) as conn:
-        repo.bump_content_version(conn)
+        versions.bump_content_version(conn)
 
 
 def test_a_flash_message_never_enters_the_shared_cache(client):

@@ -1,9 +1,9 @@
-"""The feed's ranking rule (repo.FEED_RANK) on both databases: votes, then Hugging Face's votes, then newest first."""
+"""The feed's ranking rule (feeds.FEED_RANK) on both databases: votes, then Hugging Face's votes, then newest first."""
 
 import datetime as dt
 
 from paperboy.papers.model import PaperRecord
-from paperboy.store import repo
+from paperboy.store import feeds, repo
 
 D1, D2 = dt.date(2026, 6, 29), dt.date(2026, 7, 1)
 
@@ -41,11 +41,11 @@ def test_top_papers_order_votes_then_hf_then_newest(engine):
     with engine.begin() as conn:
         _papers(conn, ROWS)
     with engine.connect() as conn:
-        page = repo.feed_page(conn, dt.date(2026, 6, 1), dt.date(2026, 7, 31))
+        page = feeds.feed_page(conn, dt.date(2026, 6, 1), dt.date(2026, 7, 31))
         assert [p.arxiv_id for p in page.papers] == EXPECTED
         # pages split the same order
-        first = repo.feed_page(conn, dt.date(2026, 6, 1), dt.date(2026, 7, 31), limit=3)
-        rest = repo.feed_page(conn, dt.date(2026, 6, 1), dt.date(2026, 7, 31), limit=10, offset=3)
+        first = feeds.feed_page(conn, dt.date(2026, 6, 1), dt.date(2026, 7, 31), limit=3)
+        rest = feeds.feed_page(conn, dt.date(2026, 6, 1), dt.date(2026, 7, 31), limit=10, offset=3)
         assert [p.arxiv_id for p in first.papers + rest.papers] == EXPECTED
 
 
@@ -54,9 +54,9 @@ def test_python_rank_key_agrees_with_the_sql_order(engine):
     with engine.begin() as conn:
         _papers(conn, ROWS)
     with engine.connect() as conn:
-        papers = repo.feed_page(conn, dt.date(2026, 6, 1), dt.date(2026, 7, 31)).papers
+        papers = feeds.feed_page(conn, dt.date(2026, 6, 1), dt.date(2026, 7, 31)).papers
     shuffled = papers[::-1]
-    ranked = sorted(shuffled, key=lambda p: repo.feed_rank_key(p.upvotes, p.hf_upvotes, p.announced, p.arxiv_id))
+    ranked = sorted(shuffled, key=lambda p: feeds.feed_rank_key(p.upvotes, p.hf_upvotes, p.announced, p.arxiv_id))
     assert [p.arxiv_id for p in ranked] == EXPECTED
 
 
@@ -64,4 +64,4 @@ def test_a_day_with_no_votes_and_no_hf_is_newest_id_first(engine):
     with engine.begin() as conn:
         _papers(conn, [(f"2607.{n:05d}", D2, 0, None) for n in (5, 1, 9, 3)])
     with engine.connect() as conn:
-        assert [p.arxiv_id for p in repo.feed_page(conn, D2, D2).papers] == ["2607.00009", "2607.00005", "2607.00003", "2607.00001"]
+        assert [p.arxiv_id for p in feeds.feed_page(conn, D2, D2).papers] == ["2607.00009", "2607.00005", "2607.00003", "2607.00001"]

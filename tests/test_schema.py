@@ -118,7 +118,8 @@ def _store_as_0001_did(engine, path):
 def test_db_upgrade_renders_the_math_of_papers_stored_before_renderings_were(tmp_path):
     from conftest import FIXTURES
     from paperboy.papers.tex import MATH_VERSION
-    from paperboy.store.repo import get_papers, render_stale_math
+    from paperboy.store.maintenance import render_stale_math
+    from paperboy.store.repo import get_papers
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0005")

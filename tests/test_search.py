@@ -15,7 +15,7 @@ from paperboy.search.factory import open_search
 from paperboy.search.indexer import embed_pending
 from paperboy.search.query import parse_query
 from paperboy.search.snippets import snippet
-from paperboy.store import repo
+from paperboy.store import repo, versions
 from paperboy.store.schema import paper_embeddings
 
 
@@ -90,7 +90,7 @@ def test_sorts_and_pages(indexed):
     service, engine = indexed
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE papers SET upvotes = 5 WHERE arxiv_id = '2606.30212'")
-        repo.bump_vote_version(conn)
+        versions.bump_vote_version(conn)
     by_votes = service.search("codes", sort="upvotes")
     assert ids(by_votes)[0] == "2606.30212"
     by_date = service.search("learning", sort="date", per_page=50)
@@ -139,7 +139,7 @@ def test_hidden_papers_never_appear(indexed):
     service, engine = indexed
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE papers SET hidden_at = '2026-07-01 00:00:00' WHERE arxiv_id = '2606.30212'")
-        repo.bump_content_version(conn)
+        versions.bump_content_version(conn)
     assert "2606.30212" not in ids(service.search("constacyclic codes symbol-pair"))
 
 
@@ -354,7 +354,7 @@ def test_vectors_come_mapped_from_the_shared_file_and_newer_ones_from_the_table(
 
     with engine.begin() as conn:  # a deleted paper: the file's papers are no longer the catalog's first
         conn.exec_driver_sql("DELETE FROM papers WHERE id = 3")
-        repo.bump_content_version(conn)
+        versions.bump_content_version(conn)
     service.refresh()  # until the file is rewritten, this process holds its own copy of the rows
     assert service.vectors.mapped == 0 and len(service.vectors.tail) == len(service.catalog)
     assert set(ids(service.search("zyxwvut quasicrystal tilings", keyword=False, per_page=5))[:2]) == {seventh, "2607.00001"}
@@ -495,12 +495,12 @@ def test_votes_and_hides_are_caught_up_inline_without_touching_the_old_snapshot(
     old = service.snapshot
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE papers SET upvotes = 7 WHERE arxiv_id = '2606.30212'")
-        repo.bump_vote_version(conn)
+        versions.bump_vote_version(conn)
     assert ids(service.search("codes", sort="upvotes", semantic=False))[0] == "2606.30212"
     assert service.snapshot is not old and int(old.catalog.upvotes.max()) == 0  # a new array, the old one as it was
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE papers SET hidden_at = '2026-07-01 00:00:00' WHERE arxiv_id = '2606.30212'")
-        repo.bump_content_version(conn)
+        versions.bump_content_version(conn)
     assert "2606.30212" not in ids(service.search("constacyclic codes symbol-pair", semantic=False))
     assert not service.catching_up()  # no new papers: no background work, even with small_change=0
 

@@ -20,7 +20,7 @@ from paperboy.search.factory import open_search
 from paperboy.search.indexer import embed_pending, rebuild_ann, rebuild_keyword_index
 from paperboy.search.pg_index import hnsw_index_name, search_generations, search_postings
 from paperboy.search.text import analyze
-from paperboy.store import repo
+from paperboy.store import repo, versions
 from paperboy.store.db import make_engine
 from paperboy.store.schema import paper_embeddings, papers
 
@@ -232,7 +232,7 @@ def test_hidden_papers_never_come_back_through_any_path(worker_indexed, tmp_path
     service = open_search(engine, tmp_path, embedder_loader=lambda: embedder)
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE papers SET hidden_at = now() WHERE arxiv_id = '2606.30212'")
-        repo.bump_content_version(conn)
+        versions.bump_content_version(conn)
         hidden = repo.get_paper(conn, "2606.30212").id
     for limit in (0, 20_000):  # broad and selective paths
         monkeypatch.setattr(pg, "EXACT_LIMIT", limit)

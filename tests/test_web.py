@@ -6,7 +6,7 @@ import re
 import pytest
 
 from paperboy.papers.model import PaperRecord
-from paperboy.store import repo
+from paperboy.store import feeds, repo, versions
 
 
 def cards(html: str) -> list[str]:
@@ -29,7 +29,7 @@ def test_day_page_lists_that_days_papers_with_prev_and_next_skipping_empty_days(
     assert 'href="/papers/date/2026-06-26" data-key="p" rel="prev"' in r.text
     assert 'href="/papers/date/2026-06-30" data-key="n" rel="next"' in r.text
     with client.engine.connect() as conn:
-        expected = repo.feed_page(conn, dt.date(2026, 6, 29), dt.date(2026, 6, 29), limit=50)
+        expected = feeds.feed_page(conn, dt.date(2026, 6, 29), dt.date(2026, 6, 29), limit=50)
     assert cards(r.text) == [p.arxiv_id for p in expected.papers]
 
 
@@ -37,7 +37,7 @@ def test_feed_orders_by_upvotes_then_stably(client):
     with client.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE papers SET upvotes = 7 WHERE arxiv_id = (SELECT max(arxiv_id) FROM papers WHERE announced = '2026-06-30')")
         conn.exec_driver_sql("UPDATE papers SET upvotes = 3 WHERE arxiv_id = (SELECT min(arxiv_id) FROM papers WHERE announced = '2026-06-30')")
-        repo.bump_content_version(conn)
+        versions.bump_content_version(conn)
         top = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 7").scalar()
         second = conn.exec_driver_sql("SELECT arxiv_id FROM papers WHERE upvotes = 3").scalar()
         # HF's counts break ties between equal votes; a paper HF lists with 0 upvotes beats one it does not list

@@ -14,8 +14,8 @@ from sqlalchemy import Connection, delete, insert, select
 
 from paperboy import clock
 from paperboy.accounts.users import USER_COLUMNS, User
-from paperboy.store.repo import bump_sessions_version
 from paperboy.store.schema import sessions, users
+from paperboy.store.versions import bump_sessions_version
 
 __all__ = ["SESSION_DAYS", "create_session", "lookup_session", "end_session", "end_all_sessions", "token_hash"]
 

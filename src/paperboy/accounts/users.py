@@ -21,8 +21,8 @@ from paperboy import clock
 from paperboy.accounts.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, needs_rehash, verify_dummy, verify_password
 from paperboy.errors import Invalid, NotFound
 from paperboy.mail.addresses import AddressError, mailbox_key, normalize
-from paperboy.store.repo import bump_sessions_version
 from paperboy.store.schema import users
+from paperboy.store.versions import bump_sessions_version
 
 __all__ = ["User", "UserError", "create_user", "authenticate", "get_user", "get_user_by_name", "get_user_by_email",
            "get_verified_user_by_email", "set_password", "validate_username", "validate_email", "validate_password"]  # fmt: skip

@@ -34,8 +34,8 @@ from paperboy.accounts.tokens import VERIFY_MAX_AGE, TokenInvalid, address_finge
 from paperboy.accounts.users import User, get_user, get_verified_user_by_email
 from paperboy.config import Settings
 from paperboy.errors import Forbidden
-from paperboy.store.repo import bump_sessions_version
 from paperboy.store.schema import users
+from paperboy.store.versions import bump_sessions_version
 
 __all__ = ["Unverified", "confirm_address", "mark_verified", "require_verified", "send_confirmation", "VERIFY_PAGE"]
 

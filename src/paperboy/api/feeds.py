@@ -32,7 +32,7 @@ from paperboy.http.site import site_of
 from paperboy.papers.tex import math_text
 from paperboy.params import MAX_AUTHOR
 from paperboy.search.view import SearchParams, search_view
-from paperboy.store import repo
+from paperboy.store import feeds
 
 __all__ = ["router", "atom_feed", "ATOM_TYPE", "feed_url"]
 
@@ -167,7 +167,7 @@ async def category_feed(request: Request, category: str) -> Response:
     base = site_of(request).settings.base_url
 
     def build(conn) -> bytes:
-        found = repo.feed_page(conn, None, None, category=category, order="newest", limit=LIST_ENTRIES)
+        found = feeds.feed_page(conn, None, None, category=category, order="newest", limit=LIST_ENTRIES)
         latest = found.papers[0].announced if found.papers else None
         page = f"/papers/date/{latest.isoformat()}?cat={category}" if latest else "/"
         return atom_feed(found.papers, title=f"Paperboy · Newest papers in {category}", path=request.url.path, page=page, base_url=base)

@@ -18,7 +18,7 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create the schema or migrate it to the newest version (and render math stored by older versions)."""
     from paperboy.store.db import upgrade
-    from paperboy.store.repo import render_stale_math
+    from paperboy.store.maintenance import render_stale_math
 
     engine = unchecked_database()
     try:

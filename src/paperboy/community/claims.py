@@ -15,8 +15,9 @@ from paperboy import clock
 from paperboy.accounts import ratelimit
 from paperboy.community.audit import moderator_limit, record
 from paperboy.errors import Invalid
-from paperboy.store.repo import find_paper, touch_paper
+from paperboy.store.repo import find_paper
 from paperboy.store.schema import authorship_claims, paper_authors, papers, users
+from paperboy.store.versions import touch_paper
 
 __all__ = ["ClaimError", "Claim", "claim", "claim_authorship", "decide_claim", "pending_claims", "claimed_papers",
            "VerifiedAuthor", "verified_authors_of"]  # fmt: skip

@@ -20,8 +20,9 @@ from paperboy.accounts import ratelimit
 from paperboy.errors import Forbidden, Invalid, NotFound
 from paperboy.papers.normalize import strip_bidi_controls
 from paperboy.papers.tex import has_math, render_math
-from paperboy.store.repo import find_paper, set_comment_count, touch_paper
+from paperboy.store.repo import find_paper, set_comment_count
 from paperboy.store.schema import comments, papers, users
+from paperboy.store.versions import touch_paper
 
 __all__ = ["Comment", "CommentError", "post_comment", "add_comment", "edit_comment", "delete_comment", "list_comments", "recount_comments",
            "count_visible", "get_comment", "render_comment", "MAX_LENGTH", "PAGE_SIZE"]  # fmt: skip

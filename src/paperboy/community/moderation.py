@@ -17,8 +17,9 @@ from paperboy.community.audit import AuditEntry, audit_entries, moderator_limit,
 from paperboy.community.claims import pending_claims
 from paperboy.community.comments import recount_comments
 from paperboy.errors import Forbidden, Invalid, NotFound
-from paperboy.store.repo import bump_content_version, find_paper, set_hidden
+from paperboy.store.repo import find_paper, set_hidden
 from paperboy.store.schema import comments, papers, users
+from paperboy.store.versions import bump_content_version
 
 __all__ = ["ModerationError", "hide_paper", "hide_comment", "suspend_user", "admin_overview", "AdminOverview"]
 

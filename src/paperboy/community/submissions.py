@@ -26,8 +26,9 @@ from paperboy.config import Settings
 from paperboy.errors import DomainError, Kind
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.store.db import write_transaction
-from paperboy.store.repo import bump_content_version, get_paper, mark_submitted, upsert_papers
+from paperboy.store.repo import get_paper, mark_submitted, upsert_papers
 from paperboy.store.schema import papers
+from paperboy.store.versions import bump_content_version
 
 __all__ = ["SubmitError", "Submitted", "submit_paper"]
 

@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from paperboy import clock
 from paperboy.accounts import ratelimit
-from paperboy.store.repo import add_upvotes, bump_vote_version, find_paper
+from paperboy.store.repo import add_upvotes, find_paper
 from paperboy.store.schema import papers, votes
+from paperboy.store.versions import bump_vote_version
 
 __all__ = ["vote", "set_vote", "has_voted", "voted_ids", "all_voted_ids"]
 

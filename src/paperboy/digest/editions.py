@@ -33,7 +33,7 @@ from paperboy.config import Settings
 from paperboy.errors import Invalid
 from paperboy.papers.calendar import is_listing_day
 from paperboy.search.text import words
-from paperboy.store import repo
+from paperboy.store import feeds, repo
 from paperboy.store.schema import digest_deliveries, paper_embeddings, papers, votes
 
 __all__ = ["Edition", "Pick", "Prepared", "daily_edition", "is_edition_day", "parse_edition", "picks", "prepare", "weekly_edition"]
@@ -217,7 +217,7 @@ def prepare(conn: Connection, settings: Settings, edition: Edition, *, search=No
     ).all()  # fmt: skip
     voted = any(r.upvotes or r.hf_upvotes for r in rows)
     if voted:
-        ranked = sorted(rows, key=lambda r: repo.feed_rank_key(r.upvotes, r.hf_upvotes, r.announced, r.arxiv_id))  # the feeds' order
+        ranked = sorted(rows, key=lambda r: feeds.feed_rank_key(r.upvotes, r.hf_upvotes, r.announced, r.arxiv_id))  # the feeds' order
         hf = any(r.hf_upvotes for r in rows)
         rule = ("Ranked by the upvotes of this site's readers" + (", then Hugging Face's upvotes." if hf else ".")) if any(
             r.upvotes for r in rows) else "Ranked by Hugging Face's upvotes (nobody here has voted on these yet)."  # fmt: skip

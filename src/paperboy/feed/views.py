@@ -26,7 +26,7 @@ from paperboy.community.profiles import PROFILE_PAPERS, submitted_ids, upvoted_i
 from paperboy.errors import Invalid, NotFound
 from paperboy.feed.periods import Period, period_of
 from paperboy.feed.trending import trending
-from paperboy.store import repo
+from paperboy.store import feeds, repo
 
 __all__ = ["FeedView", "feed_view", "period_papers", "TrendingView", "trending_view", "PaperView", "paper_view", "DailyList", "daily_list",
            "DAILY_SORTS", "paper_details", "DayPlace", "day_place", "ProfileView", "profile_view"]  # fmt: skip
@@ -54,7 +54,7 @@ class FeedView:
 def feed_view(conn: Connection, period: Period | None, *, category: str | None = None, page: Raw = None, size: int = 50) -> FeedView:
     """Papers of ``period`` (the latest day with papers when None), best first, ``size`` a page.
 
-    Best first is :data:`paperboy.store.repo.FEED_RANK`: most upvotes here; ties by Hugging Face's
+    Best first is :data:`paperboy.store.feeds.FEED_RANK`: most upvotes here; ties by Hugging Face's
     upvotes where mirrored (papers HF does not list after those it does); then newest first — the
     later announcement day, then the later arXiv id. So a week or month with few votes opens with
     what HF readers liked and the latest work, never with the oldest arXiv ids. Ranks shown on cards
@@ -68,17 +68,17 @@ def feed_view(conn: Connection, period: Period | None, *, category: str | None =
     category = params.category(category)
     page = params.page_number(page)
     if period is None:
-        latest = repo.latest_day(conn)
+        latest = feeds.latest_day(conn)
         if latest is None:
             return FeedView(None)
         period = period_of("day", latest)
     offset = (page - 1) * size
-    result = repo.feed_page(conn, period.start, period.end, category=category, limit=size, offset=offset)
+    result = feeds.feed_page(conn, period.start, period.end, category=category, limit=size, offset=offset)
     pages = max(1, math.ceil(result.total / size))
     if page > pages:
         raise NotFound(f"This {period.kind} has {pages} page{'s' if pages > 1 else ''} of papers.")
-    before = repo.day_before(conn, period.start, category)
-    after = repo.day_after(conn, period.end, category)
+    before = feeds.day_before(conn, period.start, category)
+    after = feeds.day_after(conn, period.end, category)
     return FeedView(
         period=period,
         papers=result.papers,
@@ -87,7 +87,7 @@ def feed_view(conn: Connection, period: Period | None, *, category: str | None =
         pages=pages,
         offset=offset,
         category=category,
-        categories=repo.category_counts(conn, period.start, period.end),
+        categories=feeds.category_counts(conn, period.start, period.end),
         previous=period_of(period.kind, before) if before else None,
         next=period_of(period.kind, after) if after else None,
     )
@@ -98,8 +98,8 @@ def period_papers(conn: Connection, period: Period, *, category: str | None = No
     period's citation files list (a month's 2,000 papers; the page's counts and neighbours would add
     a fifth to building one)."""
     category = params.category(category)
-    where = repo.feed_conditions(period.start, period.end)
-    return repo.get_papers(conn, repo.feed_ids(conn, where, category=category, limit=limit))
+    where = feeds.feed_conditions(period.start, period.end)
+    return repo.get_papers(conn, feeds.feed_ids(conn, where, category=category, limit=limit))
 
 
 @dataclass(slots=True)
@@ -174,7 +174,7 @@ def day_place(conn: Connection, paper: repo.Paper, size: int = 50) -> DayPlace |
     """:class:`DayPlace` of ``paper`` on the day it was announced; None for a paper on no feed."""
     if paper.announced is None or paper.hidden_at is not None:
         return None
-    before, previous, after = repo.feed_neighbours(conn, paper)
+    before, previous, after = feeds.feed_neighbours(conn, paper)
     rank = before + 1
     by_id = {p.id: p for p in repo.get_papers(conn, [pid for pid in (previous, after) if pid is not None])}
     return DayPlace(rank, (rank - 1) // size + 1, by_id.get(previous), by_id.get(after))
@@ -232,19 +232,19 @@ def daily_list(conn: Connection, *, date: str | None = None, week: str | None = 
             return DailyList([], {})
         user_id = person.id
     elif period is None:
-        latest = repo.latest_day(conn)
+        latest = feeds.latest_day(conn)
         if latest is None:
             return DailyList([], {})
         period = period_of("day", latest)
     start, end = (period.start, period.end) if period else (None, None)
-    where = repo.feed_conditions(start, end, submitted_by=user_id)
+    where = feeds.feed_conditions(start, end, submitted_by=user_id)
     if limit <= 0:
         return DailyList([], {})
     if sort == "publishedAt":
-        ids = repo.feed_ids(conn, where, order="newest", limit=limit, offset=offset)
+        ids = feeds.feed_ids(conn, where, order="newest", limit=limit, offset=offset)
     else:
         scores = dict(trending(conn, limit=10**9))
-        ids = repo.feed_ids(conn, where, order="feed")
+        ids = feeds.feed_ids(conn, where, order="feed")
         ids.sort(key=lambda pid: -scores.get(pid, 0.0))  # stable: ties stay in feed order
         ids = ids[offset : offset + limit]
     return paper_details(conn, repo.get_papers(conn, ids))

@@ -2,7 +2,7 @@
 
 Rendering a feed page costs milliseconds of SQL and templating (and MathML for abstracts); serving
 it from memory costs microseconds. An entry is valid only for the versions it was rendered at
-(``store.repo.Versions``: counters in the database that writes bump in their own transaction), so
+(``store.versions.Versions``: counters in the database that writes bump in their own transaction), so
 every web process, on any machine, drops its copy the moment anything changes — no messages
 between processes. Vote and comment counts may lag by :data:`COUNT_LAG` seconds on the copy shown
 to logged-out visitors; content never lags.
@@ -57,7 +57,7 @@ class CachedPage:
     paper_ids: tuple[int, ...] = ()
     paper_id: int | None = None  # a paper's own page: valid while that paper's activity is `activity`
     activity: int | None = None
-    by_votes: bool = False  # papers shown in the feed's order (repo.FEED_RANK); ``arxiv_ids`` then holds
+    by_votes: bool = False  # papers shown in the feed's order (feeds.FEED_RANK); ``arxiv_ids`` then holds
     arxiv_ids: tuple = ()  # (arXiv id, HF upvotes, announced) per paper, in page order — the rank's tie-breaks
     memo: dict = field(default_factory=dict, repr=False)  # fragments (web.personal.assemble)
     fresh_counts: tuple[int, dict] | None = field(default=None, repr=False)  # (votes version, counts)

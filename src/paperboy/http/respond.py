@@ -1,7 +1,7 @@
 """Answers served from the page cache: the one road both doors take to a cached response.
 
 A page and a machine-readable answer (JSON, Atom, BibTeX…) are cached the same way: keyed by URL,
-valid for the database's versions (``store.repo.Versions``), redone when the one paper they are
+valid for the database's versions (``store.versions.Versions``), redone when the one paper they are
 about gets a comment, built in the thread pool so a slow build never stalls the hits behind it, and
 sent as stored — gzip as it is for clients that take it, 304 when the client has it. Only what is
 particular to a door stays with it: the pages' viewer and personal fragments (``web/pages.py``),
@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from paperboy.http.cache import CachedPage, etag_of
 from paperboy.http.site import site_of
 from paperboy.store import repo
-from paperboy.store.repo import Versions, read_state_versions
+from paperboy.store.versions import Versions, paper_activity, read_state_versions, state_versions
 
 __all__ = ["Answer", "versions", "cached_response", "build_and_store"]
 
@@ -60,7 +60,7 @@ def _lookup(request: Request, key: str) -> CachedPage | None:
     now = versions(request)
     entry = site.page_cache.get(key, now.content, now.votes, now.comments)
     if entry is not None and entry.paper_id is not None and entry.activity_version != now.activity:
-        if repo.paper_activity(site.engine, entry.paper_id) != entry.activity:
+        if paper_activity(site.engine, entry.paper_id) != entry.activity:
             site.page_cache.invalidate(key)
             entry = None
     return entry
@@ -70,7 +70,7 @@ def _build(request: Request, load: Callable[[Connection], T], make: Callable[[T]
     with site_of(request).engine.connect() as conn:
         # The versions are read again inside the building connection: a write landing in between
         # leaves the entry under the versions it was built from.
-        current = repo.state_versions(conn)
+        current = state_versions(conn)
         loaded = load(conn)
     return current, make(loaded)  # after the connection is back in the pool: rendering needs none
 

@@ -30,8 +30,8 @@ from paperboy.ingest.pages import get_checkpoint
 from paperboy.papers.calendar import is_listing_day
 from paperboy.papers.model import PaperRecord
 from paperboy.store.db import write_transaction
-from paperboy.store.repo import bump_content_version
 from paperboy.store.schema import backfill_state, papers
+from paperboy.store.versions import bump_content_version
 
 __all__ = ["BackfillPlan", "plan_backfill", "backfill", "oai_set", "needs_backfill",
            "first_run_backfill", "first_run_state", "FirstRun", "FIRST_RUN", "BackfillInterrupted"]  # fmt: skip

@@ -36,7 +36,8 @@ from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
 from paperboy.papers.model import FIRST_DAY, LAST_DAY, InvalidRecord, PaperRecord
 from paperboy.papers.normalize import author_name, normalize_optional, normalize_text, split_author_string, split_classifications, split_glued_authors
 from paperboy.store.db import retrying
-from paperboy.store.repo import Prepared, UpsertCounts, optimize, prepare, upsert_papers
+from paperboy.store.maintenance import optimize
+from paperboy.store.repo import Prepared, UpsertCounts, prepare, upsert_papers
 
 __all__ = [
     "BadLine",

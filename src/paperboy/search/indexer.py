@@ -30,8 +30,8 @@ from sqlalchemy import Connection, Engine, func, select
 from paperboy.search.embedder import Embedder
 from paperboy.search.keyword import KeywordIndex, build_keyword_index
 from paperboy.search.vectors import store_embeddings
+from paperboy.store import versions
 from paperboy.store.db import write_transaction
-from paperboy.store import repo
 from paperboy.store.schema import paper_authors, paper_embeddings, papers
 
 __all__ = [
@@ -100,7 +100,7 @@ def embed_pending(
         vectors = embedder.embed_documents([text for _, text, _ in chunk])
         with write_transaction(engine) as conn:
             store_embeddings(conn, embedder.name, [(pid, h, v) for (pid, _, h), v in zip(chunk, vectors)])
-            repo.bump_search_version(conn)
+            versions.bump_search_version(conn)
         report.embedded += len(chunk)
         if progress:
             progress(report.embedded, len(todo))
@@ -147,7 +147,7 @@ def refresh_vector_file(engine: Engine, data_dir: str | Path, model: str) -> int
                 return 0
         written = write_vector_file(conn, path, model)
     with write_transaction(engine) as conn:
-        repo.bump_search_version(conn)
+        versions.bump_search_version(conn)
     return written
 
 
@@ -255,7 +255,7 @@ def rebuild_keyword_index(engine: Engine, data_dir: str | Path) -> KeywordIndex:
         return index
     index.save(keyword_index_path(data_dir))
     with write_transaction(engine) as conn:
-        repo.bump_search_version(conn)
+        versions.bump_search_version(conn)
     return index
 
 
@@ -302,7 +302,7 @@ def rebuild_ann(engine: Engine, data_dir: str | Path, model: str, *, min_vectors
     build_ann(pids, vectors, path)
     path.with_suffix(".json").write_text(json.dumps({"seq": seq, "vectors": len(rows)}))
     with write_transaction(engine) as conn:
-        repo.bump_search_version(conn)
+        versions.bump_search_version(conn)
     return len(rows)
 
 
@@ -334,5 +334,5 @@ def _ensure_pg_vectors(engine: Engine, model: str) -> int:
     if not ensure_vector_index(engine, model, row[1] // 4):
         return 0
     with write_transaction(engine) as conn:
-        repo.bump_search_version(conn)
+        versions.bump_search_version(conn)
     return int(row[0])

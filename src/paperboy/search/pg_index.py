@@ -48,8 +48,8 @@ from sqlalchemy import (
 
 from paperboy import clock
 from paperboy.search.keyword import KeywordIndex
+from paperboy.store import versions
 from paperboy.store.db import write_transaction
-from paperboy.store import repo
 from paperboy.store.schema import paper_embeddings
 from paperboy.store.types import UTCDateTime
 
@@ -136,7 +136,7 @@ def write_keyword_generation(engine: Engine, index: KeywordIndex) -> int:
             conn.execute(insert(search_postings), rows)
         conn.execute(update(search_generations).where(search_generations.c.generation == generation).values(complete=True))
         conn.execute(delete(search_generations).where(search_generations.c.generation < generation))  # cascades to postings
-        repo.bump_search_version(conn)
+        versions.bump_search_version(conn)
     return generation
 
 

@@ -1,9 +1,15 @@
-"""Reads and writes of papers, their authors and categories, and the cache version counters
-(``site_state``): this module owns those tables. Every other module *writes* them through these
-functions, not through SQL, so the counters and the versions caches compare against move together;
-a domain module may *read* them in its own queries (a ranking that joins votes and papers), a door
-never does. ``tests/test_layers.py`` checks both. The other tables' owners are listed in
-docs/architecture.md ("Table owners").
+"""Reads and writes of papers, their authors and categories: this module owns those rows. Every
+other module *writes* them through these functions, not through SQL, so a paper and the content
+version caches compare against (:mod:`paperboy.store.versions`) change in one transaction; a domain
+module may *read* them in its own queries (a ranking that joins votes and papers), a door never does.
+``tests/test_layers.py`` checks both. The other tables' owners are listed in docs/architecture.md
+("Table owners").
+
+What is here is about one paper or a batch of named papers: storing records, finding a paper, its
+counters, visibility, withdrawal and Hugging Face details. Which papers a feed period shows and in
+what order is :mod:`paperboy.store.feeds`; the cache counters are :mod:`paperboy.store.versions`;
+upkeep over the whole archive (planner statistics, re-rendering old math) is
+:mod:`paperboy.store.maintenance`.
 
 Writes are batched: :func:`upsert_papers` takes a list of records and does a handful of statements
 per batch whatever its size, which is what makes a 75,000-paper import take seconds.
@@ -14,10 +20,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple
 
 from markupsafe import Markup
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from paperboy import clock
 from paperboy.errors import NotFound
@@ -26,7 +31,8 @@ from paperboy.papers.model import PaperRecord, merge_records
 from paperboy.papers.normalize import author_key
 from paperboy.papers.tex import MATH_VERSION, render_math, stored_math
 from paperboy.store.db import serialize_writes
-from paperboy.store.schema import paper_authors, paper_categories, papers, site_state, users
+from paperboy.store.schema import paper_authors, paper_categories, papers, users
+from paperboy.store.versions import bump_content_version
 
 __all__ = [
     "Paper",
@@ -35,9 +41,6 @@ __all__ = [
     "get_paper",
     "find_paper",
     "get_papers",
-    "content_version",
-    "bump_content_version",
-    "bump_search_version",
 ]
 
 _RECORD_FIELDS = [f.name for f in fields(PaperRecord)]
@@ -326,104 +329,6 @@ def get_paper(conn: Connection, arxiv_id: str) -> Paper | None:
     return get_papers(conn, [pid])[0]
 
 
-def content_version(conn: Connection) -> int:
-    """A number that changes whenever anything a page shows changes (see ``site_state``)."""
-    return conn.execute(select(site_state.c.value).where(site_state.c.key == "content")).scalar() or 0
-
-
-class Versions(NamedTuple):
-    """The counters caches compare against, read together on every request (``site_state``).
-
-    * ``content`` — what papers there are and what they say (imports, ingests, hides, submissions);
-    * ``votes`` — vote counts (and the order they give feeds); pages may lag them a few seconds;
-    * ``comments`` — comment counts on cards (same lag);
-    * ``activity`` — some paper's own page changed (its comments, its verified authors): a cached
-      paper page then compares that paper's ``activity`` stamp, and only a changed one is redone;
-    * ``sessions`` — sessions ended or accounts changed (log-outs, suspensions, resets): per-process
-      session caches drop what they hold.
-    """
-
-    content: int = 0
-    votes: int = 0
-    comments: int = 0
-    activity: int = 0
-    sessions: int = 0
-    search: int = 0  # the search indexes (new vectors, a rebuilt keyword index): cached results are redone
-
-
-_VERSION_KEYS = ("content", "votes", "comments", "activity", "sessions", "search")
-
-
-def state_versions(conn: Connection) -> Versions:
-    """:class:`Versions` inside a connection's transaction."""
-    values = dict(conn.execute(select(site_state.c.key, site_state.c.value).where(site_state.c.key.in_(_VERSION_KEYS))).all())
-    return Versions(*(values.get(k, 0) for k in _VERSION_KEYS))
-
-
-def read_state_versions(engine) -> Versions:
-    """:func:`state_versions` on the hot path: one statement on a pooled DBAPI connection.
-
-    Every request asks this once; going through a SQLAlchemy Connection would wrap the read in
-    BEGIN … ROLLBACK (see store/db.py), which measured a fifth slower for a one-row read.
-    """
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("SELECT key, value FROM site_state WHERE key IN ('content', 'votes', 'comments', 'activity', 'sessions', 'search')")
-        values = dict(cur.fetchall())
-        cur.close()
-    finally:
-        raw.close()
-    return Versions(*(values.get(k, 0) for k in _VERSION_KEYS))
-
-
-def paper_activity(engine, paper_id: int) -> int | None:
-    """A paper's ``activity`` stamp (bumped when its comments or verified authors change), on the hot path."""
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        cur.execute(f"SELECT activity FROM papers WHERE id = {mark}", (paper_id,))
-        row = cur.fetchone()
-        cur.close()
-    finally:
-        raw.close()
-    return row[0] if row else None
-
-
-def _bump(conn: Connection, key: str) -> None:
-    conn.execute(update(site_state).where(site_state.c.key == key).values(value=site_state.c.value + 1))
-
-
-def bump_content_version(conn: Connection) -> None:
-    """Something a feed or paper page shows from the archive changed: every cached page is redone."""
-    _bump(conn, "content")
-
-
-def bump_vote_version(conn: Connection) -> None:
-    """Votes move often and only change counts and order: caches may lag them by a few seconds."""
-    _bump(conn, "votes")
-
-
-def bump_search_version(conn: Connection) -> None:
-    """The search indexes changed (new postings, vectors, a rebuilt graph): cached result pages are redone."""
-    _bump(conn, "search")
-
-
-def bump_sessions_version(conn: Connection) -> None:
-    """A session ended or an account changed: every process forgets the sessions it had cached."""
-    _bump(conn, "sessions")
-
-
-def touch_paper(conn: Connection, paper_id: int, *, counts_changed: bool = True) -> None:
-    """Something on one paper's own page changed (its comments, its verified authors): that page is
-    redone, no other; with ``counts_changed``, comment counts on cards may move too (a lag is fine)."""
-    conn.execute(update(papers).where(papers.c.id == paper_id).values(activity=papers.c.activity + 1))
-    _bump(conn, "activity")
-    if counts_changed:
-        _bump(conn, "comments")
-
-
 # --- what the community writes on a paper: its counters, its visibility, who submitted it -----
 
 def add_upvotes(conn: Connection, paper_id: int, delta: int) -> None:
@@ -461,202 +366,6 @@ def newest_paper_id(conn: Connection) -> int:
     return conn.execute(select(func.max(papers.c.id))).scalar() or 0
 
 
-# --- feeds -----------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class FeedPage:
-    papers: list[Paper]
-    total: int
-
-
-def _in_category(stmt, category: str | None):
-    """Restrict a papers query to one arXiv category.
-
-    A correlated EXISTS, so the database walks the period's papers (index on ``announced``) and
-    checks each by primary key, rather than first collecting every paper of a big category
-    (cs.CV has ~30,000): 1 ms instead of 75 ms for a day of cs.CL.
-    """
-    if not category:
-        return stmt
-    return stmt.where(
-        select(paper_categories.c.paper_id)
-        .where(
-            paper_categories.c.paper_id == papers.c.id,
-            paper_categories.c.scheme == "arxiv",
-            paper_categories.c.code == category,
-        )
-        .exists()
-    )
-
-
-#: Where a paper that is not on Hugging Face's Daily Papers sorts among HF counts: below a paper HF
-#: lists with no upvotes (being picked for HF's list is itself a signal).
-NOT_ON_HF = -1
-
-#: The feed's ranking rule — what "top papers" of a day, week or month means (see :func:`feed_rank_key`):
-#:
-#: 1. most upvotes here first;
-#: 2. ties: most Hugging Face Daily Papers upvotes first, where HF's counts are mirrored
-#:    (``hf_upvotes``; a paper HF does not list counts as :data:`NOT_ON_HF`, below HF's zero);
-#: 3. still tied: newest first — the later announcement day, then the later arXiv id (arXiv numbers
-#:    submissions in order, so a higher id within a day is a later submission).
-#:
-#: Never the bare id ascending: with few votes that put a month's oldest ids (even a 2020 paper
-#: announced again) at the top.
-FEED_RANK = (
-    papers.c.upvotes.desc(),
-    func.coalesce(papers.c.hf_upvotes, NOT_ON_HF).desc(),
-    papers.c.announced.desc(),
-    papers.c.arxiv_id.desc(),
-)
-
-
-def feed_rank_key(upvotes: int, hf_upvotes: int | None, announced: dt.date | None, arxiv_id: str) -> tuple:
-    """:data:`FEED_RANK` as a Python sort key (ascending sorts best first), for re-sorting a page
-    whose vote counts moved (``web/pages.py``). Same rule, same ties, as the SQL order."""
-    return (-upvotes, -(NOT_ON_HF if hf_upvotes is None else hf_upvotes), -(announced.toordinal() if announced else 0),
-            _Desc(arxiv_id))  # fmt: skip
-
-
-class _Desc(str):
-    """A string that sorts in reverse (for :func:`feed_rank_key`'s arXiv id, newest first)."""
-
-    __slots__ = ()
-
-    def __lt__(self, other):
-        return str.__gt__(self, other)
-
-    def __gt__(self, other):
-        return str.__lt__(self, other)
-
-    def __le__(self, other):
-        return str.__ge__(self, other)
-
-    def __ge__(self, other):
-        return str.__le__(self, other)
-
-
-#: Orders of :func:`feed_page`: "feed" is the pages' (:data:`FEED_RANK`); "newest" is the latest feed
-#: day first, the latest submission or arXiv id first within a day.
-FEED_ORDERS = {
-    "feed": FEED_RANK,
-    "newest": (papers.c.announced.desc(), papers.c.submitted_at.desc(), papers.c.arxiv_id.desc()),
-}
-
-
-def feed_neighbours(conn: Connection, paper: Paper) -> tuple[int, int | None, int | None]:
-    """On ``paper``'s announcement day, in the feed's order (:data:`FEED_RANK`): how many papers rank
-    above it, and the row ids of the papers just above and just below it (None at either end)."""
-    day = paper.announced
-    hf = func.coalesce(papers.c.hf_upvotes, NOT_ON_HF)
-    mine = NOT_ON_HF if paper.hf_upvotes is None else paper.hf_upvotes
-    where = feed_conditions(day, day)
-    # Within one day the announcement day ties, so the rank is votes, HF's votes, then arXiv id (descending).
-    above = or_(
-        papers.c.upvotes > paper.upvotes,
-        and_(papers.c.upvotes == paper.upvotes, hf > mine),
-        and_(papers.c.upvotes == paper.upvotes, hf == mine, papers.c.arxiv_id > paper.arxiv_id),
-    )
-    below = or_(
-        papers.c.upvotes < paper.upvotes,
-        and_(papers.c.upvotes == paper.upvotes, hf < mine),
-        and_(papers.c.upvotes == paper.upvotes, hf == mine, papers.c.arxiv_id < paper.arxiv_id),
-    )
-    count = conn.execute(select(func.count()).select_from(papers).where(*where, above)).scalar_one()
-    previous = conn.execute(
-        select(papers.c.id).where(*where, above).order_by(papers.c.upvotes, hf, papers.c.arxiv_id).limit(1)
-    ).scalar()
-    after = conn.execute(select(papers.c.id).where(*where, below).order_by(*FEED_RANK).limit(1)).scalar()
-    return count, previous, after
-
-
-def feed_conditions(start: dt.date | None, end: dt.date | None, *, submitted_by: int | None = None) -> list:
-    """What a feed shows: visible papers on a feed day between ``start`` and ``end`` (None: no bound)."""
-    where = [papers.c.hidden_at.is_(None)]
-    if start is not None:
-        where.append(papers.c.announced >= start)
-    if end is not None:
-        where.append(papers.c.announced <= end)
-    if start is None and end is None:
-        where.append(papers.c.announced.is_not(None))
-    if submitted_by is not None:
-        where.append(papers.c.submitted_by == submitted_by)
-    return where
-
-
-def feed_page(
-    conn: Connection,
-    start: dt.date | None,
-    end: dt.date | None,
-    *,
-    category: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-    submitted_by: int | None = None,
-    order: str = "feed",
-) -> FeedPage:
-    """Papers announced between ``start`` and ``end`` (inclusive; None: no bound), in ``order``
-    (see :data:`FEED_ORDERS`), optionally only those ``submitted_by`` a user.
-
-    The default order ranks a day's, week's or month's top papers: most upvoted here first, ties by
-    Hugging Face's upvotes where mirrored (a paper not on HF below HF's zero), then newest first
-    (announcement day, then arXiv id, both descending) — never by the bare id (:data:`FEED_RANK`)."""
-    where = feed_conditions(start, end, submitted_by=submitted_by)
-    ids = feed_ids(conn, where, category=category, order=order, limit=limit, offset=offset)
-    total = conn.execute(_in_category(select(func.count()).select_from(papers).where(*where), category)).scalar_one()
-    return FeedPage(get_papers(conn, ids), total)
-
-
-def feed_ids(conn: Connection, where: list, *, category: str | None = None, order: str = "feed", limit: int | None = None,
-             offset: int = 0) -> list[int]:  # fmt: skip
-    """Row ids of the papers matching ``where`` (conditions on ``papers``), in ``order``."""
-    stmt = _in_category(select(papers.c.id).where(*where), category).order_by(*FEED_ORDERS[order]).offset(offset)
-    return list(conn.execute(stmt if limit is None else stmt.limit(limit)).scalars())
-
-
-def category_counts(conn: Connection, start: dt.date, end: dt.date) -> list[tuple[str, int]]:
-    """arXiv categories of the papers in a period, with how many papers carry each, most first."""
-    n = func.count().label("n")
-    rows = conn.execute(
-        select(paper_categories.c.code, n)
-        .where(
-            paper_categories.c.scheme == "arxiv",
-            # Driving from the period's papers (index on announced) beats scanning the category index.
-            paper_categories.c.paper_id.in_(
-                select(papers.c.id).where(
-                    papers.c.announced >= start, papers.c.announced <= end, papers.c.hidden_at.is_(None)
-                )
-            ),
-        )
-        .group_by(paper_categories.c.code)
-        .order_by(n.desc(), paper_categories.c.code)
-    ).all()
-    return [(code, count) for code, count in rows]
-
-
-def day_before(conn: Connection, day: dt.date, category: str | None = None) -> dt.date | None:
-    """The latest announcement day before ``day`` that has papers (in ``category``, if given)."""
-    return _nearest_day(conn, papers.c.announced < day, papers.c.announced.desc(), category)
-
-
-def day_after(conn: Connection, day: dt.date, category: str | None = None) -> dt.date | None:
-    """The earliest announcement day after ``day`` that has papers (in ``category``, if given)."""
-    return _nearest_day(conn, papers.c.announced > day, papers.c.announced.asc(), category)
-
-
-def _nearest_day(conn: Connection, condition, order, category: str | None) -> dt.date | None:
-    # Walk the announced index in order and stop at the first match.
-    stmt = _in_category(
-        select(papers.c.announced).where(condition, papers.c.announced.is_not(None), papers.c.hidden_at.is_(None)),
-        category,
-    )
-    return conn.execute(stmt.order_by(order).limit(1)).scalar()
-
-
-def latest_day(conn: Connection) -> dt.date | None:
-    return conn.execute(select(func.max(papers.c.announced)).where(papers.c.hidden_at.is_(None))).scalar()
-
-
 def stats(conn: Connection) -> dict:
     """Counts for `paperboy stats`: papers, distinct announcement days, first and last day."""
     row = conn.execute(
@@ -675,11 +384,6 @@ def stats(conn: Connection) -> dict:
         "last_day": row[3].isoformat() if row[3] else None,
         "authors": authors,
     }
-
-
-def optimize(conn: Connection) -> None:
-    """Refresh the query planner's statistics after bulk writes (SQLite picks bad plans without them)."""
-    conn.exec_driver_sql("ANALYZE")
 
 
 # --- ingestion: listings and Hugging Face --------------------------------------------------------
@@ -761,33 +465,3 @@ def set_hf_upvotes(conn: Connection, counts: dict[str, int]) -> int:
         )
         bump_content_version(conn)
     return len(changes)
-
-
-# --- maintenance ---------------------------------------------------------------------------------
-
-def render_stale_math(engine, *, batch: int = 2000, progress=None) -> int:
-    """Render the math of papers stored by an older renderer (or before renderings were stored);
-    returns how many papers were looked at. Run by ``paperboy db upgrade``; a no-op when current."""
-    from paperboy.store.db import write_transaction
-
-    done = 0
-    last_id = 0
-    while True:
-        with write_transaction(engine) as conn:
-            rows = conn.execute(
-                select(papers.c.id, papers.c.title, papers.c.abstract)
-                .where(papers.c.math_version < MATH_VERSION, papers.c.id > last_id)
-                .order_by(papers.c.id).limit(batch)
-            ).all()  # fmt: skip
-            if not rows:
-                return done
-            conn.execute(
-                update(papers).where(papers.c.id == bindparam("_id")).values(
-                    title_html=bindparam("_t"), abstract_html=bindparam("_a"), math_version=MATH_VERSION),
-                [{"_id": pid, "_t": stored_math(title), "_a": stored_math(abstract)} for pid, title, abstract in rows],
-            )  # fmt: skip
-            bump_content_version(conn)
-        last_id = rows[-1].id
-        done += len(rows)
-        if progress:
-            progress(done)

@@ -69,7 +69,7 @@ def expected_token(secret: str, cookie: str, session_token: str | None) -> str:
 
 class SessionCache:
     """Sessions this process has looked up: token → (user, expiry), valid while the database's
-    ``sessions`` version (see ``store.repo.Versions``) is the one they were read at.
+    ``sessions`` version (see ``store.versions.Versions``) is the one they were read at.
 
     Any log-out, suspension, reset or role change bumps that version in its own transaction, so every
     process forgets what it had at the next request; until then a logged-in request costs no

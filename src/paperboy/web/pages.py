@@ -24,7 +24,7 @@ from paperboy.feed.periods import Period, period_of
 from paperboy.feed.views import day_place, feed_view, paper_view, trending_view
 from paperboy.papers.bibtex import bibtex_entry
 from paperboy.papers.ids import InvalidArxivId, parse_arxiv_id
-from paperboy.store import repo
+from paperboy.store import feeds, repo
 from paperboy.http.cache import canonical_query
 from paperboy.http.respond import Answer, build_and_store, cached_response
 from paperboy.web.context import Viewer, finish, get_viewer, safe_next
@@ -171,7 +171,7 @@ def _shared(request: Request, spec: PageSpec, key: str, url: str) -> Answer:
     anonymous = assemble(env, split(marked), recorder.specs, FillState(None, url))
     paper_ids = [args["paper_id"] for name, args in recorder.specs if name == "vote"]
     keys = [args["arxiv_id"] for name, args in recorder.specs if name == "vote"]
-    if spec.by_votes:  # what breaks ties between equal vote counts (repo.FEED_RANK), in page order
+    if spec.by_votes:  # what breaks ties between equal vote counts (feeds.FEED_RANK), in page order
         shown = {p.id: p for p in spec.context.get("papers", ())}
         keys = [(p.arxiv_id, p.hf_upvotes, p.announced) if (p := shown.get(pid)) else (k, None, None) for pid, k in zip(paper_ids, keys)]
     return Answer(anonymous, "text/html; charset=utf-8", paper=spec.paper, marked=marked, specs=recorder.specs,
@@ -189,10 +189,10 @@ def _render_direct(request: Request, build: Build, viewer: Viewer, url: str, lay
 
 
 def _reordered(page, counts: dict[int, int]) -> bool:
-    """Whether the page's papers, ranked by the feed's rule (``repo.FEED_RANK``: votes, then Hugging
+    """Whether the page's papers, ranked by the feed's rule (``feeds.FEED_RANK``: votes, then Hugging
     Face's votes, then newest first), are no longer in its order with these counts."""
     shown = list(zip(page.paper_ids, page.arxiv_ids))
-    return sorted(shown, key=lambda p: repo.feed_rank_key(counts.get(p[0], 0), p[1][1], p[1][2], p[1][0])) != shown
+    return sorted(shown, key=lambda p: feeds.feed_rank_key(counts.get(p[0], 0), p[1][1], p[1][2], p[1][0])) != shown
 
 
 async def _fresh_counts(request: Request, page, votes_version: int) -> dict[int, int]:
@@ -281,7 +281,7 @@ async def latest_period(request: Request) -> Response:
 
     def load():
         with site_of(request).engine.connect() as conn:
-            return repo.latest_day(conn)
+            return feeds.latest_day(conn)
 
     latest = await run_in_threadpool(load)
     to = period_of(kind, latest).path if latest else "/"
