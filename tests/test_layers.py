@@ -258,7 +258,7 @@ def test_what_both_doors_share_imports_neither():
 def test_the_running_site_is_reached_through_its_container_only():
     """``app.state`` holds one attribute, ``site``, written once by create_app and read by
     ``site_of``: no other line reads or writes attributes on it (they were ~100 untyped uses)."""
-    container = {("app.py", "app.state.site = site"), ("http/site.py", "return app.state.site")}
+    container = {("app.py", "app.state.site = site"), ("http/site.py", "return holder.app.state.site")}
     loose = []
     for path in PACKAGE.rglob("*.py"):
         for n, line in enumerate(path.read_text().splitlines(), 1):

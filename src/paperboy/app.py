@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from paperboy import __version__, metrics, scrape
 from paperboy.config import Settings, get_settings
 from paperboy.http.cache import PageCache
-from paperboy.http.site import Site, site_of
+from paperboy.http.site import Site, WithSite, site_of
 from paperboy.memory import limit_malloc_arenas, release_free_memory
 from paperboy.store.db import make_engine
 from paperboy.web.context import SessionCache
@@ -89,7 +89,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     unmatched.install(app)
 
-    return SecurityHeaders(HeadAsGet(PublicCORS(metrics.MetricsMiddleware(BodyLimit(app, settings.max_body_bytes)))), hsts=settings.https)
+    return SecurityHeaders(WithSite(HeadAsGet(PublicCORS(metrics.MetricsMiddleware(BodyLimit(app, settings.max_body_bytes)))), site),
+                           hsts=settings.https)  # fmt: skip
 
 
 @asynccontextmanager

@@ -15,14 +15,13 @@ from typing import Protocol
 
 from jinja2 import Environment
 from sqlalchemy import Engine
-from starlette.requests import HTTPConnection
 
 from paperboy.config import Settings
 from paperboy.http.cache import PageCache
 from paperboy.ingest.arxiv_api import ArxivApiClient
 from paperboy.search.backend import SearchBackend
 
-__all__ = ["Site", "site_of"]
+__all__ = ["Site", "WithSite", "site_of"]
 
 
 class SessionMemo(Protocol):
@@ -73,8 +72,30 @@ class Site:
         self._arxiv_client = client
 
 
+#: Where :class:`WithSite` puts the site in each request's scope.
+SCOPE_KEY = "paperboy.site"
+
+
+class WithSite:
+    """Puts the site in each request's scope (:data:`SCOPE_KEY`), so that :func:`site_of` — on every
+    request's path, several times — is one dictionary look-up rather than a walk through the app's
+    ``state`` (measured in docs/benchmarks.md). The outermost wrapper ``create_app`` adds."""
+
+    def __init__(self, app, site: Site):
+        self.app, self.site = app, site
+        self.state = app.state  # tests and the CLI reach the site (site_of) through the wrapper
+
+    async def __call__(self, scope, receive, send) -> None:
+        scope[SCOPE_KEY] = self.site
+        await self.app(scope, receive, send)
+
+
 def site_of(holder) -> Site:
     """The site a request (or a connection) is served by, or of an app — ``create_app``'s wrapped
     app included, whose middleware pass ``state`` through."""
-    app = holder.app if isinstance(holder, HTTPConnection) else holder
-    return app.state.site
+    try:
+        return holder.scope[SCOPE_KEY]
+    except AttributeError:  # an app, not a request
+        return holder.state.site
+    except KeyError:  # a request that did not come in through create_app's wrappers
+        return holder.app.state.site
