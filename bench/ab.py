@@ -1,4 +1,4 @@
-"""Run one benchmark on two checkouts in turns (A B A B …) and print each run's figures, labelled.
+"""Run one benchmark on two checkouts in turns (A B B A A B …) and print each run's figures, labelled.
 
 The machine is shared and noisy: a before/after comparison is only fair when both sides run in the
 same session, interleaved, so that a slow spell hurts both. Each side runs its own copy of the
@@ -43,9 +43,10 @@ def main() -> None:
                  for name, path in sides.items()}  # fmt: skip
     print(f"machine: {machine()}")
     print(f"benchmark: {' '.join(script)}; " + ", ".join(f"{name} = {revisions[name]}" for name in sides) +
-          f"; {args.rounds} rounds, in turns")  # fmt: skip
+          f"; {args.rounds} rounds, in turns (A B, then B A)")  # fmt: skip
     for round_ in range(1, args.rounds + 1):
-        for name, path in sides.items():
+        order = list(sides.items()) if round_ % 2 else list(sides.items())[::-1]  # A B, B A, …: a drift hurts both alike
+        for name, path in order:
             print(f"\n## round {round_}, {name} ({revisions[name]})\n", flush=True)
             print(run(path, script), flush=True)
 
