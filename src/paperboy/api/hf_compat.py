@@ -85,7 +85,7 @@ async def search_papers(
 
         if not q.strip():
             return b"[]"
-        view = search_view(service, params)
+        view = search_view(service, params, with_paper=True)
         papers = ([view.paper] if view.paper else []) if view.redirect else view.results.papers  # an id names one paper
         with engine.connect() as conn:
             found = paper_details(conn, papers)

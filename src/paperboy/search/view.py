@@ -63,7 +63,7 @@ class SearchParams:
 @dataclass(slots=True)
 class SearchView:
     """One page of results for ``params``; ``redirect`` (a path) when the query names one paper, and
-    ``paper``, that paper when it is visible (the doors that answer with papers, not a redirect, show it)."""
+    ``paper``, that paper when it is visible and the door asked for it (``with_paper``)."""
 
     params: SearchParams
     results: SearchResults
@@ -71,16 +71,17 @@ class SearchView:
     paper: repo.Paper | None = None
 
 
-def search_view(service, params: SearchParams, *, semantic: bool = True) -> SearchView:
+def search_view(service, params: SearchParams, *, semantic: bool = True, with_paper: bool = False) -> SearchView:
     """Search with ``params`` (``semantic``: off for ``paperboy search --keyword-only``). ``to`` is a
-    whole day: the backend's ``before`` is the day after it."""
+    whole day: the backend's ``before`` is the day after it. ``with_paper``: for a door that answers
+    an arXiv id with the paper itself (the HF-compatible search), not a redirect, look the paper up."""
     results = service.search(
         params.q, categories=[params.cat] if params.cat else None, author=params.author, after=params.date_from,
         before=params.date_to + dt.timedelta(days=1) if params.date_to else None, sort=params.sort, page=params.page,
         per_page=params.per_page, semantic=semantic,
     )  # fmt: skip
     paper = None
-    if results.redirect:
+    if results.redirect and with_paper:
         with service.engine.connect() as conn:
             try:
                 paper = repo.find_paper(conn, results.query.arxiv_id)
