@@ -32,12 +32,12 @@ from sqlalchemy import Connection, Engine, select
 from paperboy import clock
 from paperboy.config import Settings
 from paperboy.digest.compose import Renderer
+from paperboy.digest.delivery import deliver
 from paperboy.digest.editions import Edition, Prepared, delivered_before, picks, prepare
 from paperboy.digest.subscriptions import (MAX_TRENDING, Subscriber, get_subscribers, record_bounce, subscriber_by_key,
                                            subscriber_for_user)  # fmt: skip
 from paperboy.errors import NotFound
 from paperboy.mail.addresses import normalize
-from paperboy.digest.delivery import deliver
 from paperboy.mail.outbox import DeliveryReport, enqueue_many, pending_count, recipient
 from paperboy.metrics import EDITIONS
 from paperboy.processes import die_with_parent

@@ -14,6 +14,9 @@ from starlette.background import BackgroundTask
 from paperboy.accounts import flows, verification
 from paperboy.digest.subscriptions import link_verified_account
 from paperboy.errors import DomainError
+from paperboy.http.errors import status_of
+from paperboy.http.run import deliver_soon, write
+from paperboy.http.site import site_of
 from paperboy.web.context import (
     DEVICE_COOKIE,
     clear_session_cookie,
@@ -26,9 +29,6 @@ from paperboy.web.context import (
     set_flash,
     set_session_cookie,
 )
-from paperboy.http.errors import status_of
-from paperboy.http.run import deliver_soon, write
-from paperboy.http.site import site_of
 from paperboy.web.views import page
 
 router = APIRouter()

@@ -19,12 +19,12 @@ from paperboy.community.votes import vote as cast_vote
 from paperboy.community.votes import voted_ids
 from paperboy.errors import DomainError, Invalid, LoginRequired
 from paperboy.feed.views import profile_view
-from paperboy.papers.tex import plain_text
-from paperboy.web.context import finish, get_viewer, require_admin, require_csrf, require_user, safe_next, set_flash
 from paperboy.http.errors import status_of
-from paperboy.web.views import page, render
 from paperboy.http.run import read, write
 from paperboy.http.site import site_of
+from paperboy.papers.tex import plain_text
+from paperboy.web.context import finish, get_viewer, require_admin, require_csrf, require_user, safe_next, set_flash
+from paperboy.web.views import page, render
 
 router = APIRouter()
 

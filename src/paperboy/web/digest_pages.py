@@ -24,10 +24,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from paperboy.accounts.verification import require_verified
 from paperboy.digest import subscriptions as subs
 from paperboy.errors import DomainError, Forbidden
-from paperboy.web.context import client_ip, get_viewer, read_form, require_csrf, require_user, set_flash
 from paperboy.http.errors import status_of
 from paperboy.http.run import deliver_soon, read, write
 from paperboy.http.site import site_of
+from paperboy.web.context import client_ip, get_viewer, read_form, require_csrf, require_user, set_flash
 from paperboy.web.views import page
 
 router = APIRouter()

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from paperboy.search.view import PARAMS, SearchParams, related_view, search_view
-from paperboy.web.context import finish, get_viewer
 from paperboy.http.respond import versions
 from paperboy.http.site import site_of
+from paperboy.search.view import PARAMS, SearchParams, related_view, search_view
+from paperboy.web.context import finish, get_viewer
 from paperboy.web.views import render
 
 router = APIRouter()

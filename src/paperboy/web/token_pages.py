@@ -11,11 +11,11 @@ from fastapi.responses import Response
 
 from paperboy.accounts.api_tokens import MAX_TOKENS, SCOPES, create_token, list_tokens, revoke_token
 from paperboy.errors import DomainError
-from paperboy.web.context import require_csrf, require_user
 from paperboy.http.errors import status_of
-from paperboy.web.views import page
 from paperboy.http.run import read, write
 from paperboy.http.site import site_of
+from paperboy.web.context import require_csrf, require_user
+from paperboy.web.views import page
 
 router = APIRouter()
 
